@@ -1,0 +1,50 @@
+# Tether: `make demo` and `make test` install what they need and reuse what is built.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := pass gnupg git openssl
+PYTEST_ARGS ?=
+
+.PHONY: install deps venv tools devcluster-build test demo demo-down clean
+
+install: deps venv tools devcluster-build
+
+deps:
+	@missing=""; for cmd in pass gpg git openssl; do command -v $$cmd >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages: $(APT_PACKAGES)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+	@command -v go >/dev/null || { echo "Go >= 1.26 is required to build the devcluster"; exit 1; }
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+tools: venv
+	$(BIN)/python hack/install_tools.py $(BIN)
+
+devcluster-build: venv
+	$(BIN)/python -m tether.devcluster.build
+
+test: install
+	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; exit $$rc
+
+demo: install
+	$(BIN)/tether devcluster up --name demo
+	@echo
+	@echo "The demo devcluster is running. Reach it with:"
+	@echo "  $(BIN)/kubectl --kubeconfig \"$$($(BIN)/tether devcluster kubeconfig --name demo)\" get nodes"
+	@echo "Stop it with: make demo-down"
+
+demo-down: venv
+	$(BIN)/tether devcluster down --name demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

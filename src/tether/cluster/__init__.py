@@ -1,0 +1,17 @@
+"""Talking to clusters: one connection per destination, discovery, reads, watches and writes."""
+
+from tether.cluster.client import FIELD_MANAGER, Cluster, WatchEvent, describe
+from tether.cluster.discovery import ResourceInfo, split_api_version
+from tether.cluster.errors import ClusterError, UnknownKind, WatchExpired
+
+__all__ = [
+    "FIELD_MANAGER",
+    "Cluster",
+    "ClusterError",
+    "ResourceInfo",
+    "UnknownKind",
+    "WatchEvent",
+    "WatchExpired",
+    "describe",
+    "split_api_version",
+]

@@ -1,0 +1,376 @@
+"""One connection to one Kubernetes API server, speaking plain dicts.
+
+Built on kubernetes_asyncio for configuration and authentication (kubeconfig, in-cluster,
+exec plugins), but requests are made by REST path from our own discovery, so every kind —
+including CRDs applied a moment ago — works the same way. Every call has a timeout and
+goes through a client-side rate limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import config as kube_config
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from tether.cluster.discovery import Discovery, ResourceInfo
+from tether.cluster.errors import ClusterError, WatchExpired, not_found_status
+from tether.errors import TetherError
+
+FIELD_MANAGER = "tether"
+DEFAULT_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class RateLimiter:
+    """Token bucket: at most ``qps`` requests a second on average, bursts up to ``burst``."""
+
+    def __init__(self, qps: float, burst: int) -> None:
+        self.qps, self.burst = qps, burst
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.qps)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.qps)
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One event of a watch: ADDED, MODIFIED, DELETED or BOOKMARK, and the object."""
+
+    type: str
+    object: dict[str, Any]
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    """``Kind namespace/name`` of an object, for messages."""
+    meta = obj.get("metadata") or {}
+    name = meta.get("name") or meta.get("generateName", "") + "*"
+    namespace = meta.get("namespace")
+    return f"{obj.get('kind', '?')} {namespace + '/' if namespace else ''}{name}"
+
+
+class Cluster:
+    """A destination cluster. Create with ``await Cluster.connect(...)``; close when done."""
+
+    def __init__(self, api: ApiClient, *, qps: float, burst: int, timeout: float, name: str) -> None:
+        self._api = api
+        self.name = name
+        self.server = api.configuration.host
+        self.timeout = timeout
+        self.limiter = RateLimiter(qps, burst)
+        self.discovery = Discovery(self._get_json)
+
+    @classmethod
+    async def connect(
+        cls,
+        kubeconfig: str | Path | None = None,
+        context: str | None = None,
+        *,
+        in_cluster: bool = False,
+        qps: float = 50.0,
+        burst: int = 100,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Cluster:
+        """Connect through a kubeconfig (and context), or the in-cluster service account."""
+        configuration = Configuration()
+        try:
+            if in_cluster:
+                kube_config.load_incluster_config(client_configuration=configuration)
+                name = "in-cluster"
+            else:
+                await kube_config.load_kube_config(
+                    config_file=str(kubeconfig) if kubeconfig else None,
+                    context=context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+                name = context or "current-context"
+        except (kube_config.ConfigException, OSError, TypeError, ValueError) as exc:
+            where = "in-cluster config" if in_cluster else f"kubeconfig {kubeconfig or '(default)'}"
+            raise ClusterError(f"cannot load {where}{f' context {context!r}' if context else ''}: {exc}") from exc
+        return cls(ApiClient(configuration), qps=qps, burst=burst, timeout=timeout, name=name)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> Cluster:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ----------------------------------------------------------------- transport
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+        what: str,
+    ) -> tuple[int, dict[str, Any]]:
+        await self.limiter.acquire()
+        params = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items() if v is not None]
+        try:
+            response = await self._api.call_api(
+                path, method, query_params=params, header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=timeout or self.timeout,
+            )
+            async with response:
+                raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                status = response.status
+        except asyncio.TimeoutError:
+            raise ClusterError(f"{what}: no answer from {self.server} within {timeout or self.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise ClusterError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {"message": raw[:500].decode("utf-8", errors="replace")}
+        return status, payload
+
+    async def _get_json(self, path: str) -> dict[str, Any] | None:
+        status, payload = await self._request("GET", path, what=f"discovery {path}")
+        if status == 404:
+            return None
+        if status >= 400:
+            raise ClusterError.from_status(f"discovery {path}", status, payload)
+        return payload
+
+    # ----------------------------------------------------------------- reads
+
+    async def version(self) -> dict[str, Any]:
+        """The server's /version: gitVersion, major, minor."""
+        status, payload = await self._request("GET", "/version", what="GET /version")
+        if status >= 400:
+            raise ClusterError.from_status("GET /version", status, payload)
+        return payload
+
+    async def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        """How to reach ``kind`` of ``api_version``; discovery is refreshed once on a miss."""
+        return await self.discovery.lookup(api_version, kind)
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        info = await self.resource(api_version, kind)
+        what = f"get {kind} {_ref(namespace, name)}"
+        status, payload = await self._request("GET", info.path(namespace, name), what=what)
+        if status == 404:
+            return None
+        if status >= 400:
+            raise ClusterError.from_status(what, status, payload)
+        return payload
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        limit: int = 500,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """All objects (paged), with each item's apiVersion/kind filled in, and the list's resourceVersion."""
+        info = await self.resource(api_version, kind)
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        what = f"list {kind}{' in ' + namespace if namespace else ''}"
+        while True:
+            status, payload = await self._request(
+                "GET", info.path(namespace), what=what,
+                query={"labelSelector": label_selector, "limit": limit, "continue": token},
+            )
+            if status >= 400:
+                raise ClusterError.from_status(what, status, payload)
+            for item in payload.get("items") or []:
+                item.setdefault("apiVersion", info.api_version)
+                item.setdefault("kind", info.kind)
+                items.append(item)
+            token = (payload.get("metadata") or {}).get("continue")
+            if not token:
+                return items, (payload.get("metadata") or {}).get("resourceVersion", "")
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[WatchEvent]:
+        """Stream events after ``resource_version`` with bookmarks; raises ``WatchExpired`` on 410.
+
+        The server ends the stream after ``timeout_seconds``; the caller resumes from the last
+        resourceVersion it saw (bookmarks keep that fresh), so no event is lost between watches.
+        """
+        info = await self.resource(api_version, kind)
+        what = f"watch {kind}{' in ' + namespace if namespace else ''}"
+        await self.limiter.acquire()
+        query = [
+            ("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resource_version),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ] + ([("labelSelector", label_selector)] if label_selector else [])
+        try:
+            response = await self._api.call_api(
+                info.path(namespace), "GET", query_params=query, header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=aiohttp.ClientTimeout(connect=self.timeout, sock_read=timeout_seconds + 30),
+            )
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
+        async with response:
+            if response.status >= 400:
+                raw = await response.content.read(1 << 20)
+                payload = json.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
+                if response.status == 410:
+                    raise WatchExpired(f"{what}: resourceVersion {resource_version} is too old")
+                raise ClusterError.from_status(what, response.status, payload)
+            try:
+                async for line in response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        if status.get("code") == 410:
+                            raise WatchExpired(f"{what}: {status.get('message', 'expired')}")
+                        raise ClusterError.from_status(what, int(status.get("code") or 500), status)
+                    obj = event.get("object") or {}
+                    obj.setdefault("apiVersion", info.api_version)
+                    obj.setdefault("kind", info.kind)
+                    yield WatchEvent(event["type"], obj)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise ClusterError(f"{what}: stream broken: {exc}") from exc
+            except ValueError as exc:
+                raise ClusterError(f"{what}: unreadable event: {exc}") from exc
+
+    # ----------------------------------------------------------------- writes
+
+    async def _target(self, obj: Mapping[str, Any]) -> tuple[ResourceInfo, str | None, str]:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        meta = obj.get("metadata") or {}
+        if not api_version or not kind:
+            raise TetherError(f"{describe(obj)}: apiVersion and kind are required")
+        info = await self.resource(api_version, kind)
+        namespace = meta.get("namespace") if info.namespaced else None
+        if info.namespaced and not namespace:
+            raise TetherError(f"{describe(obj)}: a namespaced {kind} needs metadata.namespace")
+        return info, namespace, meta.get("name", "")
+
+    async def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str = FIELD_MANAGER,
+        validate: bool = True,
+    ) -> dict[str, Any]:
+        """Server-side apply (``dry_run`` → ``dryRun=All``): the object as the server would store it."""
+        info, namespace, name = await self._target(obj)
+        if not name:
+            raise TetherError(f"{describe(obj)}: server-side apply needs metadata.name")
+        what = f"{'dry-run ' if dry_run else ''}apply {describe(obj)}"
+        status, payload = await self._request(
+            "PATCH", info.path(namespace, name), body=dict(obj), content_type="application/apply-patch+yaml",
+            query={"fieldManager": field_manager, "force": force or None, "dryRun": "All" if dry_run else None,
+                   "fieldValidation": "Strict" if validate else "Ignore"},
+            what=what,
+        )
+        if status >= 400:
+            raise ClusterError.from_status(what, status, payload)
+        return payload
+
+    async def create(self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """POST a new object (also how ``generateName`` objects, like hooks, are made)."""
+        info, namespace, _ = await self._target(obj)
+        what = f"{'dry-run ' if dry_run else ''}create {describe(obj)}"
+        status, payload = await self._request(
+            "POST", info.path(namespace), body=dict(obj), what=what,
+            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None},
+        )
+        if status >= 400:
+            raise ClusterError.from_status(what, status, payload)
+        return payload
+
+    async def replace(self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """PUT the whole object (``Replace=true``); creates it when it does not exist."""
+        info, namespace, name = await self._target(obj)
+        what = f"{'dry-run ' if dry_run else ''}replace {describe(obj)}"
+        current = await self.get(obj["apiVersion"], obj["kind"], name, namespace)
+        if current is None:
+            return await self.create(obj, dry_run=dry_run, field_manager=field_manager)
+        body = json.loads(json.dumps(obj))
+        body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
+        status, payload = await self._request(
+            "PUT", info.path(namespace, name), body=body, what=what,
+            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None},
+        )
+        if status >= 400:
+            raise ClusterError.from_status(what, status, payload)
+        return payload
+
+    async def patch(
+        self, api_version: str, kind: str, name: str, namespace: str | None, patch: Mapping[str, Any],
+        *, patch_type: str = "merge",
+    ) -> dict[str, Any]:
+        """A merge or JSON patch (used to mark drift in tests and to strip finalizers)."""
+        info = await self.resource(api_version, kind)
+        content_type = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
+                        "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        what = f"patch {kind} {_ref(namespace, name)}"
+        status, payload = await self._request("PATCH", info.path(namespace, name), body=patch, content_type=content_type, what=what)
+        if status >= 400:
+            raise ClusterError.from_status(what, status, payload)
+        return payload
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Foreground",
+        dry_run: bool = False,
+    ) -> bool:
+        """Delete an object; False if it was already gone."""
+        info = await self.resource(api_version, kind)
+        what = f"delete {kind} {_ref(namespace, name)}"
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        if dry_run:
+            body["dryRun"] = ["All"]
+        status, payload = await self._request("DELETE", info.path(namespace if info.namespaced else None, name), body=body, what=what)
+        if status == 404 and not_found_status(payload):
+            return False
+        if status >= 400:
+            raise ClusterError.from_status(what, status, payload)
+        return True
+
+
+def _ref(namespace: str | None, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name

@@ -1,0 +1,94 @@
+"""Which REST path serves a given apiVersion/kind, learned from the server and cached.
+
+Discovery is fetched per group/version on first use and refetched on a miss, so a CRD that
+was applied earlier in the same sync becomes usable without restarting anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tether.cluster.errors import UnknownKind
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """One served resource type."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        """REST path of the collection (or of one object when ``name`` is given)."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """``apps/v1`` → (``apps``, ``v1``); ``v1`` → (``""``, ``v1``)."""
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+class Discovery:
+    """Cache of resource lists per group/version, refreshed on a miss."""
+
+    def __init__(self, get_json: Callable[[str], Awaitable[dict[str, Any] | None]]) -> None:
+        self._get_json = get_json
+        self._by_group_version: dict[str, dict[str, ResourceInfo]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def lookup(self, api_version: str, kind: str) -> ResourceInfo:
+        known = self._by_group_version.get(api_version, {})
+        if kind in known:
+            return known[kind]
+        refreshed = await self._refresh(api_version)
+        if kind in refreshed:
+            return refreshed[kind]
+        raise UnknownKind(
+            f"the cluster does not serve kind {kind!r} in apiVersion {api_version!r}"
+            " (is its CustomResourceDefinition installed?)",
+            404,
+            "NotFound",
+        )
+
+    def invalidate(self, api_version: str | None = None) -> None:
+        """Forget cached discovery (all of it, or one group/version)."""
+        if api_version is None:
+            self._by_group_version.clear()
+        else:
+            self._by_group_version.pop(api_version, None)
+
+    async def _refresh(self, api_version: str) -> dict[str, ResourceInfo]:
+        lock = self._locks.setdefault(api_version, asyncio.Lock())
+        before = self._by_group_version.get(api_version)
+        async with lock:
+            if self._by_group_version.get(api_version) is not before:
+                return self._by_group_version[api_version]  # another task refreshed it meanwhile
+            group, version = split_api_version(api_version)
+            path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+            payload = await self._get_json(path)
+            resources: dict[str, ResourceInfo] = {}
+            for entry in (payload or {}).get("resources", []):
+                if "/" in entry.get("name", ""):
+                    continue  # subresources such as deployments/status
+                resources[entry["kind"]] = ResourceInfo(
+                    group=group, version=version, kind=entry["kind"], plural=entry["name"],
+                    namespaced=bool(entry.get("namespaced")), verbs=frozenset(entry.get("verbs") or ()),
+                )
+            self._by_group_version[api_version] = resources
+            return resources

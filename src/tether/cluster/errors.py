@@ -1,0 +1,46 @@
+"""Errors from the API server, with the server's own message and the object they concern."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tether.errors import TetherError
+
+
+class ClusterError(TetherError):
+    """An API call failed. ``status`` is the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+    @classmethod
+    def from_status(cls, what: str, status: int, payload: dict[str, Any]) -> ClusterError:
+        reason = str(payload.get("reason") or "")
+        message = str(payload.get("message") or payload or "no message")
+        return cls(f"{what}: {message} (HTTP {status}{', ' + reason if reason else ''})", status, reason)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+class UnknownKind(ClusterError):
+    """The server does not serve this apiVersion/kind (yet): e.g. its CRD is not installed."""
+
+
+class WatchExpired(ClusterError):
+    """The resourceVersion a watch started from is gone (HTTP 410): list again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 410, "Expired")
+
+
+def not_found_status(payload: dict[str, Any]) -> bool:
+    """True for a NotFound Status body (or an empty one, as some servers send)."""
+    return not payload or payload.get("reason") in ("NotFound", None)

@@ -1,0 +1,37 @@
+"""Pinned versions of the devcluster's components and where their builds are cached."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+KUBE_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.8.0"
+
+# The kwok stages that make fake nodes Ready and let pods run, complete and go away;
+# `pod-container-running-failed` only touches pods labelled for it, so tests can make a pod fail.
+KWOK_STAGES = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat/node-heartbeat.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-complete.yaml",
+    "pod/fast/pod-delete.yaml",
+    "pod/chaos/pod-container-running-failed.yaml",
+)
+
+
+def cache_root() -> Path:
+    """Everything slow to rebuild lives here, outside any checkout (override: TETHER_CACHE)."""
+    return Path(os.environ.get("TETHER_CACHE", Path.home() / ".cache" / "tether"))
+
+
+def bin_dir() -> Path:
+    """Where the built control-plane binaries for the pinned Kubernetes version live."""
+    return cache_root() / "devcluster" / KUBE_VERSION / "bin"
+
+
+def go_env() -> dict[str, str]:
+    """Go module and build caches, kept under the Tether cache so CI can keep them between runs."""
+    root = cache_root() / "go"
+    return {"GOMODCACHE": str(root / "mod"), "GOCACHE": str(root / "build"), "GOFLAGS": "-mod=mod"}

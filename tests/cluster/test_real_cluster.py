@@ -1,0 +1,114 @@
+"""The devcluster is a real Kubernetes: workloads run on kwok nodes, through Tether's adapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from tether.cluster import Cluster, ClusterError, UnknownKind
+from tests.cluster.wait import eventually
+
+
+def deployment(namespace: str, name: str = "web", replicas: int = 2) -> dict:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
+    }
+
+
+async def test_version_is_the_pinned_release(kube: Cluster) -> None:
+    version = await kube.version()
+    assert version["gitVersion"] == "v1.36.3"
+    assert (version["major"], version["minor"]) == ("1", "36")
+
+
+async def test_two_fake_nodes_are_ready(kube: Cluster) -> None:
+    nodes, _ = await kube.list("v1", "Node")
+    ready = [n for n in nodes if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
+    assert len(ready) == 2
+
+
+async def test_deployment_becomes_available_with_two_ready_pods(kube: Cluster, namespace: str) -> None:
+    await kube.apply(deployment(namespace))
+    live = await eventually(
+        lambda: kube.get("apps/v1", "Deployment", "web", namespace),
+        lambda d: d is not None and d.get("status", {}).get("readyReplicas") == 2,
+    )
+    conditions = {c["type"]: c["status"] for c in live["status"]["conditions"]}
+    assert conditions["Available"] == "True"
+    pods, _ = await kube.list("v1", "Pod", namespace, label_selector="app=web")
+    assert len(pods) == 2
+    assert all(p["status"]["phase"] == "Running" for p in pods)
+    assert {p["spec"]["nodeName"] for p in pods} <= {"kwok-node-0", "kwok-node-1"}
+
+
+async def test_job_runs_to_complete(kube: Cluster, namespace: str) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "once", "namespace": namespace},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+    }
+    await kube.apply(job)
+    live = await eventually(
+        lambda: kube.get("batch/v1", "Job", "once", namespace),
+        lambda j: any(c["type"] == "Complete" and c["status"] == "True" for c in (j or {}).get("status", {}).get("conditions", [])),
+    )
+    assert live["status"]["succeeded"] == 1
+
+
+async def test_deleting_a_namespace_finishes(kube: Cluster) -> None:
+    await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t-doomed"}})
+    await kube.apply(deployment("t-doomed", replicas=1))
+    await eventually(lambda: kube.get("apps/v1", "Deployment", "web", "t-doomed"),
+                     lambda d: (d or {}).get("status", {}).get("readyReplicas") == 1)
+    assert await kube.delete("v1", "Namespace", "t-doomed")
+    await eventually(lambda: kube.get("v1", "Namespace", "t-doomed"), lambda ns: ns is None, timeout=90)
+
+
+async def test_server_side_dry_run_apply_changes_nothing(kube: Cluster, namespace: str) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace}, "data": {"k": "one"}}
+    created = await kube.apply(cm)
+    preview = await kube.apply({**cm, "data": {"k": "two"}}, dry_run=True)
+    assert preview["data"] == {"k": "two"}
+    live = await kube.get("v1", "ConfigMap", "cfg", namespace)
+    assert live["data"] == {"k": "one"}
+    assert live["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    missing = {**cm, "metadata": {"name": "never", "namespace": namespace}}
+    await kube.apply(missing, dry_run=True)
+    assert await kube.get("v1", "ConfigMap", "never", namespace) is None
+
+
+async def test_applied_objects_are_owned_by_the_tether_field_manager(kube: Cluster, namespace: str) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owned", "namespace": namespace}, "data": {"a": "1"}}
+    live = await kube.apply(cm)
+    assert {m["manager"] for m in live["metadata"]["managedFields"]} == {"tether"}
+
+
+async def test_unknown_kind_and_bad_object_give_clear_errors(kube: Cluster, namespace: str) -> None:
+    with pytest.raises(UnknownKind, match="Widget"):
+        await kube.apply({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": namespace}})
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad", "namespace": namespace}, "data": {"k": 1}, "bogus": True}
+    with pytest.raises(ClusterError, match=r"ConfigMap .*/bad"):
+        await kube.apply(bad)
+
+
+async def test_unreachable_cluster_is_a_clear_error(tmp_path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
+    )
+    async with await Cluster.connect(config, timeout=5) as client:
+        with pytest.raises(ClusterError, match="cannot reach the cluster at https://127.0.0.1:9"):
+            await client.version()
