@@ -1,0 +1,186 @@
+"""Where an application's manifests come from: the Argo CD ``spec.source`` shape.
+
+Field names are Argo CD's (``repoURL``, ``targetRevision``, ``valueFiles`` …) so an
+Application written for Argo CD parses unchanged; Python code uses snake_case attributes.
+Unknown fields are refused, so a typo is an error naming the field, not a silent no-op.
+Which of ``helm`` / ``kustomize`` / ``directory`` is present is the explicit source type,
+exactly as in Argo CD.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class SourceType(str, Enum):
+    """The four ways to turn a directory into manifests."""
+
+    DIRECTORY = "directory"
+    HELM = "helm"
+    KUSTOMIZE = "kustomize"
+    PLUGIN = "plugin"
+
+
+class JsonnetVar(_Spec):
+    """One ext var or top-level argument; ``code`` means the value is Jsonnet code, not a string."""
+
+    name: str = Field(min_length=1)
+    value: str
+    code: bool = False
+
+
+class JsonnetSource(_Spec):
+    ext_vars: tuple[JsonnetVar, ...] = ()
+    tlas: tuple[JsonnetVar, ...] = ()
+    libs: tuple[str, ...] = ()  # library paths, relative to the repository root
+
+
+class DirectorySource(_Spec):
+    recurse: bool = False
+    include: str = ""  # glob over the path relative to the app path, e.g. "{a.yaml,b/*}"
+    exclude: str = ""
+    jsonnet: JsonnetSource = JsonnetSource()
+
+
+class HelmParameter(_Spec):
+    """``--set name=value`` (or ``--set-string`` with ``forceString``, as in Argo CD)."""
+
+    name: str = Field(min_length=1)
+    value: str
+    force_string: bool = False
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _scalar_to_text(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+
+class HelmFileParameter(_Spec):
+    """``--set-file name=path``; the path is relative to the chart and must stay in the repository."""
+
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
+class HelmSource(_Spec):
+    release_name: str | None = None  # default: the application's name
+    namespace: str | None = None  # default: the destination namespace
+    value_files: tuple[str, ...] = ()  # relative to the chart directory; must stay in the repo
+    ignore_missing_value_files: bool = False
+    values: str | dict[str, Any] | None = None  # inline values; ``valuesObject`` wins if both
+    values_object: dict[str, Any] | None = None
+    parameters: tuple[HelmParameter, ...] = ()
+    file_parameters: tuple[HelmFileParameter, ...] = ()
+    skip_crds: bool = False
+    skip_schema_validation: bool = False
+    skip_tests: bool = False
+    kube_version: str | None = None
+    api_versions: tuple[str, ...] = ()
+    pass_credentials: bool = False  # accepted for compatibility; charts are never fetched
+    version: str | None = None  # Argo CD's helm "v2"/"v3" switch; accepted and ignored
+
+    def inline_values(self) -> dict[str, Any] | str | None:
+        """The inline values that apply: ``valuesObject`` if set, else ``values``."""
+        if self.values_object is not None:
+            return self.values_object
+        return self.values
+
+
+class KustomizeReplica(_Spec):
+    name: str = Field(min_length=1)
+    count: int | str
+
+    @field_validator("count")
+    @classmethod
+    def _count_is_number(cls, count: int | str) -> int | str:
+        if isinstance(count, str) and not count.strip().isdigit():
+            raise ValueError(f"replica count must be a whole number, not {count!r}")
+        return count
+
+
+class KustomizeSource(_Spec):
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    namespace: str | None = None
+    common_labels: dict[str, str] = {}
+    common_annotations: dict[str, str] = {}
+    force_common_labels: bool = False
+    force_common_annotations: bool = False
+    images: tuple[str, ...] = ()  # kustomize edit set image syntax: name=new:tag, name:tag, name@digest
+    replicas: tuple[KustomizeReplica, ...] = ()
+    version: str | None = None  # Argo CD's kustomize version switch; accepted and ignored
+
+    def has_overrides(self) -> bool:
+        """Whether the kustomization must be edited before building."""
+        return bool(
+            self.name_prefix
+            or self.name_suffix
+            or self.namespace
+            or self.common_labels
+            or self.common_annotations
+            or self.images
+            or self.replicas
+        )
+
+
+class ApplicationSource(_Spec):
+    """An application's source: a path in a repository at a revision, and how to render it."""
+
+    repo_url: str = Field(alias="repoURL", min_length=1)
+    path: str = ""
+    target_revision: str = "HEAD"
+    chart: str | None = None  # Helm repository charts: refused at render time (no network)
+    helm: HelmSource | None = None
+    kustomize: KustomizeSource | None = None
+    directory: DirectorySource | None = None
+    plugin: dict[str, Any] | None = None  # config management plugins: refused at render time
+
+    @field_validator("target_revision", mode="before")
+    @classmethod
+    def _empty_revision_is_head(cls, revision: Any) -> Any:
+        return "HEAD" if revision in ("", None) else revision
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _none_path_is_root(cls, path: Any) -> Any:
+        return "" if path is None else path
+
+    def explicit_type(self) -> SourceType | None:
+        """The type the spec names by carrying its section, or None to detect it from the files."""
+        named = [
+            kind
+            for kind, section in (
+                (SourceType.KUSTOMIZE, self.kustomize),
+                (SourceType.HELM, self.helm),
+                (SourceType.DIRECTORY, self.directory),
+                (SourceType.PLUGIN, self.plugin),
+            )
+            if section is not None
+        ]
+        if len(named) > 1:
+            raise ValueError(
+                "source names more than one type: " + ", ".join(kind.value for kind in named)
+            )
+        return named[0] if named else None
+
+    def render_options(self) -> str:
+        """Canonical JSON of everything but where and when: the render-relevant part of the spec."""
+        spec = self.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        spec.pop("repoURL", None)
+        spec.pop("targetRevision", None)
+        return json.dumps(spec, sort_keys=True, separators=(",", ":"))

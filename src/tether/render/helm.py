@@ -1,0 +1,208 @@
+"""Helm charts in the repository, rendered with ``helm template`` like Argo CD does.
+
+Never touches the network: charts must be in git, with their dependencies vendored
+under ``charts/`` (no ``helm dependency build``); a declared dependency that is missing
+is an error that names it. Value files, ``--set-file`` files and every symlink in the
+chart must resolve inside the repository. Arguments follow Argo CD: release name =
+``helm.releaseName`` or the app name; namespace = ``helm.namespace`` or the destination;
+value files, then inline values (``valuesObject`` over ``values``) as the last values
+file; parameters as ``--set`` (``--set-string`` with ``forceString``); CRDs included
+unless ``skipCrds``.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tether.errors import ProcessError
+from tether.model.source import HelmSource
+from tether.proc import run
+from tether.render.errors import render_error
+from tether.render.manifests import ManifestError, load_yaml, objects_from_yaml
+from tether.render.paths import Checkout
+from tether.render.request import RenderRequest
+from tether.render.toolenv import private_tool_env
+from tether.tools import binary
+
+_MAX_CHART_YAML = 1024 * 1024
+
+
+async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
+    """Objects of the chart in ``app_dir``, all or nothing."""
+    spec = request.source.helm or HelmSource()
+    where = checkout.relative(app_dir)
+    if not (app_dir / "Chart.yaml").is_file():
+        raise render_error(request.app, f"helm chart {where}", "no Chart.yaml in the app path")
+    checkout.check_symlinks(app_dir, what=f"helm chart {where}")
+    check_dependencies_vendored(checkout, app_dir)
+    value_files = _value_files(checkout, app_dir, spec)
+    file_parameters = _file_parameters(checkout, app_dir, spec)
+    with private_tool_env() as (env, scratch):
+        argv: list[str] = [
+            str(binary("helm")),
+            "template",
+            spec.release_name or request.app,
+            str(app_dir),
+        ]
+        namespace = spec.namespace or request.namespace
+        if namespace:
+            argv += ["--namespace", namespace]
+        if spec.kube_version:
+            argv += ["--kube-version", spec.kube_version]
+        for parameter in spec.parameters:
+            flag = "--set-string" if parameter.force_string else "--set"
+            argv += [flag, f"{parameter.name}={_escape_set_value(parameter.value)}"]
+        for name, path in file_parameters:
+            argv += ["--set-file", f"{name}={_escape_set_value(str(path))}"]
+        for path in value_files:
+            argv += ["--values", str(path)]
+        inline = spec.inline_values()
+        if inline:
+            inline_file = scratch / "inline-values.yaml"
+            inline_file.write_text(inline if isinstance(inline, str) else yaml.safe_dump(inline))
+            argv += ["--values", str(inline_file)]
+        for api_version in spec.api_versions:
+            argv += ["--api-versions", api_version]
+        if not spec.skip_crds:
+            argv.append("--include-crds")
+        if spec.skip_schema_validation:
+            argv.append("--skip-schema-validation")
+        if spec.skip_tests:
+            argv.append("--skip-tests")
+        try:
+            done = await run(
+                argv,
+                env=env,
+                cwd=scratch,
+                timeout=request.limits.timeout,
+                max_output=request.limits.max_output,
+                what="helm template",
+            )
+        except ProcessError as exc:
+            raise render_error(request.app, f"helm chart {where}", _clean(str(exc), checkout)) from None
+    try:
+        return objects_from_yaml(done.text)
+    except ManifestError as exc:
+        raise render_error(request.app, f"helm chart {where}", f"output: {exc}") from None
+
+
+def check_dependencies_vendored(checkout: Checkout, chart_dir: Path) -> None:
+    """Refuse a chart whose declared dependencies are not under ``charts/`` (we never download)."""
+    where = checkout.relative(chart_dir)
+    chart = _read_yaml(checkout, chart_dir / "Chart.yaml")
+    declared = chart.get("dependencies") or []
+    requirements = chart_dir / "requirements.yaml"
+    if not declared and requirements.is_file():
+        declared = (_read_yaml(checkout, requirements).get("dependencies") or [])
+    if not declared:
+        return
+    vendored = vendored_chart_names(chart_dir / "charts")
+    missing = [
+        f"{dep.get('name')} {dep.get('version', '')} from {dep.get('repository', '?')}".replace("  ", " ")
+        for dep in declared
+        if isinstance(dep, dict) and dep.get("name") not in vendored
+    ]
+    if missing:
+        raise render_error(
+            checkout.app,
+            f"helm chart {where}",
+            "dependencies not vendored under charts/ (Tether never downloads charts; "
+            "run `helm dependency build` and commit charts/): " + ", ".join(missing),
+        )
+
+
+def vendored_chart_names(charts_dir: Path) -> set[str]:
+    """Names of the charts in a ``charts/`` directory: unpacked directories and ``.tgz`` archives."""
+    names: set[str] = set()
+    if not charts_dir.is_dir():
+        return names
+    for entry in sorted(charts_dir.iterdir()):
+        if entry.is_dir() and (entry / "Chart.yaml").is_file():
+            names.add(str(_safe_yaml(entry / "Chart.yaml").get("name", "")))
+        elif entry.is_file() and entry.name.endswith((".tgz", ".tar.gz")):
+            names.add(_archived_chart_name(entry))
+    names.discard("")
+    return names
+
+
+def _archived_chart_name(archive: Path) -> str:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile() and member.size <= _MAX_CHART_YAML:
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        data = load_yaml(io.TextIOWrapper(handle, encoding="utf-8").read())
+                        return str(data.get("name", "")) if isinstance(data, dict) else ""
+    except (OSError, tarfile.TarError, ManifestError, UnicodeDecodeError):
+        return ""
+    return ""
+
+
+def _value_files(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> list[Path]:
+    paths: list[Path] = []
+    for index, ref in enumerate(spec.value_files):
+        what = f"helm.valueFiles[{index}]"
+        if "://" in ref:
+            raise render_error(checkout.app, what, f"{ref!r}: remote value files are not supported")
+        path = checkout.resolve(chart_dir, ref, what=what, must_exist=not spec.ignore_missing_value_files)
+        if path is None:
+            continue
+        if not path.is_file():
+            raise render_error(checkout.app, what, f"{ref!r} is not a file")
+        paths.append(path)
+    return paths
+
+
+def _file_parameters(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> list[tuple[str, Path]]:
+    resolved: list[tuple[str, Path]] = []
+    for index, parameter in enumerate(spec.file_parameters):
+        what = f"helm.fileParameters[{index}].path"
+        path = checkout.resolve(chart_dir, parameter.path, what=what)
+        assert path is not None
+        if not path.is_file():
+            raise render_error(checkout.app, what, f"{parameter.path!r} is not a file")
+        resolved.append((parameter.name, path))
+    return resolved
+
+
+def _escape_set_value(value: str) -> str:
+    """Argo CD's rule: escape unescaped commas, except in a ``{a,b}`` list value."""
+    if value.startswith("{") and value.endswith("}"):
+        return value
+    out: list[str] = []
+    for i, char in enumerate(value):
+        if char == "," and (i == 0 or value[i - 1] != "\\"):
+            out.append("\\,")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _read_yaml(checkout: Checkout, path: Path) -> dict[str, Any]:
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ManifestError) as exc:
+        raise render_error(checkout.app, checkout.relative(path), f"cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise render_error(checkout.app, checkout.relative(path), "must be a YAML mapping")
+    return data
+
+
+def _safe_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ManifestError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _clean(text: str, checkout: Checkout) -> str:
+    """Tool output with the checkout's temporary location removed from paths."""
+    return text.replace(str(checkout.root) + "/", "").replace(str(checkout.root), ".")

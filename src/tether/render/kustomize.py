@@ -1,0 +1,204 @@
+"""Kustomize apps, built with the pinned ``kubectl kustomize`` and Argo CD's spec overrides.
+
+The build: ``kubectl kustomize <dir> --load-restrictor LoadRestrictionsRootOnly
+--enable-helm --helm-command <pinned helm>``, after ``kustomize_refs`` has checked that
+nothing the kustomization graph references leaves the repository.
+
+Overrides (``namePrefix``, ``nameSuffix``, ``namespace``, ``commonLabels``,
+``commonAnnotations``, ``images``, ``replicas``) are applied the way Argo CD applies them
+with ``kustomize edit``: by editing the app's own kustomization file, so a ``namePrefix``
+replaces the file's prefix rather than stacking on it. The checkout is read-only and a
+``../base`` must still resolve, so the edit happens in a scratch *mirror* of the
+repository: the directories on the way down to the app are real, every other entry is a
+symlink into the checkout, and the app directory itself is copied (copied, not linked,
+because kustomize's root-only restriction compares real paths of the files it loads with
+the real path of the kustomization root). ``../base`` in the mirror is a symlink to the
+checkout's ``base`` and loads exactly as it would in place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tether.errors import ProcessError
+from tether.model.source import KustomizeSource
+from tether.proc import run
+from tether.render.errors import render_error
+from tether.render.kustomize_refs import check_kustomization_tree, find_kustomization
+from tether.render.manifests import ManifestError, load_yaml, objects_from_yaml
+from tether.render.paths import Checkout
+from tether.render.request import RenderRequest
+from tether.render.toolenv import private_tool_env
+from tether.tools import binary
+
+_TAGGED = re.compile(r"^(.*):([a-zA-Z0-9._-]*)$")
+
+
+async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
+    """Objects of the kustomization in ``app_dir``, all or nothing."""
+    where = checkout.relative(app_dir)
+    kustomization = find_kustomization(app_dir)
+    if kustomization is None:
+        raise render_error(request.app, f"kustomization {where}", "no kustomization.yaml in the app path")
+    check_kustomization_tree(checkout, app_dir)
+    spec = request.source.kustomize or KustomizeSource()
+    with private_tool_env() as (env, scratch):
+        build_dir = app_dir
+        if spec.has_overrides():
+            build_dir = writable_mirror(checkout.root, app_dir, scratch / "repo")
+            edited = build_dir / kustomization.name
+            edited.write_text(yaml.safe_dump(apply_overrides(request.app, _load(request.app, kustomization, where), spec), sort_keys=False))
+        argv = [
+            str(binary("kubectl")),
+            "kustomize",
+            str(build_dir),
+            "--load-restrictor",
+            "LoadRestrictionsRootOnly",
+            "--enable-helm",
+            "--helm-command",
+            str(binary("helm")),
+        ]
+        try:
+            done = await run(
+                argv,
+                env=env,
+                cwd=scratch,
+                timeout=request.limits.timeout,
+                max_output=request.limits.max_output,
+                what="kubectl kustomize",
+            )
+        except ProcessError as exc:
+            text = str(exc)
+            for base in (scratch / "repo", checkout.root):
+                text = text.replace(str(base) + "/", "").replace(str(base), ".")
+            raise render_error(request.app, f"kustomization {where}", text) from None
+    try:
+        return objects_from_yaml(done.text)
+    except ManifestError as exc:
+        raise render_error(request.app, f"kustomization {where}", f"output: {exc}") from None
+
+
+def writable_mirror(root: Path, app_dir: Path, mirror: Path) -> Path:
+    """A scratch view of the repository where only ``app_dir`` is a writable copy; its app dir."""
+    mirror.mkdir()
+    source, target = root, mirror
+    for part in app_dir.relative_to(root).parts:
+        for entry in os.scandir(source):
+            if entry.name != part:
+                (target / entry.name).symlink_to(entry.path, target_is_directory=entry.is_dir())
+        source, target = source / part, target / part
+        target.mkdir()
+    _copy_tree(app_dir, target)
+    return target
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy files and symlinks (as symlinks) into writable directories; modes are not kept."""
+    for current, dirs, files in os.walk(source, followlinks=False):
+        destination = target / Path(current).relative_to(source)
+        destination.mkdir(exist_ok=True)
+        for name in [*dirs, *files]:
+            entry = Path(current, name)
+            if entry.is_symlink():
+                (destination / name).symlink_to(os.readlink(entry))
+            elif name in files:
+                shutil.copyfile(entry, destination / name)
+        dirs[:] = [d for d in dirs if not Path(current, d).is_symlink()]
+
+
+def apply_overrides(app: str, kustomization: dict[str, Any], spec: KustomizeSource) -> dict[str, Any]:
+    """The kustomization after Argo CD's ``kustomize edit`` calls for ``spec``."""
+    edited = dict(kustomization)
+    if spec.name_prefix:
+        edited["namePrefix"] = spec.name_prefix
+    if spec.name_suffix:
+        edited["nameSuffix"] = spec.name_suffix
+    if spec.namespace:
+        edited["namespace"] = spec.namespace
+    if spec.images:
+        edited["images"] = _set_images(app, edited.get("images"), spec.images)
+    if spec.replicas:
+        replicas = [r for r in edited.get("replicas") or [] if isinstance(r, dict)]
+        for replica in spec.replicas:
+            replicas = [r for r in replicas if r.get("name") != replica.name]
+            replicas.append({"name": replica.name, "count": int(replica.count)})
+        edited["replicas"] = replicas
+    for field, values, force in (
+        ("commonLabels", spec.common_labels, spec.force_common_labels),
+        ("commonAnnotations", spec.common_annotations, spec.force_common_annotations),
+    ):
+        if not values:
+            continue
+        merged = dict(edited.get(field) or {})
+        clash = sorted(set(merged) & set(values))
+        if clash and not force:
+            raise render_error(
+                app,
+                f"kustomize.{field[0].lower()}{field[1:]}",
+                f"{', '.join(clash)} already set in the kustomization; "
+                f"set kustomize.force{field[0].upper()}{field[1:]} to override",
+            )
+        merged.update(values)
+        edited[field] = merged
+    return edited
+
+
+def parse_image(app: str, arg: str) -> dict[str, str]:
+    """One ``kustomize edit set image`` argument: ``name=new[:tag|@digest]``, ``name:tag``, ``name@digest``."""
+    if arg.count("=") == 1:
+        name, replacement = arg.split("=")
+        new = _split_image(replacement, allow_bare=True)
+        if new is not None and name:
+            image = {"name": name, "newName": new[0], "newTag": new[1], "digest": new[2]}
+            return {k: v for k, v in image.items() if v}
+    elif "=" not in arg:
+        new = _split_image(arg, allow_bare=False)
+        if new is not None:
+            image = {"name": new[0], "newTag": new[1], "digest": new[2]}
+            return {k: v for k, v in image.items() if v}
+    raise render_error(app, "kustomize.images", f"{arg!r} is not name=new-name[:tag|@digest], name:tag or name@digest")
+
+
+def _split_image(text: str, *, allow_bare: bool) -> tuple[str, str, str] | None:
+    if "@" in text:
+        name, digest = text.split("@", 1)
+        return name, "", digest
+    tagged = _TAGGED.match(text)
+    if tagged:
+        return tagged.group(1), tagged.group(2), ""
+    return (text, "", "") if text and allow_bare else None
+
+
+def _set_images(app: str, current: Any, args: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Merge like kustomize: a new tag clears the digest and vice versa; new names are appended."""
+    images = [dict(i) for i in current or [] if isinstance(i, dict)]
+    for arg in args:
+        wanted = parse_image(app, arg)
+        for image in images:
+            if image.get("name") == wanted["name"]:
+                if "newName" in wanted:
+                    image["newName"] = wanted["newName"]
+                if "newTag" in wanted:
+                    image["newTag"] = wanted["newTag"]
+                    image.pop("digest", None)
+                if "digest" in wanted:
+                    image["digest"] = wanted["digest"]
+                    image.pop("newTag", None)
+                break
+        else:
+            images.append(wanted)
+    return images
+
+
+def _load(app: str, path: Path, where: str) -> dict[str, Any]:
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ManifestError) as exc:
+        raise render_error(app, f"kustomization {where}", f"cannot be read: {exc}") from None
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,128 @@
+"""The repository boundary: every path a render reads must resolve inside the checkout.
+
+Argo CD and Flux have both shipped advisories for renders that followed a symlink or a
+``../`` out of the repository (value files, manifests, chart files, kustomize bases).
+The rule here is simple and applied everywhere: join lexically (as Go's filepath.Join
+does), resolve symlinks, and refuse the result unless both the lexical and the real path
+stay inside the real checkout root. Accepted paths are recorded as render inputs
+(repository-relative, POSIX) so the render cache knows which tree ids the output depends on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from tether.render.errors import render_error
+
+ROOT = "."
+
+
+@dataclass
+class Checkout:
+    """A checked-out repository (or local directory) that one render may read, and what it read."""
+
+    app: str
+    root: Path
+    inputs: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.root = Path(os.path.realpath(self.root))
+
+    def contains(self, path: Path | str) -> bool:
+        return _within(self.root, Path(path))
+
+    def relative(self, path: Path | str) -> str:
+        """Repository-relative POSIX path of a path inside the checkout (``.`` for the root)."""
+        rel = os.path.relpath(path, self.root)
+        return ROOT if rel == "." else PurePosixPath(Path(rel).as_posix()).as_posix()
+
+    def record(self, path: Path | str) -> None:
+        """Remember that the render read ``path`` (a file or a whole directory)."""
+        self.inputs.add(self.relative(path))
+
+    def app_dir(self, path: str) -> Path:
+        """The app's directory for ``spec.source.path``: no ``..``, not absolute, inside, a directory."""
+        raw = path.strip()
+        pure = PurePosixPath(raw.replace("\\", "/")) if raw else PurePosixPath(".")
+        if pure.is_absolute() or ".." in pure.parts:
+            raise render_error(self.app, "source.path", f"{path!r} must be a relative path without '..'")
+        lexical = self.root.joinpath(*pure.parts)
+        real = Path(os.path.realpath(lexical))
+        if not self.contains(real):
+            raise render_error(self.app, "source.path", f"{path!r} resolves outside the repository")
+        if not real.is_dir():
+            raise render_error(self.app, "source.path", f"{path!r} is not a directory in the repository")
+        self.record(lexical)
+        if real != lexical:
+            self.record(real)
+        return real
+
+    def resolve(self, base: Path, ref: str, *, what: str, must_exist: bool = True) -> Path | None:
+        """``ref`` (relative to directory ``base``) resolved inside the checkout, and recorded.
+
+        Refuses absolute references and anything whose lexical or real path leaves the
+        checkout. A missing target raises unless ``must_exist`` is false (then None).
+        """
+        if not ref or os.path.isabs(ref) or ref.startswith("~"):
+            raise render_error(self.app, what, f"{ref!r} must be a relative path inside the repository")
+        lexical = Path(os.path.normpath(os.path.join(base, ref)))
+        if not self.contains(lexical):
+            raise render_error(self.app, what, f"{ref!r} resolves outside the repository")
+        real = Path(os.path.realpath(lexical))
+        if not self.contains(real):
+            raise render_error(self.app, what, f"{ref!r} is a symlink that points outside the repository")
+        self.record(lexical)
+        if not os.path.lexists(lexical) or not real.exists():
+            if must_exist:
+                raise render_error(self.app, what, f"{ref!r} does not exist in the repository")
+            return None
+        if real != lexical:
+            self.record(real)
+        return real
+
+    def check_symlinks(self, tree: Path, *, what: str) -> None:
+        """Refuse any symlink under ``tree`` that leads outside the checkout; record in-repo targets."""
+        for current, dirs, files in os.walk(tree, followlinks=False):
+            for name in [*dirs, *files]:
+                entry = Path(current, name)
+                if not entry.is_symlink():
+                    continue
+                target = Path(os.path.realpath(entry))
+                if not self.contains(target):
+                    raise render_error(
+                        self.app,
+                        what,
+                        f"{self.relative(entry)} is a symlink that points outside the repository",
+                    )
+                if target.exists() and not _within(tree, target):
+                    self.record(target)
+
+    def input_paths(self) -> tuple[str, ...]:
+        """The recorded inputs, without paths already covered by a recorded ancestor directory."""
+        return minimal_paths(self.inputs)
+
+
+def minimal_paths(paths: Iterable[str]) -> tuple[str, ...]:
+    """Sorted paths, dropping any path below another one in the set (its tree id covers it)."""
+    chosen: list[str] = []
+    unique = set(paths)
+    if ROOT in unique:
+        return (ROOT,)
+    for path in sorted(unique):
+        parts = PurePosixPath(path).parts
+        if any(str(PurePosixPath(*parts[:i])) in unique for i in range(1, len(parts))):
+            continue
+        chosen.append(path)
+    return tuple(chosen)
+
+
+def _within(root: Path, path: Path) -> bool:
+    try:
+        Path(os.path.normpath(path)).relative_to(root)
+    except ValueError:
+        return False
+    return True
+
