@@ -54,6 +54,7 @@ _BARE_CONFIG = {
     "uploadpack.allowAnySHA1InWant": "true",
     "uploadpack.allowFilter": "true",
     "receive.denyNonFastForwards": "false",
+    "receive.autogc": "false",  # no gc after every push: keeps test pushes fast
 }
 
 _ASKPASS = """#!/bin/sh
@@ -398,7 +399,9 @@ class GitHttpServer:
         server.max_body_bytes = self._max_body
         server.cgi_timeout = self._cgi_timeout
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="tether-gitserver", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="tether-gitserver", daemon=True
+        )
         self._thread.start()
         return self
 
