@@ -1,0 +1,146 @@
+from pathlib import Path
+
+import pytest
+
+from tether.render import RenderError
+
+from tests.render.helpers import names, render_local, write_tree
+
+CHART = {
+    "chart/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    "chart/values.yaml": "color: red\nsize: s\ncount: 1\n",
+    "chart/values-prod.yaml": "color: blue\n",
+    "chart/templates/cm.yaml": """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-cm
+  namespace: {{ .Release.Namespace }}
+data:
+  color: {{ .Values.color | quote }}
+  size: {{ .Values.size | quote }}
+  countKind: {{ kindOf .Values.count | quote }}
+  kube: {{ .Capabilities.KubeVersion.Version | quote }}
+  hasExample: {{ .Capabilities.APIVersions.Has "example.com/v1" | quote }}
+""",
+    "chart/crds/crd.yaml": """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+""",
+    "shared/common-values.yaml": "size: xl\n",
+}
+
+
+def config_map(objects: list[dict]) -> dict:
+    (cm,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    return cm
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return write_tree(tmp_path, CHART)
+
+
+async def test_defaults_release_name_is_app_and_crds_included(repo: Path) -> None:
+    rendered = await render_local(repo, "chart", app="web", namespace="shop")
+    assert names(rendered.objects) == ["ConfigMap/web-cm", "CustomResourceDefinition/widgets.example.com"]
+    cm = config_map(rendered.objects)
+    assert cm["metadata"]["namespace"] == "shop"
+    assert cm["data"]["color"] == "red" and cm["data"]["hasExample"] == "false"
+    assert rendered.inputs == ("chart",)
+
+
+async def test_value_files_inline_values_and_parameters(repo: Path) -> None:
+    rendered = await render_local(
+        repo,
+        "chart",
+        helm={
+            "releaseName": "rel",
+            "namespace": "other",
+            "valueFiles": ["values-prod.yaml", "../shared/common-values.yaml"],
+            "values": "color: green\n",
+            "parameters": [{"name": "count", "value": "5"}],
+            "skipCrds": True,
+            "kubeVersion": "1.29.0",
+            "apiVersions": ["example.com/v1"],
+        },
+        namespace="ignored-because-helm-namespace-wins",
+    )
+    cm = config_map(rendered.objects)
+    assert names(rendered.objects) == ["ConfigMap/rel-cm"]
+    assert cm["metadata"]["namespace"] == "other"
+    assert cm["data"] == {
+        "color": "green",  # inline values come after value files
+        "size": "xl",  # a value file elsewhere in the repository
+        "countKind": "int64",  # --set keeps numbers numbers
+        "kube": "v1.29.0",
+        "hasExample": "true",
+    }
+    assert rendered.inputs == ("chart", "shared/common-values.yaml")
+
+
+async def test_values_object_wins_over_values_and_force_string(repo: Path) -> None:
+    rendered = await render_local(
+        repo,
+        "chart",
+        helm={
+            "values": {"color": "green"},
+            "valuesObject": {"color": "black"},
+            "parameters": [{"name": "count", "value": "5", "forceString": True}],
+        },
+    )
+    cm = config_map(rendered.objects)
+    assert cm["data"]["color"] == "black" and cm["data"]["countKind"] == "string"
+
+
+async def test_comma_in_parameter_is_one_value(repo: Path) -> None:
+    rendered = await render_local(repo, "chart", helm={"parameters": [{"name": "color", "value": "red,green"}]})
+    assert config_map(rendered.objects)["data"]["color"] == "red,green"
+
+
+async def test_missing_value_file_is_an_error_unless_ignored(repo: Path) -> None:
+    with pytest.raises(RenderError, match=r"helm.valueFiles\[0\]: 'nope.yaml' does not exist"):
+        await render_local(repo, "chart", helm={"valueFiles": ["nope.yaml"]})
+    rendered = await render_local(repo, "chart", helm={"valueFiles": ["nope.yaml"], "ignoreMissingValueFiles": True})
+    assert config_map(rendered.objects)["data"]["color"] == "red"
+    assert "chart" in rendered.inputs  # chart/nope.yaml is covered: adding it changes the chart's tree id
+
+
+async def test_vendored_dependencies_render_without_network(repo: Path) -> None:
+    write_tree(
+        repo,
+        {
+            "chart/Chart.yaml": CHART["chart/Chart.yaml"] + "dependencies:\n- name: sub\n  version: 0.1.0\n  repository: https://charts.example.invalid\n",
+            "chart/charts/sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+            "chart/charts/sub/templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-sub\n",
+        },
+    )
+    rendered = await render_local(repo, "chart", app="web", helm={"skipCrds": True})
+    assert names(rendered.objects) == ["ConfigMap/web-cm", "Service/web-sub"]
+
+
+async def test_dependencies_not_vendored_are_a_clear_error(repo: Path) -> None:
+    write_tree(
+        repo,
+        {"chart/Chart.yaml": CHART["chart/Chart.yaml"] + "dependencies:\n- name: redis\n  version: 1.2.3\n  repository: https://charts.example.invalid\n"},
+    )
+    with pytest.raises(RenderError, match=r"dependencies not vendored under charts/.*redis 1.2.3 from https://charts.example.invalid"):
+        await render_local(repo, "chart")
+
+
+async def test_helm_failure_names_app_chart_and_stderr(repo: Path) -> None:
+    write_tree(repo, {"chart/templates/bad.yaml": "{{ .Values.nope.deeper }}\n"})
+    with pytest.raises(RenderError, match=r"(?s)app .app.: helm chart chart: helm template failed \(exit 1\): .*bad.yaml.*nil pointer"):
+        await render_local(repo, "chart")
+
+
+async def test_corpus_chart_with_missing_dependency(tmp_path: Path) -> None:
+    from tests.render.helpers import CORPUS
+
+    with pytest.raises(RenderError, match="wordpress 9.0.3 from https://charts.helm.sh/stable"):
+        await render_local(CORPUS, "helm-dependency")
