@@ -1,0 +1,122 @@
+"""Masking secret values wherever text leaves the process: logs, errors, status, API, UI.
+
+Every value the secrets stage resolves is registered with a ``Redactor`` (the process-wide
+``REDACTOR`` by default), together with its base64 forms, and every string on its way out
+goes through ``redact``. Values shorter than ``MIN_SUBSTRING`` characters are too common to
+mask inside other text ("on", "1234"...), so they are masked only where a whole string
+equals them.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+import threading
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
+
+MASK = "********"
+SECRET_MASK = "++++++++"
+MIN_SUBSTRING = 4
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+class Redactor:
+    """A thread-safe set of secret values and a masker for text that might contain them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._short: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        """Register ``value`` and its base64 encodings (padded and unpadded) as secrets."""
+        if not value:
+            return
+        encoded = base64.b64encode(value.encode("utf-8")).decode("ascii")
+        forms = {value, value.strip(), encoded, encoded.rstrip("=")}
+        with self._lock:
+            for form in forms:
+                if not form:
+                    continue
+                if len(form) < MIN_SUBSTRING:
+                    self._short.add(form)
+                elif form not in self._values:
+                    self._values.add(form)
+                    self._pattern = None
+
+    def add_all(self, values: Iterable[str]) -> None:
+        for value in values:
+            self.add(value)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values) + len(self._short)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every registered value replaced by ``********`` (longest values first)."""
+        if not text:
+            return text
+        with self._lock:
+            if text in self._short:
+                return MASK
+            if not self._values:
+                return text
+            pattern = self._pattern
+            if pattern is None:
+                ordered = sorted(self._values, key=len, reverse=True)
+                pattern = self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        return pattern.sub(MASK, text)
+
+    def redact_any(self, value: Any) -> Any:
+        """Mask every string inside ``value`` (dicts, lists, tuples); other objects by their ``str``."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {k: self.redact_any(v) for k, v in value.items()}
+        if isinstance(value, tuple):
+            return tuple(self.redact_any(v) for v in value)
+        if isinstance(value, list | set | frozenset):
+            return [self.redact_any(v) for v in value]
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        text = str(value)
+        masked = self.redact(text)
+        return masked if masked != text else value
+
+
+REDACTOR = Redactor()
+
+
+def redact_processor(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor masking every secret in the event dict with the process-wide ``REDACTOR``.
+
+    Place it after ``format_exc_info`` (so tracebacks are text by then) and before the renderer.
+    """
+    for key, value in list(event_dict.items()):
+        event_dict[key] = REDACTOR.redact_any(value)
+    return event_dict
+
+
+def mask_secret_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``objects`` with every Secret's ``data`` / ``stringData`` value shown as ``++++++++``.
+
+    For display (``tether render`` without ``--show-secrets``); keys stay visible so the shape
+    can be reviewed. The last-applied-configuration annotation of a Secret is masked too.
+    """
+    masked: list[dict[str, Any]] = []
+    for obj in objects:
+        if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+            masked.append(copy.deepcopy(obj))
+            continue
+        out = copy.deepcopy(obj)
+        for field in ("data", "stringData"):
+            if isinstance(out.get(field), dict):
+                out[field] = {key: SECRET_MASK for key in out[field]}
+        annotations = (out.get("metadata") or {}).get("annotations")
+        if isinstance(annotations, dict) and _LAST_APPLIED in annotations:
+            annotations[_LAST_APPLIED] = SECRET_MASK
+        masked.append(out)
+    return masked

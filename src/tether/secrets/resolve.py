@@ -1,0 +1,205 @@
+"""Replace secret placeholders in rendered objects with values from the password store.
+
+Runs in memory, after the render cache and just before the objects are used (diff, sync),
+so no plaintext is ever cached or persisted. The result names every entry it used and the
+store's git commit, so the controller can re-sync exactly the apps whose secrets changed.
+A missing entry or key fails the whole resolution — half-resolved manifests are never
+returned — with an error naming the app, the entry and the object field that asked for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tether.errors import TetherError
+from tether.secrets.passbackend import EntryNotFound, SecretBackend
+from tether.secrets.placeholders import PREFIX, Found, Placeholder, PlaceholderError, apply_filter, extract, find, substitute
+from tether.secrets.redact import REDACTOR, Redactor
+
+DEFAULT_CONCURRENCY = 4
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class SecretResolutionError(TetherError):
+    """A placeholder could not be resolved; the message names app, entry, object and field, never a value."""
+
+
+@dataclass(frozen=True)
+class SecretUsage:
+    """Which entries an app's manifests used, and the store commit they were read at (None: not git)."""
+
+    entries: frozenset[str]
+    store_commit: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedManifests:
+    """New objects with every placeholder replaced, and what they depended on."""
+
+    objects: list[dict[str, Any]]
+    usage: SecretUsage
+
+
+@dataclass
+class _Site:
+    """A string in an object that holds placeholders, and how to write the resolved text back."""
+
+    container: dict[str, Any] | list[Any]
+    key: str | int
+    text: str
+    found: list[Found]
+    base64_data: bool
+    where: str  # "Secret prod/db, field data.password, from apps/db.yaml": names, never values
+
+
+async def resolve_secrets(
+    objects: Sequence[dict[str, Any]],
+    backend: SecretBackend,
+    *,
+    app: str,
+    redactor: Redactor = REDACTOR,
+    sources: Sequence[str | None] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> ResolvedManifests:
+    """Copies of ``objects`` with placeholders in string values (not keys) replaced, plus the usage.
+
+    Placeholders inside base64 ``data`` values of a Secret are found by decoding, replaced,
+    and the value re-encoded. Every resolved value is registered with ``redactor``.
+    ``sources`` (parallel to ``objects``) names the file each object came from, for errors.
+    """
+    if sources is not None and len(sources) != len(objects):
+        raise TetherError(f"app {app!r}: {len(sources)} source names for {len(objects)} objects")
+    resolved = [copy.deepcopy(obj) for obj in objects]
+    sites = [site for index, obj in enumerate(resolved) for site in _sites(index, obj, app, sources)]
+    if not sites:
+        return ResolvedManifests(resolved, SecretUsage(frozenset(), None))
+
+    first_use: dict[str, _Site] = {}
+    for site in sites:
+        for item in site.found:
+            first_use.setdefault(item.placeholder.path, site)
+
+    # The commit is read before the entries: if the store moves meanwhile, the recorded commit
+    # is older than what was read and the next change check re-syncs, which is safe.
+    commit = await backend.store_commit()
+    contents = await _read_entries(list(first_use), backend, concurrency)
+    for path, content in contents.items():
+        if isinstance(content, BaseException):
+            raise _entry_error(app, path, content, first_use[path]) from None
+
+    for site in sites:
+        def value_for(placeholder: Placeholder, site: _Site = site) -> str:
+            value = extract(contents[placeholder.path], placeholder.key)  # type: ignore[arg-type]
+            if value is None:
+                what = f"has no key {placeholder.key!r}" if placeholder.key is not None else "has an empty first line"
+                raise SecretResolutionError(
+                    f"app {app!r}: secret entry {placeholder.path!r} {what} "
+                    f"(needed by {site.where})"
+                )
+            redactor.add(value)
+            return apply_filter(value, placeholder.filter)
+
+        text = substitute(site.text, site.found, value_for)
+        redactor.add(text)
+        if site.base64_data:
+            text = base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
+        site.container[site.key] = text  # type: ignore[index]
+    return ResolvedManifests(resolved, SecretUsage(frozenset(first_use), commit))
+
+
+async def _read_entries(
+    paths: list[str], backend: SecretBackend, concurrency: int
+) -> dict[str, str | BaseException]:
+    """Each entry's content once per resolution pass (at most ``concurrency`` at a time)."""
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def read(path: str) -> str:
+        async with limit:
+            return await backend.show(path)
+
+    results = await asyncio.gather(*(read(path) for path in paths), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result  # cancellation and the like are not resolution errors
+    return dict(zip(paths, results, strict=True))
+
+
+def _sites(index: int, obj: dict[str, Any], app: str, sources: Sequence[str | None] | None) -> Iterator[_Site]:
+    is_secret = obj.get("kind") == "Secret" and isinstance(obj.get("data"), dict)
+    for container, key, tokens in _strings(obj, []):
+        text = container[key]  # type: ignore[index]
+        base64_data = False
+        if PREFIX not in text:
+            if not (is_secret and len(tokens) == 2 and tokens[0] == "data"):
+                continue
+            decoded = _decode_base64(text)
+            if decoded is None or PREFIX not in decoded:
+                continue
+            text, base64_data = decoded, True
+        where = _describe(obj, _field_path(tokens), sources[index] if sources else None)
+        try:
+            found = find(text)
+        except PlaceholderError as exc:
+            raise SecretResolutionError(f"app {app!r}: {exc} (in {where})") from None
+        yield _Site(container, key, text, found, base64_data, where)
+
+
+def _strings(node: Any, tokens: list[str | int]) -> Iterator[tuple[dict[str, Any] | list[Any], str | int, list[str | int]]]:
+    """Every string value under ``node`` with its container, key and path (keys are not visited)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str):
+                yield node, key, [*tokens, key]
+            elif isinstance(value, dict | list):
+                yield from _strings(value, [*tokens, key])
+    elif isinstance(node, list):
+        for position, value in enumerate(node):
+            if isinstance(value, str):
+                yield node, position, [*tokens, position]
+            elif isinstance(value, dict | list):
+                yield from _strings(value, [*tokens, position])
+
+
+def _decode_base64(text: str) -> str | None:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if PREFIX.encode() not in raw:
+        return None
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _field_path(tokens: list[str | int]) -> str:
+    out = ""
+    for token in tokens:
+        if isinstance(token, int):
+            out += f"[{token}]"
+        elif _IDENTIFIER.match(str(token)):
+            out += f".{token}" if out else str(token)
+        else:
+            out += f"[{json.dumps(str(token))}]"
+    return out
+
+
+def _describe(obj: dict[str, Any], field: str, source: str | None) -> str:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = metadata.get("name") or "<unnamed>"
+    namespace = metadata.get("namespace")
+    ident = f"{namespace}/{name}" if namespace else str(name)
+    where = f"{obj.get('kind') or '<no kind>'} {ident}, field {field}"
+    return f"{where}, from {source}" if source else where
+
+
+def _entry_error(app: str, path: str, error: BaseException, site: _Site) -> SecretResolutionError:
+    if isinstance(error, EntryNotFound):
+        return SecretResolutionError(f"app {app!r}: {error} (needed by {site.where})")
+    return SecretResolutionError(f"app {app!r}: secret entry {path!r} could not be read: {error} (needed by {site.where})")
