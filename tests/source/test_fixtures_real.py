@@ -112,3 +112,14 @@ def test_oversized_body_is_refused(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(request, timeout=30)
         assert caught.value.code == 413
+
+
+def test_create_repo_imports_a_directory(git_server: GitHttpServer, unique_repo_name: str, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "apps" / "web").mkdir(parents=True)
+    (source / "apps" / "web" / "deploy.yaml").write_text("kind: Deployment\n")
+    repo = git_server.create_repo(unique_repo_name, from_dir=source)
+    listed = _git(git_server, "ls-tree", "-r", "--name-only", repo.head, cwd=repo.path).stdout.split()
+    assert listed == ["apps/web/deploy.yaml"]
+    remote = _git(git_server, "ls-remote", git_server.url_for(unique_repo_name), "HEAD").stdout.split()
+    assert remote == [repo.head, "HEAD"]
