@@ -1,0 +1,173 @@
+"""Source → Render (cached) → Secrets through a real git server and a real pass store."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tether.model.source import ApplicationSource, SourceType
+from tether.pipeline import desired_state, is_local_source
+from tether.render.cache import RenderCache
+from tether.secrets import PassBackend
+from tether.source import Credentials, GitCache, GitError
+
+from tests.render.helpers import manifest
+
+
+class CountingGitCache(GitCache):
+    """A GitCache that counts checkouts, to show cache hits never check out."""
+
+    checkouts = 0
+
+    def checkout(self, url: str, sha: str, credentials: Credentials | None = None) -> AbstractAsyncContextManager[Path]:
+        inner = super().checkout(url, sha, credentials)
+
+        @asynccontextmanager
+        async def counted() -> AsyncIterator[Path]:
+            self.checkouts += 1
+            async with inner as tree:
+                yield tree
+
+        return counted()
+
+
+APPS_REPO = {
+    "README.md": "two apps\n",
+    "app-a/cm.yaml": manifest("ConfigMap", "a", data={"v": "1"}),
+    "app-b/kustomization.yaml": "resources:\n- ../base-b\nnamePrefix: b-\n",
+    "base-b/kustomization.yaml": "resources:\n- cm.yaml\n",
+    "base-b/cm.yaml": manifest("ConfigMap", "base", data={"v": "1"}),
+}
+
+
+def source(url: str, path: str) -> ApplicationSource:
+    return ApplicationSource.model_validate({"repoURL": url, "path": path, "targetRevision": "main"})
+
+
+async def test_a_commit_that_does_not_touch_an_app_does_not_render_it(git_server: Any, tmp_path: Path) -> None:
+    repo = git_server.create_repo(f"counters-{uuid.uuid4().hex[:8]}")
+    repo.commit("two apps", APPS_REPO)
+    git, cache = CountingGitCache(tmp_path / "git"), RenderCache(tmp_path / "render")
+
+    async def both() -> dict[str, Any]:
+        return {
+            app: await desired_state(app, source(repo.url, app), git=git, cache=cache, secrets_backend=None)
+            for app in ("app-a", "app-b")
+        }
+
+    first = await both()
+    assert (cache.stats.renders, cache.stats.hits) == (2, 0)
+    assert first["app-b"].inputs == ("app-b", "base-b")
+
+    touched_a = repo.commit("change A", {"app-a/cm.yaml": manifest("ConfigMap", "a", data={"v": "2"})})
+    second = await both()
+    assert second["app-a"].revision == second["app-b"].revision == touched_a
+    assert not second["app-a"].cache_hit and second["app-a"].objects[0]["data"] == {"v": "2"}
+    assert second["app-b"].cache_hit
+    assert (cache.stats.renders, cache.stats.hits) == (3, 1)
+
+    repo.commit("change B only", {"base-b/cm.yaml": manifest("ConfigMap", "base", data={"v": "2"})})
+    third = await both()
+    assert third["app-a"].cache_hit and not third["app-b"].cache_hit  # B's base is elsewhere in the repo
+    assert third["app-b"].objects[0]["data"] == {"v": "2"}
+    assert (cache.stats.renders, cache.stats.hits) == (4, 2)
+
+    checkouts = git.checkouts
+    repo.commit("docs only", {"README.md": "still two apps\n"})
+    fourth = await both()
+    assert all(state.cache_hit for state in fourth.values())
+    assert (cache.stats.renders, cache.stats.hits, git.checkouts) == (4, 4, checkouts)  # no checkout at all
+
+    restarted = RenderCache(tmp_path / "render")  # a new process over the same cache directory
+    state = await desired_state("app-b", source(repo.url, "app-b"), git=git, cache=restarted, secrets_backend=None)
+    assert state.cache_hit and (restarted.stats.renders, git.checkouts) == (0, checkouts)
+
+
+@pytest.fixture
+def secret_entry(pass_store: Any) -> tuple[str, str]:
+    """A pass entry whose first line is a canary password and whose ``user:`` line is ``admin``."""
+    path = f"tether-test/{uuid.uuid4().hex[:8]}/db"
+    canary = f"canary-{uuid.uuid4().hex}"
+    pass_store.insert(path, f"{canary}\nuser: admin\n")
+    return path, canary
+
+
+async def test_placeholders_resolve_from_pass_and_never_reach_the_cache(
+    git_server: Any, pass_store: Any, secret_entry: tuple[str, str], tmp_path: Path
+) -> None:
+    entry, canary = secret_entry
+    repo = git_server.create_repo(f"secrets-{uuid.uuid4().hex[:8]}")
+    repo.commit(
+        "apps with placeholders",
+        {
+            "kust/kustomization.yaml": (
+                "secretGenerator:\n- name: db\n  literals:\n"
+                f"  - password=<pass:{entry}>\n  - username=<pass:{entry}#user>\n"
+                "generatorOptions:\n  disableNameSuffixHash: true\n"
+            ),
+            "chart/Chart.yaml": "apiVersion: v2\nname: db\nversion: 0.1.0\n",
+            "chart/values.yaml": "password: unset\n",
+            "chart/values-prod.yaml": f"password: <pass:{entry}>\n",
+            "chart/templates/secret.yaml": (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}\n"
+                "stringData:\n  password: {{ .Values.password | quote }}\n"
+            ),
+        },
+    )
+    backend = PassBackend(pass_store.store_dir, pass_store.gnupg_home, environ={**os.environ, **pass_store.env})
+    git, cache = GitCache(tmp_path / "git"), RenderCache(tmp_path / "render")
+
+    kust = await desired_state("kust", source(repo.url, "kust"), git=git, cache=cache, secrets_backend=backend)
+    (secret,) = kust.objects
+    assert secret["kind"] == "Secret" and kust.source_type is SourceType.KUSTOMIZE
+    assert base64.b64decode(secret["data"]["password"]).decode() == canary
+    assert base64.b64decode(secret["data"]["username"]).decode() == "admin"
+    assert entry in kust.secret_usage.entries
+
+    spec = {"repoURL": repo.url, "path": "chart", "helm": {"valueFiles": ["values-prod.yaml"]}}
+    helm = await desired_state("web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend)
+    (secret,) = helm.objects
+    assert secret["metadata"]["name"] == "web" and secret["stringData"]["password"] == canary
+
+    again = await desired_state("web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend)
+    assert again.cache_hit and again.objects[0]["stringData"]["password"] == canary
+
+    assert len(cache) == 2
+    encoded = base64.b64encode(canary.encode()).decode()
+    for directory in (tmp_path / "render", tmp_path / "git"):
+        for path in directory.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                assert canary.encode() not in data and encoded.encode() not in data, path
+    assert f"<pass:{entry}>".encode() in b"".join(p.read_bytes() for p in (tmp_path / "render").rglob("*.json"))
+
+
+async def test_symlink_out_of_the_repository_is_refused_from_git(git_server: Any, tmp_path: Path) -> None:
+    repo = git_server.create_repo(f"escape-{uuid.uuid4().hex[:8]}")
+    repo.commit("ok", {"app/ok.yaml": manifest("ConfigMap", "ok")})
+    (repo.path / "app" / "passwd.yaml").symlink_to("/etc/passwd")
+    repo.commit("symlink out")
+    with pytest.raises(GitError, match="refusing to check out"):
+        await desired_state("app", source(repo.url, "app"), git=GitCache(tmp_path / "git"), cache=None, secrets_backend=None)
+
+
+async def test_local_directory_needs_no_git_and_no_cache(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "cm.yaml").write_text(manifest("ConfigMap", "local"))
+    spec = ApplicationSource.model_validate({"repoURL": str(tmp_path), "path": "app"})
+    state = await desired_state("local", spec, git=None, cache=None, secrets_backend=None)
+    assert state.revision is None and not state.cache_hit and state.objects[0]["metadata"]["name"] == "local"
+
+
+def test_local_source_detection(tmp_path: Path) -> None:
+    assert is_local_source(str(tmp_path))
+    assert not is_local_source("https://example.com/repo.git")
+    assert not is_local_source("git@example.com:org/repo.git")
+    assert not is_local_source(str(tmp_path / "missing"))
