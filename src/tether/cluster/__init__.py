@@ -1,15 +1,20 @@
 """Talking to clusters: one connection per destination, discovery, reads, watches and writes."""
 
+from tether.cluster.cache import CacheEvent, LiveCache, Subscription, WaitTimeout
 from tether.cluster.client import FIELD_MANAGER, Cluster, WatchEvent, describe
 from tether.cluster.discovery import ResourceInfo, split_api_version
 from tether.cluster.errors import ClusterError, UnknownKind, WatchExpired
 
 __all__ = [
     "FIELD_MANAGER",
+    "CacheEvent",
     "Cluster",
     "ClusterError",
+    "LiveCache",
     "ResourceInfo",
+    "Subscription",
     "UnknownKind",
+    "WaitTimeout",
     "WatchEvent",
     "WatchExpired",
     "describe",

@@ -66,6 +66,21 @@ class Discovery:
             "NotFound",
         )
 
+    async def served(self) -> list[ResourceInfo]:
+        """Every resource type the server serves, in the preferred version of each API group."""
+        core = await self._get_json("/api") or {}
+        groups = await self._get_json("/apis") or {}
+        versions = list(core.get("versions") or [])
+        for group in groups.get("groups") or []:
+            preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+            if preferred:
+                versions.append(preferred)
+        found: list[ResourceInfo] = []
+        for api_version in versions:
+            known = self._by_group_version.get(api_version)
+            found.extend((known if known is not None else await self._refresh(api_version)).values())
+        return found
+
     def invalidate(self, api_version: str | None = None) -> None:
         """Forget cached discovery (all of it, or one group/version)."""
         if api_version is None:
