@@ -138,13 +138,13 @@ class Cluster:
                 _request_timeout=timeout or self.timeout,
             )
             async with response:
-                raw = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                raw = await _read_body(response.content, MAX_RESPONSE_BYTES)
                 status = response.status
         except asyncio.TimeoutError:
             raise ClusterError(f"{what}: no answer from {self.server} within {timeout or self.timeout:g}s") from None
         except aiohttp.ClientError as exc:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
-        if len(raw) > MAX_RESPONSE_BYTES:
+        if raw is None:
             raise ClusterError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
             payload = json.loads(raw) if raw else {}
@@ -244,7 +244,7 @@ class Cluster:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
         async with response:
             if response.status >= 400:
-                raw = await response.content.read(1 << 20)
+                raw = await _read_body(response.content, 1 << 20) or b""
                 payload = json.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
                 if response.status == 410:
                     raise WatchExpired(f"{what}: resourceVersion {resource_version} is too old")
@@ -370,6 +370,20 @@ class Cluster:
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)
         return True
+
+
+async def _read_body(stream: aiohttp.StreamReader, cap: int) -> bytes | None:
+    """The whole body, or None when it is larger than ``cap`` bytes (never read past the cap)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await stream.read(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
 
 
 def _ref(namespace: str | None, name: str) -> str:

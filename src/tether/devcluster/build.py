@@ -8,6 +8,7 @@ records what it was built from, so a warm cache skips straight to starting the c
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from tether.devcluster.versions import (
     ETCD_VERSION,
@@ -110,9 +112,30 @@ def _stale(target: Target, out: Path, module_dir: Path) -> bool:
 
 
 def build(log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> Path:
-    """Build what is missing or stale and return the bin directory; one progress line per step."""
+    """Build what is missing or stale and return the bin directory; one progress line per step.
+
+    Holds an exclusive lock on the bin directory, so concurrent callers (two test sessions,
+    `make -j`) wait for one build instead of racing on the same files.
+    """
     out = bin_dir()
     out.mkdir(parents=True, exist_ok=True)
+    with (out / ".build.lock").open("w") as lock:
+        if _try_lock(lock):
+            return _build_locked(out, log)
+        log(f"devcluster: another build holds {out / '.build.lock'}; waiting for it")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(out, log)
+
+
+def _try_lock(lock: IO[str]) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _build_locked(out: Path, log: Callable[[str], None]) -> Path:
     modules = modules_dir()
     started = time.monotonic()
     steps = [t for t in TARGETS if _stale(t, out, modules / t.module)]

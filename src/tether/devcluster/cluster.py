@@ -236,7 +236,8 @@ class _Api:
             req.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(req, context=self.context, timeout=timeout) as resp:
-                return resp.status, json.loads(resp.read(8 << 20) or b"{}")
+                raw = resp.read(8 << 20)
+                return resp.status, json.loads(raw) if raw.startswith(b"{") else {"text": raw.decode(errors="replace")}
         except urllib.error.HTTPError as exc:
             return exc.code, {}
 
