@@ -14,8 +14,9 @@ def main() -> None:
 def _register() -> None:
     # Imported here so `tether.cli.<x>` modules can import `main`-free helpers without cycles.
     from tether.cli.devcluster import devcluster
+    from tether.cli.render import render
 
-    for command in (devcluster,):
+    for command in (devcluster, render):
         main.add_command(command)
 
 

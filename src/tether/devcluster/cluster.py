@@ -466,6 +466,7 @@ def down(name: str = "default") -> bool:
     if still:
         raise DevClusterError(f"devcluster {name!r}: could not stop {', '.join(still)}")
     _cleanup(state)
+    shutil.rmtree(state_dir(name), ignore_errors=True)  # logs too: a clean stop leaves nothing
     return True
 
 
