@@ -9,4 +9,16 @@ from tether.render.engine import Rendered, render
 from tether.render.errors import RenderError
 from tether.render.limits import RenderLimits
 
-__all__ = ["RenderError", "RenderLimits", "Rendered", "render"]
+# After the names above: the cache module imports ``Rendered`` from the engine.
+from tether.render.cache import CachedRender, CacheScope, RenderCache, RenderStats  # noqa: E402
+
+__all__ = [
+    "CacheScope",
+    "CachedRender",
+    "RenderCache",
+    "RenderError",
+    "RenderLimits",
+    "RenderStats",
+    "Rendered",
+    "render",
+]

@@ -175,6 +175,8 @@ class RenderCache:
             cached = await self._read(key)
             if cached is not None:
                 self.stats.hits += 1
+                if scope.digest in self._index:
+                    self._index.move_to_end(scope.digest)
                 return cached
         rendered = await render()
         key = scope.key(await tree_ids(rendered.inputs))

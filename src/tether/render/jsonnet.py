@@ -3,9 +3,9 @@
 Options come from ``directory.jsonnet``: ``extVars`` and ``tlas`` (each a string, or
 Jsonnet code with ``code: true``) and ``libs`` — library paths relative to the
 repository root, searched after the importing file's directory (the app directory is
-always a library path, as in Argo CD). Imports that resolve outside the checkout are
-refused. Evaluation runs in a child process so the render timeout and output cap apply.
-A file may produce one object or an array of objects.
+always a library path, as in Argo CD; a library path that does not exist is skipped).
+Imports that resolve outside the checkout are refused. Evaluation runs in a child process
+so the render timeout and output cap apply. A file may produce one object or an array.
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ async def evaluate_jsonnet(
     """Objects of each Jsonnet file, evaluated together in one child process."""
     search = [str(app_dir)]
     for index, lib in enumerate(spec.libs):
-        resolved = checkout.resolve(checkout.root, lib, what=f"source.directory.jsonnet.libs[{index}]")
-        assert resolved is not None
-        search.append(str(resolved))
+        what = f"source.directory.jsonnet.libs[{index}]"
+        resolved = checkout.resolve(checkout.root, lib, what=what, must_exist=False)
+        if resolved is not None:  # a missing library path is skipped, as go-jsonnet does
+            search.append(str(resolved))
     payload = {
         "root": str(checkout.root),
         "files": [str(f) for f in files],
