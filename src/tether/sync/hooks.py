@@ -1,0 +1,113 @@
+"""Reading hooks and waves off an object, in Argo CD's terms, including Helm's hook annotations.
+
+A hook is an object with a ``hook`` annotation (either prefix) naming PreSync, Sync,
+PostSync or SyncFail, or — when there is no such annotation — a ``helm.sh/hook`` of
+pre-install/pre-upgrade (PreSync) or post-install/post-upgrade (PostSync). ``Skip`` alone
+means "never apply". Helm's ``hook-weight`` is the wave when ``sync-wave`` is absent, and
+Helm's delete policies map onto Argo CD's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from tether.resource import annotation
+
+
+class Phase(str, Enum):
+    """A sync phase; SyncFail runs only when the sync failed."""
+
+    PRE_SYNC = "PreSync"
+    SYNC = "Sync"
+    POST_SYNC = "PostSync"
+    SYNC_FAIL = "SyncFail"
+
+    @property
+    def order(self) -> int:
+        return _PHASE_ORDER[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_PHASE_ORDER = {Phase.PRE_SYNC: -1, Phase.SYNC: 0, Phase.POST_SYNC: 1, Phase.SYNC_FAIL: 2}
+
+
+class DeletePolicy(str, Enum):
+    """When a hook object is deleted: before it is created again (default), or after it succeeded/failed."""
+
+    BEFORE_HOOK_CREATION = "BeforeHookCreation"
+    HOOK_SUCCEEDED = "HookSucceeded"
+    HOOK_FAILED = "HookFailed"
+
+
+SKIP = "Skip"
+HELM_HOOK = "helm.sh/hook"
+HELM_WEIGHT = "helm.sh/hook-weight"
+HELM_DELETE_POLICY = "helm.sh/hook-delete-policy"
+
+_HELM_PHASES = {
+    "pre-install": Phase.PRE_SYNC,
+    "pre-upgrade": Phase.PRE_SYNC,
+    "post-install": Phase.POST_SYNC,
+    "post-upgrade": Phase.POST_SYNC,
+}
+_HELM_POLICIES = {
+    "before-hook-creation": DeletePolicy.BEFORE_HOOK_CREATION,
+    "hook-succeeded": DeletePolicy.HOOK_SUCCEEDED,
+    "hook-failed": DeletePolicy.HOOK_FAILED,
+}
+
+
+def _csv(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _helm_annotation(obj: Mapping[str, Any], name: str) -> str | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(name)
+    return None if value is None else str(value)
+
+
+def hook_types(obj: Mapping[str, Any]) -> list[str]:
+    """Hook types named on ``obj`` (``PreSync``…, ``Skip``); Helm's only count without an Argo CD one."""
+    types = [t for t in _csv(annotation(obj, "hook")) if t in {p.value for p in Phase} | {SKIP}]
+    if not types:
+        types = [_HELM_PHASES[t].value for t in _csv(_helm_annotation(obj, HELM_HOOK)) if t in _HELM_PHASES]
+    return types
+
+
+def is_skipped(obj: Mapping[str, Any]) -> bool:
+    """``hook: Skip`` and nothing else: the object is never applied."""
+    return hook_types(obj) == [SKIP]
+
+
+def is_hook(obj: Mapping[str, Any]) -> bool:
+    """An object run as a hook (never applied as a resource, never pruned)."""
+    types = hook_types(obj)
+    return bool(types) and types != [SKIP]
+
+
+def hook_phases(obj: Mapping[str, Any]) -> list[Phase]:
+    """The phases a hook runs in (one object can run in several), in phase order."""
+    phases = {Phase(t) for t in hook_types(obj) if t != SKIP}
+    return sorted(phases, key=lambda p: p.order)
+
+
+def delete_policies(obj: Mapping[str, Any]) -> frozenset[DeletePolicy]:
+    """The hook's delete policies; BeforeHookCreation when none is given."""
+    policies = {DeletePolicy(p) for p in _csv(annotation(obj, "hook-delete-policy")) if p in DeletePolicy._value2member_map_}
+    policies |= {_HELM_POLICIES[p] for p in _csv(_helm_annotation(obj, HELM_DELETE_POLICY)) if p in _HELM_POLICIES}
+    return frozenset(policies or {DeletePolicy.BEFORE_HOOK_CREATION})
+
+
+def wave(obj: Mapping[str, Any]) -> int:
+    """``sync-wave`` (negative allowed), else Helm's ``hook-weight``, else 0; unreadable values count as 0."""
+    for value in (annotation(obj, "sync-wave"), _helm_annotation(obj, HELM_WEIGHT)):
+        if value is not None:
+            try:
+                return int(value.strip())
+            except ValueError:
+                continue
+    return 0
