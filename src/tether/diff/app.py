@@ -1,0 +1,298 @@
+"""Diff one app: every desired object against the live cache, plus live objects the app owns but git dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from tether.cluster import Cluster, ClusterError, LiveCache, UnknownKind
+from tether.diff.compare import changed_paths, unified
+from tether.diff.errors import DiffError
+from tether.diff.ignore import IgnoreRule, parse_ignore_differences, strip_ignored
+from tether.diff.jq import DEFAULT_TIMEOUT, JqRunner
+from tether.diff.masking import SECRET_MASK, mask_secret
+from tether.diff.normalise import is_secret, normalise
+from tether.errors import TetherError
+from tether.resource import ResourceKey, annotation, annotation_options, mark, owner_app
+from tether.secrets import REDACTOR
+from tether.secrets.redact import MIN_SUBSTRING
+
+log = structlog.get_logger(__name__)
+
+SYNCED, OUT_OF_SYNC, MISSING, EXTRANEOUS = "Synced", "OutOfSync", "Missing", "Extraneous"
+SERVER_SIDE, CLIENT_SIDE = "server-side", "client-side"
+DRY_RUN_CONCURRENCY = 8
+HELM_HOOK = "helm.sh/hook"
+
+
+@dataclass(frozen=True)
+class ResourceDiff:
+    """How one object differs. ``live`` and ``predicted`` are normalised and Secret-masked."""
+
+    key: ResourceKey
+    status: str
+    changed: list[str] = field(default_factory=list)
+    live: dict[str, Any] | None = field(default=None, repr=False)
+    predicted: dict[str, Any] | None = field(default=None, repr=False)
+    diff: str = field(default="", repr=False)
+    owner: str | None = None
+    shared_with: str | None = None
+    ignore_extraneous: bool = False
+    comparison: str = SERVER_SIDE
+    note: str | None = None
+    error: str | None = None
+
+    @property
+    def counts_as_drift(self) -> bool:
+        """Whether this object keeps the app out of sync (an IgnoreExtraneous leftover does not)."""
+        if self.status == EXTRANEOUS:
+            return not self.ignore_extraneous
+        return self.status != SYNCED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.key.group, "kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name,
+            "status": self.status, "changed": list(self.changed), "live": self.live, "predicted": self.predicted,
+            "diff": self.diff, "owner": self.owner, "sharedWith": self.shared_with,
+            "ignoreExtraneous": self.ignore_extraneous, "comparison": self.comparison, "note": self.note,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class AppDiff:
+    """Every object of one app that is desired or owned, and whether the app as a whole is in sync."""
+
+    app: str
+    resources: list[ResourceDiff]
+
+    @property
+    def in_sync(self) -> bool:
+        return not any(r.counts_as_drift for r in self.resources)
+
+    @property
+    def out_of_sync(self) -> list[ResourceDiff]:
+        return [r for r in self.resources if r.counts_as_drift]
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{r.key}: {r.error}" for r in self.resources if r.error]
+
+    def text(self) -> str:
+        """Each drifting object's header and unified YAML diff; Secrets masked."""
+        parts = []
+        for r in self.out_of_sync:
+            header = f"===== {r.key} ({r.status}{', ' + r.comparison if r.comparison != SERVER_SIDE else ''}) ====="
+            lines = [header]
+            if r.shared_with:
+                lines.append(f"# shared: the live object's tracking id names app {r.shared_with!r}")
+            if r.note:
+                lines.append(f"# {r.note}")
+            if r.error:
+                lines.append(f"# error: {r.error}")
+            if r.diff:
+                lines.append(r.diff)
+            parts.append("\n".join(lines))
+        return "\n\n".join(parts) + ("\n" if parts else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"app": self.app, "inSync": self.in_sync, "resources": [r.to_dict() for r in self.resources]}
+
+
+def is_hook(obj: Mapping[str, Any]) -> bool:
+    """Hooks (``hook`` annotation under either prefix, or Helm's) run during a sync and take no part in a diff."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return annotation(obj, "hook") is not None or HELM_HOOK in annotations
+
+
+async def assign_namespaces(
+    objects: Iterable[Mapping[str, Any]], *, cluster: Cluster, namespace: str | None
+) -> list[dict[str, Any]]:
+    """Copies placed as the server would place them, so their keys match live objects.
+
+    Namespaced kinds without a namespace get ``namespace``; cluster-scoped kinds lose any
+    namespace they name. A kind the cluster does not serve yet (CRD not installed) is taken
+    to be namespaced, as most custom resources are.
+    """
+    placed = []
+    scopes: dict[tuple[str, str], bool] = {}
+    for obj in objects:
+        out = copy.deepcopy(dict(obj))
+        api_version, kind = str(out.get("apiVersion") or ""), str(out.get("kind") or "")
+        meta = out.setdefault("metadata", {})
+        if api_version and kind:
+            if (api_version, kind) not in scopes:
+                try:
+                    scopes[(api_version, kind)] = (await cluster.resource(api_version, kind)).namespaced
+                except UnknownKind:
+                    scopes[(api_version, kind)] = True
+            if not scopes[(api_version, kind)]:
+                meta.pop("namespace", None)
+            elif not meta.get("namespace") and namespace:
+                meta["namespace"] = namespace
+        placed.append(out)
+    return placed
+
+
+async def diff_app(
+    app: str,
+    desired: Sequence[Mapping[str, Any]],
+    *,
+    cluster: Cluster,
+    cache: LiveCache,
+    ignore_differences: Iterable[Mapping[str, Any] | IgnoreRule] = (),
+    namespace: str | None = None,
+    jq_timeout: float = DEFAULT_TIMEOUT,
+    extra_kinds: Iterable[tuple[str, str]] = (),
+) -> AppDiff:
+    """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
+
+    ``namespace`` is the destination namespace for objects that name none. ``extra_kinds``
+    are (apiVersion, kind) pairs to look for extraneous objects in beyond the desired ones
+    (e.g. kinds the app applied before); every kind the cache already tracks counts too.
+    Raises ``DiffError`` naming the app and object when the diff cannot be computed.
+    """
+    try:
+        rules = parse_ignore_differences(ignore_differences)
+    except DiffError as exc:
+        raise DiffError(f"app {app!r}: {exc}") from None
+    try:
+        objects = [o for o in await assign_namespaces(desired, cluster=cluster, namespace=namespace) if not is_hook(o)]
+        keys = _check(app, objects)
+        await cache.ensure(objects)
+        for api_version, kind in extra_kinds:
+            try:
+                await cache.track(api_version, kind)
+            except UnknownKind:
+                pass
+    except DiffError:
+        raise
+    except TetherError as exc:
+        raise DiffError(f"app {app!r}: {exc}") from exc
+
+    limit = asyncio.Semaphore(DRY_RUN_CONCURRENCY)
+    async with JqRunner(jq_timeout) as jq:
+
+        async def one(obj: dict[str, Any]) -> ResourceDiff:
+            async with limit:
+                return await _diff_desired(app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq)
+
+        results = list(await asyncio.gather(*(one(o) for o in objects)))
+    results += [_extraneous(app, live) for live in cache.owned_by(app) if ResourceKey.of(live) not in keys and not is_hook(live)]
+    report = AppDiff(app, sorted(results, key=lambda r: r.key))
+    log.info("app diffed", app=app, in_sync=report.in_sync, objects=len(report.resources), drifting=len(report.out_of_sync))
+    return report
+
+
+def _check(app: str, objects: Sequence[Mapping[str, Any]]) -> set[ResourceKey]:
+    keys: set[ResourceKey] = set()
+    for index, obj in enumerate(objects):
+        key = ResourceKey.of(obj)
+        if not obj.get("apiVersion") or not key.kind or not key.name:
+            raise DiffError(f"app {app!r}: desired object #{index} ({key}) needs apiVersion, kind and metadata.name")
+        if key in keys:
+            raise DiffError(f"app {app!r}: {key} is desired twice")
+        keys.add(key)
+    return keys
+
+
+async def _diff_desired(
+    app: str, obj: dict[str, Any], *, cluster: Cluster, cache: LiveCache, rules: Sequence[IgnoreRule], jq: JqRunner
+) -> ResourceDiff:
+    key = ResourceKey.of(obj)
+    live_raw = cache.get(key)
+    marked = mark(obj, app)
+    comparison, note, error = SERVER_SIDE, None, None
+    predicted_raw: dict[str, Any] | None = None
+    try:
+        predicted_raw = await cluster.apply(marked, dry_run=True, force=True)
+    except UnknownKind:
+        note = f"kind {key.kind} is not served by the cluster (CRD not installed yet?): compared client-side"
+    except ClusterError as exc:
+        if exc.status == 404:
+            note = f"namespace {key.namespace!r} does not exist yet: compared client-side"
+        elif exc.status in (400, 422):
+            error = _scrub(str(exc), obj)
+            note = "the server rejected the dry run: compared client-side"
+        else:
+            raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj)}") from None
+    except TetherError as exc:
+        raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj)}") from None
+    if predicted_raw is None:
+        comparison = CLIENT_SIDE
+        predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
+
+    live = normalise(live_raw) if live_raw is not None else None
+    predicted = normalise(predicted_raw)
+    try:
+        await strip_ignored(live, predicted, key, rules, managed_from=live_raw, jq=jq, app=app)
+    except DiffError as exc:
+        raise DiffError(_scrub(str(exc), obj)) from None
+    changed = changed_paths(live, predicted) if live is not None else []
+    if live is None:
+        status = MISSING
+    elif changed or error:
+        status = OUT_OF_SYNC
+    else:
+        status = SYNCED
+    owner = owner_app(live_raw) if live_raw is not None else None
+    masked_live, masked_predicted = mask_secret(live, predicted)
+    return ResourceDiff(
+        key=key, status=status, changed=changed, live=masked_live, predicted=masked_predicted,
+        diff=unified(masked_live, masked_predicted, str(key)) if status != SYNCED else "",
+        owner=owner, shared_with=owner if owner and owner != app else None,
+        comparison=comparison, note=note, error=error,
+    )
+
+
+def _extraneous(app: str, live_raw: dict[str, Any]) -> ResourceDiff:
+    key = ResourceKey.of(live_raw)
+    masked, _ = mask_secret(normalise(live_raw), None)
+    return ResourceDiff(
+        key=key, status=EXTRANEOUS, live=masked, diff=unified(masked, None, str(key)), owner=app,
+        ignore_extraneous="IgnoreExtraneous" in annotation_options(live_raw, "compare-options"),
+    )
+
+
+def overlay(live: Any, desired: Any) -> Any:
+    """Desired laid over live, roughly as a server-side apply would: maps merge, same-length lists of maps merge item by item."""
+    if isinstance(live, dict) and isinstance(desired, dict):
+        merged = copy.deepcopy(live)
+        for name, value in desired.items():
+            merged[name] = overlay(live.get(name), value)
+        return merged
+    if (
+        isinstance(live, list) and isinstance(desired, list) and len(live) == len(desired)
+        and all(isinstance(i, dict) for i in live + desired)
+    ):
+        return [overlay(a, b) for a, b in zip(live, desired, strict=True)]
+    return copy.deepcopy(desired)
+
+
+def _scrub(text: str, obj: Mapping[str, Any]) -> str:
+    """A message about ``obj`` without any of its Secret values (plain or base64), nor any value the redactor knows."""
+    text = REDACTOR.redact(text)
+    if not is_secret(obj):
+        return text
+    values: set[str] = set()
+    for name in ("data", "stringData"):
+        for value in (obj.get(name) or {}).values():
+            value = str(value)
+            values.add(value)
+            if name == "data":
+                try:
+                    values.add(base64.b64decode(value, validate=True).decode("utf-8"))
+                except (binascii.Error, UnicodeDecodeError):
+                    pass
+            else:
+                values.add(base64.b64encode(value.encode("utf-8")).decode("ascii"))
+    for value in sorted((v for v in values if len(v) >= MIN_SUBSTRING), key=len, reverse=True):
+        text = text.replace(value, SECRET_MASK)
+    return text
