@@ -105,3 +105,10 @@ async def test_jsonnet_errors_name_the_file(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/broken.jsonnet": "{ a: error 'boom' }"})
     with pytest.raises(RenderError, match=r"jsonnet app/broken.jsonnet: .*boom"):
         await render_local(tmp_path, "app")
+
+
+async def test_binary_manifest_is_an_error_naming_the_repo_path(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "blob.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(RenderError, match=r"manifest app/blob.yaml: is not UTF-8 text"):
+        await render_local(tmp_path, "app")

@@ -41,7 +41,7 @@ async def render_directory(checkout: Checkout, app_dir: Path, request: RenderReq
         if real.name.endswith(".jsonnet"):
             objects.extend(evaluated[real])
             continue
-        text = _read(checkout, relative, real)
+        text = checkout.read_text(real, what=f"manifest {_shown(checkout, app_dir, relative)}")
         try:
             objects.extend(objects_from_json(text) if real.name.endswith(".json") else objects_from_yaml(text))
         except ManifestError as exc:
@@ -95,13 +95,6 @@ def _matches(checkout: Checkout, field: str, pattern: str, relative: str) -> boo
         return glob_match(pattern, relative)
     except GlobSyntaxError as exc:
         raise render_error(checkout.app, f"source.{field}", str(exc)) from None
-
-
-def _read(checkout: Checkout, relative: str, real: Path) -> str:
-    try:
-        return real.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise render_error(checkout.app, f"manifest {relative}", f"cannot be read: {exc}") from None
 
 
 def _shown(checkout: Checkout, app_dir: Path, relative: str) -> str:

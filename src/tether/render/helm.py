@@ -187,9 +187,9 @@ def _escape_set_value(value: str) -> str:
 
 def _read_yaml(checkout: Checkout, path: Path) -> dict[str, Any]:
     try:
-        data = load_yaml(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ManifestError) as exc:
-        raise render_error(checkout.app, checkout.relative(path), f"cannot be read: {exc}") from None
+        data = load_yaml(checkout.read_text(path, what=checkout.relative(path)))
+    except ManifestError as exc:
+        raise render_error(checkout.app, checkout.relative(path), str(exc)) from None
     if not isinstance(data, dict):
         raise render_error(checkout.app, checkout.relative(path), "must be a YAML mapping")
     return data

@@ -30,8 +30,8 @@ from tether.errors import ProcessError
 from tether.model.source import KustomizeSource
 from tether.proc import run
 from tether.render.errors import render_error
-from tether.render.kustomize_refs import check_kustomization_tree, find_kustomization
-from tether.render.manifests import ManifestError, load_yaml, objects_from_yaml
+from tether.render.kustomize_refs import check_kustomization_tree, find_kustomization, load_kustomization
+from tether.render.manifests import ManifestError, objects_from_yaml
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
 from tether.render.toolenv import private_tool_env
@@ -52,8 +52,8 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
         build_dir = app_dir
         if spec.has_overrides():
             build_dir = writable_mirror(checkout.root, app_dir, scratch / "repo")
-            edited = build_dir / kustomization.name
-            edited.write_text(yaml.safe_dump(apply_overrides(request.app, _load(request.app, kustomization, where), spec), sort_keys=False))
+            edited = apply_overrides(request.app, load_kustomization(checkout, kustomization), spec)
+            (build_dir / kustomization.name).write_text(yaml.safe_dump(edited, sort_keys=False))
         argv = [
             str(binary("kubectl")),
             "kustomize",
@@ -195,10 +195,3 @@ def _set_images(app: str, current: Any, args: tuple[str, ...]) -> list[dict[str,
             images.append(wanted)
     return images
 
-
-def _load(app: str, path: Path, where: str) -> dict[str, Any]:
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ManifestError) as exc:
-        raise render_error(app, f"kustomization {where}", f"cannot be read: {exc}") from None
-    return data if isinstance(data, dict) else {}

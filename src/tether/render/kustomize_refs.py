@@ -52,7 +52,7 @@ def check_kustomization_tree(checkout: Checkout, root: Path) -> None:
         kustomization = find_kustomization(directory)
         if kustomization is None:
             continue
-        data = _load(checkout, kustomization)
+        data = load_kustomization(checkout, kustomization)
         for field, ref, kind in _references(data):
             what = f"{checkout.relative(kustomization)} {field}"
             if _REMOTE.match(ref):
@@ -70,11 +70,12 @@ def check_kustomization_tree(checkout: Checkout, root: Path) -> None:
                 raise render_error(checkout.app, what, f"{ref!r} is not a directory")
 
 
-def _load(checkout: Checkout, path: Path) -> dict[str, Any]:
+def load_kustomization(checkout: Checkout, path: Path) -> dict[str, Any]:
+    """A kustomization file as a mapping (empty file: empty mapping)."""
     try:
-        data = load_yaml(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, ManifestError) as exc:
-        raise render_error(checkout.app, checkout.relative(path), f"cannot be read: {exc}") from None
+        data = load_yaml(checkout.read_text(path, what=checkout.relative(path)))
+    except ManifestError as exc:
+        raise render_error(checkout.app, checkout.relative(path), str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -100,6 +100,15 @@ class Checkout:
                 if target.exists() and not _within(tree, target):
                     self.record(target)
 
+    def read_text(self, path: Path, *, what: str) -> str:
+        """A UTF-8 file's text; errors name ``what`` and never the checkout's temporary location."""
+        try:
+            return path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise render_error(self.app, what, "is not UTF-8 text") from None
+        except OSError as exc:
+            raise render_error(self.app, what, f"cannot be read: {exc.strerror}") from None
+
     def input_paths(self) -> tuple[str, ...]:
         """The recorded inputs, without paths already covered by a recorded ancestor directory."""
         return minimal_paths(self.inputs)
