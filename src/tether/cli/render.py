@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 from pathlib import Path, PurePosixPath
@@ -81,13 +80,12 @@ def render(
 
 
 def _logs_to_stderr() -> None:
-    """stdout carries only the objects: unless logging is set up already, warnings and up go to stderr."""
+    """stdout carries only the objects: unless logging is set up already, logs go to stderr (redacted)."""
     if structlog.is_configured():
         return
     processors = structlog.get_config()["processors"]
     structlog.configure(
         processors=[*processors[:-1], redact_processor, processors[-1]],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),  # the stderr of the moment
     )
 

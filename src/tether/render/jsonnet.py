@@ -64,7 +64,8 @@ async def evaluate_jsonnet(
     except ProcessError as exc:
         raise render_error(request.app, f"jsonnet in {checkout.relative(app_dir)}", str(exc)) from None
     except json.JSONDecodeError as exc:
-        raise render_error(request.app, f"jsonnet in {checkout.relative(app_dir)}", f"bad evaluator reply: {exc}") from None
+        detail = f"bad evaluator reply: {exc}"
+        raise render_error(request.app, f"jsonnet in {checkout.relative(app_dir)}", detail) from None
     for imported in reply["imports"]:
         checkout.record(imported)
     if "error" in reply:

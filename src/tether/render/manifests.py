@@ -38,12 +38,9 @@ class KubeYamlLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     """A safe loader whose implicit types match Go's YAML libraries used by Kubernetes tools."""
 
 
+_REPLACED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("timestamp", "value", "int", "float")}
 KubeYamlLoader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp)
-        for tag, regexp in resolvers
-        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-    ]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
     for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
 }
 KubeYamlLoader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
