@@ -112,3 +112,18 @@ async def test_binary_manifest_is_an_error_naming_the_repo_path(tmp_path: Path) 
     (tmp_path / "app" / "blob.yaml").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(RenderError, match=r"manifest app/blob.yaml: is not UTF-8 text"):
         await render_local(tmp_path, "app")
+
+
+async def test_jsonnet_inputs_cover_every_place_an_import_is_looked_up(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "app/main.jsonnet": "(import '../shared/x.libsonnet').cm",
+            "shared/x.libsonnet": "{ cm: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: (import 'y.libsonnet') } } }",
+            "lib/y.libsonnet": "'from-lib'",
+        },
+    )
+    rendered = await render_local(tmp_path, "app", directory={"jsonnet": {"libs": ["lib"]}})
+    assert names(rendered.objects) == ["ConfigMap/from-lib"]
+    # shared/ is an input: adding shared/y.libsonnet would change what 'y.libsonnet' resolves to
+    assert rendered.inputs == ("app", "lib", "shared")

@@ -67,7 +67,9 @@ async def evaluate_jsonnet(
         detail = f"bad evaluator reply: {exc}"
         raise render_error(request.app, f"jsonnet in {checkout.relative(app_dir)}", detail) from None
     for imported in reply["imports"]:
-        checkout.record(imported)
+        # The whole directory: an import from a file there is looked up there first, so a
+        # file added next to it later can change what an import resolves to.
+        checkout.record(Path(imported).parent)
     if "error" in reply:
         failed = checkout.relative(reply["error"]["file"])
         raise render_error(request.app, f"jsonnet {failed}", reply["error"]["message"].strip())
