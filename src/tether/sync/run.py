@@ -1,0 +1,644 @@
+"""Running a sync plan against one cluster: check, dry run, then phase by phase, wave by wave.
+
+Before anything is written: objects shared with another app are refused
+(FailOnSharedResource), ApplyOutOfSyncOnly drops objects tether.diff finds Synced, and
+every object is applied server-side with ``dryRun=All`` so a bad object fails the sync
+while the cluster is untouched (objects whose CRD or namespace comes in the same sync
+skip that check, as the server cannot judge them yet). Then each step (phase, wave)
+applies its objects kind group by kind group, prunes, and — unless it is the last step
+and runs no hook — waits on watch events (``LiveCache.wait_for``) until every object is
+healthy and every hook completed, as judged by ``tether.health``. The first failure stops
+the sync; what was applied stays applied and the result lists it; SyncFail hooks run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+
+from tether.cluster import Cluster, ClusterError, UnknownKind
+from tether.cluster.cache import LiveCache, WaitTimeout
+from tether.diff import SYNCED, assign_namespaces, diff_app, respect_ignored
+from tether.errors import TetherError
+from tether.health import Health, HealthStatus, LuaChecks, assess
+from tether.resource import ResourceKey, mark, owner_app
+from tether.sync.hooks import DeletePolicy, Phase, delete_policies
+from tether.sync.options import SyncOptions
+from tether.sync.plan import Action, Step, SyncPlan, Task, crds_in, plan
+from tether.sync.result import (
+    OperationPhase,
+    ResourceAction,
+    ResourceResult,
+    ResultStatus,
+    SyncEvent,
+    SyncResult,
+)
+
+log = structlog.get_logger(__name__)
+
+CONCURRENCY = 16
+CRD_TIMEOUT = 60.0
+_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation")
+
+Progress = Callable[[SyncEvent], None]
+
+
+async def sync_app(
+    app: str,
+    desired: Iterable[Mapping[str, Any]],
+    *,
+    cluster: Cluster,
+    cache: LiveCache | None = None,
+    options: SyncOptions,
+    progress: Progress | None = None,
+    lua: LuaChecks | None = None,
+) -> SyncResult:
+    """Make the cluster match ``desired`` for ``app``; never raises for what happens on the cluster.
+
+    ``cache`` is a LiveCache of ``cluster`` (the controller's); without one, a cache is made for
+    this sync and closed after it. Either way every served kind is tracked, so prune sees
+    owned objects of kinds no longer in git. ``lua`` adds custom health checks to the waits.
+    """
+    own_cache = cache is None
+    live_cache = cache if cache is not None else LiveCache(cluster)
+    try:
+        return await _Run(app, cluster, live_cache, options, progress, lua).execute(list(desired))
+    finally:
+        if own_cache:
+            await live_cache.close()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _rv(obj: Mapping[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _at_least(obj: Mapping[str, Any], resource_version: str) -> bool:
+    """Whether the cached ``obj`` is the written version or a later one (not a stale copy)."""
+    current = _rv(obj)
+    if not resource_version:
+        return True
+    if current.isdigit() and resource_version.isdigit():
+        return int(current) >= int(resource_version)
+    return current == resource_version
+
+
+def _comparable(obj: Mapping[str, Any] | None) -> dict[str, Any]:
+    copied = copy.deepcopy(dict(obj or {}))
+    meta = copied.get("metadata") or {}
+    for name in _VOLATILE_METADATA:
+        meta.pop(name, None)
+    return copied
+
+
+def _immutable(exc: ClusterError) -> bool:
+    return exc.status == 422 and "immutable" in str(exc).lower()
+
+
+def _terminating(obj: Mapping[str, Any] | None) -> bool:
+    return bool(((obj or {}).get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _names(keys: Sequence[ResourceKey], limit: int = 5) -> str:
+    shown = ", ".join(str(k) for k in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+class _Failure(Exception):
+    """A step failed; the message names the app and the object."""
+
+
+class _Run:
+    """The state of one sync while it runs."""
+
+    def __init__(
+        self, app: str, cluster: Cluster, cache: LiveCache, options: SyncOptions, progress: Progress | None,
+        lua: LuaChecks | None,
+    ) -> None:
+        self.app, self.cluster, self.cache, self.options, self.progress = app, cluster, cache, options, progress
+        self.lua = lua
+        self.log = log.bind(app=app, cluster=cluster.name)
+        self.run_id = secrets.token_hex(3)
+        self.started = _now()
+        self.results: dict[tuple[ResourceKey, Phase, str], ResourceResult] = {}
+        self.live: dict[int, dict[str, Any] | None] = {}
+        self.written_rv: dict[int, str] = {}
+        self.skip: set[int] = set()
+        self.recreated: set[int] = set()
+        self.unvalidated: dict[int, str] = {}
+        self.dry_results: dict[int, dict[str, Any] | None] = {}
+        self.hooks_run: list[tuple[Task, bool | None]] = []
+        self.failures: list[str] = []
+        self.limit = asyncio.Semaphore(CONCURRENCY)
+
+    # ----------------------------------------------------------------- reporting
+
+    def _emit(self, event: SyncEvent) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(event)
+        except Exception:  # noqa: BLE001 - a broken display must not break a sync
+            self.log.exception("sync progress callback failed")
+
+    def _record(
+        self,
+        task: Task,
+        action: ResourceAction,
+        status: ResultStatus,
+        message: str,
+        *,
+        hook_phase: OperationPhase | None = None,
+        health: str | None = None,
+    ) -> ResourceResult:
+        slot = (task.key, task.phase, "prune" if task.action is Action.PRUNE else "apply")
+        result = self.results.get(slot)
+        if result is None:
+            result = ResourceResult(
+                task.key.group, task.key.kind, task.key.namespace, task.key.name,
+                action, status, message, task.phase, task.wave, hook_phase, health,
+            )
+            self.results[slot] = result
+        else:
+            result.action, result.status, result.message = action, status, message
+            result.hook_phase = hook_phase if hook_phase is not None else result.hook_phase
+            result.health = health if health is not None else result.health
+        self.log.info("sync resource", resource=str(task.key), phase=str(task.phase), wave=task.wave,
+                      action=str(action), status=str(status), message=message)
+        self._emit(SyncEvent("resource", task.phase, task.wave, message, resource=result))
+        return result
+
+    def _fail(self, message: str) -> None:
+        self.failures.append(message)
+        self.log.warning("sync failure", message=message)
+
+    def _finish(self, phase: OperationPhase, message: str) -> SyncResult:
+        result = SyncResult(
+            app=self.app, phase=phase, message=message, started_at=self.started, finished_at=_now(),
+            dry_run=self.options.dry_run, revision=self.options.revision, resources=list(self.results.values()),
+        )
+        self.log.info("sync finished", phase=str(phase), message=message, resources=len(result.resources))
+        self._emit(SyncEvent("done", message=message, result=result))
+        return result
+
+    # ----------------------------------------------------------------- the whole sync
+
+    async def execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
+        try:
+            return await self._execute(desired)
+        except (ClusterError, TetherError) as exc:
+            message = str(exc) if self.app in str(exc) else f"app {self.app}: {exc}"
+            phase = OperationPhase.ERROR if isinstance(exc, ClusterError) and exc.status == 0 else OperationPhase.FAILED
+            return self._finish(phase, message)
+        except Exception as exc:  # noqa: BLE001 - the controller records a result, whatever happened
+            self.log.exception("sync crashed")
+            return self._finish(OperationPhase.ERROR, f"app {self.app}: internal error during sync: {exc!r}")
+
+    async def _execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
+        self.log.info("sync started", objects=len(desired), prune=self.options.prune, dry_run=self.options.dry_run)
+        objects = await assign_namespaces(desired, cluster=self.cluster, namespace=self.options.namespace or None)
+        await self.cache.track_all()
+        the_plan = plan(objects, self.cache.owned_by(self.app), self.options, app=self.app, run_id=self.run_id)
+        if the_plan.refusal:
+            return self._finish(OperationPhase.FAILED, the_plan.refusal)
+        everything = list(the_plan.tasks) + list(the_plan.sync_fail)
+        await self.cache.ensure([t.obj for t in everything if t.action is not Action.PRUNE])
+        for task in everything:
+            self.live[id(task)] = self.cache.get(task.key)
+
+        if not self._check_shared(the_plan) or not await self._skip_in_sync(the_plan, objects):
+            return self._finish(OperationPhase.FAILED, self._failure_message("refused"))
+        if not await self._dry_run(the_plan, objects):
+            return self._finish(OperationPhase.FAILED, self._failure_message("one or more objects failed to apply (dry run)"))
+        if self.options.dry_run:
+            self._report_dry_run(the_plan)
+            return self._finish(OperationPhase.SUCCEEDED, f"app {self.app}: dry run: nothing was written")
+
+        steps = the_plan.steps()
+        ok = True
+        for index, step in enumerate(steps):
+            if not await self._run_step(step, final=index == len(steps) - 1):
+                ok = False
+                break
+        if not ok:
+            await self._run_sync_fail(the_plan)
+            await self._delete_finished_hooks()
+            return self._finish(OperationPhase.FAILED, self._failure_message("sync failed"))
+        await self._delete_finished_hooks()
+        done = sum(1 for t in the_plan.tasks if id(t) not in self.skip)
+        return self._finish(OperationPhase.SUCCEEDED, f"app {self.app}: successfully synced ({done} tasks run)")
+
+    def _failure_message(self, headline: str) -> str:
+        reasons = "; ".join(self.failures) or "see the resources"
+        applied = [r.key for r in self.results.values()
+                   if r.status is ResultStatus.SYNCED and r.action in (ResourceAction.CREATED, ResourceAction.CONFIGURED)]
+        pruned = [r.key for r in self.results.values() if r.status is ResultStatus.PRUNED]
+        message = f"app {self.app}: {headline}: {reasons}"
+        if applied:
+            message += f". Already applied, left in place: {_names(applied)}"
+        if pruned:
+            message += f". Already pruned: {_names(pruned)}"
+        return message
+
+    # ----------------------------------------------------------------- checks before writing
+
+    def _check_shared(self, the_plan: SyncPlan) -> bool:
+        ok = True
+        for task in the_plan.tasks:
+            if task.action is not Action.APPLY:
+                continue
+            owner = owner_app(self.live[id(task)] or {})
+            if owner is None or owner == self.app:
+                continue
+            if task.options.fail_on_shared_resource:
+                message = f"{task.key} is already managed by app {owner} (FailOnSharedResource)"
+                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._fail(message)
+                ok = False
+            else:
+                self.log.warning("taking over an object of another app", resource=str(task.key), owner=owner)
+        return ok
+
+    async def _skip_in_sync(self, the_plan: SyncPlan, objects: list[dict[str, Any]]) -> bool:
+        """ApplyOutOfSyncOnly: objects tether.diff finds Synced are not applied (nor waited for)."""
+        candidates = [t for t in the_plan.tasks if t.action is Action.APPLY and t.options.apply_out_of_sync_only]
+        if not candidates:
+            return True
+        report = await diff_app(
+            self.app, [t.obj for t in candidates], cluster=self.cluster, cache=self.cache,
+            ignore_differences=self.options.ignore_differences, namespace=self.options.namespace or None,
+        )
+        synced = {r.key for r in report.resources if r.status == SYNCED}
+        for task in candidates:
+            if task.key in synced and self.live[id(task)] is not None:
+                self.skip.add(id(task))
+                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "in sync: not applied (ApplyOutOfSyncOnly)")
+        return True
+
+    async def _dry_run(self, the_plan: SyncPlan, objects: list[dict[str, Any]]) -> bool:
+        """Server-side dry run of every object, so a bad one fails the sync before anything is written."""
+        crds = crds_in(objects)
+        created_namespaces = {
+            t.key.name for t in the_plan.tasks
+            if t.key.kind == "Namespace" and t.key.group == "" and t.action in (Action.APPLY, Action.NAMESPACE)
+            and self.live[id(t)] is None
+        }
+        tasks = [t for t in list(the_plan.tasks) + list(the_plan.sync_fail)
+                 if t.action in (Action.APPLY, Action.HOOK) and id(t) not in self.skip]
+
+        async def check(task: Task) -> bool:
+            if task.key.namespace and task.key.namespace in created_namespaces:
+                self.unvalidated[id(task)] = f"namespace {task.key.namespace} is created by this sync"
+                return True
+            try:
+                await self.cluster.resource(task.api_version, task.key.kind)
+            except UnknownKind as exc:
+                if f"{task.key.group}/{task.key.kind}" in crds:
+                    self.unvalidated[id(task)] = "its CustomResourceDefinition is applied by this sync"
+                    return True
+                if task.options.skip_dry_run_on_missing_resource:
+                    self.unvalidated[id(task)] = "its kind is not served yet (SkipDryRunOnMissingResource)"
+                    return True
+                message = f"{task.key}: {exc}"
+                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._fail(message)
+                return False
+            try:
+                async with self.limit:
+                    self.dry_results[id(task)] = await self._write(task, dry_run=True)
+            except ClusterError as exc:
+                message = f"{task.key}: {exc}"
+                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._fail(message)
+                return False
+            return True
+
+        return all(await asyncio.gather(*(check(t) for t in tasks)))
+
+    def _report_dry_run(self, the_plan: SyncPlan) -> None:
+        for step in the_plan.steps():
+            self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave} (dry run)"))
+            for task in step.tasks:
+                if id(task) in self.skip:
+                    continue
+                live = self.live[id(task)]
+                note = f" (dry run; not validated: {self.unvalidated[id(task)]})" if id(task) in self.unvalidated else " (dry run)"
+                if task.action is Action.HOOK:
+                    self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "would run" + note)
+                elif task.action is Action.NAMESPACE:
+                    action = ResourceAction.CREATED if live is None else ResourceAction.UNCHANGED
+                    self._record(task, action, ResultStatus.SYNCED, ("would be created" if live is None else "exists") + note)
+                elif task.action is Action.PRUNE:
+                    self._prune_verdict(task, live, dry_run=True)
+                elif live is None:
+                    self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "would be created" + note)
+                else:
+                    predicted = self.dry_results.get(id(task))
+                    same = predicted is not None and _comparable(predicted) == _comparable(live)
+                    action = ResourceAction.UNCHANGED if same else ResourceAction.CONFIGURED
+                    self._record(task, action, ResultStatus.SYNCED, ("unchanged" if same else "would be configured") + note)
+
+    # ----------------------------------------------------------------- writing
+
+    async def _write(self, task: Task, *, dry_run: bool) -> dict[str, Any]:
+        """Apply, replace or create one object (hooks are created); raises ClusterError."""
+        opts = task.options
+        obj = mark(task.obj, self.app)
+        live = self.live[id(task)]
+        if task.action is Action.HOOK:
+            if live is None or DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(task.obj):
+                if dry_run and live is not None:
+                    # The real run deletes the old hook first; check the new one under a throwaway name.
+                    obj = copy.deepcopy(obj)
+                    obj["metadata"]["generateName"] = obj["metadata"].pop("name") + "-"
+                return await self.cluster.create(obj, dry_run=dry_run)
+            return await self.cluster.apply(obj, dry_run=dry_run, force=opts.force_conflicts, validate=opts.validate)
+        if opts.respect_ignore_differences and live is not None and self.options.ignore_differences:
+            obj = await respect_ignored(obj, live, self.options.ignore_differences)
+        try:
+            if opts.replace:
+                return await self.cluster.replace(obj, dry_run=dry_run)
+            return await self.cluster.apply(obj, dry_run=dry_run, force=opts.force_conflicts, validate=opts.validate)
+        except ClusterError as exc:
+            if not (opts.force and _immutable(exc) and live is not None):
+                raise
+            if dry_run:
+                return live  # Force: the real run deletes and recreates it
+            self.log.info("immutable field changed; deleting and recreating (Force)", resource=str(task.key))
+            await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
+                                      propagation="Background")
+            await self._wait_gone(task)
+            self.recreated.add(id(task))
+            return await self.cluster.apply(obj, force=opts.force_conflicts, validate=opts.validate)
+
+    async def _execute_task(self, task: Task) -> bool:
+        live = self.live[id(task)]
+        try:
+            async with self.limit:
+                if task.action is Action.NAMESPACE:
+                    if live is not None:
+                        self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "namespace exists")
+                        return True
+                    written = await self.cluster.create(task.obj)
+                    self.written_rv[id(task)] = _rv(written)
+                    self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "namespace created (CreateNamespace)")
+                    return True
+                written = await self._write(task, dry_run=False)
+        except (ClusterError, _Failure) as exc:
+            message = f"{task.key}: {exc}"
+            if task.action is Action.HOOK:
+                self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
+            else:
+                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+            self._fail(message)
+            return False
+        self.written_rv[id(task)] = _rv(written)
+        if task.action is Action.HOOK:
+            self.hooks_run.append((task, None))
+            self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "hook created", hook_phase=OperationPhase.RUNNING)
+        elif live is None:
+            self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created")
+        elif id(task) in self.recreated:
+            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "deleted and recreated (Force: immutable field changed)")
+        elif _rv(written) == _rv(live):
+            self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged")
+        else:
+            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "configured")
+        return True
+
+    # ----------------------------------------------------------------- prune
+
+    def _prune_verdict(self, task: Task, live: Mapping[str, Any] | None, *, dry_run: bool) -> bool:
+        """Record why an object is not deleted and return False, or return True: delete it."""
+        suffix = " (dry run)" if dry_run else ""
+        if live is None:
+            self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "already deleted" + suffix)
+            return False
+        if owner_app(live) != self.app:
+            self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED,
+                         "no longer carries this app's tracking id; left alone" + suffix)
+            return False
+        if not self.options.prune:
+            self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (requires pruning)" + suffix)
+            return False
+        if not task.options.prune_allowed:
+            self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (Prune=false)" + suffix)
+            return False
+        if dry_run:
+            self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned (dry run)")
+            return False
+        return True
+
+    async def _prune(self, task: Task) -> bool:
+        live = self.cache.get(task.key)
+        if not self._prune_verdict(task, live, dry_run=False):
+            return True
+        if not _terminating(live):
+            try:
+                async with self.limit:
+                    await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
+                                              propagation=self.options.propagation)
+            except ClusterError as exc:
+                message = f"{task.key}: {exc}"
+                self._record(task, ResourceAction.PRUNED, ResultStatus.SYNC_FAILED, message)
+                self._fail(message)
+                return False
+        self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned")
+        try:
+            await self._wait_gone(task)
+        except _Failure as exc:
+            self._fail(str(exc))
+            return False
+        return True
+
+    # ----------------------------------------------------------------- steps
+
+    async def _run_step(self, step: Step, *, final: bool) -> bool:
+        tasks = [t for t in step.tasks if id(t) not in self.skip]
+        if not tasks:
+            return True
+        self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave}: {len(tasks)} task(s)"))
+        self.log.info("sync step", phase=str(step.phase), wave=step.wave, tasks=len(tasks))
+        if not await self._recreate_hooks([t for t in tasks if t.action is Action.HOOK]):
+            return False
+        writes = [t for t in tasks if t.action is not Action.PRUNE]
+        for group in _kind_groups(writes):
+            if not all(await asyncio.gather(*(self._execute_task(t) for t in group))):
+                return False
+            if not await self._crds_ready([t for t in group if t.key.kind == "CustomResourceDefinition"]):
+                return False
+        prunes = [t for t in tasks if t.action is Action.PRUNE]
+        if not all(await asyncio.gather(*(self._prune(t) for t in prunes))):
+            return False
+        if final and not step.has_hooks:
+            return True  # as Argo CD: the last wave of plain resources is not waited for
+        return await self._wait_step([t for t in writes if t.action is not Action.NAMESPACE])
+
+    async def _recreate_hooks(self, hooks: list[Task]) -> bool:
+        """BeforeHookCreation: delete the previous run of a named hook before creating it again."""
+        doomed = [t for t in hooks if self.live[id(t)] is not None and DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(t.obj)]
+
+        async def delete(task: Task) -> bool:
+            try:
+                await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
+                                          propagation="Background")
+                await self._wait_gone(task)
+            except (ClusterError, _Failure) as exc:
+                message = f"hook {task.key}: cannot delete the previous run (BeforeHookCreation): {exc}"
+                self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
+                self._fail(message)
+                return False
+            return True
+
+        return all(await asyncio.gather(*(delete(t) for t in doomed)))
+
+    async def _crds_ready(self, crds: list[Task]) -> bool:
+        """Wait until each CRD is Established, then let discovery and the cache see its kind."""
+        for task in crds:
+            try:
+                await self.cache.wait_for(task.key, _established, timeout=min(self.options.timeout, CRD_TIMEOUT))
+            except WaitTimeout:
+                message = f"{task.key}: not Established within {min(self.options.timeout, CRD_TIMEOUT):g}s"
+                self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNC_FAILED, message)
+                self._fail(message)
+                return False
+            spec = task.obj.get("spec") or {}
+            for version in spec.get("versions") or []:
+                self.cluster.discovery.invalidate(f"{spec.get('group')}/{version.get('name')}")
+        return True
+
+    async def _wait_gone(self, task: Task) -> None:
+        if not self.cache.tracks(task.key):
+            await self.cache.ensure([task.obj])
+        try:
+            await self.cache.wait_for(task.key, lambda obj: obj is None, timeout=self.options.timeout)
+        except WaitTimeout as exc:
+            raise _Failure(f"{task.key}: still present {self.options.timeout:g}s after deletion") from exc
+
+    async def _wait_step(self, tasks: list[Task]) -> bool:
+        if not tasks:
+            return True
+        first = tasks[0]
+        what = "completion of hook" if first.is_hook else "healthy state of"
+        more = f" and {len(tasks) - 1} more" if len(tasks) > 1 else ""
+        self._emit(SyncEvent("waiting", first.phase, first.wave, f"waiting for {what} {first.key}{more}"))
+        outcomes = await asyncio.gather(*(self._wait_task(t) for t in tasks))
+        return all(outcomes)
+
+    async def _wait_task(self, task: Task) -> bool:
+        if not self.cache.tracks(task.key):
+            await self.cache.ensure([task.obj])
+        written = self.written_rv.get(id(task), "")
+        seen = False
+
+        def settled(obj: dict[str, Any] | None) -> bool:
+            nonlocal seen
+            if obj is None:
+                return seen  # it existed and is gone
+            if not _at_least(obj, written):
+                return False  # the cache has not caught up with our write yet
+            seen = True
+            health = self._health(obj)
+            if health is None or health.status is HealthStatus.HEALTHY or health.status is HealthStatus.DEGRADED:
+                return True
+            return task.is_hook and health.status is HealthStatus.UNKNOWN
+
+        try:
+            obj = await self.cache.wait_for(task.key, settled, timeout=self.options.timeout)
+        except WaitTimeout as exc:
+            health = self._health(exc.last) if exc.last is not None else None
+            state = f"{health.status}: {health.message}" if health is not None else ("absent" if exc.last is None else "no health")
+            message = f"{task.key}: not {'complete' if task.is_hook else 'healthy'} after {self.options.timeout:g}s (last: {state})"
+            self._settle(task, ok=False, message=message, health=str(health.status) if health else None)
+            self._fail(message)
+            return False
+        if obj is None:
+            message = f"{task.key}: deleted while the sync waited for it"
+            self._settle(task, ok=False, message=message, health=str(HealthStatus.MISSING))
+            self._fail(message)
+            return False
+        health = self._health(obj)
+        if health is None or health.status is HealthStatus.HEALTHY:
+            self._settle(task, ok=True, message=(health.message if health and health.message else
+                                                 ("hook completed" if task.is_hook else "healthy")),
+                         health=str(health.status) if health else None)
+            return True
+        message = f"{task.key}: {health.status}{': ' + health.message if health.message else ''}"
+        self._settle(task, ok=False, message=message, health=str(health.status))
+        self._fail(message)
+        return False
+
+    def _health(self, obj: Mapping[str, Any]) -> Health | None:
+        return assess(obj, lua=self.lua)
+
+    def _settle(self, task: Task, *, ok: bool, message: str, health: str | None) -> None:
+        if task.is_hook:
+            self.hooks_run = [(t, ok) if t is task else (t, outcome) for t, outcome in self.hooks_run]
+            phase = OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED
+            self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, message, hook_phase=phase, health=health)
+            return
+        current = self.results.get((task.key, task.phase, "apply"))
+        action = current.action if current is not None else ResourceAction.UNCHANGED
+        self._record(task, action, ResultStatus.SYNCED, f"{current.message}; {message}" if current else message, health=health)
+
+    # ----------------------------------------------------------------- failure and hook clean-up
+
+    async def _run_sync_fail(self, the_plan: SyncPlan) -> None:
+        """SyncFail hooks run, wave by wave, once the sync has failed; their failure is added to the message."""
+        for step in the_plan.sync_fail_steps():
+            self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave}: {len(step.tasks)} hook(s)"))
+            if not await self._recreate_hooks(list(step.tasks)):
+                return
+            if not all(await asyncio.gather(*(self._execute_task(t) for t in step.tasks))):
+                return
+            if not await self._wait_step(list(step.tasks)):
+                return
+
+    async def _delete_finished_hooks(self) -> None:
+        """HookSucceeded / HookFailed: delete each hook whose own outcome matches its policy."""
+        for task, outcome in self.hooks_run:
+            policies = delete_policies(task.obj)
+            wanted = (outcome is True and DeletePolicy.HOOK_SUCCEEDED in policies) or (
+                outcome is False and DeletePolicy.HOOK_FAILED in policies
+            )
+            if not wanted:
+                continue
+            policy = DeletePolicy.HOOK_SUCCEEDED if outcome else DeletePolicy.HOOK_FAILED
+            try:
+                await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
+                                          propagation="Background")
+            except ClusterError as exc:
+                self.log.warning("cannot delete hook", resource=str(task.key), error=str(exc))
+                continue
+            result = self.results.get((task.key, task.phase, "apply"))
+            if result is not None:
+                self._record(task, result.action, result.status, f"{result.message}; deleted ({policy.value})")
+
+
+def _established(obj: dict[str, Any] | None) -> bool:
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Established":
+            return condition.get("status") == "True"
+    return False
+
+
+def _kind_groups(tasks: list[Task]) -> list[list[Task]]:
+    """Consecutive tasks of the same kind run together; a new kind waits for the previous group."""
+    groups: list[list[Task]] = []
+    for task in tasks:
+        if groups and groups[-1][0].key.kind == task.key.kind:
+            groups[-1].append(task)
+        else:
+            groups.append([task])
+    return groups
+
+
