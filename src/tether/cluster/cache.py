@@ -149,6 +149,7 @@ class _TypeWatch:
         self.group = split_api_version(api_version)[0]
         self.objects: dict[ResourceKey, dict[str, Any]] = {}
         self.resource_version = ""
+        self.relists = 0
         self.task: asyncio.Task[None] | None = None
         self.what = f"{kind}.{api_version}{' in ' + namespace if namespace else ''}"
 
@@ -178,6 +179,7 @@ class _TypeWatch:
         fresh = {ResourceKey.of(item): item for item in items}
         self.replace(fresh)
         self.resource_version = resource_version
+        self.relists += 1
         log.debug("cache listed", type=self.what, objects=len(fresh), resource_version=resource_version)
 
     def replace(self, fresh: dict[ResourceKey, dict[str, Any]]) -> None:
