@@ -10,14 +10,14 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
-from tether.cli.render import render
+from tether.cli import main
 
 from tests.render.helpers import CORPUS, manifest, names, object_set
 from tests.render.tools import helm_template_by_hand
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(render, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(main, ["render", *args], env=env, catch_exceptions=False)
 
 
 def test_local_helm_chart_with_options_as_yaml() -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
+
+from tether import log
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tether")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
+@click.option("--log-json", is_flag=True, help="Logs as JSON lines.")
+def main(verbose: int, log_json: bool) -> None:
     """Tether: GitOps continuous delivery for Kubernetes."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    log.configure(level, json_output=log_json)
 
 
 def _register() -> None:

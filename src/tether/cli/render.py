@@ -16,14 +16,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import click
-import structlog
 import yaml
 from pydantic import ValidationError
 
 from tether.errors import TetherError
 from tether.model.source import ApplicationSource
 from tether.pipeline import DesiredState, desired_state, is_local_source
-from tether.secrets import REDACTOR, PassBackend, mask_secret_objects, redact_processor
+from tether.secrets import REDACTOR, PassBackend, mask_secret_objects
 from tether.source import GitCache, redact_url
 
 EXIT_ERROR = 2
@@ -66,7 +65,6 @@ def render(
     cache_dir: Path | None,
 ) -> None:
     """Render SOURCE (a git URL or a local directory) and print its objects."""
-    _logs_to_stderr()
     try:
         spec = build_source(source, revision, app_path, source_type, helm_sets, value_files)
         app = app_name or default_app_name(spec)
@@ -77,17 +75,6 @@ def render(
         click.echo(f"error: {REDACTOR.redact(redact_url(str(exc)))}", err=True)
         sys.exit(EXIT_ERROR)
     click.echo(text, nl=False)
-
-
-def _logs_to_stderr() -> None:
-    """stdout carries only the objects: unless logging is set up already, logs go to stderr (redacted)."""
-    if structlog.is_configured():
-        return
-    processors = structlog.get_config()["processors"]
-    structlog.configure(
-        processors=[*processors[:-1], redact_processor, processors[-1]],
-        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),  # the stderr of the moment
-    )
 
 
 def build_source(
