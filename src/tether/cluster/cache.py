@@ -23,6 +23,7 @@ Public surface::
     await cache.track_all()                               # every served list/watch kind (prune, CLI)
     await cache.ensure(desired_objects)                   # track their types, GET unlabelled ones
     cache.get(ResourceKey(...)) -> dict | None            # a deep copy; None when absent
+    await cache.at_least(key, rv, api_version=...)        # as of resourceVersion rv or later
     cache.owned_by("app") -> list[dict]                   # tracking id names the app (resource.owner_app)
     cache.tracks(key) -> bool                             # whether key's type is watched
     sub = cache.subscribe(maxsize=1024)                   # async for change in sub: ... ; sub.close()
@@ -58,6 +59,7 @@ DEFAULT_QUEUE = 1024
 WATCH_TIMEOUT_SECONDS = 300
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 ENSURE_CONCURRENCY = 16
+CATCH_UP_TIMEOUT = 5.0
 # Kinds never worth watching for owned objects: high churn, and nobody applies them from git.
 UNTRACKED_KINDS = frozenset({"Event"})
 
@@ -247,6 +249,13 @@ def _rv(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+def _older(have: str, want: str) -> bool:
+    """Whether resourceVersion ``have`` predates ``want``; etcd's are integers, anything else is compared for equality."""
+    if have.isdigit() and want.isdigit():
+        return int(have) < int(want)
+    return have != want
+
+
 class LiveCache:
     """Live objects of one cluster, kept current by watches. See the module docstring."""
 
@@ -399,6 +408,33 @@ class LiveCache:
                 if owner_app(obj) == app:
                     found[key] = obj
         return [copy.deepcopy(found[key]) for key in sorted(found)]
+
+    async def at_least(
+        self, key: ResourceKey, resource_version: str, *, api_version: str, timeout: float = CATCH_UP_TIMEOUT
+    ) -> dict[str, Any] | None:
+        """The object as of ``resource_version`` or later (a deep copy; None if it is gone since).
+
+        For comparing with something the server just answered (a dry run, a write): a
+        watched object waits for its watch event; an unlabelled one, or a watch that does not
+        deliver within ``timeout``, is fetched again with one GET.
+        """
+        def fresh(obj: dict[str, Any] | None) -> bool:
+            return obj is not None and not _older(_rv(obj), resource_version)
+
+        current = self.get(key)
+        if fresh(current):
+            return current
+        if self._labelled(key) is not None or (current is None and self.tracks(key)):
+            try:
+                return await self.wait_for(key, fresh, timeout)
+            except WaitTimeout:
+                log.info("cache behind the server; fetching", object=str(key), resource_version=resource_version)
+        live = await self.cluster.get(api_version, key.kind, key.name, key.namespace or None)
+        if live is not None and self._labelled(key) is None:
+            live.setdefault("apiVersion", api_version)
+            live.setdefault("kind", key.kind)
+            self._unmanaged[key] = live
+        return copy.deepcopy(live) if live is not None else None
 
     def _labelled(self, key: ResourceKey) -> dict[str, Any] | None:
         for watch in self._watches.values():

@@ -225,6 +225,14 @@ async def _diff_desired(
             raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj)}") from None
     except TetherError as exc:
         raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj)}") from None
+    else:
+        basis = str((predicted_raw.get("metadata") or {}).get("resourceVersion") or "")
+        if basis and (live_raw is None or str(live_raw["metadata"].get("resourceVersion")) != basis):
+            # The dry run saw a newer object than the cache holds (a controller wrote a moment ago).
+            try:
+                live_raw = await cache.at_least(key, basis, api_version=str(obj["apiVersion"]))
+            except TetherError as exc:
+                raise DiffError(f"app {app!r}: {key}: {exc}") from None
     if predicted_raw is None:
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
@@ -234,7 +242,8 @@ async def _diff_desired(
     try:
         await strip_ignored(live, predicted, key, rules, managed_from=live_raw, jq=jq, app=app)
     except DiffError as exc:
-        raise DiffError(_scrub(str(exc), obj)) from None
+        exc.args = (_scrub(str(exc), obj),)  # keep the type (JqTimeout…), lose any Secret value
+        raise
     changed = changed_paths(live, predicted) if live is not None else []
     if live is None:
         status = MISSING
