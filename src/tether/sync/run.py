@@ -108,6 +108,12 @@ def _terminating(obj: Mapping[str, Any] | None) -> bool:
     return bool(((obj or {}).get("metadata") or {}).get("deletionTimestamp"))
 
 
+def _note(task: Task) -> str:
+    if task.options.server_side_apply or task.options.replace:
+        return ""
+    return " (ServerSideApply=false ignored: Tether applies server-side, or use Replace=true)"
+
+
 def _names(keys: Sequence[ResourceKey], limit: int = 5) -> str:
     shown = ", ".join(str(k) for k in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
@@ -195,7 +201,7 @@ class _Run:
     async def execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
         try:
             return await self._execute(desired)
-        except (ClusterError, TetherError) as exc:
+        except TetherError as exc:
             message = str(exc) if self.app in str(exc) else f"app {self.app}: {exc}"
             phase = OperationPhase.ERROR if isinstance(exc, ClusterError) and exc.status == 0 else OperationPhase.FAILED
             return self._finish(phase, message)
@@ -205,7 +211,9 @@ class _Run:
 
     async def _execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
         self.log.info("sync started", objects=len(desired), prune=self.options.prune, dry_run=self.options.dry_run)
-        objects = await assign_namespaces(desired, cluster=self.cluster, namespace=self.options.namespace or None)
+        objects = _cluster_scoped_crs(
+            await assign_namespaces(desired, cluster=self.cluster, namespace=self.options.namespace or None)
+        )
         await self.cache.track_all()
         the_plan = plan(objects, self.cache.owned_by(self.app), self.options, app=self.app, run_id=self.run_id)
         if the_plan.refusal:
@@ -215,8 +223,9 @@ class _Run:
         for task in everything:
             self.live[id(task)] = self.cache.get(task.key)
 
-        if not self._check_shared(the_plan) or not await self._skip_in_sync(the_plan, objects):
+        if not self._check_shared(the_plan):
             return self._finish(OperationPhase.FAILED, self._failure_message("refused"))
+        await self._skip_in_sync(the_plan)
         if not await self._dry_run(the_plan, objects):
             return self._finish(OperationPhase.FAILED, self._failure_message("one or more objects failed to apply (dry run)"))
         if self.options.dry_run:
@@ -268,11 +277,11 @@ class _Run:
                 self.log.warning("taking over an object of another app", resource=str(task.key), owner=owner)
         return ok
 
-    async def _skip_in_sync(self, the_plan: SyncPlan, objects: list[dict[str, Any]]) -> bool:
+    async def _skip_in_sync(self, the_plan: SyncPlan) -> None:
         """ApplyOutOfSyncOnly: objects tether.diff finds Synced are not applied (nor waited for)."""
         candidates = [t for t in the_plan.tasks if t.action is Action.APPLY and t.options.apply_out_of_sync_only]
         if not candidates:
-            return True
+            return
         report = await diff_app(
             self.app, [t.obj for t in candidates], cluster=self.cluster, cache=self.cache,
             ignore_differences=self.options.ignore_differences, namespace=self.options.namespace or None,
@@ -282,7 +291,6 @@ class _Run:
             if task.key in synced and self.live[id(task)] is not None:
                 self.skip.add(id(task))
                 self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "in sync: not applied (ApplyOutOfSyncOnly)")
-        return True
 
     async def _dry_run(self, the_plan: SyncPlan, objects: list[dict[str, Any]]) -> bool:
         """Server-side dry run of every object, so a bad one fails the sync before anything is written."""
@@ -315,7 +323,7 @@ class _Run:
             try:
                 async with self.limit:
                     self.dry_results[id(task)] = await self._write(task, dry_run=True)
-            except ClusterError as exc:
+            except TetherError as exc:
                 message = f"{task.key}: {exc}"
                 self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
@@ -393,7 +401,7 @@ class _Run:
                     self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "namespace created (CreateNamespace)")
                     return True
                 written = await self._write(task, dry_run=False)
-        except (ClusterError, _Failure) as exc:
+        except (TetherError, _Failure) as exc:
             message = f"{task.key}: {exc}"
             if task.action is Action.HOOK:
                 self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
@@ -406,13 +414,13 @@ class _Run:
             self.hooks_run.append((task, None))
             self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "hook created", hook_phase=OperationPhase.RUNNING)
         elif live is None:
-            self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created")
+            self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created" + _note(task))
         elif id(task) in self.recreated:
             self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "deleted and recreated (Force: immutable field changed)")
         elif _rv(written) == _rv(live):
-            self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged")
+            self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged" + _note(task))
         else:
-            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "configured")
+            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "configured" + _note(task))
         return True
 
     # ----------------------------------------------------------------- prune
@@ -622,6 +630,16 @@ class _Run:
             result = self.results.get((task.key, task.phase, "apply"))
             if result is not None:
                 self._record(task, result.action, result.status, f"{result.message}; deleted ({policy.value})")
+
+
+def _cluster_scoped_crs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Resources of a cluster-scoped CRD applied in this sync lose the namespace given to unknown kinds."""
+    crds = crds_in(objects)
+    for obj in objects:
+        crd = crds.get(f"{ResourceKey.of(obj).group}/{obj.get('kind')}")
+        if crd is not None and (crd.get("spec") or {}).get("scope") == "Cluster":
+            (obj.get("metadata") or {}).pop("namespace", None)
+    return objects
 
 
 def _established(obj: dict[str, Any] | None) -> bool:

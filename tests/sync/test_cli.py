@@ -1,0 +1,77 @@
+"""`tether sync` as a person runs it: a local directory synced into the devcluster in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tether.cluster import Cluster
+from tether.devcluster.cluster import ClusterState
+from tests.sync.helpers import configmap, deployment, job
+
+pytestmark = pytest.mark.cluster
+
+# Through the `tether` group (which sets up logging on stderr), with `sync` added as the CLI registers it.
+ENTRY = (
+    "import sys; from tether.cli import main; from tether.cli.sync import sync; "
+    "main.add_command(sync); main(['sync', *sys.argv[1:]])"
+)
+
+
+async def tether_sync(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", ENTRY, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def write(directory: Path, *objects: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for obj in objects:
+        obj["metadata"].pop("namespace", None)  # the CLI gives them the destination namespace
+        (directory / f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml").write_text(yaml.safe_dump(obj))
+    return directory
+
+
+async def test_cli_syncs_wave_by_wave_and_reports_result_and_health(
+    kube: Cluster, devcluster: ClusterState, namespace: str, app: str, tmp_path: Path
+) -> None:
+    source = write(tmp_path / "app", deployment("web", namespace, replicas=2, wave=0), configmap("cfg", namespace, wave=1))
+    common = ["--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig, "--timeout", "60"]
+
+    code, out, err = await tether_sync(str(source), *common, "--dry-run")
+    assert code == 0, err
+    assert "Succeeded (dry run)" in out and "would be created" in out
+    assert await kube.get("apps/v1", "Deployment", "web", namespace) is None
+
+    code, out, err = await tether_sync(str(source), *common)
+    assert code == 0, err + out
+    assert "» Sync wave 0" in err and "» Sync wave 1" in err and "waiting for healthy state of Deployment" in err
+    header = out.splitlines()[0].split()
+    assert header[:8] == ["PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION", "STATUS", "HEALTH"]
+    assert any(line.split()[:6] == ["Sync", "0", "Deployment", namespace, "web", "created"] for line in out.splitlines())
+    assert "Sync:   Succeeded" in out and "Health: Healthy" in out
+    assert (await kube.get("v1", "ConfigMap", "cfg", namespace)) is not None
+
+
+async def test_cli_exits_non_zero_when_the_sync_fails(
+    devcluster: ClusterState, namespace: str, app: str, tmp_path: Path
+) -> None:
+    source = write(tmp_path / "app", job("boom", namespace, fail=True, wave=0), configmap("cfg", namespace, wave=1))
+    code, out, err = await tether_sync(
+        str(source), "--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig, "--timeout", "60",
+    )
+    assert code == 1, err + out
+    assert "Sync:   Failed" in out and "boom" in out
+
+
+async def test_cli_reports_an_unusable_source_with_exit_2(devcluster: ClusterState, tmp_path: Path) -> None:
+    code, _, err = await tether_sync(
+        str(tmp_path / "missing"), "--app", "x", "--dest-namespace", "default", "--kubeconfig", devcluster.kubeconfig,
+    )
+    assert code == 2 and err.startswith("error:")
