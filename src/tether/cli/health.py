@@ -1,0 +1,104 @@
+"""`tether health`: the health of the objects in a YAML file, as Tether would judge them live.
+
+No cluster is needed: paste the live object (``kubectl get -o yaml``) into a file and see
+which rule decides its health, which is how a Lua check is debugged. Exit code 0 whatever
+the healths are; 2 when the file or the Lua directory cannot be used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tether.errors import TetherError
+from tether.health import Assessment, LuaChecks, explain
+from tether.render.manifests import ManifestError, flatten, load_yaml_documents
+
+EXIT_ERROR = 2
+NO_HEALTH = "-"
+
+
+def read_objects(path: Path) -> list[dict[str, Any]]:
+    """The objects of a multi-document YAML file, ``kind: List`` flattened; errors name the document."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TetherError(f"{path}: cannot read: {exc}") from None
+    objects: list[dict[str, Any]] = []
+    documents = load_yaml_documents(text)
+    number = 0
+    while True:
+        try:
+            document = next(documents)
+        except StopIteration:
+            return objects
+        except ManifestError as exc:
+            raise TetherError(f"{path}: document {number + 1}: {exc}") from None
+        number += 1
+        try:
+            objects.extend(flatten([document], where=f"document {number}") if document is not None else [])
+        except ManifestError as exc:
+            raise TetherError(f"{path}: {exc}") from None
+
+
+def _row(obj: dict[str, Any], assessment: Assessment) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    health = assessment.health
+    if health is not None:
+        status, message = health.status.value, health.message
+    else:
+        status, message = None, assessment.check
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "namespace": meta.get("namespace") or "",
+        "name": meta.get("name") or "",
+        "status": status,
+        "message": message,
+        "check": assessment.check,
+        "printed": list(assessment.printed),
+    }
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = [("KIND", "NAMESPACE/NAME", "STATUS", "MESSAGE")]
+    for row in rows:
+        name = f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"]
+        lines.append((str(row["kind"]), name, row["status"] or NO_HEALTH, " ".join(str(row["message"]).split())))
+    widths = [max(len(line[column]) for line in lines) for column in range(3)]
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(line[:3], widths, strict=True)) + "   " + line[3] for line in lines
+    ).rstrip() + "\n"
+
+
+@click.command()
+@click.argument("object_file", metavar="OBJECT.yaml", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--lua-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    help="Lua health checks laid out as <group>/<Kind>/health.lua (Argo CD's resource_customizations).",
+)
+@click.option(
+    "--open-libs", is_flag=True,
+    help="Give the --lua-dir scripts the full Lua standard library (string, math, …), as Argo CD does for its own.",
+)
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def health(object_file: Path, lua_dir: Path | None, open_libs: bool, output: str) -> None:
+    """Print the health (status and message) of each object in OBJECT.yaml."""
+    try:
+        lua = LuaChecks(directory=lua_dir, open_libs=open_libs) if lua_dir is not None else None
+        objects = read_objects(object_file)
+    except TetherError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    rows = [_row(obj, explain(obj, lua=lua)) for obj in objects]
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(_table(rows), nl=False)
+    for row in rows:
+        for line in row["printed"]:
+            click.echo(f"print from {row['kind']} {row['name']}: {line}", err=True)

@@ -1,0 +1,26 @@
+"""Health of Kubernetes objects and of the apps made of them, with Argo CD's rules and Lua checks.
+
+``assess(obj)`` gives one object's health (None for kinds without one); ``aggregate``
+turns the healths of an app's resources into the app's. ``LuaChecks`` adds Lua health
+scripts in Argo CD's format, run sandboxed. This package reads objects; it never writes.
+"""
+
+from tether.health.assess import Assessment, assess, explain, health_ignored
+from tether.health.lua_checks import LuaChecks, LuaScript
+from tether.health.lua_sandbox import LuaLimits
+from tether.health.status import SEVERITY_ORDER, Health, HealthStatus, aggregate, is_worse
+
+__all__ = [
+    "SEVERITY_ORDER",
+    "Assessment",
+    "Health",
+    "HealthStatus",
+    "LuaChecks",
+    "LuaLimits",
+    "LuaScript",
+    "aggregate",
+    "assess",
+    "explain",
+    "health_ignored",
+    "is_worse",
+]

@@ -1,0 +1,1 @@
+return {status = "Fine", message = "not a health status"}

@@ -1,0 +1,2 @@
+local spin = coroutine.wrap(function() while true do end end)
+spin()

@@ -1,0 +1,2 @@
+os.execute("touch /tmp/tether-health-lua-escaped")
+return {status = "Healthy"}

@@ -1,0 +1,1 @@
+return {message = "forgot the status"}
