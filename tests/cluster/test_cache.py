@@ -232,3 +232,16 @@ async def test_cluster_wide_tracking_and_track_all(kube: Cluster, namespace: str
         await kube.apply(config_map(namespace, "anywhere"))
         await cache.wait_for(key(namespace, "anywhere"), lambda o: o is not None, timeout=20)
         assert key(namespace, "anywhere") in {ResourceKey.of(o) for o in cache.owned_by("shop")}
+
+
+async def test_at_least_waits_for_the_watch_or_fetches_unlabelled_objects(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+    await kube.apply(config_map(namespace, "legacy", app=None, v="1"))
+    await cache.ensure([config_map(namespace, "legacy", app=None), config_map(namespace, "ours")])
+    written = await kube.apply(config_map(namespace, "legacy", app=None, v="2"))
+    assert cache.get(key(namespace, "legacy"))["data"] == {"v": "1"}  # unlabelled: not watched
+    fresh = await cache.at_least(key(namespace, "legacy"), written["metadata"]["resourceVersion"], api_version="v1")
+    assert fresh["data"] == {"v": "2"} and cache.get(key(namespace, "legacy"))["data"] == {"v": "2"}
+
+    written = await kube.apply(config_map(namespace, "ours", v="3"))
+    fresh = await cache.at_least(key(namespace, "ours"), written["metadata"]["resourceVersion"], api_version="v1")
+    assert fresh["data"] == {"v": "3"}

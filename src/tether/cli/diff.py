@@ -115,6 +115,8 @@ def diff(
     except TetherError as exc:
         _error(app, exc)
         return
+    for problem in report.errors:
+        click.echo(REDACTOR.redact(f"warning: app {app!r}: {problem}"), err=True)
     if output == "json":
         click.echo(REDACTOR.redact(json.dumps(report.to_dict(), indent=2)))
     else:

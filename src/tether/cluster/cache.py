@@ -351,9 +351,9 @@ class LiveCache:
             types.add((api_version, kind))
             wanted[ResourceKey.of(obj)] = api_version
         served: set[tuple[str, str]] = set()
-        for (api_version, kind), result in zip(
-            types, await asyncio.gather(*(self.track(a, k) for a, k in types), return_exceptions=True), strict=True
-        ):
+        ordered = sorted(types)
+        results = await asyncio.gather(*(self.track(a, k) for a, k in ordered), return_exceptions=True)
+        for (api_version, kind), result in zip(ordered, results, strict=True):
             if isinstance(result, UnknownKind):
                 log.debug("cache: kind not served; its objects are absent", kind=kind, api_version=api_version)
             elif isinstance(result, BaseException):
