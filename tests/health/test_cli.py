@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from tether.cli.health import health
+from tether.cli import main
 
 LUA_DIR = Path(__file__).parent / "lua"
 
@@ -41,7 +41,7 @@ items:
 
 
 def invoke(*args: str) -> Any:
-    return CliRunner().invoke(health, list(args), catch_exceptions=False)
+    return CliRunner().invoke(main, ["health", *args], catch_exceptions=False)
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -22,9 +22,10 @@ def main(verbose: int, log_json: bool) -> None:
 def _register() -> None:
     # Imported here so `tether.cli.<x>` modules can import `main`-free helpers without cycles.
     from tether.cli.devcluster import devcluster
+    from tether.cli.health import health
     from tether.cli.render import render
 
-    for command in (devcluster, render):
+    for command in (devcluster, render, health):
         main.add_command(command)
 
 
