@@ -22,10 +22,12 @@ def main(verbose: int, log_json: bool) -> None:
 def _register() -> None:
     # Imported here so `tether.cli.<x>` modules can import `main`-free helpers without cycles.
     from tether.cli.devcluster import devcluster
+    from tether.cli.diff import diff
     from tether.cli.health import health
     from tether.cli.render import render
+    from tether.cli.sync import sync
 
-    for command in (devcluster, render, health):
+    for command in (devcluster, render, diff, sync, health):
         main.add_command(command)
 
 
