@@ -118,7 +118,9 @@ def test_skip_hook_is_never_applied_nor_pruned() -> None:
 
 def test_helm_hooks_map_to_argo_phases_weights_and_policies() -> None:
     pre = obj("Job", "pre", api="batch/v1", **{"helm.sh__hook": "pre-install,pre-upgrade", "helm.sh__hook_weight": "-2"})
-    post = obj("Job", "post", api="batch/v1", **{"helm.sh__hook": "post-install", "helm.sh__hook_delete_policy": "hook-succeeded,before-hook-creation"})
+    post = obj("Job", "post", api="batch/v1", **{
+        "helm.sh__hook": "post-install", "helm.sh__hook_delete_policy": "hook-succeeded,before-hook-creation",
+    })
     test_hook = obj("Pod", "t", **{"helm.sh__hook": "test"})
     assert hook_phases(pre) == [Phase.PRE_SYNC] and wave(pre) == -2
     assert hook_phases(post) == [Phase.POST_SYNC]

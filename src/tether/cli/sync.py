@@ -86,7 +86,8 @@ async def app_health(cluster: Cluster, desired: list[dict[str, Any]], namespace:
         health = Health(HealthStatus.MISSING, "not found") if live is None else assess(live)
         healths.append(health)
         if health is not None and health.status is not HealthStatus.HEALTHY:
-            problems.append(f"{obj['kind']} {meta.get('name')}: {health.status}{' — ' + health.message if health.message else ''}")
+            detail = f" — {health.message}" if health.message else ""
+            problems.append(f"{obj['kind']} {meta.get('name')}: {health.status}{detail}")
     return aggregate(healths), problems
 
 

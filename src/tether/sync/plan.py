@@ -243,7 +243,8 @@ def plan(
                 if not name:
                     raise TetherError(f"app {app or '?'}: hook {key}: needs metadata.name or metadata.generateName")
                 named = _named(obj, name)
-                tasks.append(Task(Action.HOOK, phase, wave(obj), ResourceKey.of(named), api_version, named, options.for_object(obj)))
+                hook_key = ResourceKey.of(named)
+                tasks.append(Task(Action.HOOK, phase, wave(obj), hook_key, api_version, named, options.for_object(obj)))
             continue
         if not key.name:
             raise TetherError(f"app {app or '?'}: {key.kind} with generateName: only hooks may use generateName")
@@ -261,7 +262,8 @@ def plan(
             continue
         if key in seen or is_hook(live) or is_skipped(live) or not options.selects(key):
             continue
-        prunes.append(Task(Action.PRUNE, Phase.SYNC, wave(live), key, str(live.get("apiVersion", "")), live, options.for_object(live)))
+        api_version = str(live.get("apiVersion", ""))
+        prunes.append(Task(Action.PRUNE, Phase.SYNC, wave(live), key, api_version, live, options.for_object(live)))
 
     refusal = None
     deletable = [t for t in prunes if t.options.prune_allowed]

@@ -44,7 +44,6 @@ log = structlog.get_logger(__name__)
 
 CONCURRENCY = 16
 CRD_TIMEOUT = 60.0
-_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation")
 
 Progress = Callable[[SyncEvent], None]
 
@@ -80,24 +79,6 @@ def _now() -> datetime:
 
 def _rv(obj: Mapping[str, Any] | None) -> str:
     return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _at_least(obj: Mapping[str, Any], resource_version: str) -> bool:
-    """Whether the cached ``obj`` is the written version or a later one (not a stale copy)."""
-    current = _rv(obj)
-    if not resource_version:
-        return True
-    if current.isdigit() and resource_version.isdigit():
-        return int(current) >= int(resource_version)
-    return current == resource_version
-
-
-def _comparable(obj: Mapping[str, Any] | None) -> dict[str, Any]:
-    copied = copy.deepcopy(dict(obj or {}))
-    meta = copied.get("metadata") or {}
-    for name in _VOLATILE_METADATA:
-        meta.pop(name, None)
-    return copied
 
 
 def _immutable(exc: ClusterError) -> bool:
@@ -141,7 +122,6 @@ class _Run:
         self.skip: set[int] = set()
         self.recreated: set[int] = set()
         self.unvalidated: dict[int, str] = {}
-        self.dry_results: dict[int, dict[str, Any] | None] = {}
         self.hooks_run: list[tuple[Task, bool | None]] = []
         self.failures: list[str] = []
         self.limit = asyncio.Semaphore(CONCURRENCY)
@@ -229,7 +209,7 @@ class _Run:
         if not await self._dry_run(the_plan, objects):
             return self._finish(OperationPhase.FAILED, self._failure_message("one or more objects failed to apply (dry run)"))
         if self.options.dry_run:
-            self._report_dry_run(the_plan)
+            await self._report_dry_run(the_plan)
             return self._finish(OperationPhase.SUCCEEDED, f"app {self.app}: dry run: nothing was written")
 
         steps = the_plan.steps()
@@ -277,16 +257,21 @@ class _Run:
                 self.log.warning("taking over an object of another app", resource=str(task.key), owner=owner)
         return ok
 
+    async def _diff_status(self, tasks: list[Task]) -> dict[ResourceKey, str]:
+        """tether.diff's verdict (Synced, OutOfSync, Missing) for each task's object."""
+        if not tasks:
+            return {}
+        report = await diff_app(
+            self.app, [t.obj for t in tasks], cluster=self.cluster, cache=self.cache,
+            ignore_differences=self.options.ignore_differences, namespace=self.options.namespace or None,
+        )
+        return {r.key: r.status for r in report.resources}
+
     async def _skip_in_sync(self, the_plan: SyncPlan) -> None:
         """ApplyOutOfSyncOnly: objects tether.diff finds Synced are not applied (nor waited for)."""
         candidates = [t for t in the_plan.tasks if t.action is Action.APPLY and t.options.apply_out_of_sync_only]
-        if not candidates:
-            return
-        report = await diff_app(
-            self.app, [t.obj for t in candidates], cluster=self.cluster, cache=self.cache,
-            ignore_differences=self.options.ignore_differences, namespace=self.options.namespace or None,
-        )
-        synced = {r.key for r in report.resources if r.status == SYNCED}
+        status = await self._diff_status(candidates)
+        synced = {key for key, verdict in status.items() if verdict == SYNCED}
         for task in candidates:
             if task.key in synced and self.live[id(task)] is not None:
                 self.skip.add(id(task))
@@ -322,7 +307,7 @@ class _Run:
                 return False
             try:
                 async with self.limit:
-                    self.dry_results[id(task)] = await self._write(task, dry_run=True)
+                    await self._write(task, dry_run=True)
             except TetherError as exc:
                 message = f"{task.key}: {exc}"
                 self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
@@ -332,14 +317,21 @@ class _Run:
 
         return all(await asyncio.gather(*(check(t) for t in tasks)))
 
-    def _report_dry_run(self, the_plan: SyncPlan) -> None:
+    async def _report_dry_run(self, the_plan: SyncPlan) -> None:
+        """What a real sync would do; created/configured/unchanged is tether.diff's verdict."""
+        status = await self._diff_status([
+            t for t in the_plan.tasks
+            if t.action is Action.APPLY and id(t) not in self.skip and id(t) not in self.unvalidated
+            and self.live[id(t)] is not None
+        ])
         for step in the_plan.steps():
             self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave} (dry run)"))
             for task in step.tasks:
                 if id(task) in self.skip:
                     continue
                 live = self.live[id(task)]
-                note = f" (dry run; not validated: {self.unvalidated[id(task)]})" if id(task) in self.unvalidated else " (dry run)"
+                reason = self.unvalidated.get(id(task))
+                note = f" (dry run; not validated: {reason})" if reason else " (dry run)"
                 if task.action is Action.HOOK:
                     self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "would run" + note)
                 elif task.action is Action.NAMESPACE:
@@ -350,8 +342,7 @@ class _Run:
                 elif live is None:
                     self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "would be created" + note)
                 else:
-                    predicted = self.dry_results.get(id(task))
-                    same = predicted is not None and _comparable(predicted) == _comparable(live)
+                    same = status.get(task.key) == SYNCED
                     action = ResourceAction.UNCHANGED if same else ResourceAction.CONFIGURED
                     self._record(task, action, ResultStatus.SYNCED, ("unchanged" if same else "would be configured") + note)
 
@@ -416,7 +407,8 @@ class _Run:
         elif live is None:
             self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created" + _note(task))
         elif id(task) in self.recreated:
-            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "deleted and recreated (Force: immutable field changed)")
+            message = "deleted and recreated (Force: immutable field changed)"
+            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, message)
         elif _rv(written) == _rv(live):
             self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged" + _note(task))
         else:
@@ -493,7 +485,10 @@ class _Run:
 
     async def _recreate_hooks(self, hooks: list[Task]) -> bool:
         """BeforeHookCreation: delete the previous run of a named hook before creating it again."""
-        doomed = [t for t in hooks if self.live[id(t)] is not None and DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(t.obj)]
+        doomed = [
+            t for t in hooks
+            if self.live[id(t)] is not None and DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(t.obj)
+        ]
 
         async def delete(task: Task) -> bool:
             try:
@@ -545,18 +540,16 @@ class _Run:
     async def _wait_task(self, task: Task) -> bool:
         if not self.cache.tracks(task.key):
             await self.cache.ensure([task.obj])
-        written = self.written_rv.get(id(task), "")
-        seen = False
+        # First the cache catches up with our own write, so health is never judged on a stale copy.
+        current = await self.cache.at_least(task.key, self.written_rv.get(id(task), ""), api_version=task.api_version)
+        if current is None:
+            return self._wait_failed(task, f"{task.key}: deleted while the sync waited for it", HealthStatus.MISSING)
 
         def settled(obj: dict[str, Any] | None) -> bool:
-            nonlocal seen
             if obj is None:
-                return seen  # it existed and is gone
-            if not _at_least(obj, written):
-                return False  # the cache has not caught up with our write yet
-            seen = True
+                return True  # it was there, and is gone
             health = self._health(obj)
-            if health is None or health.status is HealthStatus.HEALTHY or health.status is HealthStatus.DEGRADED:
+            if health is None or health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED):
                 return True
             return task.is_hook and health.status is HealthStatus.UNKNOWN
 
@@ -564,24 +557,27 @@ class _Run:
             obj = await self.cache.wait_for(task.key, settled, timeout=self.options.timeout)
         except WaitTimeout as exc:
             health = self._health(exc.last) if exc.last is not None else None
-            state = f"{health.status}: {health.message}" if health is not None else ("absent" if exc.last is None else "no health")
-            message = f"{task.key}: not {'complete' if task.is_hook else 'healthy'} after {self.options.timeout:g}s (last: {state})"
-            self._settle(task, ok=False, message=message, health=str(health.status) if health else None)
-            self._fail(message)
-            return False
+            if health is not None:
+                state = f"{health.status}: {health.message}"
+            else:
+                state = "absent" if exc.last is None else "no health"
+            wanted = "complete" if task.is_hook else "healthy"
+            message = f"{task.key}: not {wanted} after {self.options.timeout:g}s (last: {state})"
+            return self._wait_failed(task, message, health.status if health else None)
         if obj is None:
-            message = f"{task.key}: deleted while the sync waited for it"
-            self._settle(task, ok=False, message=message, health=str(HealthStatus.MISSING))
-            self._fail(message)
-            return False
+            return self._wait_failed(task, f"{task.key}: deleted while the sync waited for it", HealthStatus.MISSING)
         health = self._health(obj)
         if health is None or health.status is HealthStatus.HEALTHY:
             self._settle(task, ok=True, message=(health.message if health and health.message else
                                                  ("hook completed" if task.is_hook else "healthy")),
                          health=str(health.status) if health else None)
             return True
-        message = f"{task.key}: {health.status}{': ' + health.message if health.message else ''}"
-        self._settle(task, ok=False, message=message, health=str(health.status))
+        return self._wait_failed(
+            task, f"{task.key}: {health.status}{': ' + health.message if health.message else ''}", health.status
+        )
+
+    def _wait_failed(self, task: Task, message: str, health: HealthStatus | None) -> bool:
+        self._settle(task, ok=False, message=message, health=str(health) if health else None)
         self._fail(message)
         return False
 
