@@ -1,5 +1,5 @@
 """Sync options on the devcluster: CreateNamespace, Replace, Force, ApplyOutOfSyncOnly,
-FailOnSharedResource, ServerSideApply's field manager, dry-run and selective syncs."""
+FailOnSharedResource, RespectIgnoreDifferences, the field manager, dry-run and selective syncs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from tether.cluster import Cluster
 from tether.resource import TRACKING_ANNOTATION, mark, owner_app
 from tether.sync import OperationPhase, ResourceAction, ResultStatus, Selector, SyncOptions, sync_app
-from tests.sync.helpers import Recorder, cluster_scoped, configmap, job
+from tests.sync.helpers import Recorder, cluster_scoped, configmap, deployment, job
 
 pytestmark = pytest.mark.cluster
 
@@ -131,3 +131,19 @@ async def test_selective_sync_applies_only_the_named_objects_and_no_hooks(kube: 
     assert [(r.kind, r.name) for r in result.resources] == [("ConfigMap", "a")]
     assert await kube.get("v1", "ConfigMap", "b", namespace) is None
     assert await kube.get("batch/v1", "Job", "pre", namespace) is None
+
+
+async def test_respect_ignore_differences_keeps_ignored_live_fields(kube: Cluster, namespace: str, app: str) -> None:
+    desired = [deployment("web", namespace, replicas=2)]
+    rules = ({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]},)
+    plain = SyncOptions(namespace=namespace, timeout=60, ignore_differences=rules)
+    assert (await sync_app(app, desired, cluster=kube, options=plain)).phase is OperationPhase.SUCCEEDED
+    await kube.patch("apps/v1", "Deployment", "web", namespace, {"spec": {"replicas": 4}})  # e.g. an autoscaler
+
+    respect = SyncOptions(namespace=namespace, timeout=60, ignore_differences=rules, respect_ignore_differences=True)
+    result = await sync_app(app, desired, cluster=kube, options=respect)
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert (await kube.get("apps/v1", "Deployment", "web", namespace))["spec"]["replicas"] == 4
+
+    result = await sync_app(app, desired, cluster=kube, options=plain)
+    assert (await kube.get("apps/v1", "Deployment", "web", namespace))["spec"]["replicas"] == 2

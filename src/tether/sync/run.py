@@ -122,7 +122,8 @@ class _Run:
         self.skip: set[int] = set()
         self.recreated: set[int] = set()
         self.unvalidated: dict[int, str] = {}
-        self.hooks_run: list[tuple[Task, bool | None]] = []
+        self.hooks_run: list[Task] = []
+        self.hook_outcome: dict[int, bool] = {}
         self.failures: list[str] = []
         self.limit = asyncio.Semaphore(CONCURRENCY)
 
@@ -402,7 +403,7 @@ class _Run:
             return False
         self.written_rv[id(task)] = _rv(written)
         if task.action is Action.HOOK:
-            self.hooks_run.append((task, None))
+            self.hooks_run.append(task)
             self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "hook created", hook_phase=OperationPhase.RUNNING)
         elif live is None:
             self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created" + _note(task))
@@ -484,7 +485,12 @@ class _Run:
         return await self._wait_step([t for t in writes if t.action is not Action.NAMESPACE])
 
     async def _recreate_hooks(self, hooks: list[Task]) -> bool:
-        """BeforeHookCreation: delete the previous run of a named hook before creating it again."""
+        """BeforeHookCreation: delete the previous run of a named hook before creating it again.
+
+        The live state is read again here: a hook run in two phases was created by the first.
+        """
+        for task in hooks:
+            self.live[id(task)] = self.cache.get(task.key)
         doomed = [
             t for t in hooks
             if self.live[id(t)] is not None and DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(t.obj)
@@ -586,7 +592,7 @@ class _Run:
 
     def _settle(self, task: Task, *, ok: bool, message: str, health: str | None) -> None:
         if task.is_hook:
-            self.hooks_run = [(t, ok) if t is task else (t, outcome) for t, outcome in self.hooks_run]
+            self.hook_outcome[id(task)] = ok
             phase = OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED
             self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, message, hook_phase=phase, health=health)
             return
@@ -609,7 +615,8 @@ class _Run:
 
     async def _delete_finished_hooks(self) -> None:
         """HookSucceeded / HookFailed: delete each hook whose own outcome matches its policy."""
-        for task, outcome in self.hooks_run:
+        for task in self.hooks_run:
+            outcome = self.hook_outcome.get(id(task))
             policies = delete_policies(task.obj)
             wanted = (outcome is True and DeletePolicy.HOOK_SUCCEEDED in policies) or (
                 outcome is False and DeletePolicy.HOOK_FAILED in policies
