@@ -37,7 +37,7 @@ def evaluate(request: dict[str, Any], programs: dict[str, Any]) -> dict[str, Any
     except (ValueError, StopIteration) as exc:
         return {"error": str(exc) or type(exc).__name__}
     except MemoryError:
-        return {"error": "out of memory"}
+        return {"error": "out of memory", "memory": True}
 
 
 def main() -> None:

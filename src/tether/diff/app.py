@@ -184,7 +184,14 @@ async def diff_app(
             async with limit:
                 return await _diff_desired(app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq)
 
-        results = list(await asyncio.gather(*(one(o) for o in objects)))
+        tasks = [asyncio.create_task(one(o)) for o in objects]
+        try:
+            results = list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # one failure (a runaway jq expression…) ends the whole diff
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
     results += [_extraneous(app, live) for live in cache.owned_by(app) if ResourceKey.of(live) not in keys and not is_hook(live)]
     report = AppDiff(app, sorted(results, key=lambda r: r.key))
     log.info("app diffed", app=app, in_sync=report.in_sync, objects=len(report.resources), drifting=len(report.out_of_sync))

@@ -41,6 +41,7 @@ class JqRunner:
         self.timeout = timeout
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     async def __aenter__(self) -> JqRunner:
         return self
@@ -87,6 +88,9 @@ class JqRunner:
                 )
         reply = json.loads(raw)
         if "error" in reply:
+            if reply.get("memory"):
+                await self._kill()
+                raise JqTimeout(f"{what}: jq expression {expr!r} was stopped: it exceeded the {MEMORY_CAP // (1024 * 1024)} MiB memory cap")
             if reply.get("compile"):
                 raise JqError(f"{what}: jq expression {expr!r} does not compile: {reply['error']}")
             raise JqError(f"{what}: jq expression {expr!r} failed: {reply['error']}", fatal=False)
@@ -95,6 +99,8 @@ class JqRunner:
     async def _ensure_started(self, what: str) -> asyncio.subprocess.Process:
         if self._process is not None and self._process.returncode is None:
             return self._process
+        if self._closed:
+            raise JqError(f"{what}: the jq worker was stopped")
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-I", "-c", _BOOTSTRAP, _SRC, str(MEMORY_CAP),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -123,5 +129,6 @@ class JqRunner:
         await process.wait()
 
     async def close(self) -> None:
-        """Stop the worker (it holds no state worth keeping)."""
+        """Stop the worker for good (it holds no state worth keeping)."""
+        self._closed = True
         await self._kill()
