@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from tether.cli.diff import load_rules
 from tether.cli.render import build_source, default_cache_dir
 from tether.cluster import Cluster, ClusterError, UnknownKind
 from tether.errors import TetherError
@@ -124,19 +125,23 @@ async def _run(
               help="Argo CD sync option, e.g. CreateNamespace=true, ApplyOutOfSyncOnly=true; repeatable.")
 @click.option("--resource", "resources", multiple=True, metavar="GROUP:KIND:[NAMESPACE/]NAME",
               help="Selective sync: only these objects, and no hooks; repeatable.")
+@click.option("--ignore-differences", "rules_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="ignoreDifferences rules (YAML list, Argo CD format) for ApplyOutOfSyncOnly, RespectIgnoreDifferences "
+                   "and the dry-run report.")
 @click.option("--allow-empty", is_flag=True, help="With --prune, allow an empty desired state to delete every object of the app.")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def sync(
     source: str, app: str, namespace: str, context: str | None, kubeconfig: Path | None, app_path: str,
     revision: str | None, prune: bool, dry_run: bool, timeout: float, sync_options: tuple[str, ...],
-    resources: tuple[str, ...], allow_empty: bool, output: str, quiet: bool,
+    resources: tuple[str, ...], rules_file: Path | None, allow_empty: bool, output: str, quiet: bool,
 ) -> None:
     """Sync SOURCE (a git URL or a local directory) into a cluster as app APP."""
     try:
         options = SyncOptions.from_strings(
             sync_options, namespace=namespace, prune=prune, dry_run=dry_run, timeout=timeout, allow_empty=allow_empty,
             resources=tuple(Selector.parse(r) for r in resources) if resources else None,
+            ignore_differences=tuple(load_rules(rules_file)),
         )
         result, health, problems = asyncio.run(_run(
             source, revision, app_path, app, namespace, str(kubeconfig) if kubeconfig else None, context, options, quiet,
