@@ -75,9 +75,11 @@ class ResourceResult:
         return ResourceKey(self.group, self.kind, self.namespace, self.name)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, camelCase as in Kubernetes status (and Argo CD's sync results)."""
         data = asdict(self)
         for name in ("action", "status", "phase", "hook_phase"):
             data[name] = None if data[name] is None else str(data[name].value)
+        data["hookPhase"] = data.pop("hook_phase")
         return data
 
 
