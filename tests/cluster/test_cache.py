@@ -245,3 +245,20 @@ async def test_at_least_waits_for_the_watch_or_fetches_unlabelled_objects(kube: 
     written = await kube.apply(config_map(namespace, "ours", v="3"))
     fresh = await cache.at_least(key(namespace, "ours"), written["metadata"]["resourceVersion"], api_version="v1")
     assert fresh["data"] == {"v": "3"}
+
+
+async def test_a_subscriber_that_falls_behind_gets_resync(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+    await cache.track("v1", "ConfigMap")
+    sub = cache.subscribe(maxsize=2)
+    for index in range(5):
+        await kube.apply(config_map(namespace, f"c{index}"))
+    await cache.wait_for(key(namespace, "c4"), lambda o: o is not None, timeout=20)
+    first = await asyncio.wait_for(sub.get(), 5)
+    assert first.type == "RESYNC" and first.key is None
+    sub.close()
+
+    async def rest() -> list[CacheEvent]:
+        return [e async for e in sub]
+
+    leftover = await asyncio.wait_for(rest(), 5)  # closing ends the iteration instead of blocking
+    assert all(e.type in ("ADDED", "MODIFIED") for e in leftover)
