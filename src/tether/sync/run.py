@@ -6,7 +6,7 @@ every object is applied server-side with ``dryRun=All`` so a bad object fails th
 while the cluster is untouched (objects whose CRD or namespace comes in the same sync
 skip that check, as the server cannot judge them yet). Then each step (phase, wave)
 applies its objects kind group by kind group, prunes, and — unless it is the last step
-and runs no hook — waits on watch events (``LiveCache.wait_for``) until every object is
+and runs no hook — waits on watch events (``tether.sync.wait``) until every object is
 healthy and every hook completed, as judged by ``tether.health``. The first failure stops
 the sync; what was applied stays applied and the result lists it; SyncFail hooks run.
 """
@@ -23,10 +23,10 @@ from typing import Any
 import structlog
 
 from tether.cluster import Cluster, ClusterError, UnknownKind
-from tether.cluster.cache import LiveCache, WaitTimeout
+from tether.cluster.cache import LiveCache
 from tether.diff import SYNCED, assign_namespaces, diff_app, respect_ignored
 from tether.errors import TetherError
-from tether.health import Health, HealthStatus, LuaChecks, assess
+from tether.health import LuaChecks, assess
 from tether.resource import ResourceKey, mark, owner_app
 from tether.sync.hooks import DeletePolicy, Phase, delete_policies
 from tether.sync.options import SyncOptions
@@ -39,6 +39,7 @@ from tether.sync.result import (
     SyncEvent,
     SyncResult,
 )
+from tether.sync.wait import WaitFailed, until_established, until_gone, until_ready
 
 log = structlog.get_logger(__name__)
 
@@ -98,10 +99,6 @@ def _note(task: Task) -> str:
 def _names(keys: Sequence[ResourceKey], limit: int = 5) -> str:
     shown = ", ".join(str(k) for k in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
-class _Failure(Exception):
-    """A step failed; the message names the app and the object."""
 
 
 class _Run:
@@ -393,7 +390,7 @@ class _Run:
                     self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "namespace created (CreateNamespace)")
                     return True
                 written = await self._write(task, dry_run=False)
-        except (TetherError, _Failure) as exc:
+        except (TetherError, WaitFailed) as exc:
             message = f"{task.key}: {exc}"
             if task.action is Action.HOOK:
                 self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
@@ -456,7 +453,7 @@ class _Run:
         self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned")
         try:
             await self._wait_gone(task)
-        except _Failure as exc:
+        except WaitFailed as exc:
             self._fail(str(exc))
             return False
         return True
@@ -501,7 +498,7 @@ class _Run:
                 await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
                                           propagation="Background")
                 await self._wait_gone(task)
-            except (ClusterError, _Failure) as exc:
+            except (ClusterError, WaitFailed) as exc:
                 message = f"hook {task.key}: cannot delete the previous run (BeforeHookCreation): {exc}"
                 self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
                 self._fail(message)
@@ -514,11 +511,10 @@ class _Run:
         """Wait until each CRD is Established, then let discovery and the cache see its kind."""
         for task in crds:
             try:
-                await self.cache.wait_for(task.key, _established, timeout=min(self.options.timeout, CRD_TIMEOUT))
-            except WaitTimeout:
-                message = f"{task.key}: not Established within {min(self.options.timeout, CRD_TIMEOUT):g}s"
-                self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNC_FAILED, message)
-                self._fail(message)
+                await until_established(self.cache, task.key, timeout=min(self.options.timeout, CRD_TIMEOUT))
+            except WaitFailed as exc:
+                self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNC_FAILED, str(exc))
+                self._fail(str(exc))
                 return False
             spec = task.obj.get("spec") or {}
             for version in spec.get("versions") or []:
@@ -526,12 +522,7 @@ class _Run:
         return True
 
     async def _wait_gone(self, task: Task) -> None:
-        if not self.cache.tracks(task.key):
-            await self.cache.ensure([task.obj])
-        try:
-            await self.cache.wait_for(task.key, lambda obj: obj is None, timeout=self.options.timeout)
-        except WaitTimeout as exc:
-            raise _Failure(f"{task.key}: still present {self.options.timeout:g}s after deletion") from exc
+        await until_gone(self.cache, task.key, task.obj, timeout=self.options.timeout)
 
     async def _wait_step(self, tasks: list[Task]) -> bool:
         if not tasks:
@@ -540,55 +531,19 @@ class _Run:
         what = "completion of hook" if first.is_hook else "healthy state of"
         more = f" and {len(tasks) - 1} more" if len(tasks) > 1 else ""
         self._emit(SyncEvent("waiting", first.phase, first.wave, f"waiting for {what} {first.key}{more}"))
-        outcomes = await asyncio.gather(*(self._wait_task(t) for t in tasks))
-        return all(outcomes)
+        return all(await asyncio.gather(*(self._wait_task(t) for t in tasks)))
 
     async def _wait_task(self, task: Task) -> bool:
         if not self.cache.tracks(task.key):
             await self.cache.ensure([task.obj])
-        # First the cache catches up with our own write, so health is never judged on a stale copy.
-        current = await self.cache.at_least(task.key, self.written_rv.get(id(task), ""), api_version=task.api_version)
-        if current is None:
-            return self._wait_failed(task, f"{task.key}: deleted while the sync waited for it", HealthStatus.MISSING)
-
-        def settled(obj: dict[str, Any] | None) -> bool:
-            if obj is None:
-                return True  # it was there, and is gone
-            health = self._health(obj)
-            if health is None or health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED):
-                return True
-            return task.is_hook and health.status is HealthStatus.UNKNOWN
-
-        try:
-            obj = await self.cache.wait_for(task.key, settled, timeout=self.options.timeout)
-        except WaitTimeout as exc:
-            health = self._health(exc.last) if exc.last is not None else None
-            if health is not None:
-                state = f"{health.status}: {health.message}"
-            else:
-                state = "absent" if exc.last is None else "no health"
-            wanted = "complete" if task.is_hook else "healthy"
-            message = f"{task.key}: not {wanted} after {self.options.timeout:g}s (last: {state})"
-            return self._wait_failed(task, message, health.status if health else None)
-        if obj is None:
-            return self._wait_failed(task, f"{task.key}: deleted while the sync waited for it", HealthStatus.MISSING)
-        health = self._health(obj)
-        if health is None or health.status is HealthStatus.HEALTHY:
-            self._settle(task, ok=True, message=(health.message if health and health.message else
-                                                 ("hook completed" if task.is_hook else "healthy")),
-                         health=str(health.status) if health else None)
-            return True
-        return self._wait_failed(
-            task, f"{task.key}: {health.status}{': ' + health.message if health.message else ''}", health.status
+        outcome = await until_ready(
+            self.cache, task.key, task.api_version, self.written_rv.get(id(task), ""),
+            hook=task.is_hook, judge=lambda obj: assess(obj, lua=self.lua), timeout=self.options.timeout,
         )
-
-    def _wait_failed(self, task: Task, message: str, health: HealthStatus | None) -> bool:
-        self._settle(task, ok=False, message=message, health=str(health) if health else None)
-        self._fail(message)
-        return False
-
-    def _health(self, obj: Mapping[str, Any]) -> Health | None:
-        return assess(obj, lua=self.lua)
+        self._settle(task, ok=outcome.ok, message=outcome.message, health=str(outcome.health) if outcome.health else None)
+        if not outcome.ok:
+            self._fail(outcome.message)
+        return outcome.ok
 
     def _settle(self, task: Task, *, ok: bool, message: str, health: str | None) -> None:
         if task.is_hook:
@@ -643,13 +598,6 @@ def _cluster_scoped_crs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if crd is not None and (crd.get("spec") or {}).get("scope") == "Cluster":
             (obj.get("metadata") or {}).pop("namespace", None)
     return objects
-
-
-def _established(obj: dict[str, Any] | None) -> bool:
-    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Established":
-            return condition.get("status") == "True"
-    return False
 
 
 def _kind_groups(tasks: list[Task]) -> list[list[Task]]:

@@ -1,0 +1,104 @@
+"""Waiting during a sync, always on LiveCache watch events and always with a deadline.
+
+Three waits: an object the sync wrote until it is healthy (a hook: until it completed),
+an object until it is gone (prune, BeforeHookCreation, Force), and a CRD until it is
+Established. Health is ``tether.health``'s; this module only decides when to stop looking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tether.cluster.cache import LiveCache, WaitTimeout
+from tether.health import Health, HealthStatus
+from tether.resource import ResourceKey
+
+Judge = Callable[[Mapping[str, Any]], Health | None]
+
+
+class WaitFailed(Exception):
+    """A wait ran out of time; the message names the object."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How a wait for readiness ended: ``ok``, why, and the last health seen (None: no health)."""
+
+    ok: bool
+    message: str
+    health: HealthStatus | None
+
+
+async def until_ready(
+    cache: LiveCache,
+    key: ResourceKey,
+    api_version: str,
+    written_rv: str,
+    *,
+    hook: bool,
+    judge: Judge,
+    timeout: float,
+) -> Settled:
+    """Wait until the object is Healthy (done) or Degraded (failed); a hook's Unknown fails too (as Argo CD).
+
+    The cache first catches up with ``written_rv`` (the sync's own write), so health is never
+    judged on a copy from before it.
+    """
+    current = await cache.at_least(key, written_rv, api_version=api_version)
+    if current is None:
+        return Settled(False, f"{key}: deleted while the sync waited for it", HealthStatus.MISSING)
+
+    def settled(obj: dict[str, Any] | None) -> bool:
+        if obj is None:
+            return True  # it was there, and is gone
+        health = judge(obj)
+        if health is None or health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED):
+            return True
+        return hook and health.status is HealthStatus.UNKNOWN
+
+    try:
+        obj = await cache.wait_for(key, settled, timeout=timeout)
+    except WaitTimeout as exc:
+        health = judge(exc.last) if exc.last is not None else None
+        if health is not None:
+            state = f"{health.status}: {health.message}" if health.message else str(health.status)
+        else:
+            state = "absent" if exc.last is None else "no health"
+        wanted = "complete" if hook else "healthy"
+        return Settled(False, f"{key}: not {wanted} after {timeout:g}s (last: {state})", health.status if health else None)
+    if obj is None:
+        return Settled(False, f"{key}: deleted while the sync waited for it", HealthStatus.MISSING)
+    health = judge(obj)
+    if health is None:
+        return Settled(True, "hook completed" if hook else "ready (no health)", None)
+    if health.status is HealthStatus.HEALTHY:
+        return Settled(True, health.message or ("hook completed" if hook else "healthy"), health.status)
+    return Settled(False, f"{key}: {health.status}{': ' + health.message if health.message else ''}", health.status)
+
+
+async def until_gone(cache: LiveCache, key: ResourceKey, obj: Mapping[str, Any], *, timeout: float) -> None:
+    """Wait until the object no longer exists; raises ``WaitFailed`` after ``timeout`` seconds."""
+    if not cache.tracks(key):
+        await cache.ensure([obj])
+    try:
+        await cache.wait_for(key, lambda live: live is None, timeout=timeout)
+    except WaitTimeout as exc:
+        raise WaitFailed(f"{key}: still present {timeout:g}s after deletion") from exc
+
+
+def established(obj: Mapping[str, Any] | None) -> bool:
+    """Whether a CustomResourceDefinition's ``Established`` condition is True."""
+    for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Established":
+            return condition.get("status") == "True"
+    return False
+
+
+async def until_established(cache: LiveCache, key: ResourceKey, *, timeout: float) -> None:
+    """Wait until the CRD is served; raises ``WaitFailed`` after ``timeout`` seconds."""
+    try:
+        await cache.wait_for(key, established, timeout=timeout)
+    except WaitTimeout as exc:
+        raise WaitFailed(f"{key}: not Established within {timeout:g}s") from exc
