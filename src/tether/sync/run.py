@@ -163,7 +163,7 @@ class _Run:
 
     def _fail(self, message: str) -> None:
         self.failures.append(message)
-        self.log.warning("sync failure", message=message)
+        self.log.info("sync failure", message=message)
 
     def _finish(self, phase: OperationPhase, message: str) -> SyncResult:
         result = SyncResult(
