@@ -15,11 +15,8 @@ from tests.sync.helpers import configmap, deployment, job
 
 pytestmark = pytest.mark.cluster
 
-# Through the `tether` group (which sets up logging on stderr), with `sync` added as the CLI registers it.
-ENTRY = (
-    "import sys; from tether.cli import main; from tether.cli.sync import sync; "
-    "main.add_command(sync); main(['sync', *sys.argv[1:]])"
-)
+# Through the `tether` group, which sets up logging on stderr, exactly as `.venv/bin/tether sync`.
+ENTRY = "import sys; from tether.cli import main; main(['sync', *sys.argv[1:]])"
 
 
 async def tether_sync(*args: str) -> tuple[int, str, str]:
