@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
-import io
+import logging
 import os
 
 import pytest
 import structlog
+
+from tether import log as tether_log
 
 from tether.devcluster.passstore import PassStore
 from tether.errors import TetherError
@@ -17,7 +19,6 @@ from tether.secrets import (
     PassBackend,
     Redactor,
     SecretResolutionError,
-    redact_processor,
     resolve_secrets,
 )
 
@@ -139,14 +140,14 @@ async def test_backend_finds_the_store_like_pass(pass_store: PassStore) -> None:
     assert str(default.store_dir) == "/home/u/.password-store" and str(default.gnupg_home) == "/home/u/.gnupg"
 
 
-async def test_resolved_values_are_masked_in_structlog_output(backend: PassBackend) -> None:
+async def test_resolved_values_are_masked_in_structlog_output(backend: PassBackend, capsys) -> None:
+    """Tether's own logging set-up (the one every command uses) masks resolved values."""
     result = await resolve_secrets([secret(string_data={"password": "<pass:resolve/db/creds#token>"})],
                                    backend, app="shop", redactor=REDACTOR)
-    out = io.StringIO()
-    log = structlog.wrap_logger(
-        structlog.PrintLogger(out),
-        processors=[structlog.processors.format_exc_info, redact_processor, structlog.processors.KeyValueRenderer()],
-    )
-    log.info("applied", obj=result.objects[0], note=f"token is {CANARY_TOKEN}")
-    text = out.getvalue()
+    tether_log.configure(logging.INFO, json_output=True)
+    try:
+        structlog.get_logger("test").info("applied", obj=result.objects[0], note=f"token is {CANARY_TOKEN}")
+    finally:
+        structlog.reset_defaults()
+    text = capsys.readouterr().err
     assert CANARY_TOKEN not in text and "********" in text
