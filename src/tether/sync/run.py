@@ -39,7 +39,7 @@ from tether.sync.result import (
     SyncEvent,
     SyncResult,
 )
-from tether.sync.wait import WaitFailed, until_established, until_gone, until_ready
+from tether.sync.wait import WaitFailed, until_established, until_gone, until_ready, until_served
 
 log = structlog.get_logger(__name__)
 
@@ -508,17 +508,22 @@ class _Run:
         return all(await asyncio.gather(*(delete(t) for t in doomed)))
 
     async def _crds_ready(self, crds: list[Task]) -> bool:
-        """Wait until each CRD is Established, then let discovery and the cache see its kind."""
+        """Wait until each CRD is Established and its kind is in discovery, so its resources can follow."""
+        timeout = min(self.options.timeout, CRD_TIMEOUT)
         for task in crds:
+            spec = task.obj.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind", "")
             try:
-                await until_established(self.cache, task.key, timeout=min(self.options.timeout, CRD_TIMEOUT))
+                await until_established(self.cache, task.key, timeout=timeout)
+                for version in spec.get("versions") or []:
+                    if version.get("served", True):
+                        api_version = f"{spec.get('group')}/{version.get('name')}"
+                        self.cluster.discovery.invalidate(api_version)
+                        await until_served(self.cluster, api_version, kind, timeout=timeout)
             except WaitFailed as exc:
                 self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNC_FAILED, str(exc))
                 self._fail(str(exc))
                 return False
-            spec = task.obj.get("spec") or {}
-            for version in spec.get("versions") or []:
-                self.cluster.discovery.invalidate(f"{spec.get('group')}/{version.get('name')}")
         return True
 
     async def _wait_gone(self, task: Task) -> None:

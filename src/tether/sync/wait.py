@@ -2,15 +2,17 @@
 
 Three waits: an object the sync wrote until it is healthy (a hook: until it completed),
 an object until it is gone (prune, BeforeHookCreation, Force), and a CRD until it is
-Established. Health is ``tether.health``'s; this module only decides when to stop looking.
+Established and its kind shows in discovery. Health is ``tether.health``'s; this module only decides when to stop looking.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tether.cluster import Cluster, UnknownKind
 from tether.cluster.cache import LiveCache, WaitTimeout
 from tether.health import Health, HealthStatus
 from tether.resource import ResourceKey
@@ -102,3 +104,22 @@ async def until_established(cache: LiveCache, key: ResourceKey, *, timeout: floa
         await cache.wait_for(key, established, timeout=timeout)
     except WaitTimeout as exc:
         raise WaitFailed(f"{key}: not Established within {timeout:g}s") from exc
+
+
+async def until_served(cluster: Cluster, api_version: str, kind: str, *, timeout: float) -> None:
+    """Wait until discovery lists ``kind``: it can lag a moment behind the CRD's Established condition.
+
+    Discovery has no watch, so this asks again (each miss refetches the group version) with a
+    growing pause, 0.1 s up to 1 s; raises ``WaitFailed`` after ``timeout`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + timeout, 0.1
+    while True:
+        try:
+            await cluster.resource(api_version, kind)
+            return
+        except UnknownKind as exc:
+            if loop.time() + pause > deadline:
+                raise WaitFailed(f"{kind} {api_version}: not in discovery {timeout:g}s after its CRD was Established") from exc
+        await asyncio.sleep(pause)
+        pause = min(1.0, pause * 2)
