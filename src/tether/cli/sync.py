@@ -11,20 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tether.cli.diff import load_rules
-from tether.cli.render import build_source, default_cache_dir
-from tether.cluster import Cluster, ClusterError, UnknownKind
+from tether.cli.common import EXIT_ERROR, app_destination_options, build_source, fail, load_desired, load_rules
+from tether.cluster import Cluster, UnknownKind
+from tether.diff import assign_namespaces
 from tether.errors import TetherError
-from tether.health import Health, HealthStatus, aggregate, assess
-from tether.pipeline import desired_state, is_local_source
-from tether.secrets import REDACTOR, PassBackend
-from tether.source import GitCache, redact_url
+from tether.health import AppHealth, HealthStatus, app_health
+from tether.secrets import REDACTOR
 from tether.sync import (
     OperationPhase,
     ResourceAction,
@@ -36,7 +35,7 @@ from tether.sync import (
 )
 from tether.sync.options import Selector
 
-EXIT_FAILED, EXIT_ERROR = 1, 2
+EXIT_FAILED = 1
 
 
 def _say(line: str) -> None:
@@ -70,35 +69,25 @@ def result_table(result: SyncResult) -> str:
                      for row in rows)
 
 
-async def app_health(cluster: Cluster, desired: list[dict[str, Any]], namespace: str) -> tuple[HealthStatus, list[str]]:
-    """The app's health now: ``tether.health.aggregate`` over the live desired objects (absent ones are Missing)."""
-    healths: list[Health | None] = []
-    problems: list[str] = []
-    for obj in desired:
-        if is_hook(obj):
-            continue
+async def live_health(cluster: Cluster, desired: list[dict[str, Any]], namespace: str) -> AppHealth:
+    """The app's health now, over the live copies of its desired objects (hooks excluded)."""
+    placed = await assign_namespaces([o for o in desired if not is_hook(o)], cluster=cluster, namespace=namespace)
+
+    async def live_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
         meta = obj.get("metadata") or {}
         try:
-            info = await cluster.resource(obj["apiVersion"], obj["kind"])
-            ns = (meta.get("namespace") or namespace) if info.namespaced else None
-            live = await cluster.get(obj["apiVersion"], obj["kind"], meta.get("name", ""), ns)
+            return await cluster.get(obj["apiVersion"], obj["kind"], meta.get("name", ""), meta.get("namespace"))
         except UnknownKind:
-            live = None
-        health = Health(HealthStatus.MISSING, "not found") if live is None else assess(live)
-        healths.append(health)
-        if health is not None and health.status is not HealthStatus.HEALTHY:
-            detail = f" — {health.message}" if health.message else ""
-            problems.append(f"{obj['kind']} {meta.get('name')}: {health.status}{detail}")
-    return aggregate(healths), problems
+            return None
+
+    return await app_health(placed, live_of)
 
 
 async def _run(
     source: str, revision: str | None, app_path: str, app: str, namespace: str, kubeconfig: str | None,
     context: str | None, options: SyncOptions, quiet: bool,
 ) -> tuple[SyncResult, HealthStatus | None, list[str]]:
-    spec = build_source(source, revision, app_path, None, (), ())
-    git = None if is_local_source(spec.repo_url) else GitCache(default_cache_dir() / "git")
-    state = await desired_state(app, spec, git=git, cache=None, secrets_backend=PassBackend(), namespace=namespace)
+    state = await load_desired(app, build_source(source, revision, app_path), namespace)
     options = replace(options, revision=state.revision or "")
     cluster = await Cluster.connect(kubeconfig, context)
     async with cluster:
@@ -106,18 +95,12 @@ async def _run(
                                 progress=None if quiet else _show_progress)
         if result.phase is OperationPhase.ERROR:
             return result, None, []
-        status, problems = await app_health(cluster, state.objects, namespace)
-    return result, status, problems
+        health = await live_health(cluster, state.objects, namespace)
+    return result, health.status, list(health.problems)
 
 
 @click.command()
-@click.argument("source")
-@click.option("--app", "app", required=True, help="Application name: the owner in tracking ids.")
-@click.option("--dest-namespace", "namespace", required=True, help="Destination namespace for namespaced objects that name none.")
-@click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
-@click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Kubeconfig file.")
-@click.option("--path", "-p", "app_path", default="", help="Directory of the app inside the repository.")
-@click.option("--revision", "-r", default=None, help="Branch, tag, commit or semver range (git sources; default HEAD).")
+@app_destination_options
 @click.option("--prune", is_flag=True, help="Delete objects of this app that git no longer has.")
 @click.option("--dry-run", is_flag=True, help="Validate everything server-side and report what would happen; write nothing.")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds for each wait (a wave's health, a hook).")
@@ -125,9 +108,6 @@ async def _run(
               help="Argo CD sync option, e.g. CreateNamespace=true, ApplyOutOfSyncOnly=true; repeatable.")
 @click.option("--resource", "resources", multiple=True, metavar="GROUP:KIND:[NAMESPACE/]NAME",
               help="Selective sync: only these objects, and no hooks; repeatable.")
-@click.option("--ignore-differences", "rules_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="ignoreDifferences rules (YAML list, Argo CD format) for ApplyOutOfSyncOnly, RespectIgnoreDifferences "
-                   "and the dry-run report.")
 @click.option("--allow-empty", is_flag=True, help="With --prune, allow an empty desired state to delete every object of the app.")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
@@ -146,9 +126,8 @@ def sync(
         result, health, problems = asyncio.run(_run(
             source, revision, app_path, app, namespace, str(kubeconfig) if kubeconfig else None, context, options, quiet,
         ))
-    except (TetherError, ClusterError) as exc:
-        click.echo(f"error: {REDACTOR.redact(redact_url(str(exc)))}", err=True)
-        sys.exit(EXIT_ERROR)
+    except TetherError as exc:
+        fail(exc, app)
     if output == "json":
         data = result.to_dict()
         data["health"] = health.value if health is not None else None

@@ -11,7 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether.cluster.errors import UnknownKind
+import structlog
+
+from tether.cluster.errors import ClusterError, UnknownKind
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,15 @@ class Discovery:
         found: list[ResourceInfo] = []
         for api_version in versions:
             known = self._by_group_version.get(api_version)
-            found.extend((known if known is not None else await self._refresh(api_version)).values())
+            if known is None:
+                try:
+                    known = await self._refresh(api_version)
+                except ClusterError as exc:
+                    # An aggregated API that is down, or a CRD deleted a moment ago: skip the
+                    # group rather than fail every caller (Argo CD does the same).
+                    log.warning("discovery skipped a group version", api_version=api_version, error=str(exc))
+                    continue
+            found.extend(known.values())
         return found
 
     def invalidate(self, api_version: str | None = None) -> None:

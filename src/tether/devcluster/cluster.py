@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from tether.devcluster.build import COMPONENTS, build, is_built
-from tether.devcluster.versions import bin_dir, cache_root
+from tether.devcluster.versions import bin_dir
+from tether.paths import cache_root
 from tether.errors import TetherError
 
 READY_TIMEOUT = 60.0

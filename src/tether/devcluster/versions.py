@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from tether.paths import cache_root
 
 KUBE_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
@@ -21,9 +22,6 @@ KWOK_STAGES = (
 )
 
 
-def cache_root() -> Path:
-    """Everything slow to rebuild lives here, outside any checkout (override: TETHER_CACHE)."""
-    return Path(os.environ.get("TETHER_CACHE", Path.home() / ".cache" / "tether"))
 
 
 def bin_dir() -> Path:

@@ -5,6 +5,7 @@ turns the healths of an app's resources into the app's. ``LuaChecks`` adds Lua h
 scripts in Argo CD's format, run sandboxed. This package reads objects; it never writes.
 """
 
+from tether.health.app import AppHealth, app_health
 from tether.health.assess import Assessment, assess, explain, health_ignored
 from tether.health.lua_checks import LuaChecks, LuaScript
 from tether.health.lua_sandbox import LuaLimits
@@ -12,6 +13,7 @@ from tether.health.status import SEVERITY_ORDER, Health, HealthStatus, aggregate
 
 __all__ = [
     "SEVERITY_ORDER",
+    "AppHealth",
     "Assessment",
     "Health",
     "HealthStatus",
@@ -19,6 +21,7 @@ __all__ = [
     "LuaLimits",
     "LuaScript",
     "aggregate",
+    "app_health",
     "assess",
     "explain",
     "health_ignored",
