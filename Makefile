@@ -37,10 +37,13 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; exit $$rc
 
 demo: install
-	$(BIN)/tether devcluster up --name demo
+	@$(BIN)/tether devcluster status --name demo >/dev/null 2>&1 || $(BIN)/tether devcluster up --name demo
+	$(BIN)/tether sync demo/apps/hello --app hello --dest-namespace demo --sync-option CreateNamespace=true \
+	  --kubeconfig "$$($(BIN)/tether devcluster kubeconfig --name demo)"
 	@echo
-	@echo "The demo devcluster is running. Reach it with:"
-	@echo "  $(BIN)/kubectl --kubeconfig \"$$($(BIN)/tether devcluster kubeconfig --name demo)\" get nodes"
+	@echo "The demo devcluster is running, with the app in demo/apps/hello synced into namespace demo."
+	@echo "  $(BIN)/kubectl --kubeconfig \"$$($(BIN)/tether devcluster kubeconfig --name demo)\" get all -n demo"
+	@echo "  $(BIN)/tether diff demo/apps/hello --app hello --dest-namespace demo --kubeconfig \"$$($(BIN)/tether devcluster kubeconfig --name demo)\""
 	@echo "Stop it with: make demo-down"
 
 demo-down: venv
