@@ -24,7 +24,7 @@ import structlog
 
 from tether.cluster import Cluster, ClusterError, UnknownKind
 from tether.cluster.cache import LiveCache
-from tether.diff import SYNCED, assign_namespaces, diff_app, respect_ignored
+from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess
 from tether.resource import ResourceKey, mark, owner_app
@@ -80,6 +80,16 @@ def _now() -> datetime:
 
 def _rv(obj: Mapping[str, Any] | None) -> str:
     return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _unchanged(written: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Whether an apply left the object as it was.
+
+    The same resourceVersion proves it; but ``live`` is the cache's copy from before the
+    apply and may lag behind a controller's status update, so equal content outside
+    ``status`` and server bookkeeping counts as unchanged too.
+    """
+    return _rv(written) == _rv(live) or normalise(written) == normalise(live)
 
 
 def _immutable(exc: ClusterError) -> bool:
@@ -407,7 +417,7 @@ class _Run:
         elif id(task) in self.recreated:
             message = "deleted and recreated (Force: immutable field changed)"
             self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, message)
-        elif _rv(written) == _rv(live):
+        elif _unchanged(written, live):
             self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged" + _note(task))
         else:
             self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "configured" + _note(task))
