@@ -61,6 +61,39 @@ def test_secrets_are_masked_unless_asked(git_server: Any, pass_store: Any, tmp_p
     assert json.loads(shown.stdout)[0]["stringData"]["token"] == canary
 
 
+def test_resolved_values_outside_secrets_are_masked_too(git_server: Any, pass_store: Any, tmp_path: Path) -> None:
+    entry = f"tether-test/{uuid.uuid4().hex[:8]}/dsn"
+    canary = f"canary-{uuid.uuid4().hex}"
+    pass_store.insert(entry, canary + "\n")
+    repo = git_server.create_repo(f"cli-cm-{uuid.uuid4().hex[:8]}")
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"},
+              "data": {"dsn": f"pg://app:<pass:{entry}>@db/app", "plain": "visible"}}
+    repo.commit("configmap", {"app/cm.yaml": yaml.safe_dump(config)})
+    args = [repo.url, "--path", "app", "--cache-dir", str(tmp_path)]
+
+    masked = invoke(*args, env=dict(pass_store.env))
+    assert masked.exit_code == 0, masked.stderr
+    (shown_cm,) = [d for d in yaml.safe_load_all(masked.stdout) if d]
+    assert canary not in masked.stdout and shown_cm["data"] == {"dsn": "********", "plain": "visible"}
+
+    shown = invoke(*args, "--show-secrets", env=dict(pass_store.env))
+    assert shown.exit_code == 0, shown.stderr
+    assert f"pg://app:{canary}@db/app" in shown.stdout
+
+
+def test_explicit_type_wins_over_detection(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamePrefix: p-\nresources: [cm.yaml]\n"
+    )
+    (tmp_path / "cm.yaml").write_text(manifest("ConfigMap", "x"))
+    detected = invoke(str(tmp_path), "-o", "json")
+    assert detected.exit_code == 0, detected.stderr
+    assert names(json.loads(detected.stdout)) == ["ConfigMap/p-x"]
+    as_directory = invoke(str(tmp_path), "--type", "directory", "-o", "json")
+    assert as_directory.exit_code == 0, as_directory.stderr
+    assert sorted(o["kind"] for o in json.loads(as_directory.stdout)) == ["ConfigMap", "Kustomization"]
+
+
 def test_failure_exits_2_with_the_error_and_nothing_on_stdout(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "good.yaml").write_text(manifest("ConfigMap", "good"))

@@ -2,8 +2,10 @@
 
 SOURCE is a git URL (resolved, fetched into the git cache, rendered from that commit) or a
 local directory (its working tree, as is). Placeholders are resolved from the ``pass``
-store (PASSWORD_STORE_DIR / GNUPGHOME, as for ``pass``); Secret values are masked unless
-``--show-secrets``. On failure the error goes to stderr, nothing to stdout, exit code 2.
+store (PASSWORD_STORE_DIR / GNUPGHOME, as for ``pass``). Unless ``--show-secrets``, Secret
+values are masked and so is every resolved value wherever else it landed (a ConfigMap, an
+env var), since output like this ends up in terminals and CI logs. On failure the error
+goes to stderr, nothing to stdout, exit code 2.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import yaml
 from tether.cli.common import build_source, fail, load_desired
 from tether.errors import TetherError
 from tether.model.source import ApplicationSource
-from tether.secrets import mask_secret_objects
+from tether.secrets import REDACTOR, mask_secret_objects
 
 
 @click.command()
@@ -35,7 +37,7 @@ from tether.secrets import mask_secret_objects
 @click.option("--app", "app_name", default=None, help="Application name (Helm release name); default: the app directory's name.")
 @click.option("--namespace", "-n", default=None, help="Destination namespace (Helm --namespace).")
 @click.option("--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-@click.option("--show-secrets", is_flag=True, help="Print Secret values instead of masking them.")
+@click.option("--show-secrets", is_flag=True, help="Print secret values instead of masking them.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Git cache directory (default: ~/.cache/tether).")
 def render(
     source: str,
@@ -55,7 +57,7 @@ def render(
         spec = build_source(source, revision, app_path, source_type, helm_sets, value_files)
         app = app_name or default_app_name(spec)
         state = asyncio.run(load_desired(app, spec, namespace, cache_dir))
-        objects = state.objects if show_secrets else mask_secret_objects(state.objects)
+        objects = state.objects if show_secrets else REDACTOR.redact_any(mask_secret_objects(state.objects))
         text = format_objects(objects, output)
     except TetherError as exc:
         fail(exc)
