@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 import tether.source.cache as cache_module
 from tether.devcluster.gitserver import GitHttpServer, LocalRepo
@@ -94,6 +95,28 @@ async def test_concurrent_fetches_of_one_commit_share_one_git_fetch(cache: GitCa
     assert cache.fetch_count == 1
     await asyncio.gather(cache.fetch(history["url"], history["main"]), cache.fetch(history["url"], history["v2.0.0"]))
     assert cache.fetch_count == 3
+
+
+async def test_one_fetch_per_repository_at_a_time(
+    cache: GitCache, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = peak = 0
+    real_run = cache_module.run
+
+    async def counting_run(argv, **kwargs):
+        nonlocal running, peak
+        is_fetch = str(argv[1]) == "fetch"
+        running += is_fetch
+        peak = max(peak, running)
+        try:
+            return await real_run(argv, **kwargs)
+        finally:
+            running -= is_fetch
+
+    monkeypatch.setattr(cache_module, "run", counting_run)
+    commits = [history[name] for name in ("v1.2.0", "v1.4.1", "v1.9.3", "v2.0.0", "main")]
+    await asyncio.gather(*(cache.fetch(history["url"], sha) for sha in commits for _ in range(2)))
+    assert (cache.fetch_count, peak) == (5, 1)
 
 
 async def test_fetch_is_shallow_and_by_commit(cache: GitCache, history: dict[str, str]) -> None:
@@ -250,6 +273,33 @@ async def test_credentials_never_appear_in_errors(
     assert "Authentication failed" in messages[0]
     assert "'nope'" in messages[2]
     assert "terminal prompts disabled" in messages[5] or "Authentication failed" in messages[5]
+
+
+async def test_credentials_never_appear_in_logs(
+    tmp_path: Path, git_server_auth: GitHttpServer, unique_repo_name: str
+) -> None:
+    sha = git_server_auth.create_repo(unique_repo_name).commit("one", {"a.yaml": "a: 1\n"})
+    url = git_server_auth.url_for(unique_repo_name)
+    password = str(git_server_auth.password)
+    in_url = url.replace("http://", f"http://{git_server_auth.username}:{password}@")
+    cache = GitCache(tmp_path / "cache")
+    with capture_logs() as events:
+        assert await cache.resolve(in_url, "main") == sha
+        async with cache.checkout(in_url, sha):
+            pass
+        await cache.resolve(in_url, sha[:8])  # an advertised tip: no fetch of all refs
+        with pytest.raises(GitError):
+            await cache.fetch(in_url, "ab" * 20)
+    assert any(event["event"] == "git fetch" and event["repo"] == url for event in events)
+    assert password not in repr(events)
+
+
+async def test_ssh_without_known_hosts_is_refused_before_git_runs(cache: GitCache) -> None:
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\ncanary-key-77\n-----END OPENSSH PRIVATE KEY-----"
+    for url in ("ssh://git@127.0.0.1:1/r.git", "git@127.0.0.1:org/r.git"):
+        with pytest.raises(GitError, match="SSH needs known_hosts") as caught:
+            await cache.resolve(url, "main", Credentials(ssh_private_key=key))
+        assert "canary-key-77" not in str(caught.value)
 
 
 @pytest.fixture

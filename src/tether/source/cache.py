@@ -33,7 +33,7 @@ from tether.errors import ProcessError, TetherError
 from tether.proc import Completed, base_env, run
 from tether.source.credentials import Credentials, auth_env, write_askpass
 from tether.source.revisions import FULL_SHA, NeedsFetch, RemoteRefs, RevisionNotFound, parse_ls_remote, pick
-from tether.source.urls import cache_key, check_url, redact_url, split_userinfo
+from tether.source.urls import cache_key, check_url, is_ssh_url, redact_url, split_userinfo
 
 log = structlog.get_logger(__name__)
 
@@ -364,6 +364,9 @@ class GitRepository:
         askpass = self.cache._prepare()
         env = self.cache._env()
         label = f"git {what} of {self.display_url}"
+        if network and is_ssh_url(self.url) and not (self.credentials and self.credentials.known_hosts):
+            # Host keys are always checked; without known_hosts ssh would only say "Host key verification failed".
+            raise GitError(f"{label}: SSH needs known_hosts in the credentials (host keys are always checked)")
         try:
             if network:
                 with auth_env(self.credentials, askpass=askpass, scratch=self.cache.scratch_dir) as extra:
