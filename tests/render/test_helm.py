@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 
 from tether.render import RenderError
+from tether.render.toolenv import private_tool_env
+from tether.secrets import REDACTOR
 
 from tests.render.helpers import names, render_local, write_tree
 
@@ -144,3 +146,24 @@ async def test_corpus_chart_with_missing_dependency(tmp_path: Path) -> None:
 
     with pytest.raises(RenderError, match="wordpress 9.0.3 from https://charts.helm.sh/stable"):
         await render_local(CORPUS, "helm-dependency")
+
+
+async def test_tool_errors_mask_secrets_and_url_credentials(repo: Path) -> None:
+    canary = "canary-render-err-51f0"
+    REDACTOR.add(canary)
+    write_tree(repo, {"chart/templates/bad.yaml": '{{ fail "token canary-render-err-51f0 for https://me:hunter2x@git.example/r" }}\n'})
+    with pytest.raises(RenderError) as caught:
+        await render_local(repo, "chart")
+    message = str(caught.value)
+    assert "helm template failed" in message and "https://git.example/r" in message
+    assert canary not in message and "hunter2x" not in message and "********" in message
+
+
+def test_each_render_gets_private_throwaway_helm_homes() -> None:
+    with private_tool_env() as (first, scratch):
+        homes = [Path(first[name]) for name in ("HOME", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")]
+        assert all(home.is_dir() and home.is_relative_to(scratch) for home in homes)
+        assert not Path(first["KUBECONFIG"]).exists()
+        with private_tool_env() as (second, _):
+            assert second["HELM_CONFIG_HOME"] != first["HELM_CONFIG_HOME"]
+    assert not scratch.exists()

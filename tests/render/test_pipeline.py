@@ -90,6 +90,34 @@ async def test_a_commit_that_does_not_touch_an_app_does_not_render_it(git_server
     assert state.cache_hit and (restarted.stats.renders, git.checkouts) == (0, checkouts)
 
 
+async def test_a_helm_value_file_elsewhere_in_the_repo_is_a_cache_input(git_server: Any, tmp_path: Path) -> None:
+    repo = git_server.create_repo(f"helm-inputs-{uuid.uuid4().hex[:8]}")
+    repo.commit(
+        "chart with shared values",
+        {
+            "chart/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            "chart/templates/cm.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  color: {{ .Values.color | quote }}\n"
+            ),
+            "envs/prod/values.yaml": "color: red\n",
+            "envs/dev/values.yaml": "color: green\n",
+        },
+    )
+    spec = ApplicationSource.model_validate(
+        {"repoURL": repo.url, "path": "chart", "helm": {"valueFiles": ["../envs/prod/values.yaml"]}}
+    )
+    git, cache = GitCache(tmp_path / "git"), RenderCache(tmp_path / "render")
+
+    first = await desired_state("web", spec, git=git, cache=cache, secrets_backend=None)
+    assert first.inputs == ("chart", "envs/prod/values.yaml") and first.objects[0]["data"] == {"color": "red"}
+    repo.commit("dev values only", {"envs/dev/values.yaml": "color: yellow\n"})
+    assert (await desired_state("web", spec, git=git, cache=cache, secrets_backend=None)).cache_hit
+    repo.commit("prod values", {"envs/prod/values.yaml": "color: blue\n"})
+    third = await desired_state("web", spec, git=git, cache=cache, secrets_backend=None)
+    assert not third.cache_hit and third.objects[0]["data"] == {"color": "blue"}
+    assert (cache.stats.renders, cache.stats.hits) == (2, 1)
+
+
 @pytest.fixture
 def secret_entry(pass_store: Any) -> tuple[str, str]:
     """A pass entry whose first line is a canary password and whose ``user:`` line is ``admin``."""
@@ -129,7 +157,7 @@ async def test_placeholders_resolve_from_pass_and_never_reach_the_cache(
     assert secret["kind"] == "Secret" and kust.source_type is SourceType.KUSTOMIZE
     assert base64.b64decode(secret["data"]["password"]).decode() == canary
     assert base64.b64decode(secret["data"]["username"]).decode() == "admin"
-    assert entry in kust.secret_usage.entries
+    assert entry in kust.secret_usage.entries and kust.secret_usage.store_commit == pass_store.commit
 
     spec = {"repoURL": repo.url, "path": "chart", "helm": {"valueFiles": ["values-prod.yaml"]}}
     helm = await desired_state("web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend)

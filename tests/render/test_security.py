@@ -52,11 +52,13 @@ async def test_helm_chart_containing_a_symlink_out(repo: Path) -> None:
         await render_local(repo, "chart")
 
 
-async def test_symlinked_manifest_in_directory_app(repo: Path) -> None:
+@pytest.mark.parametrize("directory", [{}, {"exclude": "stolen.yaml"}])
+async def test_symlinked_manifest_in_directory_app(repo: Path, directory: dict[str, str]) -> None:
+    """Refused even when excluded, as Argo CD does: the link itself is the attack."""
     write_tree(repo, {"plain/ok.yaml": manifest("ConfigMap", "ok")})
     symlink(repo, "plain/stolen.yaml", repo.parent / "outside" / "secret.yaml")
     with pytest.raises(RenderError, match=r"manifest plain/stolen.yaml: is a symlink that points outside"):
-        await render_local(repo, "plain")
+        await render_local(repo, "plain", directory=directory)
 
 
 async def test_symlink_inside_the_repo_is_fine_and_an_input(repo: Path) -> None:

@@ -151,3 +151,10 @@ async def test_resolved_values_are_masked_in_structlog_output(backend: PassBacke
         structlog.reset_defaults()
     text = capsys.readouterr().err
     assert CANARY_TOKEN not in text and "********" in text
+
+async def test_pass_show_has_a_timeout(pass_store: PassStore) -> None:
+    slow = PassBackend(pass_store.store_dir, pass_store.gnupg_home, environ={"HOME": str(pass_store.store_dir.parent)},
+                       timeout=0.001)
+    with pytest.raises(TetherError, match=r"cannot read secret entry 'resolve/api': pass show resolve/api: timed out") as caught:
+        await slow.show("resolve/api")
+    assert "canary-api" not in str(caught.value)
