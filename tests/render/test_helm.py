@@ -79,7 +79,7 @@ async def test_value_files_inline_values_and_parameters(repo: Path) -> None:
     assert cm["data"] == {
         "color": "green",  # inline values come after value files
         "size": "xl",  # a value file elsewhere in the repository
-        "countKind": "int64",  # --set keeps numbers numbers
+        "countKind": "string",  # parameters are --set-string by default
         "kube": "v1.29.0",
         "hasExample": "true",
     }
@@ -98,6 +98,13 @@ async def test_values_object_wins_over_values_and_force_string(repo: Path) -> No
     )
     cm = config_map(rendered.objects)
     assert cm["data"]["color"] == "black" and cm["data"]["countKind"] == "string"
+
+
+async def test_parameters_are_strings_unless_force_string_is_false(repo: Path) -> None:
+    as_written = await render_local(repo, "chart", helm={"parameters": [{"name": "count", "value": "5"}]})
+    assert config_map(as_written.objects)["data"]["countKind"] == "string"
+    typed = await render_local(repo, "chart", helm={"parameters": [{"name": "count", "value": "5", "forceString": False}]})
+    assert config_map(typed.objects)["data"]["countKind"] == "int64"
 
 
 async def test_comma_in_parameter_is_one_value(repo: Path) -> None:

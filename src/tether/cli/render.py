@@ -32,7 +32,7 @@ from tether.secrets import REDACTOR, mask_secret_objects
     "--type", "source_type", type=click.Choice(["directory", "helm", "kustomize"]), default=None,
     help="Render as this type instead of detecting it.",
 )
-@click.option("--helm-set", "helm_sets", multiple=True, metavar="KEY=VALUE", help="Helm parameter (--set); repeatable.")
+@click.option("--helm-set", "helm_sets", multiple=True, metavar="KEY=VALUE", help="Helm parameter (--set-string, as helm.parameters); repeatable.")
 @click.option("--values", "value_files", multiple=True, metavar="FILE", help="Helm values file, relative to the chart; repeatable.")
 @click.option("--app", "app_name", default=None, help="Application name (Helm release name); default: the app directory's name.")
 @click.option("--namespace", "-n", default=None, help="Destination namespace (Helm --namespace).")

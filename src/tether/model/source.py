@@ -54,11 +54,20 @@ class DirectorySource(_Spec):
 
 
 class HelmParameter(_Spec):
-    """``--set name=value`` (or ``--set-string`` with ``forceString``, as in Argo CD)."""
+    """A Helm parameter: ``--set-string name=value``; ``forceString: false`` asks for ``--set``.
+
+    Strings by default, so a value such as ``true``, ``0123`` or ``1e3`` reaches the chart
+    exactly as written. Argo CD's default is the other way round (``--set`` unless
+    ``forceString: true``); write ``forceString: false`` to get a typed value.
+    """
 
     name: str = Field(min_length=1)
     value: str
-    force_string: bool = False
+    force_string: bool | None = None
+
+    @property
+    def set_flag(self) -> str:
+        return "--set" if self.force_string is False else "--set-string"
 
     @field_validator("value", mode="before")
     @classmethod

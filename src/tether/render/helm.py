@@ -6,7 +6,7 @@ is an error that names it. Value files, ``--set-file`` files and every symlink i
 chart must resolve inside the repository. Arguments follow Argo CD: release name =
 ``helm.releaseName`` or the app name; namespace = ``helm.namespace`` or the destination;
 value files, then inline values (``valuesObject`` over ``values``) as the last values
-file; parameters as ``--set`` (``--set-string`` with ``forceString``); CRDs included
+file; parameters as ``--set-string`` (``--set`` with ``forceString: false``); CRDs included
 unless ``skipCrds``.
 """
 
@@ -55,8 +55,7 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
         if spec.kube_version:
             argv += ["--kube-version", spec.kube_version]
         for parameter in spec.parameters:
-            flag = "--set-string" if parameter.force_string else "--set"
-            argv += [flag, f"{parameter.name}={_escape_set_value(parameter.value)}"]
+            argv += [parameter.set_flag, f"{parameter.name}={_escape_set_value(parameter.value)}"]
         for name, path in file_parameters:
             argv += ["--set-file", f"{name}={_escape_set_value(str(path))}"]
         for path in value_files:
