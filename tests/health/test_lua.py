@@ -176,6 +176,21 @@ def test_a_runaway_loop_is_stopped_by_wall_clock_when_the_budget_allows_it() -> 
     assert health.message.endswith("was stopped: it ran longer than 0.3 s")
 
 
+def test_a_runaway_library_call_is_abandoned_at_the_hard_stop_and_not_run_again() -> None:
+    # string.find backtracks inside C for hours: the instruction hook never fires there.
+    script = 'local s = ("a"):rep(3000) s:find(".-.-.-.-.-b") return {status = "Healthy"}'
+    lua = LuaChecks({"apps/Deployment": script}, limits=LuaLimits(seconds=0.2))
+    started = time.monotonic()
+    health = assess(READY_DEPLOYMENT, lua=lua)
+    assert time.monotonic() - started < 0.2 + lua_sandbox.HARD_STOP_GRACE + 0.5
+    assert health is not None and health.status is HealthStatus.UNKNOWN
+    assert "ran longer than 0.2 s inside one library call" in health.message
+    started = time.monotonic()
+    again = assess(READY_DEPLOYMENT, lua=lua)
+    assert time.monotonic() - started < 0.1  # the abandoned script is not started a second time
+    assert again is not None and again.status is HealthStatus.UNKNOWN and "not run again" in again.message
+
+
 def test_a_small_memory_limit_is_enforced() -> None:
     script = 'local s = ("x"):rep(8 * 1024 * 1024) return {status = "Healthy", message = tostring(#s)}'
     small = LuaChecks({"apps/Deployment": script}, limits=LuaLimits(memory_bytes=4 * 1024 * 1024))

@@ -6,6 +6,12 @@ plus the rest of the standard library only when asked — and executes in a coro
 a count hook that stops it after an instruction budget or a wall-clock deadline. The hook
 and the loader are captured by trusted set-up code before the script can run, so the
 script itself never sees ``debug``, ``load``, ``require``, ``io`` or the full ``os``.
+
+The hook only fires between VM instructions, so one call into a C function (a pathological
+``string.find`` pattern) could run on far past the deadline. Each run therefore executes on
+a worker thread (lupa releases the GIL while Lua runs) that the caller waits for at most
+``seconds + HARD_STOP_GRACE``; a run still going then is abandoned and reported Unknown, and
+that script is never run again in this process, so one hostile check costs one thread.
 """
 
 from __future__ import annotations
@@ -167,6 +173,8 @@ return compile, run
 """
 
 _VALID_STATUSES = {status.value for status in HealthStatus}
+# How long past its wall-clock limit a run may take before the caller stops waiting for it.
+HARD_STOP_GRACE = 1.0
 _VALID_LIST = ", ".join(status.value for status in HealthStatus)
 
 
@@ -219,6 +227,7 @@ class CompiledScript:
         self.limits = limits
         self._source = source
         self._lock = threading.Lock()
+        self._abandoned = False
         self._build()
 
     def _build(self) -> None:
@@ -241,17 +250,38 @@ class CompiledScript:
             message = f"Lua health check {self.name} does not compile: {self._syntax_error}"
             return ScriptResult(Health(HealthStatus.UNKNOWN, message))
         with self._lock:
-            try:
-                table = self._lua.table_from(_plain(obj), recursive=True)
-                kind, first, second, printed = self._run(
-                    self._function, table, open_libs, self.limits.instructions, self.limits.seconds
-                )
-            except lua54.LuaMemoryError:
-                self._build()
-                return ScriptResult(self._stopped("memory"))
-            except lua54.LuaError as exc:
-                self._build()
-                return ScriptResult(Health(HealthStatus.UNKNOWN, f"Lua health check {self.name} failed: {exc}"))
+            if self._abandoned:
+                return ScriptResult(self._stopped("abandoned"))
+            outcome: list[ScriptResult | BaseException] = []
+
+            def work() -> None:
+                try:
+                    outcome.append(self._run_locked(obj, open_libs))
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    outcome.append(exc)
+
+            worker = threading.Thread(target=work, name=f"lua {self.name}", daemon=True)
+            worker.start()
+            worker.join(self.limits.seconds + HARD_STOP_GRACE)
+            if worker.is_alive():
+                self._abandoned = True  # its Lua state is still busy inside a C call: never touch it again
+                return ScriptResult(self._stopped("hard-stop"))
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    def _run_locked(self, obj: Mapping[str, Any], open_libs: bool) -> ScriptResult:
+        try:
+            table = self._lua.table_from(_plain(obj), recursive=True)
+            kind, first, second, printed = self._run(
+                self._function, table, open_libs, self.limits.instructions, self.limits.seconds
+            )
+        except lua54.LuaMemoryError:
+            self._build()
+            return ScriptResult(self._stopped("memory"))
+        except lua54.LuaError as exc:
+            self._build()
+            return ScriptResult(Health(HealthStatus.UNKNOWN, f"Lua health check {self.name} failed: {exc}"))
         return ScriptResult(self._verdict(kind, first, second), tuple(str(line) for line in printed.values()))
 
     def _verdict(self, kind: str, first: Any, second: Any) -> Health:
@@ -272,5 +302,7 @@ class CompiledScript:
             "instructions": f"it ran more than {limits.instructions} instructions",
             "time": f"it ran longer than {limits.seconds:g} s",
             "memory": f"it needed more than {limits.memory_bytes // (1024 * 1024)} MiB of memory",
+            "hard-stop": f"it ran longer than {limits.seconds:g} s inside one library call; it will not run again",
+            "abandoned": f"it once ran longer than {limits.seconds:g} s inside one library call; not run again",
         }[reason]
         return Health(HealthStatus.UNKNOWN, f"Lua health check {self.name} was stopped: {what}")
