@@ -93,6 +93,8 @@ async def test_fail_on_shared_resource_refuses_before_writing(kube: Cluster, nam
     taken = await sync_app(app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))
     assert taken.phase is OperationPhase.SUCCEEDED  # without the option, the app takes the object over
     assert owner_app(await kube.get("v1", "ConfigMap", "shared", namespace)) == app
+    assert "shared: taken over from app other-app" in taken.find("ConfigMap", "shared").message  # and reports it
+    assert "shared" not in taken.find("ConfigMap", "mine").message
 
 
 async def test_dry_run_sync_writes_nothing_and_says_what_would_happen(kube: Cluster, namespace: str, app: str) -> None:

@@ -129,6 +129,7 @@ class _Run:
         self.skip: set[int] = set()
         self.recreated: set[int] = set()
         self.unvalidated: dict[int, str] = {}
+        self.shared: dict[int, str] = {}
         self.hooks_run: list[Task] = []
         self.hook_outcome: dict[int, bool] = {}
         self.failures: list[str] = []
@@ -143,6 +144,12 @@ class _Run:
             self.progress(event)
         except Exception:  # noqa: BLE001 - a broken display must not break a sync
             self.log.exception("sync progress callback failed")
+
+    def _notes(self, task: Task) -> str:
+        """What the result adds to an applied object's message: a shared object taken over, an ignored option."""
+        owner = self.shared.get(id(task))
+        shared = f" (shared: taken over from app {owner})" if owner else ""
+        return shared + _note(task)
 
     def _record(
         self,
@@ -262,6 +269,7 @@ class _Run:
                 self._fail(message)
                 ok = False
             else:
+                self.shared[id(task)] = owner
                 self.log.warning("taking over an object of another app", resource=str(task.key), owner=owner)
         return ok
 
@@ -352,7 +360,8 @@ class _Run:
                 else:
                     same = status.get(task.key) == SYNCED
                     action = ResourceAction.UNCHANGED if same else ResourceAction.CONFIGURED
-                    self._record(task, action, ResultStatus.SYNCED, ("unchanged" if same else "would be configured") + note)
+                    verdict = "unchanged" if same else "would be configured"
+                    self._record(task, action, ResultStatus.SYNCED, verdict + self._notes(task) + note)
 
     # ----------------------------------------------------------------- writing
 
@@ -413,14 +422,14 @@ class _Run:
             self.hooks_run.append(task)
             self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "hook created", hook_phase=OperationPhase.RUNNING)
         elif live is None:
-            self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created" + _note(task))
+            self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created" + self._notes(task))
         elif id(task) in self.recreated:
             message = "deleted and recreated (Force: immutable field changed)"
             self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, message)
         elif _unchanged(written, live):
-            self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged" + _note(task))
+            self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "unchanged" + self._notes(task))
         else:
-            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "configured" + _note(task))
+            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "configured" + self._notes(task))
         return True
 
     # ----------------------------------------------------------------- prune
