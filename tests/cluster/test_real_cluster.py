@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from tether.cluster import Cluster, ClusterError, UnknownKind
@@ -112,3 +115,31 @@ async def test_unreachable_cluster_is_a_clear_error(tmp_path) -> None:
     async with await Cluster.connect(config, timeout=5) as client:
         with pytest.raises(ClusterError, match="cannot reach the cluster at https://127.0.0.1:9"):
             await client.version()
+
+
+async def test_requests_are_held_to_the_client_qps(devcluster) -> None:
+    async with await Cluster.connect(devcluster.kubeconfig, qps=10, burst=2) as slow:
+        started = time.monotonic()
+        await asyncio.gather(*(slow.version() for _ in range(12)))
+        # two from the burst, then ten more at 10 a second
+        assert time.monotonic() - started >= 0.9
+
+
+async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the request, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        f"clusters: [{{name: x, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
+    )
+    async with server:
+        async with await Cluster.connect(config, timeout=0.5) as client:
+            started = time.monotonic()
+            with pytest.raises(ClusterError, match=r"no answer from .* within 0.5s"):
+                await client.get("v1", "ConfigMap", "x", "default")
+            assert time.monotonic() - started < 5
