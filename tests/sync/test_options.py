@@ -149,3 +149,18 @@ async def test_respect_ignore_differences_keeps_ignored_live_fields(kube: Cluste
 
     result = await sync_app(app, desired, cluster=kube, options=plain)
     assert (await kube.get("apps/v1", "Deployment", "web", namespace))["spec"]["replicas"] == 2
+
+
+async def test_validate_false_writes_an_object_with_undeclared_fields(kube: Cluster, namespace: str, app: str) -> None:
+    sloppy = {**configmap("sloppy", namespace), "spec": {"typo": True}}  # ConfigMap has no spec
+    strict = await sync_app(app, [sloppy], cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))
+    assert strict.phase is OperationPhase.FAILED and "sloppy" in strict.message
+    assert await kube.get("v1", "ConfigMap", "sloppy", namespace) is None
+
+    annotated = {**sloppy, "metadata": {**sloppy["metadata"], "annotations": {
+        **(sloppy["metadata"].get("annotations") or {}), "argocd.argoproj.io/sync-options": "Validate=false"}}}
+    result = await sync_app(app, [annotated], cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert "Validate=false" in result.find("ConfigMap", "sloppy").message
+    live = await kube.get("v1", "ConfigMap", "sloppy", namespace)
+    assert live is not None and "spec" not in live and owner_app(live) == app

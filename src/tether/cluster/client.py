@@ -305,30 +305,36 @@ class Cluster:
             raise ClusterError.from_status(what, status, payload)
         return payload
 
-    async def create(self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+    async def create(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER, validate: bool = True,
+    ) -> dict[str, Any]:
         """POST a new object (also how ``generateName`` objects, like hooks, are made)."""
         info, namespace, _ = await self._target(obj)
         what = f"{'dry-run ' if dry_run else ''}create {describe(obj)}"
         status, payload = await self._request(
             "POST", info.path(namespace), body=dict(obj), what=what,
-            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None},
+            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None,
+                   "fieldValidation": "Strict" if validate else "Ignore"},
         )
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)
         return payload
 
-    async def replace(self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+    async def replace(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER, validate: bool = True,
+    ) -> dict[str, Any]:
         """PUT the whole object (``Replace=true``); creates it when it does not exist."""
         info, namespace, name = await self._target(obj)
         what = f"{'dry-run ' if dry_run else ''}replace {describe(obj)}"
         current = await self.get(obj["apiVersion"], obj["kind"], name, namespace)
         if current is None:
-            return await self.create(obj, dry_run=dry_run, field_manager=field_manager)
+            return await self.create(obj, dry_run=dry_run, field_manager=field_manager, validate=validate)
         body = json.loads(json.dumps(obj))
         body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         status, payload = await self._request(
             "PUT", info.path(namespace, name), body=body, what=what,
-            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None},
+            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None,
+                   "fieldValidation": "Strict" if validate else "Ignore"},
         )
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)

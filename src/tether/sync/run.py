@@ -82,6 +82,11 @@ def _rv(obj: Mapping[str, Any] | None) -> str:
     return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
 
 
+def _undeclared_field(exc: ClusterError) -> bool:
+    """Whether server-side apply refused the object for a field its schema does not declare."""
+    return "field not declared in schema" in str(exc)
+
+
 def _unchanged(written: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
     """Whether an apply left the object as it was.
 
@@ -129,6 +134,7 @@ class _Run:
         self.skip: set[int] = set()
         self.recreated: set[int] = set()
         self.unvalidated: dict[int, str] = {}
+        self.unvalidated_writes: set[int] = set()
         self.shared: dict[int, str] = {}
         self.hooks_run: list[Task] = []
         self.hook_outcome: dict[int, bool] = {}
@@ -149,7 +155,9 @@ class _Run:
         """What the result adds to an applied object's message: a shared object taken over, an ignored option."""
         owner = self.shared.get(id(task))
         shared = f" (shared: taken over from app {owner})" if owner else ""
-        return shared + _note(task)
+        unvalidated = " (Validate=false: written with Replace; fields the schema lacks were dropped)" \
+            if id(task) in self.unvalidated_writes else ""
+        return shared + unvalidated + _note(task)
 
     def _record(
         self,
@@ -382,9 +390,15 @@ class _Run:
             obj = await respect_ignored(obj, live, self.options.ignore_differences)
         try:
             if opts.replace:
-                return await self.cluster.replace(obj, dry_run=dry_run)
+                return await self.cluster.replace(obj, dry_run=dry_run, validate=opts.validate)
             return await self.cluster.apply(obj, dry_run=dry_run, force=opts.force_conflicts, validate=opts.validate)
         except ClusterError as exc:
+            if not opts.validate and _undeclared_field(exc):
+                # Server-side apply refuses fields the schema lacks even with fieldValidation=Ignore;
+                # Validate=false means write the object anyway, so PUT it and let the server drop them.
+                self.log.info("fields not in the schema; writing with Replace (Validate=false)", resource=str(task.key))
+                self.unvalidated_writes.add(id(task))
+                return await self.cluster.replace(obj, dry_run=dry_run, validate=False)
             if not (opts.force and _immutable(exc) and live is not None):
                 raise
             if dry_run:
