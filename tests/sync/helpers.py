@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from tether.cluster import Cluster, ClusterError
+from tests.render.helpers import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "argocd-example-apps"
 FAIL_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
 
 
