@@ -294,48 +294,41 @@ class Cluster:
         info, namespace, name = await self._target(obj)
         if not name:
             raise TetherError(f"{describe(obj)}: server-side apply needs metadata.name")
-        what = f"{'dry-run ' if dry_run else ''}apply {describe(obj)}"
-        status, payload = await self._request(
-            "PATCH", info.path(namespace, name), body=dict(obj), content_type="application/apply-patch+yaml",
-            query={"fieldManager": field_manager, "force": force or None, "dryRun": "All" if dry_run else None,
-                   "fieldValidation": "Strict" if validate else "Ignore"},
-            what=what,
+        return await self._write(
+            "PATCH", info.path(namespace, name), dict(obj), f"{'dry-run ' if dry_run else ''}apply {describe(obj)}",
+            _write_query(field_manager, dry_run, validate, force=force), content_type="application/apply-patch+yaml",
         )
-        if status >= 400:
-            raise ClusterError.from_status(what, status, payload)
-        return payload
 
     async def create(
         self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER, validate: bool = True,
     ) -> dict[str, Any]:
         """POST a new object (also how ``generateName`` objects, like hooks, are made)."""
         info, namespace, _ = await self._target(obj)
-        what = f"{'dry-run ' if dry_run else ''}create {describe(obj)}"
-        status, payload = await self._request(
-            "POST", info.path(namespace), body=dict(obj), what=what,
-            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None,
-                   "fieldValidation": "Strict" if validate else "Ignore"},
+        return await self._write(
+            "POST", info.path(namespace), dict(obj), f"{'dry-run ' if dry_run else ''}create {describe(obj)}",
+            _write_query(field_manager, dry_run, validate),
         )
-        if status >= 400:
-            raise ClusterError.from_status(what, status, payload)
-        return payload
 
     async def replace(
         self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER, validate: bool = True,
     ) -> dict[str, Any]:
         """PUT the whole object (``Replace=true``); creates it when it does not exist."""
         info, namespace, name = await self._target(obj)
-        what = f"{'dry-run ' if dry_run else ''}replace {describe(obj)}"
         current = await self.get(obj["apiVersion"], obj["kind"], name, namespace)
         if current is None:
             return await self.create(obj, dry_run=dry_run, field_manager=field_manager, validate=validate)
         body = json.loads(json.dumps(obj))
         body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
-        status, payload = await self._request(
-            "PUT", info.path(namespace, name), body=body, what=what,
-            query={"fieldManager": field_manager, "dryRun": "All" if dry_run else None,
-                   "fieldValidation": "Strict" if validate else "Ignore"},
+        return await self._write(
+            "PUT", info.path(namespace, name), body, f"{'dry-run ' if dry_run else ''}replace {describe(obj)}",
+            _write_query(field_manager, dry_run, validate),
         )
+
+    async def _write(
+        self, method: str, path: str, body: Any, what: str, query: Mapping[str, Any],
+        *, content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        status, payload = await self._request(method, path, body=body, query=query, content_type=content_type, what=what)
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)
         return payload
@@ -376,6 +369,12 @@ class Cluster:
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)
         return True
+
+
+def _write_query(field_manager: str, dry_run: bool, validate: bool, *, force: bool = False) -> dict[str, Any]:
+    """Query parameters every write takes: who writes, whether for real, how strictly fields are checked."""
+    return {"fieldManager": field_manager, "force": force or None, "dryRun": "All" if dry_run else None,
+            "fieldValidation": "Strict" if validate else "Ignore"}
 
 
 async def _read_body(stream: aiohttp.StreamReader, cap: int) -> bytes | None:

@@ -192,14 +192,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise _BadRequest("bad Content-Length")
         if remaining > limit:
             raise _BodyTooLarge
-        total = remaining
-        while remaining:
-            chunk = self.rfile.read(min(remaining, _COPY_CHUNK))
+        self._copy_exactly(remaining, sink)
+        return remaining
+
+    def _copy_exactly(self, size: int, sink: IO[bytes]) -> None:
+        """Copy ``size`` bytes of the request body to ``sink``, in bounded chunks."""
+        while size:
+            chunk = self.rfile.read(min(size, _COPY_CHUNK))
             if not chunk:
                 raise _BadRequest("request body ended early")
             sink.write(chunk)
-            remaining -= len(chunk)
-        return total
+            size -= len(chunk)
 
     def _read_chunked(self, sink: IO[bytes], limit: int) -> int:
         total = 0
@@ -218,13 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             total += size
             if total > limit:
                 raise _BodyTooLarge
-            remaining = size
-            while remaining:
-                chunk = self.rfile.read(min(remaining, _COPY_CHUNK))
-                if not chunk:
-                    raise _BadRequest("request body ended early")
-                sink.write(chunk)
-                remaining -= len(chunk)
+            self._copy_exactly(size, sink)
             if self.rfile.readline(_MAX_LINE).strip():
                 raise _BadRequest("missing CRLF after chunk")
         for _ in range(_MAX_CGI_HEADERS):  # trailers, ignored
