@@ -19,14 +19,12 @@ from typing import Any
 
 import yaml
 
-from tether.errors import ProcessError
 from tether.model.source import HelmSource
-from tether.proc import run
 from tether.render.errors import render_error
-from tether.render.manifests import ManifestError, load_yaml, objects_from_yaml
+from tether.render.manifests import ManifestError, load_yaml
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
-from tether.render.toolenv import private_tool_env
+from tether.render.toolenv import private_tool_env, run_tool
 from tether.tools import binary
 
 _MAX_CHART_YAML = 1024 * 1024
@@ -73,21 +71,8 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             argv.append("--skip-schema-validation")
         if spec.skip_tests:
             argv.append("--skip-tests")
-        try:
-            done = await run(
-                argv,
-                env=env,
-                cwd=scratch,
-                timeout=request.limits.timeout,
-                max_output=request.limits.max_output,
-                what="helm template",
-            )
-        except ProcessError as exc:
-            raise render_error(request.app, f"helm chart {where}", _clean(str(exc), checkout)) from None
-    try:
-        return objects_from_yaml(done.text)
-    except ManifestError as exc:
-        raise render_error(request.app, f"helm chart {where}", f"output: {exc}") from None
+        return await run_tool(argv, env=env, cwd=scratch, request=request, what="helm template",
+                              where=f"helm chart {where}", hide=(checkout.root,))
 
 
 def check_dependencies_vendored(checkout: Checkout, chart_dir: Path) -> None:
@@ -201,7 +186,3 @@ def _safe_yaml(path: Path) -> dict[str, Any]:
         return {}
     return data if isinstance(data, dict) else {}
 
-
-def _clean(text: str, checkout: Checkout) -> str:
-    """Tool output with the checkout's temporary location removed from paths."""
-    return text.replace(str(checkout.root) + "/", "").replace(str(checkout.root), ".")

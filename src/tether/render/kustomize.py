@@ -26,15 +26,12 @@ from typing import Any
 
 import yaml
 
-from tether.errors import ProcessError
 from tether.model.source import KustomizeSource
-from tether.proc import run
 from tether.render.errors import render_error
 from tether.render.kustomize_refs import check_kustomization_tree, find_kustomization, load_kustomization
-from tether.render.manifests import ManifestError, objects_from_yaml
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
-from tether.render.toolenv import private_tool_env
+from tether.render.toolenv import private_tool_env, run_tool
 from tether.tools import binary
 
 _TAGGED = re.compile(r"^(.*):([a-zA-Z0-9._-]*)$")
@@ -64,24 +61,8 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
             "--helm-command",
             str(binary("helm")),
         ]
-        try:
-            done = await run(
-                argv,
-                env=env,
-                cwd=scratch,
-                timeout=request.limits.timeout,
-                max_output=request.limits.max_output,
-                what="kubectl kustomize",
-            )
-        except ProcessError as exc:
-            text = str(exc)
-            for base in (scratch / "repo", checkout.root):
-                text = text.replace(str(base) + "/", "").replace(str(base), ".")
-            raise render_error(request.app, f"kustomization {where}", text) from None
-    try:
-        return objects_from_yaml(done.text)
-    except ManifestError as exc:
-        raise render_error(request.app, f"kustomization {where}", f"output: {exc}") from None
+        return await run_tool(argv, env=env, cwd=scratch, request=request, what="kubectl kustomize",
+                              where=f"kustomization {where}", hide=(scratch / "repo", checkout.root))
 
 
 def writable_mirror(root: Path, app_dir: Path, mirror: Path) -> Path:
