@@ -48,3 +48,14 @@ def test_committed_gomod_matches_the_pinned_version() -> None:
     replaced = [line for line in gomod.splitlines() if "=>" in line]
     assert len(replaced) >= 30
     assert all(line.strip().endswith(staging_version(KUBE_VERSION)) for line in replaced)
+
+
+@pytest.mark.parametrize(("module", "path", "version"), [
+    ("etcd", "go.etcd.io/etcd/server/v3", "ETCD_VERSION"),
+    ("kwok", "sigs.k8s.io/kwok", "KWOK_VERSION"),
+])
+def test_wrapper_modules_pin_the_versions_tether_reports(module: str, path: str, version: str) -> None:
+    from tether.devcluster import versions
+
+    gomod = (Path(__file__).parents[2] / "devcluster" / "go" / module / "go.mod").read_text()
+    assert f"require {path} {getattr(versions, version)}" in gomod

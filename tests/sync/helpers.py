@@ -12,7 +12,6 @@ from typing import Any
 import yaml
 
 from tether.cluster import Cluster, ClusterError
-from tests.render.helpers import CORPUS
 
 FAIL_LABEL = "pod-container-running-failed.stage.kwok.x-k8s.io"
 

@@ -13,7 +13,8 @@ from tether.model.source import ApplicationSource
 from tether.pipeline import desired_state
 from tether.sync import OperationPhase, Phase, ResourceAction, SyncOptions, sync_app
 from tests.cluster.wait import eventually
-from tests.sync.helpers import CORPUS, Recorder, load_yaml, position
+from tests.render.helpers import CORPUS
+from tests.sync.helpers import Recorder, load_yaml, position
 
 pytestmark = pytest.mark.cluster
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import IO
 
 from tether.devcluster.versions import (
-    ETCD_VERSION,
     KUBE_VERSION,
     KWOK_STAGES,
     KWOK_VERSION,
@@ -176,7 +175,7 @@ def _write_kwok_stages(kwok_module: Path, dest: Path) -> None:
     """Concatenate the stage manifests shipped in the kwok module into one kwok --config file."""
     env = {**os.environ, **go_env()}
     result = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", f"sigs.k8s.io/kwok"],
+        ["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
         cwd=kwok_module, env=env, capture_output=True, text=True, timeout=600,
     )
     if result.returncode != 0 or not result.stdout.strip():
