@@ -385,7 +385,7 @@ def up(
                            deadline)
         starter.check_alive()
     except BaseException:
-        _stop_pids(state)
+        _stop_pids(state, grace=2.0)  # a cluster that failed to start needs no graceful shutdown
         _cleanup(state)
         raise
     log(f"devcluster {name!r}: ready in {time.monotonic() - started:.1f}s; kubeconfig {state.kubeconfig}")
@@ -418,27 +418,35 @@ def _save(state: ClusterState) -> None:
 
 
 def _stop_pids(state: ClusterState, grace: float = 10.0) -> None:
-    """SIGTERM what we started (newest first), then SIGKILL whatever is left after ``grace``."""
-    alive = [(c, pid) for c, pid in reversed(list(state.pids.items())) if _pid_alive(pid, c)]
-    for _, pid in alive:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_pid_alive(pid, c) for c, pid in alive):
-        _reap(pid for _, pid in alive)
+    """Stop what we started, newest first and one at a time, SIGKILL after ``grace`` seconds.
+
+    One at a time because the apiserver shuts down in about a second while etcd is there,
+    but hangs retrying for its whole grace period when both are signalled together.
+    """
+    for component, pid in reversed(list(state.pids.items())):
+        if not _pid_alive(pid, component):
+            continue
+        _signal(pid, signal.SIGTERM)
+        if not _wait_exit(pid, component, grace):
+            _signal(pid, signal.SIGKILL)
+            _wait_exit(pid, component, 5.0)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_exit(pid: int, component: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid, component):
+        _reap((pid,))
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    for component, pid in alive:
-        if _pid_alive(pid, component):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_pid_alive(pid, c) for c, pid in alive):
-        _reap(pid for _, pid in alive)
-        time.sleep(0.05)
+    return True
 
 
 def _reap(pids: Iterable[int]) -> None:
