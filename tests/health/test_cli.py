@@ -103,27 +103,36 @@ def test_malformed_yaml_names_the_file_and_the_document(tmp_path: Path) -> None:
     result = invoke(str(path))
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith(f"Error: {path}: document 2: invalid YAML")
+    assert result.stderr.startswith(f"error: {path}: document 2: invalid YAML")
 
 
 def test_a_document_that_is_not_an_object_names_its_index(tmp_path: Path) -> None:
     path = write(tmp_path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n- just\n- a list\n")
     result = invoke(str(path))
     assert result.exit_code == 2
-    assert result.stderr == f"Error: {path}: document 2 is a list, not a Kubernetes object\n"
+    assert result.stderr == f"error: {path}: document 2 is a list, not a Kubernetes object\n"
 
 
 def test_a_list_item_without_kind_is_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    metadata: {name: a}\n")
     result = invoke(str(path))
     assert result.exit_code == 2
-    assert result.stderr == f"Error: {path}: an item of the List in document 1 is not a Kubernetes object (no kind)\n"
+    assert result.stderr == f"error: {path}: an item of the List in document 1 is not a Kubernetes object (no kind)\n"
 
 
 def test_unreadable_file_and_lua_dir(tmp_path: Path) -> None:
     missing = invoke(str(tmp_path / "missing.yaml"))
     assert missing.exit_code == 2
-    assert missing.stderr.startswith(f"Error: {tmp_path / 'missing.yaml'}: cannot read:")
+    assert missing.stderr.startswith(f"error: {tmp_path / 'missing.yaml'}: cannot read:")
     no_dir = invoke(str(write(tmp_path, OBJECTS)), "--lua-dir", str(tmp_path / "no-such-dir"))
     assert no_dir.exit_code == 2
     assert str(tmp_path / "no-such-dir") in no_dir.stderr
+
+
+def test_several_files_are_read_in_order(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: one}\nstatus: {phase: Active}\n")
+    second.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: two}\nstatus: {phase: Terminating}\n")
+    result = invoke(str(first), str(second), "-o", "json")
+    assert result.exit_code == 0
+    assert [(row["name"], row["status"]) for row in json.loads(result.stdout)] == [("one", "Healthy"), ("two", "Progressing")]

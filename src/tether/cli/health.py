@@ -8,17 +8,16 @@ the healths are; 2 when the file or the Lua directory cannot be used.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tether.cli.common import fail
 from tether.errors import TetherError
 from tether.health import Assessment, LuaChecks, explain
 from tether.render.manifests import ManifestError, flatten, load_yaml_documents
 
-EXIT_ERROR = 2
 NO_HEALTH = "-"
 
 
@@ -76,7 +75,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 @click.command()
-@click.argument("object_file", metavar="OBJECT.yaml", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("object_files", metavar="OBJECT.yaml...", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--lua-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
     help="Lua health checks laid out as <group>/<Kind>/health.lua (Argo CD's resource_customizations).",
@@ -86,14 +86,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
     help="Give the --lua-dir scripts the full Lua standard library (string, math, …), as Argo CD does for its own.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def health(object_file: Path, lua_dir: Path | None, open_libs: bool, output: str) -> None:
-    """Print the health (status and message) of each object in OBJECT.yaml."""
+def health(object_files: tuple[Path, ...], lua_dir: Path | None, open_libs: bool, output: str) -> None:
+    """Print the health (status and message) of each object in the OBJECT.yaml files; no cluster needed."""
     try:
         lua = LuaChecks(directory=lua_dir, open_libs=open_libs) if lua_dir is not None else None
-        objects = read_objects(object_file)
+        objects = [obj for path in object_files for obj in read_objects(path)]
     except TetherError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+        fail(exc)
     rows = [_row(obj, explain(obj, lua=lua)) for obj in objects]
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
