@@ -341,11 +341,8 @@ class Cluster:
         info = await self.resource(api_version, kind)
         content_type = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
                         "strategic": "application/strategic-merge-patch+json"}[patch_type]
-        what = f"patch {kind} {_ref(namespace, name)}"
-        status, payload = await self._request("PATCH", info.path(namespace, name), body=patch, content_type=content_type, what=what)
-        if status >= 400:
-            raise ClusterError.from_status(what, status, payload)
-        return payload
+        return await self._write("PATCH", info.path(namespace, name), patch, f"patch {kind} {_ref(namespace, name)}", {},
+                                 content_type=content_type)
 
     async def delete(
         self,
