@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tether.devcluster.cluster import ClusterState
+from tests.cli import tether
 
 DEMO_APP = Path(__file__).parents[1] / "demo" / "apps" / "hello"
 
-
-def tether(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tether.cli", *args], capture_output=True, text=True, timeout=240)
 
 
 def test_demo_app_syncs_healthy_and_then_diffs_clean(devcluster: ClusterState, namespace: str) -> None:

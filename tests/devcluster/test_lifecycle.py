@@ -14,12 +14,8 @@ import pytest
 
 from tether.devcluster import cluster
 from tether.devcluster.cluster import ClusterState, DevClusterError
+from tests.cli import tether
 
-TETHER = [sys.executable, "-m", "tether.cli"]
-
-
-def tether(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TETHER, *args], capture_output=True, text=True, timeout=180, check=check)
 
 
 def _running(pids: dict[str, int]) -> list[str]:
@@ -41,7 +37,7 @@ def test_cli_up_status_kubeconfig_down_leaves_no_process(devcluster: ClusterStat
     try:
         state = cluster.load_state(name)
         assert state is not None and state.server != devcluster.server
-        path = tether("devcluster", "kubeconfig", "--name", name, check=True).stdout.strip()
+        path = tether("devcluster", "kubeconfig", "--name", name).stdout.strip()
         nodes = subprocess.run(
             [str(Path(sys.prefix) / "bin" / "kubectl"), "--kubeconfig", path, "get", "nodes", "-o", "json"],
             capture_output=True, text=True, timeout=60, check=True,

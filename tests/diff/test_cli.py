@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import sys
 from pathlib import Path
 
 import yaml
@@ -13,20 +11,10 @@ import yaml
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.resource import mark
+from tests.cli import tether_async
 
-ENTRY = (
-    "import sys; from tether.cli import main; from tether.cli.diff import diff; "
-    "main.add_command(diff); main(['diff', *sys.argv[1:]])"
-)
 CANARY = "canary-cli-5d1e0b"
 
-
-async def tether_diff(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", ENTRY, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
-    return process.returncode or 0, out.decode(), err.decode()
 
 
 def manifests(token: str = CANARY) -> list[dict]:
@@ -62,14 +50,14 @@ async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: Cluste
     source = write(tmp_path / "app", manifests())
     common = ["--app", "cli-app", "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig]
 
-    code, out, err = await tether_diff(str(source), *common)
+    code, out, err = await tether_async("diff", str(source), *common)
     assert code == 1, err
     assert f"===== Deployment.apps {namespace}/web (Missing) =====" in out
     assert "OutOfSync (2 of 2 object(s) differ: 2 Missing)" in out
     assert_no_canary(out, err)
 
     await apply_all(kube, namespace, manifests())
-    code, out, err = await tether_diff(str(source), *common)
+    code, out, err = await tether_async("diff", str(source), *common)
     assert code == 0, out + err
     assert out.strip() == "App cli-app: Synced (2 object(s))"
 
@@ -77,7 +65,7 @@ async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: Cluste
     write(source, manifests(token="changed-" + CANARY))
     await kube.apply(mark({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "leftover", "namespace": namespace},
                            "data": {"a": "1"}}, "cli-app"))
-    code, out, err = await tether_diff(str(source), *common, "-o", "json")
+    code, out, err = await tether_async("diff", str(source), *common, "-o", "json")
     assert code == 1, err
     report = json.loads(out)
     assert not report["inSync"]
@@ -90,7 +78,7 @@ async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: Cluste
 
     rules = tmp_path / "ignore.yaml"
     rules.write_text(yaml.safe_dump([{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]))
-    code, out, err = await tether_diff(str(source), *common, "--ignore-differences", str(rules))
+    code, out, err = await tether_async("diff", str(source), *common, "--ignore-differences", str(rules))
     assert code == 1
     assert "Deployment" not in out and "+  token: ++++++++ (changed)" in out and "Extraneous" in out
     assert_no_canary(out, err)
@@ -98,7 +86,7 @@ async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: Cluste
 
 async def test_cli_errors_exit_2_and_name_the_app(devcluster: ClusterState, tmp_path: Path) -> None:
     source = write(tmp_path / "app", manifests())
-    code, out, err = await tether_diff(
+    code, out, err = await tether_async("diff", 
         str(source), "--app", "cli-app", "--dest-namespace", "default", "--kubeconfig", str(tmp_path / "nope.yaml"),
     )
     assert code == 2 and out == ""
@@ -107,7 +95,7 @@ async def test_cli_errors_exit_2_and_name_the_app(devcluster: ClusterState, tmp_
 
     bad_rules = tmp_path / "bad.yaml"
     bad_rules.write_text(yaml.safe_dump([{"kind": "Deployment", "jsonPointers": ["spec/replicas"]}]))
-    code, out, err = await tether_diff(
+    code, out, err = await tether_async("diff", 
         str(source), "--app", "cli-app", "--dest-namespace", "default", "--kubeconfig", devcluster.kubeconfig,
         "--ignore-differences", str(bad_rules),
     )

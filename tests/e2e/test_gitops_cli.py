@@ -10,15 +10,14 @@ appears; removing a file from git and syncing with --prune deletes exactly that 
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import subprocess
-import sys
 
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
+from tests.cli import tether
 
 
 def configmap(name: str) -> str:
@@ -52,8 +51,7 @@ stringData:
 
 
 def run(pass_store: PassStore, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **pass_store.env}
-    return subprocess.run([sys.executable, "-m", "tether.cli", *args], capture_output=True, text=True, timeout=240, env=env)
+    return tether(*args, env=pass_store.env)
 
 
 async def test_sync_drift_secret_change_and_prune_through_git(

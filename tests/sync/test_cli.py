@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,20 +9,11 @@ import yaml
 
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
+from tests.cli import tether_async
 from tests.sync.helpers import configmap, deployment, job
 
 pytestmark = pytest.mark.cluster
 
-# Through the `tether` group, which sets up logging on stderr, exactly as `.venv/bin/tether sync`.
-ENTRY = "import sys; from tether.cli import main; main(['sync', *sys.argv[1:]])"
-
-
-async def tether_sync(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", ENTRY, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
-    return process.returncode or 0, out.decode(), err.decode()
 
 
 def write(directory: Path, *objects: dict) -> Path:
@@ -41,12 +30,12 @@ async def test_cli_syncs_wave_by_wave_and_reports_result_and_health(
     source = write(tmp_path / "app", deployment("web", namespace, replicas=2, wave=0), configmap("cfg", namespace, wave=1))
     common = ["--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig, "--timeout", "60"]
 
-    code, out, err = await tether_sync(str(source), *common, "--dry-run")
+    code, out, err = await tether_async("sync", str(source), *common, "--dry-run")
     assert code == 0, err
     assert "Succeeded (dry run)" in out and "would be created" in out
     assert await kube.get("apps/v1", "Deployment", "web", namespace) is None
 
-    code, out, err = await tether_sync(str(source), *common)
+    code, out, err = await tether_async("sync", str(source), *common)
     assert code == 0, err + out
     assert "» Sync wave 0" in err and "» Sync wave 1" in err and "waiting for healthy state of Deployment" in err
     header = out.splitlines()[0].split()
@@ -60,7 +49,7 @@ async def test_cli_exits_non_zero_when_the_sync_fails(
     devcluster: ClusterState, namespace: str, app: str, tmp_path: Path
 ) -> None:
     source = write(tmp_path / "app", job("boom", namespace, fail=True, wave=0), configmap("cfg", namespace, wave=1))
-    code, out, err = await tether_sync(
+    code, out, err = await tether_async("sync", 
         str(source), "--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig, "--timeout", "60",
     )
     assert code == 1, err + out
@@ -68,7 +57,7 @@ async def test_cli_exits_non_zero_when_the_sync_fails(
 
 
 async def test_cli_reports_an_unusable_source_with_exit_2(devcluster: ClusterState, tmp_path: Path) -> None:
-    code, _, err = await tether_sync(
+    code, _, err = await tether_async("sync", 
         str(tmp_path / "missing"), "--app", "x", "--dest-namespace", "default", "--kubeconfig", devcluster.kubeconfig,
     )
     assert code == 2 and err.startswith("error:")
