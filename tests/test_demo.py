@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tether.devcluster.cluster import ClusterState
 from tests.cli import tether
+from tether.devcluster.cluster import ClusterState
 
 DEMO_APP = Path(__file__).parents[1] / "demo" / "apps" / "hello"
-
 
 
 def test_demo_app_syncs_healthy_and_then_diffs_clean(devcluster: ClusterState, namespace: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from tether.errors import TetherError
 from tether.model.source import ApplicationSource, SourceType
-from tether.render import RenderLimits, Rendered, render
+from tether.render import Rendered, RenderLimits, render
 from tether.render.cache import CacheScope, RenderCache
 from tether.render.versions import tool_versions
 from tether.secrets import REDACTOR, Redactor, resolve_secrets
@@ -66,9 +66,7 @@ async def desired_state(
     revision: str | None = None
     hit = False
     if is_local_source(source.repo_url):
-        rendered = await render(
-            app, source, Path(source.repo_url).expanduser(), namespace=namespace, limits=limits
-        )
+        rendered = await render(app, source, Path(source.repo_url).expanduser(), namespace=namespace, limits=limits)
     elif git is None:
         raise TetherError(f"app {app!r}: source.repoURL is a git URL but no git cache was given")
     else:

@@ -115,7 +115,7 @@ async def run(
 
     try:
         stdout, stderr = await asyncio.wait_for(communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         _kill_group(process)
         await process.wait()
         raise ProcessError(f"{label}: timed out after {timeout:g}s") from None

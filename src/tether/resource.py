@@ -74,7 +74,10 @@ def mark(obj: Mapping[str, Any], app: str) -> dict[str, Any]:
     """A copy of ``obj`` carrying ``app``'s tracking annotation and label."""
     marked = dict(obj)
     meta = dict(marked.get("metadata") or {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), TRACKING_ANNOTATION: tracking_id(app, ResourceKey.of(obj))}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        TRACKING_ANNOTATION: tracking_id(app, ResourceKey.of(obj)),
+    }
     meta["labels"] = {**(meta.get("labels") or {}), APP_LABEL: app}
     marked["metadata"] = meta
     return marked

@@ -22,6 +22,4 @@ def binary(name: str) -> Path:
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise TetherError(
-        f"{name} not found at {candidates[0]}; run `make install` (or set TETHER_{name.upper()})"
-    )
+    raise TetherError(f"{name} not found at {candidates[0]}; run `make install` (or set TETHER_{name.upper()})")

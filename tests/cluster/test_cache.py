@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.cluster.wait import eventually
 from tether.cluster import CacheEvent, Cluster, LiveCache, UnknownKind, WaitTimeout
 from tether.resource import APP_LABEL, ResourceKey, mark
-from tests.cluster.wait import eventually
 
 
 def config_map(namespace: str, name: str, app: str | None = "shop", **data: str) -> dict:
@@ -43,7 +43,7 @@ async def drain(subscription, until, timeout: float = 20.0) -> list[CacheEvent]:
 
     try:
         await asyncio.wait_for(collect(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"events so far: {[(e.type, e.key) for e in events]}") from None
     return events
 
@@ -86,12 +86,22 @@ async def widget_kind(kube: Cluster) -> AsyncIterator[str]:
     """
     group = f"w{secrets.token_hex(4)}.cache.tether.dev"
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"widgets.{group}"},
-        "spec": {"group": group, "scope": "Namespaced",
-                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                     "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
     }
     await kube.apply(crd)
 
@@ -106,15 +116,26 @@ async def widget_kind(kube: Cluster) -> AsyncIterator[str]:
     try:
         yield f"{group}/v1"
     finally:
-        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}", propagation="Background")
+        await kube.delete(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}", propagation="Background"
+        )
 
 
 def widget(api_version: str, namespace: str, name: str, size: int) -> dict:
-    return mark({"apiVersion": api_version, "kind": "Widget", "metadata": {"name": name, "namespace": namespace},
-                 "spec": {"size": size}}, "shop")
+    return mark(
+        {
+            "apiVersion": api_version,
+            "kind": "Widget",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"size": size},
+        },
+        "shop",
+    )
 
 
-async def test_relist_after_410_loses_nothing(kube: Cluster, namespace: str, cache: LiveCache, widget_kind: str) -> None:
+async def test_relist_after_410_loses_nothing(
+    kube: Cluster, namespace: str, cache: LiveCache, widget_kind: str
+) -> None:
     group = widget_kind.split("/")[0]
 
     def wkey(name: str) -> ResourceKey:
@@ -135,7 +156,11 @@ async def test_relist_after_410_loses_nothing(kube: Cluster, namespace: str, cac
 
     events = await drain(sub, lambda es: len(es) >= 3)
     assert watch.relists == 2
-    assert sorted((e.type, e.key.name) for e in events) == [("ADDED", "created"), ("DELETED", "deleted"), ("MODIFIED", "changed")]
+    assert sorted((e.type, e.key.name) for e in events) == [
+        ("ADDED", "created"),
+        ("DELETED", "deleted"),
+        ("MODIFIED", "changed"),
+    ]
     assert cache.get(wkey("changed"))["spec"] == {"size": 2}
     assert cache.get(wkey("deleted")) is None
     assert cache.get(wkey("kept"))["spec"] == {"size": 1}
@@ -159,13 +184,17 @@ async def test_resuming_from_an_old_version_the_server_still_holds_replays_to_th
     await cache.wait_for(key(namespace, "changed"), lambda o: o is not None and o["data"] == {"v": "2"}, timeout=20)
 
 
-async def test_owned_by_trusts_the_tracking_id_of_the_object_itself(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_owned_by_trusts_the_tracking_id_of_the_object_itself(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     await kube.apply(config_map(namespace, "a1", app="shop"))
     await kube.apply(config_map(namespace, "a2", app="shop"))
     await kube.apply(config_map(namespace, "b1", app="blog"))
     copied = config_map(namespace, "copy", app=None)
     copied["metadata"]["labels"] = {APP_LABEL: "shop"}
-    copied["metadata"]["annotations"] = {"tether.dev/tracking-id": f"shop:/ConfigMap:{namespace}/a1"}  # names another object
+    copied["metadata"]["annotations"] = {
+        "tether.dev/tracking-id": f"shop:/ConfigMap:{namespace}/a1"
+    }  # names another object
     await kube.apply(copied)
     await cache.track("v1", "ConfigMap")
     assert [o["metadata"]["name"] for o in cache.owned_by("shop")] == ["a1", "a2"]
@@ -208,7 +237,9 @@ async def test_wait_for_times_out_with_the_last_state(kube: Cluster, namespace: 
     await kube.apply(config_map(namespace, "web", v="1"))
     await cache.track("v1", "ConfigMap")
     with pytest.raises(WaitTimeout) as caught:
-        await cache.wait_for(key(namespace, "web"), lambda o: o is not None and o["data"] == {"v": "never"}, timeout=0.5)
+        await cache.wait_for(
+            key(namespace, "web"), lambda o: o is not None and o["data"] == {"v": "never"}, timeout=0.5
+        )
     assert caught.value.last["data"] == {"v": "1"}
     assert "ConfigMap" in str(caught.value) and "web" in str(caught.value)
 
@@ -234,7 +265,9 @@ async def test_cluster_wide_tracking_and_track_all(kube: Cluster, namespace: str
         assert key(namespace, "anywhere") in {ResourceKey.of(o) for o in cache.owned_by("shop")}
 
 
-async def test_at_least_waits_for_the_watch_or_fetches_unlabelled_objects(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_at_least_waits_for_the_watch_or_fetches_unlabelled_objects(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     await kube.apply(config_map(namespace, "legacy", app=None, v="1"))
     await cache.ensure([config_map(namespace, "legacy", app=None), config_map(namespace, "ours")])
     written = await kube.apply(config_map(namespace, "legacy", app=None, v="2"))

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tether.cluster import Cluster, ClusterError, UnknownKind
 from tests.cluster.wait import eventually
+from tether.cluster import Cluster, ClusterError, UnknownKind
 
 
 def deployment(namespace: str, name: str = "web", replicas: int = 2) -> dict:
@@ -64,7 +64,9 @@ async def test_job_runs_to_complete(kube: Cluster, namespace: str) -> None:
     await kube.apply(job)
     live = await eventually(
         lambda: kube.get("batch/v1", "Job", "once", namespace),
-        lambda j: any(c["type"] == "Complete" and c["status"] == "True" for c in (j or {}).get("status", {}).get("conditions", [])),
+        lambda j: any(
+            c["type"] == "Complete" and c["status"] == "True" for c in (j or {}).get("status", {}).get("conditions", [])
+        ),
     )
     assert live["status"]["succeeded"] == 1
 
@@ -72,14 +74,21 @@ async def test_job_runs_to_complete(kube: Cluster, namespace: str) -> None:
 async def test_deleting_a_namespace_finishes(kube: Cluster) -> None:
     await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "t-doomed"}})
     await kube.apply(deployment("t-doomed", replicas=1))
-    await eventually(lambda: kube.get("apps/v1", "Deployment", "web", "t-doomed"),
-                     lambda d: (d or {}).get("status", {}).get("readyReplicas") == 1)
+    await eventually(
+        lambda: kube.get("apps/v1", "Deployment", "web", "t-doomed"),
+        lambda d: (d or {}).get("status", {}).get("readyReplicas") == 1,
+    )
     assert await kube.delete("v1", "Namespace", "t-doomed")
     await eventually(lambda: kube.get("v1", "Namespace", "t-doomed"), lambda ns: ns is None, timeout=90)
 
 
 async def test_server_side_dry_run_apply_changes_nothing(kube: Cluster, namespace: str) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace}, "data": {"k": "one"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": namespace},
+        "data": {"k": "one"},
+    }
     created = await kube.apply(cm)
     preview = await kube.apply({**cm, "data": {"k": "two"}}, dry_run=True)
     assert preview["data"] == {"k": "two"}
@@ -92,15 +101,28 @@ async def test_server_side_dry_run_apply_changes_nothing(kube: Cluster, namespac
 
 
 async def test_applied_objects_are_owned_by_the_tether_field_manager(kube: Cluster, namespace: str) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owned", "namespace": namespace}, "data": {"a": "1"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "owned", "namespace": namespace},
+        "data": {"a": "1"},
+    }
     live = await kube.apply(cm)
     assert {m["manager"] for m in live["metadata"]["managedFields"]} == {"tether"}
 
 
 async def test_unknown_kind_and_bad_object_give_clear_errors(kube: Cluster, namespace: str) -> None:
     with pytest.raises(UnknownKind, match="Widget"):
-        await kube.apply({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": namespace}})
-    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad", "namespace": namespace}, "data": {"k": 1}, "bogus": True}
+        await kube.apply(
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": namespace}}
+        )
+    bad = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "bad", "namespace": namespace},
+        "data": {"k": 1},
+        "bogus": True,
+    }
     with pytest.raises(ClusterError, match=r"ConfigMap .*/bad"):
         await kube.apply(bad)
 
@@ -137,9 +159,8 @@ async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path
         f"clusters: [{{name: x, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
         "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
     )
-    async with server:
-        async with await Cluster.connect(config, timeout=0.5) as client:
-            started = time.monotonic()
-            with pytest.raises(ClusterError, match=r"no answer from .* within 0.5s"):
-                await client.get("v1", "ConfigMap", "x", "default")
-            assert time.monotonic() - started < 5
+    async with server, await Cluster.connect(config, timeout=0.5) as client:
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=r"no answer from .* within 0.5s"):
+            await client.get("v1", "ConfigMap", "x", "default")
+        assert time.monotonic() - started < 5

@@ -50,10 +50,13 @@ def test_committed_gomod_matches_the_pinned_version() -> None:
     assert all(line.strip().endswith(staging_version(KUBE_VERSION)) for line in replaced)
 
 
-@pytest.mark.parametrize(("module", "path", "version"), [
-    ("etcd", "go.etcd.io/etcd/server/v3", "ETCD_VERSION"),
-    ("kwok", "sigs.k8s.io/kwok", "KWOK_VERSION"),
-])
+@pytest.mark.parametrize(
+    ("module", "path", "version"),
+    [
+        ("etcd", "go.etcd.io/etcd/server/v3", "ETCD_VERSION"),
+        ("kwok", "sigs.k8s.io/kwok", "KWOK_VERSION"),
+    ],
+)
 def test_wrapper_modules_pin_the_versions_tether_reports(module: str, path: str, version: str) -> None:
     from tether.devcluster import versions
 

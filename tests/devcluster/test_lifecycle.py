@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import tether
 from tether.devcluster import cluster
 from tether.devcluster.cluster import ClusterState, DevClusterError
-from tests.cli import tether
-
 
 
 def _running(pids: dict[str, int]) -> list[str]:
@@ -40,10 +39,16 @@ def test_cli_up_status_kubeconfig_down_leaves_no_process(devcluster: ClusterStat
         path = tether("devcluster", "kubeconfig", "--name", name).stdout.strip()
         nodes = subprocess.run(
             [str(Path(sys.prefix) / "bin" / "kubectl"), "--kubeconfig", path, "get", "nodes", "-o", "json"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
-        ready = [n for n in json.loads(nodes.stdout)["items"]
-                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
+        ready = [
+            n
+            for n in json.loads(nodes.stdout)["items"]
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+        ]
         assert len(ready) == 2
         shown = tether("devcluster", "status", "--name", name)
         assert shown.returncode == 0
@@ -97,8 +102,14 @@ def test_component_dying_at_start_names_it_and_its_log(devcluster: ClusterState,
 
 def test_stale_state_is_cleaned_up_on_up(devcluster: ClusterState, tmp_path: Path) -> None:
     name = f"stale-{os.getpid()}"
-    stale = ClusterState(name=name, data_dir=str(tmp_path / "gone"), kubeconfig=str(tmp_path / "kc"),
-                         server="https://127.0.0.1:1", token="x", pids={"etcd": 2**22 - 1})
+    stale = ClusterState(
+        name=name,
+        data_dir=str(tmp_path / "gone"),
+        kubeconfig=str(tmp_path / "kc"),
+        server="https://127.0.0.1:1",
+        token="x",
+        pids={"etcd": 2**22 - 1},
+    )
     cluster._save(stale)
     assert cluster.status(name) == {"etcd": None}
     state = cluster.up(name)

@@ -8,21 +8,30 @@ from pathlib import Path
 
 import yaml
 
+from tests.cli import tether_async
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.resource import mark
-from tests.cli import tether_async
 
 CANARY = "canary-cli-5d1e0b"
-
 
 
 def manifests(token: str = CANARY) -> list[dict]:
     labels = {"app": "web"}
     return [
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-         "spec": {"replicas": 2, "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+                },
+            },
+        },
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"}, "stringData": {"token": token}},
     ]
 
@@ -46,7 +55,9 @@ def assert_no_canary(*texts: str) -> None:
             assert value not in text and base64.b64encode(value.encode()).decode() not in text
 
 
-async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: ClusterState, namespace: str, tmp_path: Path) -> None:
+async def test_cli_exit_codes_follow_the_drift(
+    kube: Cluster, devcluster: ClusterState, namespace: str, tmp_path: Path
+) -> None:
     source = write(tmp_path / "app", manifests())
     common = ["--app", "cli-app", "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig]
 
@@ -63,8 +74,17 @@ async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: Cluste
 
     await kube.patch("apps/v1", "Deployment", "web", namespace, {"spec": {"replicas": 5}})
     write(source, manifests(token="changed-" + CANARY))
-    await kube.apply(mark({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "leftover", "namespace": namespace},
-                           "data": {"a": "1"}}, "cli-app"))
+    await kube.apply(
+        mark(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "leftover", "namespace": namespace},
+                "data": {"a": "1"},
+            },
+            "cli-app",
+        )
+    )
     code, out, err = await tether_async("diff", str(source), *common, "-o", "json")
     assert code == 1, err
     report = json.loads(out)
@@ -86,8 +106,15 @@ async def test_cli_exit_codes_follow_the_drift(kube: Cluster, devcluster: Cluste
 
 async def test_cli_errors_exit_2_and_name_the_app(devcluster: ClusterState, tmp_path: Path) -> None:
     source = write(tmp_path / "app", manifests())
-    code, out, err = await tether_async("diff", 
-        str(source), "--app", "cli-app", "--dest-namespace", "default", "--kubeconfig", str(tmp_path / "nope.yaml"),
+    code, out, err = await tether_async(
+        "diff",
+        str(source),
+        "--app",
+        "cli-app",
+        "--dest-namespace",
+        "default",
+        "--kubeconfig",
+        str(tmp_path / "nope.yaml"),
     )
     assert code == 2 and out == ""
     # (kubernetes_asyncio prints its own "Config not found" line first)
@@ -95,8 +122,16 @@ async def test_cli_errors_exit_2_and_name_the_app(devcluster: ClusterState, tmp_
 
     bad_rules = tmp_path / "bad.yaml"
     bad_rules.write_text(yaml.safe_dump([{"kind": "Deployment", "jsonPointers": ["spec/replicas"]}]))
-    code, out, err = await tether_async("diff", 
-        str(source), "--app", "cli-app", "--dest-namespace", "default", "--kubeconfig", devcluster.kubeconfig,
-        "--ignore-differences", str(bad_rules),
+    code, out, err = await tether_async(
+        "diff",
+        str(source),
+        "--app",
+        "cli-app",
+        "--dest-namespace",
+        "default",
+        "--kubeconfig",
+        devcluster.kubeconfig,
+        "--ignore-differences",
+        str(bad_rules),
     )
     assert code == 2 and "ignoreDifferences[0].jsonPointers[0]" in err

@@ -20,9 +20,12 @@ APP = "shop"
 def deployment(namespace: str, replicas: int = 2, image: str = "nginx:1.27") -> dict[str, Any]:
     labels = {"app": "web"}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
         "spec": {
-            "replicas": replicas, "selector": {"matchLabels": labels},
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
             "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": image}]}},
         },
     }
@@ -33,8 +36,13 @@ def config_map(namespace: str, name: str, **data: str) -> dict[str, Any]:
 
 
 def secret(namespace: str, token: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
-            "type": "Opaque", "data": {"token": base64.b64encode(token.encode()).decode(), "user": "YWRtaW4="}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "creds", "namespace": namespace},
+        "type": "Opaque",
+        "data": {"token": base64.b64encode(token.encode()).decode(), "user": "YWRtaW4="},
+    }
 
 
 @pytest.fixture
@@ -71,7 +79,9 @@ def only(report: AppDiff, kind: str) -> Any:
     return found[0]
 
 
-async def test_applied_objects_are_in_sync_and_server_defaults_are_not_drift(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_applied_objects_are_in_sync_and_server_defaults_are_not_drift(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     desired = [deployment(namespace), config_map(namespace, "cfg", a="1")]
     await synced(kube, cache, *desired)
     live = cache.get(ResourceKey("apps", "Deployment", namespace, "web"))
@@ -84,7 +94,9 @@ async def test_applied_objects_are_in_sync_and_server_defaults_are_not_drift(kub
     assert report.text() == ""
 
 
-async def test_replicas_drift_from_a_direct_patch_shows_in_paths_and_text(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_replicas_drift_from_a_direct_patch_shows_in_paths_and_text(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     desired = [deployment(namespace, replicas=2)]
     await synced(kube, cache, *desired)
     await seen(cache, await kube.patch("apps/v1", "Deployment", "web", namespace, {"spec": {"replicas": 5}}))
@@ -118,8 +130,12 @@ async def test_changed_secret_value_is_masked_everywhere(kube: Cluster, namespac
 
 
 async def test_string_data_secret_in_sync_when_values_match(kube: Cluster, namespace: str, cache: LiveCache) -> None:
-    desired = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "plain", "namespace": namespace},
-               "stringData": {"password": "hunter2-canary"}}
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "plain", "namespace": namespace},
+        "stringData": {"password": "hunter2-canary"},
+    }
     await synced(kube, cache, desired)
     report = await diff(kube, cache, [desired])
     assert report.in_sync, report.text()
@@ -133,7 +149,9 @@ async def test_string_data_secret_in_sync_when_values_match(kube: Cluster, names
     ],
     ids=["jsonPointers", "jqPathExpressions"],
 )
-async def test_ignore_differences_suppress_replica_drift(kube: Cluster, namespace: str, cache: LiveCache, rule: dict) -> None:
+async def test_ignore_differences_suppress_replica_drift(
+    kube: Cluster, namespace: str, cache: LiveCache, rule: dict
+) -> None:
     desired = [deployment(namespace, replicas=2)]
     await synced(kube, cache, *desired)
     await seen(cache, await kube.patch("apps/v1", "Deployment", "web", namespace, {"spec": {"replicas": 4}}))
@@ -148,23 +166,35 @@ async def test_jq_select_ignores_one_container_image(kube: Cluster, namespace: s
     patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nginx:1.28"}]
     await seen(cache, await kube.patch("apps/v1", "Deployment", "web", namespace, patch, patch_type="json"))
     assert only(await diff(kube, cache, desired), "Deployment").changed == ["/spec/template/spec/containers/0/image"]
-    rule = {"group": "apps", "kind": "Deployment", "name": "web",
-            "jqPathExpressions": ['.spec.template.spec.containers[] | select(.name == "web") | .image']}
+    rule = {
+        "group": "apps",
+        "kind": "Deployment",
+        "name": "web",
+        "jqPathExpressions": ['.spec.template.spec.containers[] | select(.name == "web") | .image'],
+    }
     assert (await diff(kube, cache, desired, ignore_differences=[rule])).in_sync
 
 
-async def test_managed_fields_managers_ignore_what_another_manager_owns(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_managed_fields_managers_ignore_what_another_manager_owns(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     desired = [deployment(namespace, replicas=2)]
     await synced(kube, cache, *desired)
-    scale = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
-             "spec": {"replicas": 7}}
+    scale = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"replicas": 7},
+    }
     await seen(cache, await kube.apply(scale, field_manager="autoscaler", force=True))
     assert only(await diff(kube, cache, desired), "Deployment").changed == ["/spec/replicas"]
     rule = {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["autoscaler"]}
     assert (await diff(kube, cache, desired, ignore_differences=[rule])).in_sync
 
 
-async def test_runaway_jq_expression_times_out_with_a_clear_error(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_runaway_jq_expression_times_out_with_a_clear_error(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     desired = [config_map(namespace, "cfg", a="1")]
     await synced(kube, cache, *desired)
     for expr in ("def f: f; f", "[range(1e9)] | .[0]"):
@@ -178,7 +208,9 @@ async def test_runaway_jq_expression_times_out_with_a_clear_error(kube: Cluster,
         assert "did not finish within 1s" in message or "memory cap" in message
 
 
-async def test_custom_resource_without_its_crd_is_missing_through_the_fallback(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_custom_resource_without_its_crd_is_missing_through_the_fallback(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     widget = {"apiVersion": "nocrd.tether.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}}
     report = await diff_app(APP, [widget], cluster=kube, cache=cache, namespace=namespace)
     w = only(report, "Widget")
@@ -196,7 +228,9 @@ async def test_object_in_a_missing_namespace_is_missing_through_the_fallback(kub
     assert cfg.status == MISSING and cfg.comparison == "client-side" and "does not exist" in cfg.note
 
 
-async def test_missing_object_is_predicted_by_the_server_with_defaults(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_missing_object_is_predicted_by_the_server_with_defaults(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     report = await diff(kube, cache, [deployment(namespace)])
     web = only(report, "Deployment")
     assert web.status == MISSING and web.comparison == "server-side"
@@ -214,17 +248,19 @@ async def test_extraneous_owned_object_and_ignore_extraneous(kube: Cluster, name
     report = await diff(kube, cache, [keep])
     assert [(r.key.name, r.status) for r in report.resources] == [("keep", SYNCED), ("leftover", EXTRANEOUS)]
     assert not report.in_sync
-    assert "-  a: '1'" in report.text() or "-  a: \"1\"" in report.text()
+    assert "-  a: '1'" in report.text() or '-  a: "1"' in report.text()
 
     leftover["metadata"]["annotations"] = {"argocd.argoproj.io/compare-options": "IgnoreExtraneous"}
     await synced(kube, cache, leftover)
     report = await diff(kube, cache, [keep])
-    extraneous = only(report, "ConfigMap") if False else [r for r in report.resources if r.key.name == "leftover"][0]
+    extraneous = next(r for r in report.resources if r.key.name == "leftover")
     assert extraneous.status == EXTRANEOUS and extraneous.ignore_extraneous
     assert report.in_sync
 
 
-async def test_live_object_of_another_app_is_reported_as_shared(kube: Cluster, namespace: str, cache: LiveCache) -> None:
+async def test_live_object_of_another_app_is_reported_as_shared(
+    kube: Cluster, namespace: str, cache: LiveCache
+) -> None:
     desired = config_map(namespace, "common", a="1")
     await synced(kube, cache, desired, app="blog")
     cfg = only(await diff(kube, cache, [desired]), "ConfigMap")

@@ -15,9 +15,9 @@ from tether.diff import (
     mask_secret,
     normalise,
     parse_ignore_differences,
+    pointer,
     respect_ignored,
 )
-from tether.diff import pointer
 from tether.diff.app import AppDiff, ResourceDiff, overlay
 from tether.diff.compare import changed_paths, unified
 from tether.diff.ignore import manager_paths, resolve
@@ -33,26 +33,60 @@ def live_deployment() -> dict:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": "web", "namespace": "ns", "uid": "u-1", "resourceVersion": "42", "generation": 3,
-            "creationTimestamp": "2024-01-01T00:00:00Z", "selfLink": "/x",
-            "annotations": {TRACKING_ANNOTATION: "a:apps/Deployment:ns/web",
-                            "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+            "name": "web",
+            "namespace": "ns",
+            "uid": "u-1",
+            "resourceVersion": "42",
+            "generation": 3,
+            "creationTimestamp": "2024-01-01T00:00:00Z",
+            "selfLink": "/x",
+            "annotations": {
+                TRACKING_ANNOTATION: "a:apps/Deployment:ns/web",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            },
             "labels": {"app": "web"},
             "managedFields": [
-                {"manager": "tether", "operation": "Apply", "fieldsType": "FieldsV1",
-                 "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
-                     'k:{"name":"web"}': {".": {}, "f:name": {}, "f:image": {}}}}}}}},
-                {"manager": "hpa", "operation": "Update", "fieldsType": "FieldsV1",
-                 "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
-                     'k:{"name":"sidecar"}': {".": {}, "f:resources": {"f:limits": {"f:cpu": {}}}}}}}}}},
+                {
+                    "manager": "tether",
+                    "operation": "Apply",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {
+                        "f:spec": {
+                            "f:template": {
+                                "f:spec": {"f:containers": {'k:{"name":"web"}': {".": {}, "f:name": {}, "f:image": {}}}}
+                            }
+                        }
+                    },
+                },
+                {
+                    "manager": "hpa",
+                    "operation": "Update",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {
+                        "f:spec": {
+                            "f:replicas": {},
+                            "f:template": {
+                                "f:spec": {
+                                    "f:containers": {
+                                        'k:{"name":"sidecar"}': {".": {}, "f:resources": {"f:limits": {"f:cpu": {}}}}
+                                    }
+                                }
+                            },
+                        }
+                    },
+                },
             ],
         },
         "spec": {
             "replicas": 5,
-            "template": {"spec": {"containers": [
-                {"name": "sidecar", "image": "envoy", "resources": {"limits": {"cpu": "2", "memory": "1Gi"}}},
-                {"name": "web", "image": "nginx:1.27"},
-            ]}},
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "sidecar", "image": "envoy", "resources": {"limits": {"cpu": "2", "memory": "1Gi"}}},
+                        {"name": "web", "image": "nginx:1.27"},
+                    ]
+                }
+            },
         },
         "status": {"readyReplicas": 5},
     }
@@ -72,17 +106,30 @@ def test_normalise_does_not_touch_its_input() -> None:
 
 
 def test_normalise_folds_string_data_into_data_like_the_server() -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
-              "data": {"a": b64("x")}, "stringData": {"b": "y"}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"a": b64("x")},
+        "stringData": {"b": "y"},
+    }
     assert normalise(secret)["data"] == {"a": b64("x"), "b": b64("y")}
     assert "stringData" not in normalise(secret)
 
 
 def test_mask_secret_marks_changed_keys_and_hides_every_value() -> None:
-    live = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
-            "data": {"same": b64("keep"), "diff": b64("old-canary"), "gone": b64("bye")}}
-    desired = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
-               "data": {"same": b64("keep"), "diff": b64("new-canary"), "new": b64("hello")}}
+    live = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"same": b64("keep"), "diff": b64("old-canary"), "gone": b64("bye")},
+    }
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"same": b64("keep"), "diff": b64("new-canary"), "new": b64("hello")},
+    }
     masked_live, masked_desired = mask_secret(live, desired)
     assert masked_live["data"] == {"same": "++++++++", "diff": "++++++++", "gone": "++++++++"}
     assert masked_desired["data"] == {"same": "++++++++", "diff": "++++++++ (changed)", "new": "++++++++ (changed)"}
@@ -128,7 +175,10 @@ def test_manager_paths_are_leaves_matched_by_list_item_keys() -> None:
     live = live_deployment()
     paths = manager_paths(live, ["hpa"])
     concrete = sorted(resolve(live, p) for p in paths)
-    assert concrete == [("spec", "replicas"), ("spec", "template", "spec", "containers", 0, "resources", "limits", "cpu")]
+    assert concrete == [
+        ("spec", "replicas"),
+        ("spec", "template", "spec", "containers", 0, "resources", "limits", "cpu"),
+    ]
     assert manager_paths(live, ["nobody"]) == []
 
 
@@ -137,7 +187,9 @@ def test_ignore_rule_parsing_and_matching() -> None:
     assert rule.matches(ResourceKey("apps", "Deployment", "ns", "web"))
     assert not rule.matches(ResourceKey("", "ConfigMap", "ns", "web"))
     wildcard = IgnoreRule.from_spec({"group": "*", "kind": "*", "name": "web"})
-    assert wildcard.matches(ResourceKey("", "Service", "x", "web")) and not wildcard.matches(ResourceKey("", "Service", "x", "db"))
+    assert wildcard.matches(ResourceKey("", "Service", "x", "web")) and not wildcard.matches(
+        ResourceKey("", "Service", "x", "db")
+    )
     with pytest.raises(DiffError, match=r"ignoreDifferences\[0\].jsonPointers\[0\]"):
         parse_ignore_differences([{"kind": "Deployment", "jsonPointers": ["spec"]}])
     with pytest.raises(DiffError, match="unknown field"):
@@ -148,7 +200,11 @@ async def test_apply_ignores_pointers_jq_and_managers() -> None:
     live = live_deployment()
     rules = [
         {"group": "apps", "kind": "Deployment", "jsonPointers": ["/metadata/labels"]},
-        {"group": "apps", "kind": "Deployment", "jqPathExpressions": ['.spec.template.spec.containers[] | select(.name == "web") | .image']},
+        {
+            "group": "apps",
+            "kind": "Deployment",
+            "jqPathExpressions": ['.spec.template.spec.containers[] | select(.name == "web") | .image'],
+        },
         {"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["hpa"]},
     ]
     out = await apply_ignores(live, rules)
@@ -174,15 +230,23 @@ async def test_jq_compile_error_is_reported() -> None:
 @pytest.mark.parametrize("expr", ["def f: f; f", "[range(1e9)] | .[0]", "last(range(1e12))"])
 async def test_runaway_jq_is_stopped_with_a_clear_error(expr: str) -> None:
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
-    with pytest.raises(JqTimeout, match=r"app 'shop': ConfigMap c: jq expression .* (did not finish within 0.5s|memory cap)"):
+    with pytest.raises(
+        JqTimeout, match=r"app 'shop': ConfigMap c: jq expression .* (did not finish within 0.5s|memory cap)"
+    ):
         await apply_ignores(obj, [{"kind": "ConfigMap", "jqPathExpressions": [expr]}], jq_timeout=0.5, app="shop")
 
 
 async def test_respect_ignored_takes_live_values_or_drops_the_field() -> None:
     live = live_deployment()
     desired = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "ns"},
-        "spec": {"replicas": 2, "paused": False, "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": {
+            "replicas": 2,
+            "paused": False,
+            "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.28"}]}},
+        },
     }
     rules = [
         {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas", "/spec/paused"]},
@@ -200,23 +264,44 @@ async def test_respect_ignored_takes_live_values_or_drops_the_field() -> None:
 async def test_respect_ignored_with_managers_matches_list_items_by_key() -> None:
     live = live_deployment()
     desired = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "ns"},
-        "spec": {"replicas": 1, "template": {"spec": {"containers": [
-            {"name": "web", "image": "nginx"},
-            {"name": "sidecar", "image": "envoy", "resources": {"limits": {"cpu": "1"}}},
-        ]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "web", "image": "nginx"},
+                        {"name": "sidecar", "image": "envoy", "resources": {"limits": {"cpu": "1"}}},
+                    ]
+                }
+            },
+        },
     }
-    out = await respect_ignored(desired, live, [{"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["hpa"]}])
+    out = await respect_ignored(
+        desired, live, [{"group": "apps", "kind": "Deployment", "managedFieldsManagers": ["hpa"]}]
+    )
     assert out["spec"]["replicas"] == 5
     assert out["spec"]["template"]["spec"]["containers"][1]["resources"]["limits"]["cpu"] == "2"
 
 
 def test_overlay_merges_maps_and_same_length_lists_of_maps() -> None:
-    live = {"spec": {"replicas": 1, "strategy": {"type": "RollingUpdate"},
-                     "containers": [{"name": "a", "imagePullPolicy": "Always"}]}}
+    live = {
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "RollingUpdate"},
+            "containers": [{"name": "a", "imagePullPolicy": "Always"}],
+        }
+    }
     desired = {"spec": {"replicas": 3, "containers": [{"name": "a", "image": "x"}]}}
-    assert overlay(live, desired) == {"spec": {"replicas": 3, "strategy": {"type": "RollingUpdate"},
-                                               "containers": [{"name": "a", "imagePullPolicy": "Always", "image": "x"}]}}
+    assert overlay(live, desired) == {
+        "spec": {
+            "replicas": 3,
+            "strategy": {"type": "RollingUpdate"},
+            "containers": [{"name": "a", "imagePullPolicy": "Always", "image": "x"}],
+        }
+    }
 
 
 def test_app_in_sync_ignores_ignore_extraneous_leftovers() -> None:

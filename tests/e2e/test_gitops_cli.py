@@ -13,11 +13,11 @@ import base64
 import secrets
 import subprocess
 
+from tests.cli import tether
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
-from tests.cli import tether
 
 
 def configmap(name: str) -> str:
@@ -55,22 +55,38 @@ def run(pass_store: PassStore, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_sync_drift_secret_change_and_prune_through_git(
-    devcluster: ClusterState, kube: Cluster, namespace: str, git_server: GitHttpServer, pass_store: PassStore,
+    devcluster: ClusterState,
+    kube: Cluster,
+    namespace: str,
+    git_server: GitHttpServer,
+    pass_store: PassStore,
     unique_repo_name: str,
 ) -> None:
     entry = f"db-{secrets.token_hex(3)}"
     first_canary, second_canary = f"canary-{secrets.token_hex(8)}", f"canary-{secrets.token_hex(8)}"
     pass_store.insert(f"e2e/{entry}", f"ignored-first-line\npassword: {first_canary}\n")
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("app", files={
-        "app/keep.yaml": configmap("keep"),
-        "app/gone.yaml": configmap("gone"),
-        "app/web.yaml": DEPLOYMENT,
-        "app/secret.yaml": SECRET.replace("ENTRY", entry),
-        "README.md": "demo\n",
-    })
-    where = [repo.url, "--path", "app", "--app", "e2e", "--dest-namespace", namespace,
-             "--kubeconfig", devcluster.kubeconfig]
+    repo.commit(
+        "app",
+        files={
+            "app/keep.yaml": configmap("keep"),
+            "app/gone.yaml": configmap("gone"),
+            "app/web.yaml": DEPLOYMENT,
+            "app/secret.yaml": SECRET.replace("ENTRY", entry),
+            "README.md": "demo\n",
+        },
+    )
+    where = [
+        repo.url,
+        "--path",
+        "app",
+        "--app",
+        "e2e",
+        "--dest-namespace",
+        namespace,
+        "--kubeconfig",
+        devcluster.kubeconfig,
+    ]
 
     def no_canary(result: subprocess.CompletedProcess[str]) -> None:
         shown = result.stdout + result.stderr

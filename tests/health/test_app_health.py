@@ -15,14 +15,20 @@ def live_deploy(ready: int) -> dict[str, Any]:
     return {
         **DEPLOY,
         "spec": {"replicas": 2},
-        "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": ready,
-                   "availableReplicas": ready},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        },
     }
 
 
 def lookup(live: dict[str, dict[str, Any]]):
     async def live_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
         return live.get(obj["metadata"]["name"])
+
     return live_of
 
 

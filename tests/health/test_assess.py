@@ -31,7 +31,9 @@ def test_explain_names_the_rule_that_decided() -> None:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Succeeded"}}
     assert explain(pod).check == "built-in Pod"
     custom = {
-        "apiVersion": "example.com/v1", "kind": "Cache", "metadata": {"name": "c"},
+        "apiVersion": "example.com/v1",
+        "kind": "Cache",
+        "metadata": {"name": "c"},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]},
     }
     assert explain(custom).check == "status conditions"
@@ -68,13 +70,27 @@ def test_pending_deletion_comes_before_lua() -> None:
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "status": "broken"},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {"paused": "yes"}},
         {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "status": {"containerStatuses": ["nope"]}},
-        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}, "status": {"conditions": {"type": "Complete"}}},
-        {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "x"}, "status": {"observedGeneration": "new"}},
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "x"},
+            "status": {"conditions": {"type": "Complete"}},
+        },
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Thing",
+            "metadata": {"name": "x"},
+            "status": {"observedGeneration": "new"},
+        },
         {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "finalizers": "one", "deletionTimestamp": "now"}},
     ],
     ids=[
-        "status-not-object", "paused-not-bool", "container-status-not-object",
-        "conditions-not-list", "generation-not-int", "finalizers-not-list",
+        "status-not-object",
+        "paused-not-bool",
+        "container-status-not-object",
+        "conditions-not-list",
+        "generation-not-int",
+        "finalizers-not-list",
     ],
 )
 def test_malformed_objects_are_unknown_with_the_field_named(obj: dict[str, Any]) -> None:
@@ -87,6 +103,8 @@ def test_malformed_objects_are_unknown_with_the_field_named(obj: dict[str, Any])
 def test_objects_are_not_modified() -> None:
     obj = deployment(availableReplicas=0)
     before = repr(obj)
-    assess(obj, lua=LuaChecks({"apps/Deployment": "obj.status = nil; obj.spec.replicas = 9; return {status = 'Healthy'}"}))
+    assess(
+        obj, lua=LuaChecks({"apps/Deployment": "obj.status = nil; obj.spec.replicas = 9; return {status = 'Healthy'}"})
+    )
     assess(obj)
     assert repr(obj) == before

@@ -57,7 +57,12 @@ def test_prints_a_table_of_every_object(tmp_path: Path) -> None:
     assert lines[0].split() == ["KIND", "NAMESPACE/NAME", "STATUS", "MESSAGE"]
     rows = [line.split(None, 3) for line in lines[1:]]
     assert rows == [
-        ["Deployment", "shop/web", "Progressing", "Waiting for rollout to finish: 1 of 2 updated replicas are available..."],
+        [
+            "Deployment",
+            "shop/web",
+            "Progressing",
+            "Waiting for rollout to finish: 1 of 2 updated replicas are available...",
+        ],
         ["ConfigMap", "shop/settings", "-", "no health for this kind"],
         ["Namespace", "shop", "Healthy"],
         ["Certificate", "shop/shop-tls", "Degraded", "issuer not found"],
@@ -78,8 +83,14 @@ def test_json_output_with_lua_checks(tmp_path: Path) -> None:
     assert rows[0]["check"] == "built-in apps/Deployment"
     assert rows[3]["check"] == f"lua {LUA_DIR / 'cert-manager.io' / 'Certificate' / 'health.lua'}"
     assert rows[2] | {"check": None} == {
-        "apiVersion": "v1", "kind": "Namespace", "namespace": "", "name": "shop",
-        "status": "Healthy", "message": "", "check": None, "printed": [],
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "namespace": "",
+        "name": "shop",
+        "status": "Healthy",
+        "message": "",
+        "check": None,
+        "printed": [],
     }
 
 
@@ -135,4 +146,7 @@ def test_several_files_are_read_in_order(tmp_path: Path) -> None:
     second.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: two}\nstatus: {phase: Terminating}\n")
     result = invoke(str(first), str(second), "-o", "json")
     assert result.exit_code == 0
-    assert [(row["name"], row["status"]) for row in json.loads(result.stdout)] == [("one", "Healthy"), ("two", "Progressing")]
+    assert [(row["name"], row["status"]) for row in json.loads(result.stdout)] == [
+        ("one", "Healthy"),
+        ("two", "Progressing"),
+    ]

@@ -39,7 +39,9 @@ def write_script(root: Path, relative: str, source: str) -> None:
 
 
 READY_DEPLOYMENT = obj(
-    "apps/v1", "Deployment", spec={"replicas": 1},
+    "apps/v1",
+    "Deployment",
+    spec={"replicas": 1},
     status={"observedGeneration": 0, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1},
 )
 
@@ -138,7 +140,9 @@ def test_the_object_arrives_as_lua_tables_with_1_based_arrays() -> None:
         " " .. math.type(obj.spec.replicas) .. " " .. obj.metadata.creationTimestamp}
     """
     live = obj(
-        "example.com/v1", "Thing", spec={"replicas": 3},
+        "example.com/v1",
+        "Thing",
+        spec={"replicas": 3},
         status={"conditions": [{"type": "Ready"}, {"type": "Synced"}]},
     )
     live["metadata"]["creationTimestamp"] = datetime.datetime(2024, 5, 1, 10, 0, tzinfo=datetime.UTC)
@@ -196,7 +200,9 @@ def test_a_small_memory_limit_is_enforced() -> None:
     small = LuaChecks({"apps/Deployment": script}, limits=LuaLimits(memory_bytes=4 * 1024 * 1024))
     health = assess(READY_DEPLOYMENT, lua=small)
     assert health is not None and health.message.endswith("it needed more than 4 MiB of memory")
-    assert assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": script})) == Health(HealthStatus.HEALTHY, "8388608")
+    assert assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": script})) == Health(
+        HealthStatus.HEALTHY, "8388608"
+    )
 
 
 def test_a_stopped_script_runs_normally_afterwards() -> None:

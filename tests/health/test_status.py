@@ -14,7 +14,12 @@ H = HealthStatus
 def test_order_is_argo_cds() -> None:
     assert SEVERITY_ORDER == (H.HEALTHY, H.SUSPENDED, H.PROGRESSING, H.MISSING, H.DEGRADED, H.UNKNOWN)
     assert {status.value for status in HealthStatus} == {
-        "Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"
+        "Healthy",
+        "Progressing",
+        "Degraded",
+        "Suspended",
+        "Missing",
+        "Unknown",
     }
 
 

@@ -28,7 +28,9 @@ def symlink(root: Path, rel: str, target: str | os.PathLike[str]) -> None:
     link.symlink_to(target)
 
 
-async def render_local(root: Path, path: str = "", app: str = "app", namespace: str | None = None, **spec: Any) -> Rendered:
+async def render_local(
+    root: Path, path: str = "", app: str = "app", namespace: str | None = None, **spec: Any
+) -> Rendered:
     source = ApplicationSource.model_validate({"repoURL": str(root), "path": path, **spec})
     return await render(app, source, root, namespace=namespace)
 

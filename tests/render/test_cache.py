@@ -31,7 +31,12 @@ class FakeRepo:
     async def render(self) -> Rendered:
         self.renders += 1
         await asyncio.sleep(0.01)
-        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"r{self.renders}"}, "data": {"p": self.payload}}
+        obj = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"r{self.renders}"},
+            "data": {"p": self.payload},
+        }
         return Rendered([obj], SourceType.DIRECTORY, self.inputs)
 
 
@@ -55,8 +60,12 @@ async def test_unchanged_inputs_hit_changed_inputs_miss(tmp_path: Path) -> None:
 
 async def test_options_app_namespace_and_tools_are_part_of_the_key(tmp_path: Path) -> None:
     cache, repo = RenderCache(tmp_path), FakeRepo()
-    other_options = ApplicationSource.model_validate({"repoURL": "https://git.example/r", "path": "app", "directory": {"recurse": True}})
-    other_revision = ApplicationSource.model_validate({"repoURL": "https://git.example/r", "path": "app", "targetRevision": "v2"})
+    other_options = ApplicationSource.model_validate(
+        {"repoURL": "https://git.example/r", "path": "app", "directory": {"recurse": True}}
+    )
+    other_revision = ApplicationSource.model_validate(
+        {"repoURL": "https://git.example/r", "path": "app", "targetRevision": "v2"}
+    )
     await cache.get_or_render(scope(), "c1", repo.tree_ids, repo.render)
     assert not (await cache.get_or_render(scope(other_options), "c1", repo.tree_ids, repo.render)).hit
     assert not (await cache.get_or_render(scope(app="b"), "c1", repo.tree_ids, repo.render)).hit

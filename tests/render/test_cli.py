@@ -10,10 +10,9 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
-from tether.cli import main
-
 from tests.render.helpers import CORPUS, manifest, names, object_set
 from tests.render.tools import helm_template_by_hand
+from tether.cli import main
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -21,12 +20,30 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
 
 
 def test_local_helm_chart_with_options_as_yaml() -> None:
-    result = invoke(str(CORPUS), "--path", "helm-guestbook", "--app", "gb", "-n", "web", "--helm-set", "replicaCount=3", "--values", "values-production.yaml")
+    result = invoke(
+        str(CORPUS),
+        "--path",
+        "helm-guestbook",
+        "--app",
+        "gb",
+        "-n",
+        "web",
+        "--helm-set",
+        "replicaCount=3",
+        "--values",
+        "values-production.yaml",
+    )
     assert result.exit_code == 0, result.stderr
     objects = [d for d in yaml.safe_load_all(result.stdout) if d]
     expected = helm_template_by_hand(
-        CORPUS / "helm-guestbook", "gb", "--namespace", "web", "--set", "replicaCount=3",
-        "--values", str(CORPUS / "helm-guestbook" / "values-production.yaml"),
+        CORPUS / "helm-guestbook",
+        "gb",
+        "--namespace",
+        "web",
+        "--set",
+        "replicaCount=3",
+        "--values",
+        str(CORPUS / "helm-guestbook" / "values-production.yaml"),
     )
     assert object_set(objects) == object_set(expected)
     assert next(o for o in objects if o["kind"] == "Service")["spec"]["type"] == "LoadBalancer"
@@ -47,7 +64,12 @@ def test_secrets_are_masked_unless_asked(git_server: Any, pass_store: Any, tmp_p
     canary = f"canary-{uuid.uuid4().hex}"
     pass_store.insert(entry, canary + "\n")
     repo = git_server.create_repo(f"cli-secret-{uuid.uuid4().hex[:8]}")
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api"}, "stringData": {"token": f"<pass:{entry}>"}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "api"},
+        "stringData": {"token": f"<pass:{entry}>"},
+    }
     repo.commit("secret", {"app/secret.yaml": yaml.safe_dump(secret)})
     args = [repo.url, "--path", "app", "-o", "json", "--cache-dir", str(tmp_path)]
     env = dict(pass_store.env)
@@ -66,8 +88,12 @@ def test_resolved_values_outside_secrets_are_masked_too(git_server: Any, pass_st
     canary = f"canary-{uuid.uuid4().hex}"
     pass_store.insert(entry, canary + "\n")
     repo = git_server.create_repo(f"cli-cm-{uuid.uuid4().hex[:8]}")
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"},
-              "data": {"dsn": f"pg://app:<pass:{entry}>@db/app", "plain": "visible"}}
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "app"},
+        "data": {"dsn": f"pg://app:<pass:{entry}>@db/app", "plain": "visible"},
+    }
     repo.commit("configmap", {"app/cm.yaml": yaml.safe_dump(config)})
     args = [repo.url, "--path", "app", "--cache-dir", str(tmp_path)]
 

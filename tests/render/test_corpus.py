@@ -12,12 +12,11 @@ import _jsonnet
 import pytest
 import yaml
 
+from tests.render.helpers import CORPUS, object_set
+from tests.render.tools import helm_template_by_hand, kustomize_by_hand
 from tether.model.source import ApplicationSource, SourceType
 from tether.pipeline import desired_state
 from tether.source import GitCache
-
-from tests.render.helpers import CORPUS, object_set
-from tests.render.tools import helm_template_by_hand, kustomize_by_hand
 
 NAMESPACE = "demo"
 TLAS = [
@@ -48,7 +47,9 @@ CASES: list[tuple[str, dict[str, Any], SourceType, Any]] = [
         {"directory": {"jsonnet": {"tlas": TLAS}}},
         SourceType.DIRECTORY,
         lambda: jsonnet_by_hand(
-            CORPUS / "jsonnet-guestbook-tla", tla_vars={"name": "tla-guestbook", "type": "ClusterIP"}, tla_codes={"replicas": "2"}
+            CORPUS / "jsonnet-guestbook-tla",
+            tla_vars={"name": "tla-guestbook", "type": "ClusterIP"},
+            tla_codes={"replicas": "2"},
         ),
     ),
     ("kustomize-guestbook", {}, SourceType.KUSTOMIZE, lambda: kustomize_by_hand(CORPUS / "kustomize-guestbook")),
@@ -65,8 +66,12 @@ CASES: list[tuple[str, dict[str, Any], SourceType, Any]] = [
         {"helm": {"valueFiles": ["values-production.yaml"]}},
         SourceType.HELM,
         lambda: helm_template_by_hand(
-            CORPUS / "helm-guestbook", "helm-guestbook", "--namespace", NAMESPACE,
-            "--values", str(CORPUS / "helm-guestbook" / "values-production.yaml"),
+            CORPUS / "helm-guestbook",
+            "helm-guestbook",
+            "--namespace",
+            NAMESPACE,
+            "--values",
+            str(CORPUS / "helm-guestbook" / "values-production.yaml"),
         ),
     ),
     ("apps", {}, SourceType.HELM, lambda: helm_template_by_hand(CORPUS / "apps", "apps", "--namespace", NAMESPACE)),
@@ -87,7 +92,9 @@ def git_cache(tmp_path_factory: pytest.TempPathFactory) -> GitCache:
 async def test_corpus_app_matches_the_tools(
     corpus_repo: Any, git_cache: GitCache, app: str, spec: dict[str, Any], kind: SourceType, by_hand: Any
 ) -> None:
-    source = ApplicationSource.model_validate({"repoURL": corpus_repo.url, "path": app, "targetRevision": "main", **spec})
+    source = ApplicationSource.model_validate(
+        {"repoURL": corpus_repo.url, "path": app, "targetRevision": "main", **spec}
+    )
     state = await desired_state(app, source, git=git_cache, cache=None, secrets_backend=None, namespace=NAMESPACE)
     expected = by_hand()
     assert state.revision == corpus_repo.head

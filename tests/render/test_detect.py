@@ -2,11 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.render.helpers import write_tree
 from tether.model.source import ApplicationSource, SourceType
 from tether.render import RenderError
 from tether.render.detect import detect_type, source_type
-
-from tests.render.helpers import write_tree
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from tether.render import RenderError
-
 from tests.render.helpers import manifest, names, render_local, write_tree
+from tether.render import RenderError
 
 
 @pytest.fixture
@@ -31,7 +30,14 @@ async def test_top_level_only_without_recurse(app_tree: Path) -> None:
 
 async def test_recurse_reads_every_manifest(app_tree: Path) -> None:
     rendered = await render_local(app_tree, "app", directory={"recurse": True})
-    assert names(rendered.objects) == ["ConfigMap/a", "ConfigMap/a2", "ConfigMap/c", "ConfigMap/e", "Secret/d", "Service/b"]
+    assert names(rendered.objects) == [
+        "ConfigMap/a",
+        "ConfigMap/a2",
+        "ConfigMap/c",
+        "ConfigMap/e",
+        "Secret/d",
+        "Service/b",
+    ]
 
 
 async def test_include_and_exclude_globs_with_braces(app_tree: Path) -> None:
@@ -43,7 +49,9 @@ async def test_include_and_exclude_globs_with_braces(app_tree: Path) -> None:
 
 async def test_non_manifest_yaml_is_an_error_naming_the_file(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/ok.yaml": manifest("ConfigMap", "ok"), "app/values.yaml": "replicaCount: 2\n"})
-    with pytest.raises(RenderError, match=r"app 'app': manifest app/values.yaml: document 1 is not a Kubernetes object"):
+    with pytest.raises(
+        RenderError, match=r"app 'app': manifest app/values.yaml: document 1 is not a Kubernetes object"
+    ):
         await render_local(tmp_path, "app")
 
 
@@ -59,7 +67,9 @@ async def test_list_kind_is_flattened_and_empty_documents_skipped(tmp_path: Path
         tmp_path,
         {
             "list.yaml": "---\n---\n" + json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
-            "list.json": json.dumps({"apiVersion": "v1", "kind": "ConfigMapList", "items": [json.loads(manifest("ConfigMap", "z"))]}),
+            "list.json": json.dumps(
+                {"apiVersion": "v1", "kind": "ConfigMapList", "items": [json.loads(manifest("ConfigMap", "z"))]}
+            ),
         },
     )
     rendered = await render_local(tmp_path)

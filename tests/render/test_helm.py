@@ -2,11 +2,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.render.helpers import names, render_local, write_tree
 from tether.render import RenderError
 from tether.render.toolenv import private_tool_env
 from tether.secrets import REDACTOR
-
-from tests.render.helpers import names, render_local, write_tree
 
 CHART = {
     "chart/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
@@ -103,7 +102,9 @@ async def test_values_object_wins_over_values_and_force_string(repo: Path) -> No
 async def test_parameters_are_strings_unless_force_string_is_false(repo: Path) -> None:
     as_written = await render_local(repo, "chart", helm={"parameters": [{"name": "count", "value": "5"}]})
     assert config_map(as_written.objects)["data"]["countKind"] == "string"
-    typed = await render_local(repo, "chart", helm={"parameters": [{"name": "count", "value": "5", "forceString": False}]})
+    typed = await render_local(
+        repo, "chart", helm={"parameters": [{"name": "count", "value": "5", "forceString": False}]}
+    )
     assert config_map(typed.objects)["data"]["countKind"] == "int64"
 
 
@@ -124,7 +125,8 @@ async def test_vendored_dependencies_render_without_network(repo: Path) -> None:
     write_tree(
         repo,
         {
-            "chart/Chart.yaml": CHART["chart/Chart.yaml"] + "dependencies:\n- name: sub\n  version: 0.1.0\n  repository: https://charts.example.invalid\n",
+            "chart/Chart.yaml": CHART["chart/Chart.yaml"]
+            + "dependencies:\n- name: sub\n  version: 0.1.0\n  repository: https://charts.example.invalid\n",
             "chart/charts/sub/Chart.yaml": "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
             "chart/charts/sub/templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-sub\n",
         },
@@ -136,15 +138,22 @@ async def test_vendored_dependencies_render_without_network(repo: Path) -> None:
 async def test_dependencies_not_vendored_are_a_clear_error(repo: Path) -> None:
     write_tree(
         repo,
-        {"chart/Chart.yaml": CHART["chart/Chart.yaml"] + "dependencies:\n- name: redis\n  version: 1.2.3\n  repository: https://charts.example.invalid\n"},
+        {
+            "chart/Chart.yaml": CHART["chart/Chart.yaml"]
+            + "dependencies:\n- name: redis\n  version: 1.2.3\n  repository: https://charts.example.invalid\n"
+        },
     )
-    with pytest.raises(RenderError, match=r"dependencies not vendored under charts/.*redis 1.2.3 from https://charts.example.invalid"):
+    with pytest.raises(
+        RenderError, match=r"dependencies not vendored under charts/.*redis 1.2.3 from https://charts.example.invalid"
+    ):
         await render_local(repo, "chart")
 
 
 async def test_helm_failure_names_app_chart_and_stderr(repo: Path) -> None:
     write_tree(repo, {"chart/templates/bad.yaml": "{{ .Values.nope.deeper }}\n"})
-    with pytest.raises(RenderError, match=r"(?s)app .app.: helm chart chart: helm template failed \(exit 1\): .*bad.yaml.*nil pointer"):
+    with pytest.raises(
+        RenderError, match=r"(?s)app .app.: helm chart chart: helm template failed \(exit 1\): .*bad.yaml.*nil pointer"
+    ):
         await render_local(repo, "chart")
 
 
@@ -158,7 +167,12 @@ async def test_corpus_chart_with_missing_dependency(tmp_path: Path) -> None:
 async def test_tool_errors_mask_secrets_and_url_credentials(repo: Path) -> None:
     canary = "canary-render-err-51f0"
     REDACTOR.add(canary)
-    write_tree(repo, {"chart/templates/bad.yaml": '{{ fail "token canary-render-err-51f0 for https://me:hunter2x@git.example/r" }}\n'})
+    write_tree(
+        repo,
+        {
+            "chart/templates/bad.yaml": '{{ fail "token canary-render-err-51f0 for https://me:hunter2x@git.example/r" }}\n'
+        },
+    )
     with pytest.raises(RenderError) as caught:
         await render_local(repo, "chart")
     message = str(caught.value)

@@ -4,10 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tether.render import RenderError
-
 from tests.render.helpers import CORPUS, names, object_set, render_local, write_tree
 from tests.render.tools import kustomize_by_hand
+from tether.render import RenderError
 
 
 @pytest.fixture
@@ -45,7 +44,9 @@ async def test_overrides_edit_the_app_kustomization_like_argocd(corpus_copy: Pat
         namespace="shop",
         commonLabels={"team": "web"},
         commonAnnotations={"owner": "ops"},
-        images=[{"name": "gcr.io/google-samples/gb-frontend", "newName": "registry.example/guestbook", "newTag": "0.3"}],
+        images=[
+            {"name": "gcr.io/google-samples/gb-frontend", "newName": "registry.example/guestbook", "newTag": "0.3"}
+        ],
         replicas=[{"name": "kustomize-guestbook-ui", "count": 3}],
     )
     kfile.write_text(yaml.safe_dump(edited))
@@ -121,7 +122,9 @@ async def test_helm_charts_inflated_with_the_pinned_helm(tmp_path: Path) -> None
 
 async def test_kustomize_failure_names_app_path_and_stderr(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/kustomization.yaml": "resources: [missing.yaml]\n"})
-    with pytest.raises(RenderError, match=r"(?s)app 'app': kustomization app: kubectl kustomize failed \(exit 1\): .*missing.yaml"):
+    with pytest.raises(
+        RenderError, match=r"(?s)app 'app': kustomization app: kubectl kustomize failed \(exit 1\): .*missing.yaml"
+    ):
         await render_local(tmp_path, "app")
     assert str(tmp_path) not in str(await _error(tmp_path))
 

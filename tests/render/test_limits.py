@@ -4,15 +4,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.render.helpers import CORPUS, write_tree
 from tether.model.source import ApplicationSource
 from tether.render import RenderError, RenderLimits, render
-
-from tests.render.helpers import CORPUS, write_tree
 
 
 async def test_output_cap(tmp_path: Path) -> None:
     source = ApplicationSource.model_validate({"repoURL": str(CORPUS), "path": "helm-guestbook"})
-    with pytest.raises(RenderError, match=r"app 'gb': helm chart helm-guestbook: helm template: output exceeded the limit of 200 bytes"):
+    with pytest.raises(
+        RenderError, match=r"app 'gb': helm chart helm-guestbook: helm template: output exceeded the limit of 200 bytes"
+    ):
         await render("gb", source, CORPUS, limits=RenderLimits(max_output=200))
 
 

@@ -34,7 +34,10 @@ def test_non_manifest_documents_are_errors_naming_the_document() -> None:
 
 
 def test_json_holds_one_object() -> None:
-    assert objects_from_json('{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}')[0]["kind"] == "Namespace"
+    assert (
+        objects_from_json('{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}')[0]["kind"]
+        == "Namespace"
+    )
     with pytest.raises(ManifestError, match="one object"):
         objects_from_json("[]")
     with pytest.raises(ManifestError, match="invalid JSON"):

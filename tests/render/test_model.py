@@ -30,8 +30,12 @@ def test_typos_are_errors_naming_the_field() -> None:
 
 
 def test_render_options_leave_out_where_and_when() -> None:
-    a = ApplicationSource.model_validate({"repoURL": "https://a", "targetRevision": "v1", "path": "p", "kustomize": {"namePrefix": "x-"}})
-    b = ApplicationSource.model_validate({"repoURL": "https://b", "targetRevision": "v2", "path": "p", "kustomize": {"namePrefix": "x-"}})
+    a = ApplicationSource.model_validate(
+        {"repoURL": "https://a", "targetRevision": "v1", "path": "p", "kustomize": {"namePrefix": "x-"}}
+    )
+    b = ApplicationSource.model_validate(
+        {"repoURL": "https://b", "targetRevision": "v2", "path": "p", "kustomize": {"namePrefix": "x-"}}
+    )
     c = ApplicationSource.model_validate({"repoURL": "https://b", "path": "p", "kustomize": {"namePrefix": "y-"}})
     assert a.render_options() == b.render_options() != c.render_options()
 

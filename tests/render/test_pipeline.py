@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
+from tests.render.helpers import manifest
 from tether.model.source import ApplicationSource, SourceType
 from tether.pipeline import desired_state, is_local_source
 from tether.render.cache import RenderCache
 from tether.secrets import PassBackend
 from tether.source import Credentials, GitCache, GitError
-
-from tests.render.helpers import manifest
 
 
 class CountingGitCache(GitCache):
@@ -160,11 +159,15 @@ async def test_placeholders_resolve_from_pass_and_never_reach_the_cache(
     assert entry in kust.secret_usage.entries and kust.secret_usage.store_commit == pass_store.commit
 
     spec = {"repoURL": repo.url, "path": "chart", "helm": {"valueFiles": ["values-prod.yaml"]}}
-    helm = await desired_state("web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend)
+    helm = await desired_state(
+        "web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend
+    )
     (secret,) = helm.objects
     assert secret["metadata"]["name"] == "web" and secret["stringData"]["password"] == canary
 
-    again = await desired_state("web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend)
+    again = await desired_state(
+        "web", ApplicationSource.model_validate(spec), git=git, cache=cache, secrets_backend=backend
+    )
     assert again.cache_hit and again.objects[0]["stringData"]["password"] == canary
 
     assert len(cache) == 2
@@ -183,7 +186,9 @@ async def test_symlink_out_of_the_repository_is_refused_from_git(git_server: Any
     (repo.path / "app" / "passwd.yaml").symlink_to("/etc/passwd")
     repo.commit("symlink out")
     with pytest.raises(GitError, match="refusing to check out"):
-        await desired_state("app", source(repo.url, "app"), git=GitCache(tmp_path / "git"), cache=None, secrets_backend=None)
+        await desired_state(
+            "app", source(repo.url, "app"), git=GitCache(tmp_path / "git"), cache=None, secrets_backend=None
+        )
 
 
 async def test_local_directory_needs_no_git_and_no_cache(tmp_path: Path) -> None:

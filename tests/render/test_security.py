@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tether.render import RenderError
-
 from tests.render.helpers import CORPUS, manifest, render_local, symlink, write_tree
+from tether.render import RenderError
 
 CHART = {
     "chart/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
@@ -31,13 +30,17 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("ref", ["../../outside/values.yaml", "../../../../../../etc/passwd", "/etc/passwd"])
 async def test_value_files_outside_or_absolute(repo: Path, ref: str) -> None:
-    with pytest.raises(RenderError, match=r"app 'app': helm.valueFiles\[0\]: .* (outside the repository|relative path)"):
+    with pytest.raises(
+        RenderError, match=r"app 'app': helm.valueFiles\[0\]: .* (outside the repository|relative path)"
+    ):
         await render_local(repo, "chart", helm={"valueFiles": [ref]})
 
 
 async def test_symlinked_value_file_pointing_out(repo: Path) -> None:
     symlink(repo, "shared/values-prod.yaml", repo.parent / "outside" / "values.yaml")
-    with pytest.raises(RenderError, match=r"helm.valueFiles\[0\]: '../shared/values-prod.yaml' is a symlink that points outside"):
+    with pytest.raises(
+        RenderError, match=r"helm.valueFiles\[0\]: '../shared/values-prod.yaml' is a symlink that points outside"
+    ):
         await render_local(repo, "chart", helm={"valueFiles": ["../shared/values-prod.yaml"]})
 
 
@@ -48,7 +51,9 @@ async def test_file_parameter_outside(repo: Path) -> None:
 
 async def test_helm_chart_containing_a_symlink_out(repo: Path) -> None:
     symlink(repo, "chart/templates/stolen.yaml", repo.parent / "outside" / "secret.yaml")
-    with pytest.raises(RenderError, match=r"helm chart chart: chart/templates/stolen.yaml is a symlink that points outside"):
+    with pytest.raises(
+        RenderError, match=r"helm chart chart: chart/templates/stolen.yaml is a symlink that points outside"
+    ):
         await render_local(repo, "chart")
 
 
@@ -62,7 +67,9 @@ async def test_symlinked_manifest_in_directory_app(repo: Path, directory: dict[s
 
 
 async def test_symlink_inside_the_repo_is_fine_and_an_input(repo: Path) -> None:
-    write_tree(repo, {"plain/ok.yaml": manifest("ConfigMap", "ok"), "shared/extra.yaml": manifest("ConfigMap", "extra")})
+    write_tree(
+        repo, {"plain/ok.yaml": manifest("ConfigMap", "ok"), "shared/extra.yaml": manifest("ConfigMap", "extra")}
+    )
     symlink(repo, "plain/extra.yaml", "../shared/extra.yaml")
     rendered = await render_local(repo, "plain")
     assert len(rendered.objects) == 2 and rendered.inputs == ("plain", "shared/extra.yaml")
@@ -72,7 +79,9 @@ async def test_symlink_inside_the_repo_is_fine_and_an_input(repo: Path) -> None:
 async def test_kustomize_base_outside_the_repo(repo: Path, ref: str) -> None:
     ref = ref.replace("/OUTSIDE", str(repo.parent / "outside"))
     write_tree(repo, {"app/kustomization.yaml": f"resources:\n- {ref}\n"})
-    with pytest.raises(RenderError, match=r"app/kustomization.yaml resources\[0\]: .* (outside the repository|relative path)"):
+    with pytest.raises(
+        RenderError, match=r"app/kustomization.yaml resources\[0\]: .* (outside the repository|relative path)"
+    ):
         await render_local(repo, "app")
 
 
@@ -99,7 +108,10 @@ async def test_kustomize_nested_base_reaching_out(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("kustomization", "field"),
     [
-        ("configMapGenerator:\n- name: c\n  files: [k=../../outside/values.yaml]\n", r"configMapGenerator\[0\].files\[0\]"),
+        (
+            "configMapGenerator:\n- name: c\n  files: [k=../../outside/values.yaml]\n",
+            r"configMapGenerator\[0\].files\[0\]",
+        ),
         ("patches:\n- path: ../../outside/secret.yaml\n", r"patches\[0\].path"),
         ("components:\n- ../../outside\n", r"components\[0\]"),
     ],

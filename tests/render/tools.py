@@ -14,7 +14,13 @@ from tether.tools import binary
 
 def _run(argv: list[str], cwd: Path | None = None) -> str:
     with tempfile.TemporaryDirectory() as home:
-        env = {"PATH": "/usr/bin:/bin", "HOME": home, "HELM_CACHE_HOME": f"{home}/c", "HELM_CONFIG_HOME": f"{home}/f", "HELM_DATA_HOME": f"{home}/d"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": home,
+            "HELM_CACHE_HOME": f"{home}/c",
+            "HELM_CONFIG_HOME": f"{home}/f",
+            "HELM_DATA_HOME": f"{home}/d",
+        }
         done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -10,7 +10,6 @@ import pytest
 import structlog
 
 from tether import log as tether_log
-
 from tether.devcluster.passstore import PassStore
 from tether.errors import TetherError
 from tether.secrets import (
@@ -45,10 +44,16 @@ def secret(data: dict[str, str] | None = None, string_data: dict[str, str] | Non
 
 async def test_first_line_key_and_base64(backend: PassBackend, pass_store: PassStore) -> None:
     objects = [
-        secret(string_data={"password": "<pass:resolve/db/creds>", "user": "<pass:resolve/db/creds#username>"},
-               data={"token": "<pass:resolve/db/creds#token | base64>"}),
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
-         "data": {"url": "https://<pass:resolve/db/creds#username>@api/?k=<pass:resolve/api>"}},
+        secret(
+            string_data={"password": "<pass:resolve/db/creds>", "user": "<pass:resolve/db/creds#username>"},
+            data={"token": "<pass:resolve/db/creds#token | base64>"},
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c"},
+            "data": {"url": "https://<pass:resolve/db/creds#username>@api/?k=<pass:resolve/api>"},
+        },
     ]
     redactor = Redactor()
     result = await resolve_secrets(objects, backend, app="shop", redactor=redactor)
@@ -66,8 +71,11 @@ async def test_first_line_key_and_base64(backend: PassBackend, pass_store: PassS
 async def test_placeholders_inside_base64_secret_data(backend: PassBackend) -> None:
     """As kustomize's secretGenerator writes it: the whole file, placeholders included, base64-encoded."""
     env_file = "DB_USER=<pass:resolve/db/creds#username>\nDB_PASSWORD=<pass:resolve/db/creds>\n"
-    objects = [secret(data={".env": base64.b64encode(env_file.encode()).decode(),
-                            "other": base64.b64encode(b"static").decode()})]
+    objects = [
+        secret(
+            data={".env": base64.b64encode(env_file.encode()).decode(), "other": base64.b64encode(b"static").decode()}
+        )
+    ]
     redactor = Redactor()
     result = await resolve_secrets(objects, backend, app="shop", redactor=redactor)
     decoded = base64.b64decode(result.objects[0]["data"][".env"]).decode()
@@ -79,9 +87,19 @@ async def test_placeholders_inside_base64_secret_data(backend: PassBackend) -> N
 async def test_missing_entry_error_names_everything_but_the_value(backend: PassBackend) -> None:
     objects = [
         secret(string_data={"password": "<pass:resolve/db/creds>"}),
-        {"kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
-         "spec": {"template": {"spec": {"containers": [{"env": [{"name": "A", "value": "1"},
-                                                               {"name": "K", "value": "<pass:resolve/missing>"}]}]}}}},
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "prod"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"env": [{"name": "A", "value": "1"}, {"name": "K", "value": "<pass:resolve/missing>"}]}
+                        ]
+                    }
+                }
+            },
+        },
     ]
     with pytest.raises(SecretResolutionError) as caught:
         await resolve_secrets(objects, backend, app="shop", redactor=Redactor(), sources=["secret.yaml", "web.yaml"])
@@ -97,8 +115,9 @@ async def test_missing_key_error_names_everything_but_the_value(backend: PassBac
     with pytest.raises(SecretResolutionError) as caught:
         await resolve_secrets(objects, backend, app="shop", redactor=Redactor())
     message = str(caught.value)
-    assert message == ("app 'shop': secret entry 'resolve/db/creds' has no key 'nokey' "
-                       "(needed by Secret prod/db, field data.pw)")
+    assert message == (
+        "app 'shop': secret entry 'resolve/db/creds' has no key 'nokey' (needed by Secret prod/db, field data.pw)"
+    )
     for canary in (CANARY_PW, CANARY_TOKEN, CANARY_USER):
         assert canary not in message
 
@@ -118,7 +137,9 @@ async def test_traversal_and_directories_are_refused_before_pass_runs(
             with pytest.raises(TetherError):
                 await backend.show(bad)
         with pytest.raises(SecretResolutionError, match="'resolve' is a directory"):
-            await resolve_secrets([secret(string_data={"x": "<pass:resolve>"})], backend, app="shop", redactor=Redactor())
+            await resolve_secrets(
+                [secret(string_data={"x": "<pass:resolve>"})], backend, app="shop", redactor=Redactor()
+            )
     finally:
         (pass_store.store_dir / "resolve" / "escape.gpg").unlink()
 
@@ -142,8 +163,9 @@ async def test_backend_finds_the_store_like_pass(pass_store: PassStore) -> None:
 
 async def test_resolved_values_are_masked_in_structlog_output(backend: PassBackend, capsys) -> None:
     """Tether's own logging set-up (the one every command uses) masks resolved values."""
-    result = await resolve_secrets([secret(string_data={"password": "<pass:resolve/db/creds#token>"})],
-                                   backend, app="shop", redactor=REDACTOR)
+    result = await resolve_secrets(
+        [secret(string_data={"password": "<pass:resolve/db/creds#token>"})], backend, app="shop", redactor=REDACTOR
+    )
     tether_log.configure(logging.INFO, json_output=True)
     try:
         structlog.get_logger("test").info("applied", obj=result.objects[0], note=f"token is {CANARY_TOKEN}")
@@ -152,9 +174,13 @@ async def test_resolved_values_are_masked_in_structlog_output(backend: PassBacke
     text = capsys.readouterr().err
     assert CANARY_TOKEN not in text and "********" in text
 
+
 async def test_pass_show_has_a_timeout(pass_store: PassStore) -> None:
-    slow = PassBackend(pass_store.store_dir, pass_store.gnupg_home, environ={"HOME": str(pass_store.store_dir.parent)},
-                       timeout=0.001)
-    with pytest.raises(TetherError, match=r"cannot read secret entry 'resolve/api': pass show resolve/api: timed out") as caught:
+    slow = PassBackend(
+        pass_store.store_dir, pass_store.gnupg_home, environ={"HOME": str(pass_store.store_dir.parent)}, timeout=0.001
+    )
+    with pytest.raises(
+        TetherError, match=r"cannot read secret entry 'resolve/api': pass show resolve/api: timed out"
+    ) as caught:
         await slow.show("resolve/api")
     assert "canary-api" not in str(caught.value)

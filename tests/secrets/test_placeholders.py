@@ -99,13 +99,33 @@ class MemoryBackend:
 async def test_resolution_on_plain_data() -> None:
     backend = MemoryBackend({"db": "pw-canary-1\nuser: app\n", "tls": "CERTDATA\n"})
     objects = [
-        {"kind": "Deployment", "metadata": {"name": "web", "<pass:db>": "key untouched"},
-         "spec": {"template": {"spec": {"containers": [{"env": [
-             {"name": "A", "value": "x"}, {"name": "DSN", "value": "pg://<pass:db#user>:<pass:db>@h"}]}]}}}},
-        {"kind": "Secret", "metadata": {"name": "s", "namespace": "ns"},
-         "data": {"pw": "<pass:db | base64>",
-                  "tls.crt": base64.b64encode(b"-----\n<pass:tls>\n-----\n").decode(),
-                  "plain": base64.b64encode(b"no placeholder").decode()}},
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "web", "<pass:db>": "key untouched"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "env": [
+                                    {"name": "A", "value": "x"},
+                                    {"name": "DSN", "value": "pg://<pass:db#user>:<pass:db>@h"},
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+        },
+        {
+            "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "data": {
+                "pw": "<pass:db | base64>",
+                "tls.crt": base64.b64encode(b"-----\n<pass:tls>\n-----\n").decode(),
+                "plain": base64.b64encode(b"no placeholder").decode(),
+            },
+        },
     ]
     before = repr(objects)
     redactor = Redactor()
@@ -135,8 +155,11 @@ async def test_errors_name_app_entry_object_field_and_source() -> None:
     backend = MemoryBackend({"db": "pw-canary-2\n"})
     objects = [
         {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"x": "<pass:db>"}},
-        {"kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
-         "spec": {"template": {"spec": {"containers": [{"env": [{}, {"value": "<pass:db#token>"}]}]}}}},
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "prod"},
+            "spec": {"template": {"spec": {"containers": [{"env": [{}, {"value": "<pass:db#token>"}]}]}}},
+        },
     ]
     with pytest.raises(SecretResolutionError) as caught:
         await resolve_secrets(objects, backend, app="shop", redactor=Redactor(), sources=["cm.yaml", "deploy.yaml"])
@@ -145,9 +168,21 @@ async def test_errors_name_app_entry_object_field_and_source() -> None:
         "app 'shop': secret entry 'db' has no key 'token' (needed by Deployment prod/web, "
         "field spec.template.spec.containers[0].env[1].value, from deploy.yaml)"
     )
-    with pytest.raises(SecretResolutionError, match=r"app 'shop': secret entry 'nope' not found .*ConfigMap c, field data\[\"a\.b\"\]"):
-        await resolve_secrets([{"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a.b": "<pass:nope>"}}],
-                              backend, app="shop", redactor=Redactor())
-    with pytest.raises(SecretResolutionError, match="app 'shop': malformed secret placeholder .*ConfigMap c, field data.x"):
-        await resolve_secrets([{"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"x": "<pass:oops"}}],
-                              backend, app="shop", redactor=Redactor())
+    with pytest.raises(
+        SecretResolutionError, match=r"app 'shop': secret entry 'nope' not found .*ConfigMap c, field data\[\"a\.b\"\]"
+    ):
+        await resolve_secrets(
+            [{"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a.b": "<pass:nope>"}}],
+            backend,
+            app="shop",
+            redactor=Redactor(),
+        )
+    with pytest.raises(
+        SecretResolutionError, match="app 'shop': malformed secret placeholder .*ConfigMap c, field data.x"
+    ):
+        await resolve_secrets(
+            [{"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"x": "<pass:oops"}}],
+            backend,
+            app="shop",
+            redactor=Redactor(),
+        )

@@ -35,8 +35,9 @@ def test_short_values_are_masked_only_as_whole_strings() -> None:
 def test_redact_any_walks_structures() -> None:
     redactor = Redactor()
     redactor.add("canary-struct-9")
-    out = redactor.redact_any({"a": ["x canary-struct-9", ("canary-struct-9", 3)], "b": None,
-                               "c": ValueError("boom canary-struct-9")})
+    out = redactor.redact_any(
+        {"a": ["x canary-struct-9", ("canary-struct-9", 3)], "b": None, "c": ValueError("boom canary-struct-9")}
+    )
     assert out == {"a": [f"x {MASK}", (MASK, 3)], "b": None, "c": f"boom {MASK}"}
 
 
@@ -77,15 +78,26 @@ def test_structlog_processor_masks_events_and_tracebacks() -> None:
 
 def test_mask_secret_objects_for_display() -> None:
     objects = [
-        {"kind": "Secret", "metadata": {"name": "s", "annotations": {
-            "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"pw":"c2VjcmV0"}}', "team": "a"}},
-         "data": {"pw": "c2VjcmV0"}, "stringData": {"token": "secret"}},
+        {
+            "kind": "Secret",
+            "metadata": {
+                "name": "s",
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"pw":"c2VjcmV0"}}',
+                    "team": "a",
+                },
+            },
+            "data": {"pw": "c2VjcmV0"},
+            "stringData": {"token": "secret"},
+        },
         {"kind": "ConfigMap", "data": {"pw": "visible"}},
     ]
     masked = mask_secret_objects(objects)
     assert masked[0]["data"] == {"pw": SECRET_MASK}
     assert masked[0]["stringData"] == {"token": SECRET_MASK}
     assert masked[0]["metadata"]["annotations"] == {
-        "kubectl.kubernetes.io/last-applied-configuration": SECRET_MASK, "team": "a"}
+        "kubectl.kubernetes.io/last-applied-configuration": SECRET_MASK,
+        "team": "a",
+    }
     assert masked[1] == objects[1]
     assert objects[0]["data"] == {"pw": "c2VjcmV0"}

@@ -27,8 +27,10 @@ def test_no_credentials_means_no_askpass(tmp_path: Path) -> None:
 
 
 def test_ssh_key_lives_in_a_private_file_only_during_the_call(tmp_path: Path) -> None:
-    creds = Credentials(ssh_private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----",
-                        known_hosts="github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+    creds = Credentials(
+        ssh_private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----",
+        known_hosts="github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    )
     with auth_env(creds, askpass=write_askpass(tmp_path), scratch=tmp_path) as env:
         argv = shlex.split(env["GIT_SSH_COMMAND"])
         key = Path(argv[argv.index("-i") + 1])

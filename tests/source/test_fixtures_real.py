@@ -20,7 +20,9 @@ def _git(server: GitHttpServer, *args: str, cwd: Path | None = None, **extra: st
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_anonymous_clone_sees_commits_and_tags(git_server: GitHttpServer, unique_repo_name: str, tmp_path: Path) -> None:
+def test_anonymous_clone_sees_commits_and_tags(
+    git_server: GitHttpServer, unique_repo_name: str, tmp_path: Path
+) -> None:
     repo = git_server.create_repo(unique_repo_name)
     first = repo.commit("first", {"app/deploy.yaml": "kind: Deployment\n"})
     repo.tag("v1.0.0", "release 1.0.0")
@@ -77,7 +79,9 @@ def test_gzip_request_body_passes_through(git_server: GitHttpServer, unique_repo
         assert b"PACK" in response.read(1 << 20)
 
 
-def test_clone_with_basic_auth_via_askpass(git_server_auth: GitHttpServer, unique_repo_name: str, tmp_path: Path) -> None:
+def test_clone_with_basic_auth_via_askpass(
+    git_server_auth: GitHttpServer, unique_repo_name: str, tmp_path: Path
+) -> None:
     repo = git_server_auth.create_repo(unique_repo_name)
     sha = repo.commit("one", {"f": "x"})
     url = git_server_auth.url_for(unique_repo_name)

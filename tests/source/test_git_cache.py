@@ -69,7 +69,9 @@ async def test_each_revision_form(cache: GitCache, history: dict[str, str]) -> N
     assert cache.fetch_count == 0  # all of that came from ls-remote
 
 
-async def test_abbreviated_id_buried_in_history_is_fetched_and_expanded(cache: GitCache, history: dict[str, str]) -> None:
+async def test_abbreviated_id_buried_in_history_is_fetched_and_expanded(
+    cache: GitCache, history: dict[str, str]
+) -> None:
     assert await cache.resolve(history["url"], history["buried"][:8]) == history["buried"]
     assert cache.fetch_count == 1
     assert await cache.resolve(history["url"], history["buried"][:9]) == history["buried"]
@@ -171,8 +173,11 @@ async def test_checkout_keeps_committed_bytes_despite_gitattributes(
     repo = git_server.create_repo(unique_repo_name)
     sha = repo.commit(
         "attrs",
-        {".gitattributes": "hidden.yaml export-ignore\nsubst.txt export-subst\n", "hidden.yaml": "a: 1\n",
-         "subst.txt": "$Format:%H$\n"},
+        {
+            ".gitattributes": "hidden.yaml export-ignore\nsubst.txt export-subst\n",
+            "hidden.yaml": "a: 1\n",
+            "subst.txt": "$Format:%H$\n",
+        },
     )
     async with cache.checkout(git_server.url_for(unique_repo_name), sha) as tree:
         assert (tree / "hidden.yaml").read_text() == "a: 1\n"
@@ -240,10 +245,21 @@ async def test_basic_auth_repository_via_credentials(
     assert calls and all(password not in " ".join(argv) for argv, _ in calls)
     network_envs = [env for argv, env in calls if argv[1] in ("ls-remote", "fetch")]
     assert network_envs and all(env["TETHER_GIT_PASSWORD"] == password for env in network_envs)
-    assert all(set(env) - {"TETHER_GIT_USERNAME", "TETHER_GIT_PASSWORD", "GIT_ASKPASS", "GIT_SSH_COMMAND",
-                           "GIT_SSH_VARIANT"} == {
-        "PATH", "LANG", "LC_ALL", "HOME", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "GIT_TERMINAL_PROMPT",
-        "GIT_LFS_SKIP_SMUDGE", "GIT_ALLOW_PROTOCOL"} for _, env in calls)
+    assert all(
+        set(env) - {"TETHER_GIT_USERNAME", "TETHER_GIT_PASSWORD", "GIT_ASKPASS", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT"}
+        == {
+            "PATH",
+            "LANG",
+            "LC_ALL",
+            "HOME",
+            "GIT_CONFIG_NOSYSTEM",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_TERMINAL_PROMPT",
+            "GIT_LFS_SKIP_SMUDGE",
+            "GIT_ALLOW_PROTOCOL",
+        }
+        for _, env in calls
+    )
 
 
 async def test_credentials_never_appear_in_errors(

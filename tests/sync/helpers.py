@@ -20,16 +20,24 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def configmap(name: str, namespace: str, *, wave: int | None = None, data: dict[str, str] | None = None,
-              **annotations: str) -> dict[str, Any]:
+def configmap(
+    name: str, namespace: str, *, wave: int | None = None, data: dict[str, str] | None = None, **annotations: str
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "annotations": dict(annotations)}
     if wave is not None:
         meta["annotations"]["argocd.argoproj.io/sync-wave"] = str(wave)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data or {"k": "v"}}
 
 
-def job(name: str, namespace: str, *, fail: bool = False, hook: str | None = None, wave: int | None = None,
-        delete_policy: str | None = None) -> dict[str, Any]:
+def job(
+    name: str,
+    namespace: str,
+    *,
+    fail: bool = False,
+    hook: str | None = None,
+    wave: int | None = None,
+    delete_policy: str | None = None,
+) -> dict[str, Any]:
     """A Job kwok completes at once, or (``fail``) whose pod fails after a second or two."""
     annotations: dict[str, str] = {}
     if hook:
@@ -62,8 +70,12 @@ def deployment(name: str, namespace: str, *, replicas: int = 2, wave: int | None
         "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
     }
     body.update(spec)
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "annotations": annotations}, "spec": body}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+        "spec": body,
+    }
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,9 @@ class Recorder:
                 continue
             meta = event.object.get("metadata") or {}
             self.objects.append(event.object)
-            self.events.append(Seen(event.type, kind, meta.get("name", ""), int(meta.get("resourceVersion") or 0),
-                                    meta.get("uid", "")))
+            self.events.append(
+                Seen(event.type, kind, meta.get("name", ""), int(meta.get("resourceVersion") or 0), meta.get("uid", ""))
+            )
 
     async def __aenter__(self) -> Recorder:
         for api_version, kind in self.kinds:

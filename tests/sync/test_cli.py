@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tether.cluster import Cluster
-from tether.devcluster.cluster import ClusterState
 from tests.cli import tether_async
 from tests.sync.helpers import configmap, deployment, job
+from tether.cluster import Cluster
+from tether.devcluster.cluster import ClusterState
 
 pytestmark = pytest.mark.cluster
-
 
 
 def write(directory: Path, *objects: dict) -> Path:
@@ -27,7 +26,9 @@ def write(directory: Path, *objects: dict) -> Path:
 async def test_cli_syncs_wave_by_wave_and_reports_result_and_health(
     kube: Cluster, devcluster: ClusterState, namespace: str, app: str, tmp_path: Path
 ) -> None:
-    source = write(tmp_path / "app", deployment("web", namespace, replicas=2, wave=0), configmap("cfg", namespace, wave=1))
+    source = write(
+        tmp_path / "app", deployment("web", namespace, replicas=2, wave=0), configmap("cfg", namespace, wave=1)
+    )
     common = ["--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig, "--timeout", "60"]
 
     code, out, err = await tether_async("sync", str(source), *common, "--dry-run")
@@ -40,7 +41,9 @@ async def test_cli_syncs_wave_by_wave_and_reports_result_and_health(
     assert "» Sync wave 0" in err and "» Sync wave 1" in err and "waiting for healthy state of Deployment" in err
     header = out.splitlines()[0].split()
     assert header[:8] == ["PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION", "STATUS", "HEALTH"]
-    assert any(line.split()[:6] == ["Sync", "0", "Deployment", namespace, "web", "created"] for line in out.splitlines())
+    assert any(
+        line.split()[:6] == ["Sync", "0", "Deployment", namespace, "web", "created"] for line in out.splitlines()
+    )
     assert "Sync:   Succeeded" in out and "Health: Healthy" in out
     assert (await kube.get("v1", "ConfigMap", "cfg", namespace)) is not None
 
@@ -49,15 +52,31 @@ async def test_cli_exits_non_zero_when_the_sync_fails(
     devcluster: ClusterState, namespace: str, app: str, tmp_path: Path
 ) -> None:
     source = write(tmp_path / "app", job("boom", namespace, fail=True, wave=0), configmap("cfg", namespace, wave=1))
-    code, out, err = await tether_async("sync", 
-        str(source), "--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig, "--timeout", "60",
+    code, out, err = await tether_async(
+        "sync",
+        str(source),
+        "--app",
+        app,
+        "--dest-namespace",
+        namespace,
+        "--kubeconfig",
+        devcluster.kubeconfig,
+        "--timeout",
+        "60",
     )
     assert code == 1, err + out
     assert "Sync:   Failed" in out and "boom" in out
 
 
 async def test_cli_reports_an_unusable_source_with_exit_2(devcluster: ClusterState, tmp_path: Path) -> None:
-    code, _, err = await tether_async("sync", 
-        str(tmp_path / "missing"), "--app", "x", "--dest-namespace", "default", "--kubeconfig", devcluster.kubeconfig,
+    code, _, err = await tether_async(
+        "sync",
+        str(tmp_path / "missing"),
+        "--app",
+        "x",
+        "--dest-namespace",
+        "default",
+        "--kubeconfig",
+        devcluster.kubeconfig,
     )
     assert code == 2 and err.startswith("error:")

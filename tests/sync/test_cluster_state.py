@@ -6,10 +6,10 @@ import secrets
 
 import pytest
 
+from tests.sync.helpers import Recorder, cluster_scoped, configmap, deployment
 from tether.cluster import Cluster
 from tether.health import HealthStatus, assess
 from tether.sync import OperationPhase, ResourceAction, SyncEvent, SyncOptions, sync_app
-from tests.sync.helpers import Recorder, cluster_scoped, configmap, deployment
 
 pytestmark = pytest.mark.cluster
 
@@ -40,17 +40,27 @@ async def test_a_crd_and_its_custom_resource_in_one_sync(kube: Cluster, namespac
             "group": group,
             "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+                        }
+                    },
+                }
+            ],
         },
     }
     widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}}
     async with cluster_scoped(kube, crd):
         async with Recorder(kube, None, [("apiextensions.k8s.io/v1", "CustomResourceDefinition")]) as seen:
-            result = await sync_app(app, [widget, crd], cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))
+            result = await sync_app(
+                app, [widget, crd], cluster=kube, options=SyncOptions(namespace=namespace, timeout=60)
+            )
         assert result.phase is OperationPhase.SUCCEEDED, result.message
         assert [r.kind for r in result.resources] == ["CustomResourceDefinition", "Widget"]
         live = await kube.get(f"{group}/v1", "Widget", "w", namespace)
@@ -63,8 +73,9 @@ async def test_a_deployment_goes_progressing_then_healthy(kube: Cluster, namespa
     desired = [deployment("web", namespace, replicas=3, wave=0), configmap("after", namespace, wave=1)]
     events: list[SyncEvent] = []
     async with Recorder(kube, namespace, [("apps/v1", "Deployment")]) as seen:
-        result = await sync_app(app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60),
-                                progress=events.append)
+        result = await sync_app(
+            app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60), progress=events.append
+        )
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     healths = [assess(o).status for o in seen.objects]
     assert HealthStatus.PROGRESSING in healths and healths[-1] is HealthStatus.HEALTHY

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.cluster.wait import eventually
+from tests.render.helpers import CORPUS
+from tests.sync.helpers import Recorder, load_yaml, position
 from tether.cluster import Cluster
 from tether.model.source import ApplicationSource
 from tether.pipeline import desired_state
 from tether.sync import OperationPhase, Phase, ResourceAction, SyncOptions, sync_app
-from tests.cluster.wait import eventually
-from tests.render.helpers import CORPUS
-from tests.sync.helpers import Recorder, load_yaml, position
 
 pytestmark = pytest.mark.cluster
 
@@ -51,14 +51,21 @@ async def test_sync_waves_run_hooks_and_waves_in_order(kube: Cluster, namespace:
 
     # The waves really waited: the frontend was created only once the backend was ready.
     backend_ready = next(
-        o for o in seen.objects
-        if o["kind"] == "ReplicaSet" and o["metadata"]["name"] == "backend" and (o.get("status") or {}).get("readyReplicas") == 1
+        o
+        for o in seen.objects
+        if o["kind"] == "ReplicaSet"
+        and o["metadata"]["name"] == "backend"
+        and (o.get("status") or {}).get("readyReplicas") == 1
     )
     frontend = seen.first("ADDED", "ReplicaSet", "frontend")
     assert frontend is not None and int(backend_ready["metadata"]["resourceVersion"]) < frontend.resource_version
 
     upgrade = next(r for r in result.resources if r.name.startswith("upgrade-sql-schema"))
-    assert (upgrade.phase, upgrade.action, upgrade.hook_phase) == (Phase.PRE_SYNC, ResourceAction.HOOK, OperationPhase.SUCCEEDED)
+    assert (upgrade.phase, upgrade.action, upgrade.hook_phase) == (
+        Phase.PRE_SYNC,
+        ResourceAction.HOOK,
+        OperationPhase.SUCCEEDED,
+    )
     assert result.find("ReplicaSet", "frontend").wave == 2
 
     # BeforeHookCreation (the default) keeps hooks after the sync; the next sync replaces them.
@@ -92,7 +99,11 @@ async def test_pre_post_sync_hooks_run_around_the_app_and_are_deleted_on_success
     assert all(e.type != "DELETED" or e.kind == "Job" for e in seen.events)
     for name in ("pre-post-sync-before", "pre-post-sync-after"):
         hook = result.find("Job", name)
-        assert hook is not None and hook.hook_phase is OperationPhase.SUCCEEDED and "deleted (HookSucceeded)" in hook.message
+        assert (
+            hook is not None
+            and hook.hook_phase is OperationPhase.SUCCEEDED
+            and "deleted (HookSucceeded)" in hook.message
+        )
 
 
 async def test_helm_hooks_map_to_phases_and_weights(kube: Cluster, namespace: str, app: str) -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from tether.cluster import Cluster
-from tether.sync import OperationPhase, ResourceAction, ResultStatus, SyncOptions, sync_app
 from tests.cluster.wait import eventually
 from tests.sync.helpers import Recorder, configmap, deployment, job
+from tether.cluster import Cluster
+from tether.sync import OperationPhase, ResourceAction, ResultStatus, SyncOptions, sync_app
 
 pytestmark = pytest.mark.cluster
 
 KINDS = [("batch/v1", "Job"), ("v1", "ConfigMap")]
 
 
-async def test_failing_presync_hook_stops_the_sync_and_runs_syncfail_hooks(kube: Cluster, namespace: str, app: str) -> None:
+async def test_failing_presync_hook_stops_the_sync_and_runs_syncfail_hooks(
+    kube: Cluster, namespace: str, app: str
+) -> None:
     desired = [
         job("migrate", namespace, fail=True, hook="PreSync", delete_policy="HookFailed"),
         job("kept", namespace, hook="PreSync", wave=-1),  # succeeds first; BeforeHookCreation keeps it
@@ -57,14 +59,22 @@ async def test_a_failing_wave_stops_later_waves(kube: Cluster, namespace: str, a
     assert "Already applied, left in place" in result.message and "first" in result.message
 
 
-async def test_an_api_error_names_the_object_and_keeps_what_was_applied(kube: Cluster, namespace: str, app: str) -> None:
+async def test_an_api_error_names_the_object_and_keeps_what_was_applied(
+    kube: Cluster, namespace: str, app: str
+) -> None:
     # A custom resource of a kind nobody serves passes the dry run only because it asks to
     # skip it; the real apply then fails in wave 1, after wave 0 was applied.
     widget = {
-        "apiVersion": "example.invalid/v1", "kind": "Widget",
-        "metadata": {"name": "w", "namespace": namespace, "annotations": {
-            "argocd.argoproj.io/sync-options": "SkipDryRunOnMissingResource=true",
-            "argocd.argoproj.io/sync-wave": "1"}},
+        "apiVersion": "example.invalid/v1",
+        "kind": "Widget",
+        "metadata": {
+            "name": "w",
+            "namespace": namespace,
+            "annotations": {
+                "argocd.argoproj.io/sync-options": "SkipDryRunOnMissingResource=true",
+                "argocd.argoproj.io/sync-wave": "1",
+            },
+        },
     }
     desired = [configmap("applied", namespace), widget]
     result = await sync_app(app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))

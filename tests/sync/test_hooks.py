@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.sync.helpers import FAIL_LABEL, Recorder, configmap, job
 from tether.cluster import Cluster
 from tether.sync import OperationPhase, Phase, SyncOptions, sync_app
-from tests.sync.helpers import FAIL_LABEL, Recorder, configmap, job
 
 pytestmark = pytest.mark.cluster
 
@@ -17,7 +17,9 @@ async def test_a_hook_in_two_phases_runs_in_both(kube: Cluster, namespace: str, 
         result = await sync_app(app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     assert [a for a in seen.added() if a[1] in ("twice", "between")] == [
-        ("Job", "twice"), ("ConfigMap", "between"), ("Job", "twice"),
+        ("Job", "twice"),
+        ("ConfigMap", "between"),
+        ("Job", "twice"),
     ]
     jobs_added = [e for e in seen.events if e.type == "ADDED" and e.kind == "Job"]
     assert len({e.uid for e in jobs_added}) == 2  # BeforeHookCreation deleted the PreSync run first
@@ -27,13 +29,19 @@ async def test_a_hook_in_two_phases_runs_in_both(kube: Cluster, namespace: str, 
 
 async def test_a_failing_pod_hook_fails_the_sync(kube: Cluster, namespace: str, app: str) -> None:
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "check", "namespace": namespace, "labels": {FAIL_LABEL: "true"},
-                     "annotations": {"argocd.argoproj.io/hook": "PostSync"}},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "check",
+            "namespace": namespace,
+            "labels": {FAIL_LABEL: "true"},
+            "annotations": {"argocd.argoproj.io/hook": "PostSync"},
+        },
         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]},
     }
-    result = await sync_app(app, [configmap("cfg", namespace), pod], cluster=kube,
-                            options=SyncOptions(namespace=namespace, timeout=60))
+    result = await sync_app(
+        app, [configmap("cfg", namespace), pod], cluster=kube, options=SyncOptions(namespace=namespace, timeout=60)
+    )
     assert result.phase is OperationPhase.FAILED
     check = result.find("Pod", "check")
     assert check.phase is Phase.POST_SYNC and check.hook_phase is OperationPhase.FAILED and check.health == "Degraded"

@@ -7,10 +7,10 @@ import secrets
 
 import pytest
 
+from tests.sync.helpers import Recorder, cluster_scoped, configmap, deployment, job
 from tether.cluster import Cluster
 from tether.resource import TRACKING_ANNOTATION, mark, owner_app
 from tether.sync import OperationPhase, ResourceAction, ResultStatus, Selector, SyncOptions, sync_app
-from tests.sync.helpers import Recorder, cluster_scoped, configmap, deployment, job
 
 pytestmark = pytest.mark.cluster
 
@@ -99,8 +99,12 @@ async def test_fail_on_shared_resource_refuses_before_writing(kube: Cluster, nam
 
 async def test_dry_run_sync_writes_nothing_and_says_what_would_happen(kube: Cluster, namespace: str, app: str) -> None:
     options = SyncOptions(namespace=namespace, timeout=60)
-    await sync_app(app, [configmap("same", namespace), configmap("changed", namespace), configmap("gone", namespace)],
-                   cluster=kube, options=options)
+    await sync_app(
+        app,
+        [configmap("same", namespace), configmap("changed", namespace), configmap("gone", namespace)],
+        cluster=kube,
+        options=options,
+    )
     desired = [
         configmap("same", namespace),
         configmap("changed", namespace, data={"k": "new"}),
@@ -108,8 +112,9 @@ async def test_dry_run_sync_writes_nothing_and_says_what_would_happen(kube: Clus
         job("pre", namespace, hook="PreSync"),
     ]
     async with Recorder(kube, namespace, [("v1", "ConfigMap"), ("batch/v1", "Job")]) as seen:
-        result = await sync_app(app, desired, cluster=kube,
-                                options=SyncOptions(namespace=namespace, timeout=60, prune=True, dry_run=True))
+        result = await sync_app(
+            app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60, prune=True, dry_run=True)
+        )
     assert result.phase is OperationPhase.SUCCEEDED and result.dry_run, result.message
     assert seen.events == []
     actions = {r.name: r.action for r in result.resources}
@@ -125,7 +130,9 @@ async def test_dry_run_sync_writes_nothing_and_says_what_would_happen(kube: Clus
     assert await kube.get("v1", "ConfigMap", "gone", namespace) is not None
 
 
-async def test_selective_sync_applies_only_the_named_objects_and_no_hooks(kube: Cluster, namespace: str, app: str) -> None:
+async def test_selective_sync_applies_only_the_named_objects_and_no_hooks(
+    kube: Cluster, namespace: str, app: str
+) -> None:
     desired = [configmap("a", namespace), configmap("b", namespace), job("pre", namespace, hook="PreSync")]
     options = SyncOptions(namespace=namespace, timeout=60, resources=(Selector.parse(f":ConfigMap:{namespace}/a"),))
     result = await sync_app(app, desired, cluster=kube, options=options)
@@ -157,8 +164,16 @@ async def test_validate_false_writes_an_object_with_undeclared_fields(kube: Clus
     assert strict.phase is OperationPhase.FAILED and "sloppy" in strict.message
     assert await kube.get("v1", "ConfigMap", "sloppy", namespace) is None
 
-    annotated = {**sloppy, "metadata": {**sloppy["metadata"], "annotations": {
-        **(sloppy["metadata"].get("annotations") or {}), "argocd.argoproj.io/sync-options": "Validate=false"}}}
+    annotated = {
+        **sloppy,
+        "metadata": {
+            **sloppy["metadata"],
+            "annotations": {
+                **(sloppy["metadata"].get("annotations") or {}),
+                "argocd.argoproj.io/sync-options": "Validate=false",
+            },
+        },
+    }
     result = await sync_app(app, [annotated], cluster=kube, options=SyncOptions(namespace=namespace, timeout=60))
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     assert "Validate=false" in result.find("ConfigMap", "sloppy").message

@@ -46,14 +46,27 @@ def test_kind_order_then_name_within_a_wave() -> None:
         obj("Ingress", "in", api="networking.k8s.io/v1"),
     ]
     assert [key[2:] for key in order(plan(desired, [], SyncOptions()))] == [
-        ("Namespace", NS), ("ServiceAccount", "sa"), ("Secret", "s"), ("ConfigMap", "cfg"),
-        ("ClusterRole", "cr"), ("Service", "z"), ("Deployment", "a"), ("Deployment", "b"),
-        ("Ingress", "in"), ("Widget", "w"),
+        ("Namespace", NS),
+        ("ServiceAccount", "sa"),
+        ("Secret", "s"),
+        ("ConfigMap", "cfg"),
+        ("ClusterRole", "cr"),
+        ("Service", "z"),
+        ("Deployment", "a"),
+        ("Deployment", "b"),
+        ("Ingress", "in"),
+        ("Widget", "w"),
     ]
 
 
 def test_kind_rank_puts_unknown_kinds_last() -> None:
-    assert kind_rank("Namespace") < kind_rank("CustomResourceDefinition") < kind_rank("Deployment") < kind_rank("Widget") == 0
+    assert (
+        kind_rank("Namespace")
+        < kind_rank("CustomResourceDefinition")
+        < kind_rank("Deployment")
+        < kind_rank("Widget")
+        == 0
+    )
 
 
 def test_phase_before_wave_before_kind() -> None:
@@ -77,7 +90,8 @@ def test_steps_group_phase_and_wave() -> None:
     desired = [obj("ConfigMap", "a"), obj("Secret", "b"), obj("ConfigMap", "c", **argo(sync_wave="1"))]
     steps = plan(desired, [], SyncOptions()).steps()
     assert [(str(s.phase), s.wave, [t.key.name for t in s.tasks]) for s in steps] == [
-        ("Sync", 0, ["b", "a"]), ("Sync", 1, ["c"]),
+        ("Sync", 0, ["b", "a"]),
+        ("Sync", 1, ["c"]),
     ]
 
 
@@ -117,10 +131,18 @@ def test_skip_hook_is_never_applied_nor_pruned() -> None:
 
 
 def test_helm_hooks_map_to_argo_phases_weights_and_policies() -> None:
-    pre = obj("Job", "pre", api="batch/v1", **{"helm.sh__hook": "pre-install,pre-upgrade", "helm.sh__hook_weight": "-2"})
-    post = obj("Job", "post", api="batch/v1", **{
-        "helm.sh__hook": "post-install", "helm.sh__hook_delete_policy": "hook-succeeded,before-hook-creation",
-    })
+    pre = obj(
+        "Job", "pre", api="batch/v1", **{"helm.sh__hook": "pre-install,pre-upgrade", "helm.sh__hook_weight": "-2"}
+    )
+    post = obj(
+        "Job",
+        "post",
+        api="batch/v1",
+        **{
+            "helm.sh__hook": "post-install",
+            "helm.sh__hook_delete_policy": "hook-succeeded,before-hook-creation",
+        },
+    )
     test_hook = obj("Pod", "t", **{"helm.sh__hook": "test"})
     assert hook_phases(pre) == [Phase.PRE_SYNC] and wave(pre) == -2
     assert hook_phases(post) == [Phase.POST_SYNC]
@@ -134,7 +156,8 @@ def test_helm_hooks_map_to_argo_phases_weights_and_policies() -> None:
 
 def test_namespace_and_crd_are_hoisted_before_their_users() -> None:
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.com", "annotations": {"argocd.argoproj.io/sync-wave": "3"}},
         "spec": {"group": "example.com", "names": {"kind": "Widget"}},
     }
@@ -192,7 +215,9 @@ def test_empty_desired_state_refuses_to_prune_unless_allowed() -> None:
 def test_selective_sync_skips_hooks_and_other_objects() -> None:
     desired = [obj("ConfigMap", "a"), obj("ConfigMap", "b"), obj("Job", "h", api="batch/v1", **argo(hook="PreSync"))]
     live = [mark(obj("ConfigMap", "gone"), "app"), mark(obj("ConfigMap", "gone2"), "app")]
-    options = SyncOptions(prune=True, resources=(Selector.parse(":ConfigMap:a"), Selector.parse(f":ConfigMap:{NS}/gone")))
+    options = SyncOptions(
+        prune=True, resources=(Selector.parse(":ConfigMap:a"), Selector.parse(f":ConfigMap:{NS}/gone"))
+    )
     result = plan(desired, live, options, app="app")
     assert [(t.action, t.key.name) for t in result.tasks] == [(Action.APPLY, "a"), (Action.PRUNE, "gone")]
 
@@ -201,7 +226,8 @@ def test_create_namespace_adds_a_presync_namespace_task_unless_git_has_it() -> N
     desired = [obj("ConfigMap", "a", **argo(hook="PreSync", sync_wave="-5"))]
     result = plan(desired, [], SyncOptions(namespace=NS, create_namespace=True))
     assert [(t.action, str(t.phase), t.wave, t.key.name) for t in result.tasks] == [
-        (Action.NAMESPACE, "PreSync", -5, NS), (Action.HOOK, "PreSync", -5, "a"),
+        (Action.NAMESPACE, "PreSync", -5, NS),
+        (Action.HOOK, "PreSync", -5, "a"),
     ]
     own = plan([obj("Namespace", NS, namespace=None)], [], SyncOptions(namespace=NS, create_namespace=True))
     assert [t.action for t in own.tasks] == [Action.APPLY]
@@ -211,12 +237,16 @@ def test_object_sync_options_override_the_app() -> None:
     replace_me = obj("ConfigMap", "a", **argo(sync_options="Replace=true,Validate=false"))
     task = plan([replace_me], [], SyncOptions()).tasks[0]
     assert task.options.replace and not task.options.validate
-    assert SyncOptions(replace=True).for_object(obj("ConfigMap", "b", **argo(sync_options="Replace=false"))).replace is False
+    assert (
+        SyncOptions(replace=True).for_object(obj("ConfigMap", "b", **argo(sync_options="Replace=false"))).replace
+        is False
+    )
 
 
 def test_sync_option_strings() -> None:
     options = SyncOptions.from_strings(
-        ["CreateNamespace=true", "PrunePropagationPolicy=background", "ServerSideApply=false", "PruneLast=true"], prune=True
+        ["CreateNamespace=true", "PrunePropagationPolicy=background", "ServerSideApply=false", "PruneLast=true"],
+        prune=True,
     )
     assert options.create_namespace and options.prune and options.prune_last and not options.server_side_apply
     assert options.propagation == "Background"

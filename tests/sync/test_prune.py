@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.cluster.wait import eventually
+from tests.sync.helpers import Recorder, configmap, deployment
 from tether.cluster import Cluster
 from tether.resource import mark
 from tether.sync import OperationPhase, ResourceAction, ResultStatus, SyncOptions, sync_app
-from tests.cluster.wait import eventually
-from tests.sync.helpers import Recorder, configmap, deployment
 
 pytestmark = pytest.mark.cluster
 
@@ -24,7 +24,9 @@ async def names(kube: Cluster, namespace: str) -> set[str]:
 
 
 async def test_prune_deletes_exactly_the_removed_object(kube: Cluster, namespace: str, app: str) -> None:
-    first = await sync(kube, app, [configmap("a", namespace), configmap("b", namespace), configmap("c", namespace)], namespace)
+    first = await sync(
+        kube, app, [configmap("a", namespace), configmap("b", namespace), configmap("c", namespace)], namespace
+    )
     assert first.phase is OperationPhase.SUCCEEDED, first.message
     without_prune = await sync(kube, app, [configmap("a", namespace), configmap("c", namespace)], namespace)
     assert without_prune.phase is OperationPhase.SUCCEEDED
@@ -40,7 +42,9 @@ async def test_prune_deletes_exactly_the_removed_object(kube: Cluster, namespace
     assert [r.name for r in result.resources if r.action is ResourceAction.PRUNED] == ["b"]
 
 
-async def test_prune_never_touches_objects_of_another_app_or_with_a_copied_id(kube: Cluster, namespace: str, app: str) -> None:
+async def test_prune_never_touches_objects_of_another_app_or_with_a_copied_id(
+    kube: Cluster, namespace: str, app: str
+) -> None:
     await kube.apply(mark(configmap("theirs", namespace), "other-app"))
     copied = mark(configmap("original", namespace), app)  # this app's id, copied onto another object
     copied["metadata"]["name"] = "impostor"
@@ -52,7 +56,9 @@ async def test_prune_never_touches_objects_of_another_app_or_with_a_copied_id(ku
     assert {r.name for r in result.resources if r.action is ResourceAction.PRUNED} == {"mine"}
 
 
-async def test_an_empty_desired_state_prunes_nothing_unless_allow_empty(kube: Cluster, namespace: str, app: str) -> None:
+async def test_an_empty_desired_state_prunes_nothing_unless_allow_empty(
+    kube: Cluster, namespace: str, app: str
+) -> None:
     await sync(kube, app, [configmap("a", namespace), configmap("b", namespace)], namespace)
     refused = await sync(kube, app, [], namespace, prune=True)
     assert refused.phase is OperationPhase.FAILED
@@ -75,13 +81,21 @@ async def test_prune_false_keeps_the_object_and_reports_it(kube: Cluster, namesp
     assert await names(kube, namespace) == {"keep", "other"}
 
 
-async def test_prune_goes_in_reverse_wave_order_and_prune_last_after_everything(kube: Cluster, namespace: str, app: str) -> None:
-    await sync(kube, app, [configmap("old-early", namespace, wave=-1), configmap("old-late", namespace, wave=1)], namespace)
+async def test_prune_goes_in_reverse_wave_order_and_prune_last_after_everything(
+    kube: Cluster, namespace: str, app: str
+) -> None:
+    await sync(
+        kube, app, [configmap("old-early", namespace, wave=-1), configmap("old-late", namespace, wave=1)], namespace
+    )
     desired = [configmap("new-0", namespace, wave=0), configmap("new-1", namespace, wave=1)]
     async with Recorder(kube, namespace, [("v1", "ConfigMap")]) as seen:
         result = await sync(kube, app, desired, namespace, prune=True)
     assert result.phase is OperationPhase.SUCCEEDED, result.message
-    events = [(e.type, e.name) for e in sorted(seen.events, key=lambda e: e.resource_version) if e.type in ("ADDED", "DELETED")]
+    events = [
+        (e.type, e.name)
+        for e in sorted(seen.events, key=lambda e: e.resource_version)
+        if e.type in ("ADDED", "DELETED")
+    ]
     # waves -1 and 1 swap for prune: old-late goes first (wave -1), old-early in wave 1 after new-1 is applied
     assert events.index(("DELETED", "old-late")) < events.index(("ADDED", "new-0"))
     assert events.index(("ADDED", "new-1")) < events.index(("DELETED", "old-early"))
@@ -91,7 +105,11 @@ async def test_prune_goes_in_reverse_wave_order_and_prune_last_after_everything(
     async with Recorder(kube, namespace, [("v1", "ConfigMap")]) as seen:
         result = await sync(kube, app, last, namespace, prune=True, prune_last=True)
     assert result.phase is OperationPhase.SUCCEEDED, result.message
-    events = [(e.type, e.name) for e in sorted(seen.events, key=lambda e: e.resource_version) if e.type in ("ADDED", "DELETED")]
+    events = [
+        (e.type, e.name)
+        for e in sorted(seen.events, key=lambda e: e.resource_version)
+        if e.type in ("ADDED", "DELETED")
+    ]
     assert events[-1] == ("DELETED", "old") and ("ADDED", "new-2") in events
     assert result.find("ConfigMap", "old").wave == 3
 
@@ -99,7 +117,9 @@ async def test_prune_goes_in_reverse_wave_order_and_prune_last_after_everything(
 async def test_prune_propagation_policy_orphan_leaves_dependents(kube: Cluster, namespace: str, app: str) -> None:
     await sync(kube, app, [deployment("web", namespace, replicas=1)], namespace)
     replicasets = await eventually(lambda: kube.list("apps/v1", "ReplicaSet", namespace), lambda r: len(r[0]) == 1)
-    result = await sync(kube, app, [configmap("x", namespace)], namespace, prune=True, prune_propagation_policy="orphan")
+    result = await sync(
+        kube, app, [configmap("x", namespace)], namespace, prune=True, prune_propagation_policy="orphan"
+    )
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     assert await kube.get("apps/v1", "Deployment", "web", namespace) is None
     rs_name = replicasets[0][0]["metadata"]["name"]

@@ -13,8 +13,10 @@ class Served:
 
     def __init__(self) -> None:
         self.lists: dict[str, list[dict]] = {
-            "/api/v1": [{"name": "configmaps", "kind": "ConfigMap", "namespaced": True, "verbs": ["get"]},
-                        {"name": "pods/status", "kind": "Pod", "namespaced": True, "verbs": ["get"]}],
+            "/api/v1": [
+                {"name": "configmaps", "kind": "ConfigMap", "namespaced": True, "verbs": ["get"]},
+                {"name": "pods/status", "kind": "Pod", "namespaced": True, "verbs": ["get"]},
+            ],
         }
         self.asked: list[str] = []
 
@@ -38,7 +40,9 @@ async def test_a_miss_refetches_so_a_new_crd_becomes_usable() -> None:
     discovery = Discovery(served.get_json)
     with pytest.raises(UnknownKind, match="Widget"):
         await discovery.lookup("example.com/v1", "Widget")
-    served.lists["/apis/example.com/v1"] = [{"name": "widgets", "kind": "Widget", "namespaced": False, "verbs": ["get"]}]
+    served.lists["/apis/example.com/v1"] = [
+        {"name": "widgets", "kind": "Widget", "namespaced": False, "verbs": ["get"]}
+    ]
     widget = await discovery.lookup("example.com/v1", "Widget")
     assert widget.plural == "widgets" and widget.path(None, "w") == "/apis/example.com/v1/widgets/w"
     assert served.asked == ["/apis/example.com/v1", "/apis/example.com/v1"]

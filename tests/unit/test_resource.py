@@ -56,8 +56,12 @@ def test_annotations_read_under_both_prefixes_tether_first() -> None:
 
 
 def test_sync_options_merge_both_prefixes() -> None:
-    obj = {"metadata": {"annotations": {
-        "argocd.argoproj.io/sync-options": "Prune=false,ServerSideApply=true",
-        "tether.dev/sync-options": "Prune=true , Replace=true",
-    }}}
+    obj = {
+        "metadata": {
+            "annotations": {
+                "argocd.argoproj.io/sync-options": "Prune=false,ServerSideApply=true",
+                "tether.dev/sync-options": "Prune=true , Replace=true",
+            }
+        }
+    }
     assert annotation_options(obj, "sync-options") == {"Prune": "true", "ServerSideApply": "true", "Replace": "true"}

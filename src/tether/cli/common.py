@@ -39,14 +39,27 @@ def app_destination_options(command: F) -> F:
     decorators = [
         click.argument("source"),
         click.option("--app", "app", required=True, help="Application name: the owner in tracking ids."),
-        click.option("--dest-namespace", "namespace", required=True,
-                     help="Destination namespace for namespaced objects that name none."),
+        click.option(
+            "--dest-namespace",
+            "namespace",
+            required=True,
+            help="Destination namespace for namespaced objects that name none.",
+        ),
         click.option("--context", default=None, help="Kubeconfig context (default: the current one)."),
-        click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Kubeconfig file."),
+        click.option(
+            "--kubeconfig", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Kubeconfig file."
+        ),
         click.option("--path", "-p", "app_path", default="", help="Directory of the app inside the repository."),
-        click.option("--revision", "-r", default=None, help="Branch, tag, commit or semver range (git sources; default HEAD)."),
-        click.option("--ignore-differences", "rules_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-                     help="YAML/JSON file with an ignoreDifferences list (Argo CD format)."),
+        click.option(
+            "--revision", "-r", default=None, help="Branch, tag, commit or semver range (git sources; default HEAD)."
+        ),
+        click.option(
+            "--ignore-differences",
+            "rules_file",
+            default=None,
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="YAML/JSON file with an ignoreDifferences list (Argo CD format).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -88,7 +101,9 @@ def build_source(
         raise TetherError(f"invalid source: {exc}") from None
 
 
-async def load_desired(app: str, spec: ApplicationSource, namespace: str | None, cache_dir: Path | None = None) -> DesiredState:
+async def load_desired(
+    app: str, spec: ApplicationSource, namespace: str | None, cache_dir: Path | None = None
+) -> DesiredState:
     """Source → render → secrets for a one-shot command (git cache under the cache root; no render cache)."""
     git = None if is_local_source(spec.repo_url) else GitCache((cache_dir or cache_root()) / "git")
     return await desired_state(app, spec, git=git, cache=None, secrets_backend=PassBackend(), namespace=namespace)

@@ -24,7 +24,9 @@ def devcluster() -> None:
 @devcluster.command()
 @_name
 @click.option("--apiserver-port", type=int, default=None, help="Fixed kube-apiserver port (default: a free one).")
-@click.option("--timeout", type=float, default=cluster.READY_TIMEOUT, show_default=True, help="Seconds to wait for readiness.")
+@click.option(
+    "--timeout", type=float, default=cluster.READY_TIMEOUT, show_default=True, help="Seconds to wait for readiness."
+)
 def up(name: str, apiserver_port: int | None, timeout: float) -> None:
     """Build the binaries if needed, start the cluster and wait until it is usable."""
     try:

@@ -27,7 +27,6 @@ from tether.secrets import REDACTOR
 EXIT_DIFFERS = 1
 
 
-
 def summary(report: AppDiff) -> str:
     drifting = len(report.out_of_sync)
     if report.in_sync:
@@ -40,35 +39,68 @@ def summary(report: AppDiff) -> str:
 
 
 async def _run(
-    source: str, revision: str | None, app_path: str, app: str, namespace: str, kubeconfig: str | None,
-    context: str | None, rules: list[dict[str, Any]], jq_timeout: float,
+    source: str,
+    revision: str | None,
+    app_path: str,
+    app: str,
+    namespace: str,
+    kubeconfig: str | None,
+    context: str | None,
+    rules: list[dict[str, Any]],
+    jq_timeout: float,
 ) -> AppDiff:
     state = await load_desired(app, build_source(source, revision, app_path), namespace)
     async with await Cluster.connect(kubeconfig, context) as cluster, LiveCache(cluster) as cache:
         await cache.track_all()  # so leftovers of kinds git no longer has show as Extraneous
         return await diff_app(
-            app, state.objects, cluster=cluster, cache=cache, ignore_differences=rules,
-            namespace=namespace, jq_timeout=jq_timeout,
+            app,
+            state.objects,
+            cluster=cluster,
+            cache=cache,
+            ignore_differences=rules,
+            namespace=namespace,
+            jq_timeout=jq_timeout,
         )
-
 
 
 @click.command()
 @app_destination_options
-@click.option("--jq-timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
-              help="Seconds each jqPathExpressions evaluation may run.")
+@click.option(
+    "--jq-timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds each jqPathExpressions evaluation may run.",
+)
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def diff(
-    source: str, app: str, namespace: str, context: str | None, kubeconfig: Path | None, app_path: str,
-    revision: str | None, rules_file: Path | None, jq_timeout: float, output: str,
+    source: str,
+    app: str,
+    namespace: str,
+    context: str | None,
+    kubeconfig: Path | None,
+    app_path: str,
+    revision: str | None,
+    rules_file: Path | None,
+    jq_timeout: float,
+    output: str,
 ) -> None:
     """Show how the cluster differs from SOURCE (a git URL or a local directory) for app APP."""
     try:
         rules = load_rules(rules_file)
-        report = asyncio.run(_run(
-            source, revision, app_path, app, namespace, str(kubeconfig) if kubeconfig else None, context,
-            rules, jq_timeout,
-        ))
+        report = asyncio.run(
+            _run(
+                source,
+                revision,
+                app_path,
+                app,
+                namespace,
+                str(kubeconfig) if kubeconfig else None,
+                context,
+                rules,
+                jq_timeout,
+            )
+        )
     except TetherError as exc:
         fail(exc, app)
     for problem in report.errors:

@@ -69,20 +69,28 @@ def _table(rows: list[dict[str, Any]]) -> str:
         name = f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"]
         lines.append((str(row["kind"]), name, row["status"] or NO_HEALTH, " ".join(str(row["message"]).split())))
     widths = [max(len(line[column]) for line in lines) for column in range(3)]
-    return "\n".join(
-        "   ".join(cell.ljust(width) for cell, width in zip(line[:3], widths, strict=True)) + "   " + line[3] for line in lines
-    ).rstrip() + "\n"
+    return (
+        "\n".join(
+            "   ".join(cell.ljust(width) for cell, width in zip(line[:3], widths, strict=True)) + "   " + line[3]
+            for line in lines
+        ).rstrip()
+        + "\n"
+    )
 
 
 @click.command()
-@click.argument("object_files", metavar="OBJECT.yaml...", nargs=-1, required=True,
-                type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "object_files", metavar="OBJECT.yaml...", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False)
+)
 @click.option(
-    "--lua-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    "--lua-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
     help="Lua health checks laid out as <group>/<Kind>/health.lua (Argo CD's resource_customizations).",
 )
 @click.option(
-    "--open-libs", is_flag=True,
+    "--open-libs",
+    is_flag=True,
     help="Give the --lua-dir scripts the full Lua standard library (string, math, …), as Argo CD does for its own.",
 )
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)

@@ -29,16 +29,35 @@ from tether.secrets import REDACTOR, mask_secret_objects
 @click.option("--revision", "-r", default=None, help="Branch, tag, commit or semver range (git sources; default HEAD).")
 @click.option("--path", "-p", "app_path", default="", help="Directory of the app inside the repository.")
 @click.option(
-    "--type", "source_type", type=click.Choice(["directory", "helm", "kustomize"]), default=None,
+    "--type",
+    "source_type",
+    type=click.Choice(["directory", "helm", "kustomize"]),
+    default=None,
     help="Render as this type instead of detecting it.",
 )
-@click.option("--helm-set", "helm_sets", multiple=True, metavar="KEY=VALUE", help="Helm parameter (--set-string, as helm.parameters); repeatable.")
-@click.option("--values", "value_files", multiple=True, metavar="FILE", help="Helm values file, relative to the chart; repeatable.")
-@click.option("--app", "app_name", default=None, help="Application name (Helm release name); default: the app directory's name.")
+@click.option(
+    "--helm-set",
+    "helm_sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Helm parameter (--set-string, as helm.parameters); repeatable.",
+)
+@click.option(
+    "--values",
+    "value_files",
+    multiple=True,
+    metavar="FILE",
+    help="Helm values file, relative to the chart; repeatable.",
+)
+@click.option(
+    "--app", "app_name", default=None, help="Application name (Helm release name); default: the app directory's name."
+)
 @click.option("--namespace", "-n", default=None, help="Destination namespace (Helm --namespace).")
 @click.option("--output", "-o", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--show-secrets", is_flag=True, help="Print secret values instead of masking them.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Git cache directory (default: ~/.cache/tether).")
+@click.option(
+    "--cache-dir", type=click.Path(path_type=Path), default=None, help="Git cache directory (default: ~/.cache/tether)."
+)
 def render(
     source: str,
     revision: str | None,
@@ -64,7 +83,6 @@ def render(
     click.echo(text, nl=False)
 
 
-
 def default_app_name(spec: ApplicationSource) -> str:
     """The app directory's name, or the repository's when the app is at its root."""
     path = PurePosixPath(spec.path.strip("/")) if spec.path.strip("/") else None
@@ -80,4 +98,3 @@ def format_objects(objects: list[dict[str, Any]], output: str) -> str:
     if not objects:
         return ""
     return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
-

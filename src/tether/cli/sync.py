@@ -59,14 +59,22 @@ def result_table(result: SyncResult) -> str:
     header = ("PHASE", "WAVE", "KIND", "NAMESPACE", "NAME", "ACTION", "STATUS", "HEALTH", "MESSAGE")
     rows = [header] + [
         (
-            r.phase.value, str(r.wave), r.kind, r.namespace or "-", r.name, r.action.value,
-            r.hook_phase.value if r.hook_phase is not None else r.status.value, r.health or "-", r.message,
+            r.phase.value,
+            str(r.wave),
+            r.kind,
+            r.namespace or "-",
+            r.name,
+            r.action.value,
+            r.hook_phase.value if r.hook_phase is not None else r.status.value,
+            r.health or "-",
+            r.message,
         )
         for r in result.resources
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
+    )
 
 
 async def live_health(cluster: Cluster, desired: list[dict[str, Any]], namespace: str) -> AppHealth:
@@ -84,15 +92,23 @@ async def live_health(cluster: Cluster, desired: list[dict[str, Any]], namespace
 
 
 async def _run(
-    source: str, revision: str | None, app_path: str, app: str, namespace: str, kubeconfig: str | None,
-    context: str | None, options: SyncOptions, quiet: bool,
+    source: str,
+    revision: str | None,
+    app_path: str,
+    app: str,
+    namespace: str,
+    kubeconfig: str | None,
+    context: str | None,
+    options: SyncOptions,
+    quiet: bool,
 ) -> tuple[SyncResult, HealthStatus | None, list[str]]:
     state = await load_desired(app, build_source(source, revision, app_path), namespace)
     options = replace(options, revision=state.revision or "")
     cluster = await Cluster.connect(kubeconfig, context)
     async with cluster:
-        result = await sync_app(app, state.objects, cluster=cluster, options=options,
-                                progress=None if quiet else _show_progress)
+        result = await sync_app(
+            app, state.objects, cluster=cluster, options=options, progress=None if quiet else _show_progress
+        )
         if result.phase is OperationPhase.ERROR:
             return result, None, []
         health = await live_health(cluster, state.objects, namespace)
@@ -102,30 +118,74 @@ async def _run(
 @click.command()
 @app_destination_options
 @click.option("--prune", is_flag=True, help="Delete objects of this app that git no longer has.")
-@click.option("--dry-run", is_flag=True, help="Validate everything server-side and report what would happen; write nothing.")
-@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds for each wait (a wave's health, a hook).")
-@click.option("--sync-option", "sync_options", multiple=True, metavar="KEY=VALUE",
-              help="Argo CD sync option, e.g. CreateNamespace=true, ApplyOutOfSyncOnly=true; repeatable.")
-@click.option("--resource", "resources", multiple=True, metavar="GROUP:KIND:[NAMESPACE/]NAME",
-              help="Selective sync: only these objects, and no hooks; repeatable.")
-@click.option("--allow-empty", is_flag=True, help="With --prune, allow an empty desired state to delete every object of the app.")
+@click.option(
+    "--dry-run", is_flag=True, help="Validate everything server-side and report what would happen; write nothing."
+)
+@click.option(
+    "--timeout", type=float, default=300.0, show_default=True, help="Seconds for each wait (a wave's health, a hook)."
+)
+@click.option(
+    "--sync-option",
+    "sync_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Argo CD sync option, e.g. CreateNamespace=true, ApplyOutOfSyncOnly=true; repeatable.",
+)
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="GROUP:KIND:[NAMESPACE/]NAME",
+    help="Selective sync: only these objects, and no hooks; repeatable.",
+)
+@click.option(
+    "--allow-empty", is_flag=True, help="With --prune, allow an empty desired state to delete every object of the app."
+)
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def sync(
-    source: str, app: str, namespace: str, context: str | None, kubeconfig: Path | None, app_path: str,
-    revision: str | None, prune: bool, dry_run: bool, timeout: float, sync_options: tuple[str, ...],
-    resources: tuple[str, ...], rules_file: Path | None, allow_empty: bool, output: str, quiet: bool,
+    source: str,
+    app: str,
+    namespace: str,
+    context: str | None,
+    kubeconfig: Path | None,
+    app_path: str,
+    revision: str | None,
+    prune: bool,
+    dry_run: bool,
+    timeout: float,
+    sync_options: tuple[str, ...],
+    resources: tuple[str, ...],
+    rules_file: Path | None,
+    allow_empty: bool,
+    output: str,
+    quiet: bool,
 ) -> None:
     """Sync SOURCE (a git URL or a local directory) into a cluster as app APP."""
     try:
         options = SyncOptions.from_strings(
-            sync_options, namespace=namespace, prune=prune, dry_run=dry_run, timeout=timeout, allow_empty=allow_empty,
+            sync_options,
+            namespace=namespace,
+            prune=prune,
+            dry_run=dry_run,
+            timeout=timeout,
+            allow_empty=allow_empty,
             resources=tuple(Selector.parse(r) for r in resources) if resources else None,
             ignore_differences=tuple(load_rules(rules_file)),
         )
-        result, health, problems = asyncio.run(_run(
-            source, revision, app_path, app, namespace, str(kubeconfig) if kubeconfig else None, context, options, quiet,
-        ))
+        result, health, problems = asyncio.run(
+            _run(
+                source,
+                revision,
+                app_path,
+                app,
+                namespace,
+                str(kubeconfig) if kubeconfig else None,
+                context,
+                options,
+                quiet,
+            )
+        )
     except TetherError as exc:
         fail(exc, app)
     if output == "json":
@@ -136,15 +196,22 @@ def sync(
         if result.resources:
             click.echo(REDACTOR.redact(result_table(result)))
             click.echo()
-        click.echo(REDACTOR.redact(f"Sync:   {result.phase.value}{' (dry run)' if result.dry_run else ''} — {result.message}"))
+        click.echo(
+            REDACTOR.redact(f"Sync:   {result.phase.value}{' (dry run)' if result.dry_run else ''} — {result.message}")
+        )
         if health is not None:
             click.echo(f"Health: {health.value}")
             for line in problems:
                 click.echo(REDACTOR.redact(f"  {line}"))
-        changed = sum(1 for r in result.resources if r.action in (ResourceAction.CREATED, ResourceAction.CONFIGURED,
-                                                                   ResourceAction.PRUNED))
+        changed = sum(
+            1
+            for r in result.resources
+            if r.action in (ResourceAction.CREATED, ResourceAction.CONFIGURED, ResourceAction.PRUNED)
+        )
         verb = "would change" if result.dry_run else "changed"
-        click.echo(f"Took:   {(result.finished_at - result.started_at).total_seconds():.1f}s, {changed} object(s) {verb}")
+        click.echo(
+            f"Took:   {(result.finished_at - result.started_at).total_seconds():.1f}s, {changed} object(s) {verb}"
+        )
     if result.phase is OperationPhase.ERROR:
         sys.exit(EXIT_ERROR)
     if result.phase is not OperationPhase.SUCCEEDED:

@@ -156,7 +156,11 @@ class _TypeWatch:
         self.what = f"{kind}.{api_version}{' in ' + namespace if namespace else ''}"
 
     def covers(self, key: ResourceKey) -> bool:
-        return key.group == self.group and key.kind == self.kind and (self.namespace is None or key.namespace == self.namespace)
+        return (
+            key.group == self.group
+            and key.kind == self.kind
+            and (self.namespace is None or key.namespace == self.namespace)
+        )
 
     async def start(self) -> None:
         await self.relist()
@@ -223,8 +227,12 @@ class _TypeWatch:
                     await self.relist()
                     must_relist = False
                 async for event in self.cache.cluster.watch(
-                    self.api_version, self.kind, self.namespace, resource_version=self.resource_version,
-                    label_selector=APP_LABEL, timeout_seconds=self.cache.watch_timeout,
+                    self.api_version,
+                    self.kind,
+                    self.namespace,
+                    resource_version=self.resource_version,
+                    label_selector=APP_LABEL,
+                    timeout_seconds=self.cache.watch_timeout,
                 ):
                     self.apply(event)
                     backoff.reset()
@@ -240,8 +248,10 @@ class _TypeWatch:
                 self.replace({})
                 must_relist = True
                 await backoff.sleep()
-            except Exception as exc:  # noqa: BLE001 - any failure of a long-lived watch is retried
-                log.warning("cache watch failed; retrying", type=self.what, error=str(exc), retry_in=round(backoff.delay, 2))
+            except Exception as exc:
+                log.warning(
+                    "cache watch failed; retrying", type=self.what, error=str(exc), retry_in=round(backoff.delay, 2)
+                )
                 await backoff.sleep()
 
 
@@ -319,7 +329,8 @@ class LiveCache:
         Costs one LIST and one open WATCH per kind. Returns the (apiVersion, kind) pairs tracked.
         """
         infos = [
-            info for info in await self.cluster.discovery.served()
+            info
+            for info in await self.cluster.discovery.served()
             if {"list", "watch"} <= info.verbs and info.kind not in UNTRACKED_KINDS
         ]
         results = await asyncio.gather(
@@ -379,10 +390,13 @@ class LiveCache:
             if before is None or _rv(before) != _rv(live):
                 self._emit(MODIFIED if before else ADDED, key, live)
 
-        await asyncio.gather(*(
-            refresh(key, api_version) for key, api_version in wanted.items()
-            if (api_version, key.kind) in served and self._labelled(key) is None
-        ))
+        await asyncio.gather(
+            *(
+                refresh(key, api_version)
+                for key, api_version in wanted.items()
+                if (api_version, key.kind) in served and self._labelled(key) is None
+            )
+        )
 
     # ----------------------------------------------------------------- reads
 
@@ -418,6 +432,7 @@ class LiveCache:
         watched object waits for its watch event; an unlabelled one, or a watch that does not
         deliver within ``timeout``, is fetched again with one GET.
         """
+
         def fresh(obj: dict[str, Any] | None) -> bool:
             return obj is not None and not _older(_rv(obj), resource_version)
 
@@ -468,7 +483,9 @@ class LiveCache:
         ``timeout`` seconds.
         """
         if not self.tracks(key):
-            raise TetherError(f"live cache: cannot wait for {key}: its kind is not tracked (call track or ensure first)")
+            raise TetherError(
+                f"live cache: cannot wait for {key}: its kind is not tracked (call track or ensure first)"
+            )
         changed = asyncio.Event()
         self._waiters.setdefault(key, set()).add(changed)
         loop = asyncio.get_running_loop()
@@ -486,7 +503,7 @@ class LiveCache:
                     raise TetherError(f"live cache of cluster {self.cluster.name!r} closed while waiting for {key}")
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             waiters = self._waiters.get(key)
@@ -510,7 +527,7 @@ class LiveCache:
     async def close(self) -> None:
         """Cancel every watch, end every subscription, wake every waiter."""
         self._closed = True
-        tasks = [watch.task for watch in self._watches.values() if watch.task is not None]
+        tasks: list[asyncio.Task[Any]] = [watch.task for watch in self._watches.values() if watch.task is not None]
         tasks += list(self._starting.values())
         for watch in self._watches.values():
             watch.stop()

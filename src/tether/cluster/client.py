@@ -130,17 +130,24 @@ class Cluster:
         what: str,
     ) -> tuple[int, dict[str, Any]]:
         await self.limiter.acquire()
-        params = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items() if v is not None]
+        params = [
+            (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items() if v is not None
+        ]
         try:
             response = await self._api.call_api(
-                path, method, query_params=params, header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                path,
+                method,
+                query_params=params,
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
                 _request_timeout=timeout or self.timeout,
             )
             async with response:
                 raw = await _read_body(response.content, MAX_RESPONSE_BYTES)
                 status = response.status
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ClusterError(f"{what}: no answer from {self.server} within {timeout or self.timeout:g}s") from None
         except aiohttp.ClientError as exc:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
@@ -199,7 +206,9 @@ class Cluster:
         what = f"list {kind}{' in ' + namespace if namespace else ''}"
         while True:
             status, payload = await self._request(
-                "GET", info.path(namespace), what=what,
+                "GET",
+                info.path(namespace),
+                what=what,
                 query={"labelSelector": label_selector, "limit": limit, "continue": token},
             )
             if status >= 400:
@@ -231,16 +240,22 @@ class Cluster:
         what = f"watch {kind}{' in ' + namespace if namespace else ''}"
         await self.limiter.acquire()
         query = [
-            ("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", resource_version),
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
             ("timeoutSeconds", str(timeout_seconds)),
         ] + ([("labelSelector", label_selector)] if label_selector else [])
         try:
             response = await self._api.call_api(
-                info.path(namespace), "GET", query_params=query, header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"], _preload_content=False,
+                info.path(namespace),
+                "GET",
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
                 _request_timeout=aiohttp.ClientTimeout(connect=self.timeout, sock_read=timeout_seconds + 30),
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
         async with response:
             if response.status >= 400:
@@ -263,7 +278,7 @@ class Cluster:
                     obj.setdefault("apiVersion", info.api_version)
                     obj.setdefault("kind", info.kind)
                     yield WatchEvent(event["type"], obj)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 raise ClusterError(f"{what}: stream broken: {exc}") from exc
             except ValueError as exc:
                 raise ClusterError(f"{what}: unreadable event: {exc}") from exc
@@ -295,22 +310,39 @@ class Cluster:
         if not name:
             raise TetherError(f"{describe(obj)}: server-side apply needs metadata.name")
         return await self._write(
-            "PATCH", info.path(namespace, name), dict(obj), f"{'dry-run ' if dry_run else ''}apply {describe(obj)}",
-            _write_query(field_manager, dry_run, validate, force=force), content_type="application/apply-patch+yaml",
+            "PATCH",
+            info.path(namespace, name),
+            dict(obj),
+            f"{'dry-run ' if dry_run else ''}apply {describe(obj)}",
+            _write_query(field_manager, dry_run, validate, force=force),
+            content_type="application/apply-patch+yaml",
         )
 
     async def create(
-        self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER, validate: bool = True,
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
+        validate: bool = True,
     ) -> dict[str, Any]:
         """POST a new object (also how ``generateName`` objects, like hooks, are made)."""
         info, namespace, _ = await self._target(obj)
         return await self._write(
-            "POST", info.path(namespace), dict(obj), f"{'dry-run ' if dry_run else ''}create {describe(obj)}",
+            "POST",
+            info.path(namespace),
+            dict(obj),
+            f"{'dry-run ' if dry_run else ''}create {describe(obj)}",
             _write_query(field_manager, dry_run, validate),
         )
 
     async def replace(
-        self, obj: Mapping[str, Any], *, dry_run: bool = False, field_manager: str = FIELD_MANAGER, validate: bool = True,
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        field_manager: str = FIELD_MANAGER,
+        validate: bool = True,
     ) -> dict[str, Any]:
         """PUT the whole object (``Replace=true``); creates it when it does not exist."""
         info, namespace, name = await self._target(obj)
@@ -320,29 +352,55 @@ class Cluster:
         body = json.loads(json.dumps(obj))
         body.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         return await self._write(
-            "PUT", info.path(namespace, name), body, f"{'dry-run ' if dry_run else ''}replace {describe(obj)}",
+            "PUT",
+            info.path(namespace, name),
+            body,
+            f"{'dry-run ' if dry_run else ''}replace {describe(obj)}",
             _write_query(field_manager, dry_run, validate),
         )
 
     async def _write(
-        self, method: str, path: str, body: Any, what: str, query: Mapping[str, Any],
-        *, content_type: str = "application/json",
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        what: str,
+        query: Mapping[str, Any],
+        *,
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
-        status, payload = await self._request(method, path, body=body, query=query, content_type=content_type, what=what)
+        status, payload = await self._request(
+            method, path, body=body, query=query, content_type=content_type, what=what
+        )
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)
         return payload
 
     async def patch(
-        self, api_version: str, kind: str, name: str, namespace: str | None, patch: Mapping[str, Any],
-        *, patch_type: str = "merge",
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        patch: Mapping[str, Any],
+        *,
+        patch_type: str = "merge",
     ) -> dict[str, Any]:
         """A merge or JSON patch (used to mark drift in tests and to strip finalizers)."""
         info = await self.resource(api_version, kind)
-        content_type = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
-                        "strategic": "application/strategic-merge-patch+json"}[patch_type]
-        return await self._write("PATCH", info.path(namespace, name), patch, f"patch {kind} {_ref(namespace, name)}", {},
-                                 content_type=content_type)
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[patch_type]
+        return await self._write(
+            "PATCH",
+            info.path(namespace, name),
+            patch,
+            f"patch {kind} {_ref(namespace, name)}",
+            {},
+            content_type=content_type,
+        )
 
     async def delete(
         self,
@@ -357,10 +415,12 @@ class Cluster:
         """Delete an object; False if it was already gone."""
         info = await self.resource(api_version, kind)
         what = f"delete {kind} {_ref(namespace, name)}"
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
         if dry_run:
             body["dryRun"] = ["All"]
-        status, payload = await self._request("DELETE", info.path(namespace if info.namespaced else None, name), body=body, what=what)
+        status, payload = await self._request(
+            "DELETE", info.path(namespace if info.namespaced else None, name), body=body, what=what
+        )
         if status == 404 and not_found_status(payload):
             return False
         if status >= 400:
@@ -370,8 +430,12 @@ class Cluster:
 
 def _write_query(field_manager: str, dry_run: bool, validate: bool, *, force: bool = False) -> dict[str, Any]:
     """Query parameters every write takes: who writes, whether for real, how strictly fields are checked."""
-    return {"fieldManager": field_manager, "force": force or None, "dryRun": "All" if dry_run else None,
-            "fieldValidation": "Strict" if validate else "Ignore"}
+    return {
+        "fieldManager": field_manager,
+        "force": force or None,
+        "dryRun": "All" if dry_run else None,
+        "fieldValidation": "Strict" if validate else "Ignore",
+    }
 
 
 async def _read_body(stream: aiohttp.StreamReader, cap: int) -> bytes | None:

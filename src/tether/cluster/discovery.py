@@ -114,8 +114,12 @@ class Discovery:
                 if "/" in entry.get("name", ""):
                     continue  # subresources such as deployments/status
                 resources[entry["kind"]] = ResourceInfo(
-                    group=group, version=version, kind=entry["kind"], plural=entry["name"],
-                    namespaced=bool(entry.get("namespaced")), verbs=frozenset(entry.get("verbs") or ()),
+                    group=group,
+                    version=version,
+                    kind=entry["kind"],
+                    plural=entry["name"],
+                    namespaced=bool(entry.get("namespaced")),
+                    verbs=frozenset(entry.get("verbs") or ()),
                 )
             self._by_group_version[api_version] = resources
             return resources

@@ -140,7 +140,9 @@ def _build_locked(out: Path, log: Callable[[str], None]) -> Path:
     steps = [t for t in TARGETS if _stale(t, out, modules / t.module)]
     if not steps and (out / "kwok-stages.yaml").is_file():
         return out
-    log(f"devcluster: building {len(steps)} binaries for Kubernetes {KUBE_VERSION} into {out} (cold builds take a while)")
+    log(
+        f"devcluster: building {len(steps)} binaries for Kubernetes {KUBE_VERSION} into {out} (cold builds take a while)"
+    )
     for index, target in enumerate(steps, 1):
         step_started = time.monotonic()
         log(f"[{index}/{len(steps)}] go build {target.package} -> {target.binary} …")
@@ -161,12 +163,16 @@ def _go_build(target: Target, module_dir: Path, out: Path) -> None:
     log_file = out / f"{target.binary}.build.log"
     with log_file.open("wb") as sink:
         try:
-            result = subprocess.run(argv, cwd=module_dir, env=env, stdout=sink, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT)
+            result = subprocess.run(
+                argv, cwd=module_dir, env=env, stdout=sink, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT
+            )
         except subprocess.TimeoutExpired:
             raise TetherError(f"building {target.binary} timed out after {BUILD_TIMEOUT}s; see {log_file}") from None
     if result.returncode != 0:
         tail = log_file.read_text(errors="replace").strip().splitlines()[-15:]
-        raise TetherError(f"building {target.binary} failed (exit {result.returncode}); log: {log_file}\n" + "\n".join(tail))
+        raise TetherError(
+            f"building {target.binary} failed (exit {result.returncode}); log: {log_file}\n" + "\n".join(tail)
+        )
     partial.replace(out / target.binary)
     (out / f"{target.binary}.stamp").write_text(_stamp(target, module_dir))
 
@@ -176,7 +182,11 @@ def _write_kwok_stages(kwok_module: Path, dest: Path) -> None:
     env = {**os.environ, **go_env()}
     result = subprocess.run(
         ["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"],
-        cwd=kwok_module, env=env, capture_output=True, text=True, timeout=600,
+        cwd=kwok_module,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if result.returncode != 0 or not result.stdout.strip():
         raise TetherError(f"cannot locate the kwok module source: {result.stderr.strip()}")

@@ -29,8 +29,8 @@ import yaml
 
 from tether.devcluster.build import COMPONENTS, build, is_built
 from tether.devcluster.versions import bin_dir
-from tether.paths import cache_root
 from tether.errors import TetherError
+from tether.paths import cache_root
 
 READY_TIMEOUT = 60.0
 NODE_COUNT = 2
@@ -121,16 +121,61 @@ def _openssl(*args: str, cwd: Path) -> None:
 def _make_pki(pki: Path) -> None:
     """A CA, an apiserver serving cert for 127.0.0.1/localhost, and the service-account key pair."""
     pki.mkdir(parents=True)
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650", "-subj", "/CN=tether-devcluster-ca", cwd=pki)
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", "apiserver.key", "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver", cwd=pki)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=tether-devcluster-ca",
+        cwd=pki,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "apiserver.key",
+        "-out",
+        "apiserver.csr",
+        "-subj",
+        "/CN=kube-apiserver",
+        cwd=pki,
+    )
     (pki / "san.ext").write_text(
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n"
     )
-    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "apiserver.crt", "-days", "3650", "-extfile", "san.ext", cwd=pki)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "apiserver.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "apiserver.crt",
+        "-days",
+        "3650",
+        "-extfile",
+        "san.ext",
+        cwd=pki,
+    )
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
@@ -141,10 +186,15 @@ def _kubeconfig(name: str, server: str, ca: Path, token: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": name, "cluster": {
-            "server": server,
-            "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
-        }}],
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca.read_bytes()).decode(),
+                },
+            }
+        ],
         "users": [{"name": f"{name}-admin", "user": {"token": token}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin"}}],
         "current-context": name,
@@ -159,65 +209,138 @@ def _command_lines(state: ClusterState, data: Path, bins: Path) -> dict[str, lis
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
     scheduler_config = data / "scheduler.yaml"
-    scheduler_config.write_text(yaml.safe_dump({
-        "apiVersion": "kubescheduler.config.k8s.io/v1",
-        "kind": "KubeSchedulerConfiguration",
-        "clientConnection": {"kubeconfig": kubeconfig, "qps": CLIENT_QPS, "burst": CLIENT_BURST},
-        "leaderElection": {"leaderElect": False},
-    }))
+    scheduler_config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubescheduler.config.k8s.io/v1",
+                "kind": "KubeSchedulerConfiguration",
+                "clientConnection": {"kubeconfig": kubeconfig, "qps": CLIENT_QPS, "burst": CLIENT_BURST},
+                "leaderElection": {"leaderElect": False},
+            }
+        )
+    )
     return {
         "etcd": [
-            str(bins / "etcd"), "--name", "devcluster", "--data-dir", str(data / "etcd"),
-            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"devcluster={peer_url}", "--listen-metrics-urls", "",
-            "--unsafe-no-fsync", "--log-level", "warn", "--quota-backend-bytes", str(4 << 30),
+            str(bins / "etcd"),
+            "--name",
+            "devcluster",
+            "--data-dir",
+            str(data / "etcd"),
+            "--listen-client-urls",
+            etcd_url,
+            "--advertise-client-urls",
+            etcd_url,
+            "--listen-peer-urls",
+            peer_url,
+            "--initial-advertise-peer-urls",
+            peer_url,
+            "--initial-cluster",
+            f"devcluster={peer_url}",
+            "--listen-metrics-urls",
+            "",
+            "--unsafe-no-fsync",
+            "--log-level",
+            "warn",
+            "--quota-backend-bytes",
+            str(4 << 30),
         ],
         "kube-apiserver": [
             str(bins / "kube-apiserver"),
-            "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-            "--secure-port", str(ports["kube-apiserver"]),
-            "--tls-cert-file", str(pki / "apiserver.crt"), "--tls-private-key-file", str(pki / "apiserver.key"),
-            "--token-auth-file", str(data / "tokens.csv"),
-            "--authorization-mode", "RBAC",
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file", str(pki / "sa.pub"),
-            "--service-account-signing-key-file", str(pki / "sa.key"),
-            "--service-cluster-ip-range", "10.96.0.0/16",
+            "--etcd-servers",
+            etcd_url,
+            "--bind-address",
+            "127.0.0.1",
+            "--advertise-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(ports["kube-apiserver"]),
+            "--tls-cert-file",
+            str(pki / "apiserver.crt"),
+            "--tls-private-key-file",
+            str(pki / "apiserver.key"),
+            "--token-auth-file",
+            str(data / "tokens.csv"),
+            "--authorization-mode",
+            "RBAC",
+            "--service-account-issuer",
+            "https://kubernetes.default.svc.cluster.local",
+            "--service-account-key-file",
+            str(pki / "sa.pub"),
+            "--service-account-signing-key-file",
+            str(pki / "sa.key"),
+            "--service-cluster-ip-range",
+            "10.96.0.0/16",
             "--allow-privileged=true",
             # In-flight limits lifted: the control plane must never be what throttles Tether.
             "--enable-priority-and-fairness=false",
-            "--max-requests-inflight", "0", "--max-mutating-requests-inflight", "0",
-            "--profiling=false", "--v", "1",
+            "--max-requests-inflight",
+            "0",
+            "--max-mutating-requests-inflight",
+            "0",
+            "--profiling=false",
+            "--v",
+            "1",
         ],
         "kube-controller-manager": [
             str(bins / "kube-controller-manager"),
-            "--kubeconfig", kubeconfig,
-            "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
-            "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", str(ports["kube-controller-manager"]),
-            "--service-account-private-key-file", str(pki / "sa.key"), "--root-ca-file", str(pki / "ca.crt"),
+            "--kubeconfig",
+            kubeconfig,
+            "--authentication-kubeconfig",
+            kubeconfig,
+            "--authorization-kubeconfig",
+            kubeconfig,
+            "--leader-elect=false",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(ports["kube-controller-manager"]),
+            "--service-account-private-key-file",
+            str(pki / "sa.key"),
+            "--root-ca-file",
+            str(pki / "ca.crt"),
             "--use-service-account-credentials=false",
-            "--kube-api-qps", str(CLIENT_QPS), "--kube-api-burst", str(CLIENT_BURST),
-            "--controllers", "*,-nodeipam,-service-lb-controller,-route,-cloud-node-lifecycle",
-            "--profiling=false", "--v", "1",
+            "--kube-api-qps",
+            str(CLIENT_QPS),
+            "--kube-api-burst",
+            str(CLIENT_BURST),
+            "--controllers",
+            "*,-nodeipam,-service-lb-controller,-route,-cloud-node-lifecycle",
+            "--profiling=false",
+            "--v",
+            "1",
         ],
         "kube-scheduler": [
             str(bins / "kube-scheduler"),
-            "--config", str(scheduler_config),
-            "--authentication-kubeconfig", kubeconfig, "--authorization-kubeconfig", kubeconfig,
-            "--bind-address", "127.0.0.1", "--secure-port", str(ports["kube-scheduler"]),
-            "--profiling=false", "--v", "1",
+            "--config",
+            str(scheduler_config),
+            "--authentication-kubeconfig",
+            kubeconfig,
+            "--authorization-kubeconfig",
+            kubeconfig,
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(ports["kube-scheduler"]),
+            "--profiling=false",
+            "--v",
+            "1",
         ],
         "kwok": [
             str(bins / "kwok"),
-            "--kubeconfig", kubeconfig,
-            "--config", str(bins / "kwok-stages.yaml"),
+            "--kubeconfig",
+            kubeconfig,
+            "--config",
+            str(bins / "kwok-stages.yaml"),
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
-            "--node-ip", "127.0.0.1", "--node-port", "0",
-            "--server-address", f"127.0.0.1:{ports['kwok']}",
-            "--v", "1",
+            "--node-ip",
+            "127.0.0.1",
+            "--node-port",
+            "0",
+            "--server-address",
+            f"127.0.0.1:{ports['kwok']}",
+            "--v",
+            "1",
         ],
     }
 
@@ -251,8 +374,13 @@ def _fake_node(index: int) -> dict:
         "metadata": {
             "name": name,
             "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                       "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/role": "agent",
+            },
         },
         "spec": {},
         "status": {
@@ -274,8 +402,12 @@ class _Starter:
         path = log_file(self.state.name, component)
         with path.open("ab") as sink:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         self.processes[component] = process
         self.state.pids[component] = process.pid
@@ -336,7 +468,9 @@ def up(
         log(f"devcluster {name!r}: removing stale state from a cluster that is no longer running")
         _cleanup(existing)
     if apiserver_port is not None and _port_taken(apiserver_port):
-        raise DevClusterError(f"devcluster {name!r}: kube-apiserver port {apiserver_port} on 127.0.0.1 is already in use")
+        raise DevClusterError(
+            f"devcluster {name!r}: kube-apiserver port {apiserver_port} on 127.0.0.1 is already in use"
+        )
     if not is_built():
         build(log=log)
     bins = bin_dir()
@@ -350,8 +484,15 @@ def up(
     ports["kube-apiserver"] = apiserver_port or _free_port()
     token = secrets.token_hex(24)
     server = f"https://127.0.0.1:{ports['kube-apiserver']}"
-    state = ClusterState(name=name, data_dir=str(data), kubeconfig=str(run_dir / "kubeconfig"),
-                         server=server, token=token, ports=ports, started_at=time.time())
+    state = ClusterState(
+        name=name,
+        data_dir=str(data),
+        kubeconfig=str(run_dir / "kubeconfig"),
+        server=server,
+        token=token,
+        ports=ports,
+        started_at=time.time(),
+    )
     starter = _Starter(state, log)
     started = time.monotonic()
     deadline = started + timeout
@@ -369,8 +510,12 @@ def up(
         starter.spawn("etcd", argv["etcd"])
         starter.spawn("kube-apiserver", argv["kube-apiserver"])
         _save(state)
-        starter.wait_until("the kube-apiserver to be ready", "kube-apiserver",
-                           lambda: api.request("GET", "/readyz", timeout=2)[0] == 200, deadline)
+        starter.wait_until(
+            "the kube-apiserver to be ready",
+            "kube-apiserver",
+            lambda: api.request("GET", "/readyz", timeout=2)[0] == 200,
+            deadline,
+        )
         log(f"devcluster {name!r}: kube-apiserver ready at {server} after {time.monotonic() - started:.1f}s")
         for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
             starter.spawn(component, argv[component])
@@ -380,9 +525,12 @@ def up(
             if code not in (201, 409):
                 raise DevClusterError(f"devcluster {name!r}: creating fake node {index} failed with HTTP {code}")
         starter.wait_until(f"{NODE_COUNT} Ready nodes", "kwok", lambda: _ready_nodes(api) >= NODE_COUNT, deadline)
-        starter.wait_until("the default ServiceAccount", "kube-controller-manager",
-                           lambda: api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
-                           deadline)
+        starter.wait_until(
+            "the default ServiceAccount",
+            "kube-controller-manager",
+            lambda: api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+            deadline,
+        )
         starter.check_alive()
     except BaseException:
         _stop_pids(state, grace=2.0)  # a cluster that failed to start needs no graceful shutdown
@@ -397,7 +545,8 @@ def _ready_nodes(api: _Api) -> int:
     if code != 200:
         return 0
     return sum(
-        1 for node in body.get("items", [])
+        1
+        for node in body.get("items", [])
         for cond in node.get("status", {}).get("conditions", [])
         if cond.get("type") == "Ready" and cond.get("status") == "True"
     )

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from tether.errors import TetherError
@@ -123,13 +123,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # needed for chunked request bodies and Expect: 100-continue
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("git-http %s - %s", self.address_string(), format % args)
 
     def _serve(self) -> None:
@@ -152,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self._plain(HTTPStatus.BAD_REQUEST, f"{exc}\n")
 
-    def _authenticate(self) -> str | None | bool:
+    def _authenticate(self) -> str | Literal[False] | None:
         """The user name, None when the server is anonymous, or False after answering 401."""
         expected = self.server.credentials
         if expected is None:
@@ -164,8 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
                 user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
                 user, sep, password = "", "", ""
-            if sep and hmac.compare_digest(user.encode(), expected[0].encode()) and hmac.compare_digest(
-                password.encode(), expected[1].encode()
+            if (
+                sep
+                and hmac.compare_digest(user.encode(), expected[0].encode())
+                and hmac.compare_digest(password.encode(), expected[1].encode())
             ):
                 return user
         self.send_response(HTTPStatus.UNAUTHORIZED)
@@ -426,7 +428,7 @@ class GitHttpServer:
         if self._server is None:
             raise TetherError("git server is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def url_for(self, name: str) -> str:
         """Clone URL of repository ``name`` (``.git`` is added when missing); never carries credentials."""

@@ -54,7 +54,10 @@ def wrapper_gomod(upstream_gomod: str, kube_version: str, go_version: str) -> st
 def _upstream_gomod(kube_version: str) -> str:
     out = subprocess.run(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@{kube_version}"],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
     ).stdout
     path = re.search(r'"GoMod":\s*"([^"]+)"', out)
     if not path:

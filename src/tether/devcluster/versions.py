@@ -22,8 +22,6 @@ KWOK_STAGES = (
 )
 
 
-
-
 def bin_dir() -> Path:
     """Where the built control-plane binaries for the pinned Kubernetes version live."""
     return cache_root() / "devcluster" / KUBE_VERSION / "bin"

@@ -58,10 +58,20 @@ class ResourceDiff:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "group": self.key.group, "kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name,
-            "status": self.status, "changed": list(self.changed), "live": self.live, "predicted": self.predicted,
-            "diff": self.diff, "owner": self.owner, "sharedWith": self.shared_with,
-            "ignoreExtraneous": self.ignore_extraneous, "comparison": self.comparison, "note": self.note,
+            "group": self.key.group,
+            "kind": self.key.kind,
+            "namespace": self.key.namespace,
+            "name": self.key.name,
+            "status": self.status,
+            "changed": list(self.changed),
+            "live": self.live,
+            "predicted": self.predicted,
+            "diff": self.diff,
+            "owner": self.owner,
+            "sharedWith": self.shared_with,
+            "ignoreExtraneous": self.ignore_extraneous,
+            "comparison": self.comparison,
+            "note": self.note,
             "error": self.error,
         }
 
@@ -192,9 +202,13 @@ async def diff_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-    results += [_extraneous(app, live) for live in cache.owned_by(app) if ResourceKey.of(live) not in keys and not is_hook(live)]
+    results += [
+        _extraneous(app, live) for live in cache.owned_by(app) if ResourceKey.of(live) not in keys and not is_hook(live)
+    ]
     report = AppDiff(app, sorted(results, key=lambda r: r.key))
-    log.info("app diffed", app=app, in_sync=report.in_sync, objects=len(report.resources), drifting=len(report.out_of_sync))
+    log.info(
+        "app diffed", app=app, in_sync=report.in_sync, objects=len(report.resources), drifting=len(report.out_of_sync)
+    )
     return report
 
 
@@ -261,10 +275,17 @@ async def _diff_desired(
     owner = owner_app(live_raw) if live_raw is not None else None
     masked_live, masked_predicted = mask_secret(live, predicted)
     return ResourceDiff(
-        key=key, status=status, changed=changed, live=masked_live, predicted=masked_predicted,
+        key=key,
+        status=status,
+        changed=changed,
+        live=masked_live,
+        predicted=masked_predicted,
         diff=unified(masked_live, masked_predicted, str(key)) if status != SYNCED else "",
-        owner=owner, shared_with=owner if owner and owner != app else None,
-        comparison=comparison, note=note, error=error,
+        owner=owner,
+        shared_with=owner if owner and owner != app else None,
+        comparison=comparison,
+        note=note,
+        error=error,
     )
 
 
@@ -272,7 +293,11 @@ def _extraneous(app: str, live_raw: dict[str, Any]) -> ResourceDiff:
     key = ResourceKey.of(live_raw)
     masked, _ = mask_secret(normalise(live_raw), None)
     return ResourceDiff(
-        key=key, status=EXTRANEOUS, live=masked, diff=unified(masked, None, str(key)), owner=app,
+        key=key,
+        status=EXTRANEOUS,
+        live=masked,
+        diff=unified(masked, None, str(key)),
+        owner=app,
         ignore_extraneous="IgnoreExtraneous" in annotation_options(live_raw, "compare-options"),
     )
 
@@ -285,7 +310,9 @@ def overlay(live: Any, desired: Any) -> Any:
             merged[name] = overlay(live.get(name), value)
         return merged
     if (
-        isinstance(live, list) and isinstance(desired, list) and len(live) == len(desired)
+        isinstance(live, list)
+        and isinstance(desired, list)
+        and len(live) == len(desired)
         and all(isinstance(i, dict) for i in live + desired)
     ):
         return [overlay(a, b) for a, b in zip(live, desired, strict=True)]

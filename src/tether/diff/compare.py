@@ -41,7 +41,10 @@ def to_yaml(obj: Any) -> str:
 def unified(live: Any, predicted: Any, label: str) -> str:
     """A unified diff from the live object to the predicted one ('' when they are the same)."""
     lines = difflib.unified_diff(
-        to_yaml(live).splitlines(), to_yaml(predicted).splitlines(),
-        fromfile=f"live: {label}", tofile=f"desired: {label}", lineterm="",
+        to_yaml(live).splitlines(),
+        to_yaml(predicted).splitlines(),
+        fromfile=f"live: {label}",
+        tofile=f"desired: {label}",
+        lineterm="",
     )
     return "\n".join(lines)

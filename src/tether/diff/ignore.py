@@ -91,7 +91,7 @@ class IgnoreRule:
                 raise DiffError(f"{where}.jsonPointers[{index}]: {exc}") from None
         kind = spec.get("kind")
         if not kind:
-            raise DiffError(f"{where}.kind: required (use \"*\" for every kind)")
+            raise DiffError(f'{where}.kind: required (use "*" for every kind)')
         return cls(
             group=str(spec.get("group") if spec.get("group") is not None else ""),
             kind=str(kind),
@@ -163,7 +163,7 @@ def _fields_step(raw: str) -> Step | None:
 
 def resolve(doc: Any, steps: Sequence[Step]) -> pointer.Path | None:
     """The concrete path ``steps`` name in ``doc`` (selectors matched against list items), or None."""
-    node, path = doc, []
+    node, path = doc, list[str | int]()
     for step in steps:
         if isinstance(step, (KeySelector, ValueSelector)):
             if not isinstance(node, list):
@@ -227,7 +227,9 @@ async def _ignored(
     return found
 
 
-def _managed_for(key: ResourceKey, live: Mapping[str, Any] | None, rules: Sequence[IgnoreRule]) -> list[tuple[Step, ...]]:
+def _managed_for(
+    key: ResourceKey, live: Mapping[str, Any] | None, rules: Sequence[IgnoreRule]
+) -> list[tuple[Step, ...]]:
     managers = {m for rule in rules if rule.matches(key) for m in rule.managed_fields_managers}
     return manager_paths(live, managers)
 

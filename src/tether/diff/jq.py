@@ -69,7 +69,7 @@ class JqRunner:
                 process.stdin.write(line)
                 await asyncio.wait_for(process.stdin.drain(), self.timeout)
                 raw = await asyncio.wait_for(process.stdout.readline(), self.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self._kill()
                 raise JqTimeout(
                     f"{what}: jq expression {expr!r} did not finish within {self.timeout:g}s and was stopped"
@@ -90,7 +90,9 @@ class JqRunner:
         if "error" in reply:
             if reply.get("memory"):
                 await self._kill()
-                raise JqTimeout(f"{what}: jq expression {expr!r} was stopped: it exceeded the {MEMORY_CAP // (1024 * 1024)} MiB memory cap")
+                raise JqTimeout(
+                    f"{what}: jq expression {expr!r} was stopped: it exceeded the {MEMORY_CAP // (1024 * 1024)} MiB memory cap"
+                )
             if reply.get("compile"):
                 raise JqError(f"{what}: jq expression {expr!r} does not compile: {reply['error']}")
             raise JqError(f"{what}: jq expression {expr!r} failed: {reply['error']}", fatal=False)
@@ -102,9 +104,18 @@ class JqRunner:
         if self._closed:
             raise JqError(f"{what}: the jq worker was stopped")
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-c", _BOOTSTRAP, _SRC, str(MEMORY_CAP),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            env=base_env(), start_new_session=True, limit=MAX_REPLY_BYTES,
+            sys.executable,
+            "-I",
+            "-c",
+            _BOOTSTRAP,
+            _SRC,
+            str(MEMORY_CAP),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=base_env(),
+            start_new_session=True,
+            limit=MAX_REPLY_BYTES,
         )
         assert self._process.stdout is not None
         try:

@@ -25,7 +25,9 @@ class AppHealth:
     problems: tuple[str, ...]
 
 
-async def app_health(desired: Iterable[Mapping[str, Any]], live_of: LiveLookup, *, lua: LuaChecks | None = None) -> AppHealth:
+async def app_health(
+    desired: Iterable[Mapping[str, Any]], live_of: LiveLookup, *, lua: LuaChecks | None = None
+) -> AppHealth:
     """Aggregate the health of each desired object's live copy; an absent one is Missing."""
     healths: list[Health | None] = []
     problems: list[str] = []

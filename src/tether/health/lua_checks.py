@@ -119,7 +119,9 @@ class LuaChecks:
             LuaScript(_check_key(key), source, f"{key} (configuration)") for key, source in (scripts or {}).items()
         ]
         self._directory = scripts_from_directory(directory) if directory is not None else []
-        self._open_libs = open_libs if isinstance(open_libs, bool) else frozenset(key.replace("_", "*") for key in open_libs)
+        self._open_libs = (
+            open_libs if isinstance(open_libs, bool) else frozenset(key.replace("_", "*") for key in open_libs)
+        )
         self.limits = limits
 
     def script_for(self, obj: Mapping[str, Any]) -> LuaScript | None:
@@ -146,4 +148,3 @@ class LuaChecks:
             return None
         compiled = _compiled(script.source, script.origin, self.limits)
         return script, compiled.run(obj, open_libs=self.uses_open_libs(script))
-

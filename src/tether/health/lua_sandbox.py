@@ -257,7 +257,7 @@ class CompiledScript:
             def work() -> None:
                 try:
                     outcome.append(self._run_locked(obj, open_libs))
-                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                except BaseException as exc:
                     outcome.append(exc)
 
             worker = threading.Thread(target=work, name=f"lua {self.name}", daemon=True)

@@ -43,9 +43,13 @@ def deployment_health(obj: Mapping[str, Any]) -> Health:
             PROGRESSING, f"Waiting for rollout to finish: {updated} out of {replicas} new replicas have been updated..."
         )
     if current > updated:
-        return Health(PROGRESSING, f"Waiting for rollout to finish: {current - updated} old replicas are pending termination...")
+        return Health(
+            PROGRESSING, f"Waiting for rollout to finish: {current - updated} old replicas are pending termination..."
+        )
     if available < updated:
-        return Health(PROGRESSING, f"Waiting for rollout to finish: {available} of {updated} updated replicas are available...")
+        return Health(
+            PROGRESSING, f"Waiting for rollout to finish: {available} of {updated} updated replicas are available..."
+        )
     return Health(HealthStatus.HEALTHY)
 
 
@@ -64,7 +68,9 @@ def statefulset_health(obj: Mapping[str, Any]) -> Health:
         partition = optional_integer(obj, "spec", "updateStrategy", "rollingUpdate", "partition")
         if replicas is not None and partition is not None and updated < replicas - partition:
             wanted = replicas - partition
-            message = f"Waiting for partitioned roll out to finish: {updated} out of {wanted} new pods have been updated..."
+            message = (
+                f"Waiting for partitioned roll out to finish: {updated} out of {wanted} new pods have been updated..."
+            )
             return Health(PROGRESSING, message)
         return Health(HealthStatus.HEALTHY, f"partitioned roll out complete: {updated} new pods have been updated...")
     if strategy == "OnDelete":
@@ -73,7 +79,8 @@ def statefulset_health(obj: Mapping[str, Any]) -> Health:
     current_revision = text(obj, "status", "currentRevision")
     if update_revision != current_revision:
         return Health(
-            PROGRESSING, f"waiting for statefulset rolling update to complete {updated} pods at revision {update_revision}..."
+            PROGRESSING,
+            f"waiting for statefulset rolling update to complete {updated} pods at revision {update_revision}...",
         )
     current = integer(obj, "status", "currentReplicas")
     return Health(
@@ -113,5 +120,7 @@ def replicaset_health(obj: Mapping[str, Any]) -> Health:
     replicas = optional_integer(obj, "spec", "replicas")
     available = integer(obj, "status", "availableReplicas")
     if replicas is not None and available < replicas:
-        return Health(PROGRESSING, f"Waiting for rollout to finish: {available} out of {replicas} new replicas are available...")
+        return Health(
+            PROGRESSING, f"Waiting for rollout to finish: {available} out of {replicas} new replicas are available..."
+        )
     return Health(HealthStatus.HEALTHY)

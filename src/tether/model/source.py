@@ -18,9 +18,7 @@ from pydantic.alias_generators import to_camel
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class SourceType(str, Enum):
@@ -182,9 +180,7 @@ class ApplicationSource(_Spec):
             if section is not None
         ]
         if len(named) > 1:
-            raise ValueError(
-                "source names more than one type: " + ", ".join(kind.value for kind in named)
-            )
+            raise ValueError("source names more than one type: " + ", ".join(kind.value for kind in named))
         return named[0] if named else None
 
     def render_options(self) -> str:

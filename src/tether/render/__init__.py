@@ -5,12 +5,11 @@ they depend on; ``RenderCache`` keeps those results keyed by what the output dep
 so a commit that leaves an app's inputs alone does not render it again.
 """
 
+# After the names above: the cache module imports ``Rendered`` from the engine.
+from tether.render.cache import CachedRender, CacheScope, RenderCache, RenderStats
 from tether.render.engine import Rendered, render
 from tether.render.errors import RenderError
 from tether.render.limits import RenderLimits
-
-# After the names above: the cache module imports ``Rendered`` from the engine.
-from tether.render.cache import CachedRender, CacheScope, RenderCache, RenderStats  # noqa: E402
 
 __all__ = [
     "CacheScope",

@@ -35,9 +35,7 @@ def detect_type(app_dir: Path) -> SourceType:
 def source_type(app: str, source: ApplicationSource, app_dir: Path) -> SourceType:
     """The explicit type of the spec if any, else the detected one; unsupported sources are refused."""
     if source.chart:
-        raise render_error(
-            app, "source.chart", "Helm repository charts are not supported: vendor the chart into git"
-        )
+        raise render_error(app, "source.chart", "Helm repository charts are not supported: vendor the chart into git")
     try:
         explicit = source.explicit_type()
     except ValueError as exc:

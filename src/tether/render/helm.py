@@ -71,8 +71,15 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             argv.append("--skip-schema-validation")
         if spec.skip_tests:
             argv.append("--skip-tests")
-        return await run_tool(argv, env=env, cwd=scratch, request=request, what="helm template",
-                              where=f"helm chart {where}", hide=(checkout.root,))
+        return await run_tool(
+            argv,
+            env=env,
+            cwd=scratch,
+            request=request,
+            what="helm template",
+            where=f"helm chart {where}",
+            hide=(checkout.root,),
+        )
 
 
 def check_dependencies_vendored(checkout: Checkout, chart_dir: Path) -> None:
@@ -82,7 +89,7 @@ def check_dependencies_vendored(checkout: Checkout, chart_dir: Path) -> None:
     declared = chart.get("dependencies") or []
     requirements = chart_dir / "requirements.yaml"
     if not declared and requirements.is_file():
-        declared = (_read_yaml(checkout, requirements).get("dependencies") or [])
+        declared = _read_yaml(checkout, requirements).get("dependencies") or []
     if not declared:
         return
     vendored = vendored_chart_names(chart_dir / "charts")
@@ -185,4 +192,3 @@ def _safe_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ManifestError):
         return {}
     return data if isinstance(data, dict) else {}
-

@@ -25,10 +25,7 @@ from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
 
 _SRC = str(Path(tether.__file__).resolve().parent.parent)
-_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from tether.render._jsonnet_worker import main; main()"
-)
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from tether.render._jsonnet_worker import main; main()"
 
 
 async def evaluate_jsonnet(
@@ -90,6 +87,3 @@ def jsonnet_version() -> str:
     import _jsonnet
 
     return str(_jsonnet.version)
-
-
-

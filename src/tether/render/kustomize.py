@@ -61,8 +61,15 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
             "--helm-command",
             str(binary("helm")),
         ]
-        return await run_tool(argv, env=env, cwd=scratch, request=request, what="kubectl kustomize",
-                              where=f"kustomization {where}", hide=(scratch / "repo", checkout.root))
+        return await run_tool(
+            argv,
+            env=env,
+            cwd=scratch,
+            request=request,
+            what="kubectl kustomize",
+            where=f"kustomization {where}",
+            hide=(scratch / "repo", checkout.root),
+        )
 
 
 def writable_mirror(root: Path, app_dir: Path, mirror: Path) -> Path:
@@ -175,4 +182,3 @@ def _set_images(app: str, current: Any, args: tuple[str, ...]) -> list[dict[str,
         else:
             images.append(wanted)
     return images
-

@@ -59,9 +59,7 @@ def check_kustomization_tree(checkout: Checkout, root: Path) -> None:
                 raise render_error(checkout.app, what, f"{ref!r}: remote resources are not supported (no network)")
             target = checkout.resolve(directory, ref, what=what, must_exist=False)
             if target is None and kind == _CHART:
-                raise render_error(
-                    checkout.app, what, f"chart not vendored at {ref!r} (Tether never downloads charts)"
-                )
+                raise render_error(checkout.app, what, f"chart not vendored at {ref!r} (Tether never downloads charts)")
             if target is None:
                 continue  # kustomize itself reports the missing path
             if target.is_dir():
@@ -114,8 +112,10 @@ def _references(data: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
 
 def _helm_references(data: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     charts = _mappings(data.get("helmCharts"))
-    globals_ = data.get("helmGlobals") if isinstance(data.get("helmGlobals"), dict) else {}
-    chart_home = globals_.get("chartHome") if isinstance(globals_.get("chartHome"), str) else "charts"
+    raw_globals = data.get("helmGlobals")
+    globals_: dict[str, Any] = raw_globals if isinstance(raw_globals, dict) else {}
+    home = globals_.get("chartHome")
+    chart_home: str = home if isinstance(home, str) else "charts"
     if charts:
         yield "helmGlobals.chartHome", chart_home, _ANY
     if isinstance(globals_.get("configHome"), str):

@@ -134,4 +134,3 @@ def _within(root: Path, path: Path) -> bool:
     except ValueError:
         return False
     return True
-

@@ -41,7 +41,13 @@ def private_tool_env() -> Iterator[tuple[dict[str, str], Path]]:
 
 
 async def run_tool(
-    argv: Sequence[str], *, env: dict[str, str], cwd: Path, request: RenderRequest, what: str, where: str,
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    request: RenderRequest,
+    what: str,
+    where: str,
     hide: Sequence[Path] = (),
 ) -> list[dict[str, Any]]:
     """Run a render tool under the request's limits and parse its output as objects.
@@ -50,8 +56,9 @@ async def run_tool(
     and the temporary locations in ``hide`` shown as repository-relative paths.
     """
     try:
-        done = await run(argv, env=env, cwd=cwd, timeout=request.limits.timeout,
-                         max_output=request.limits.max_output, what=what)
+        done = await run(
+            argv, env=env, cwd=cwd, timeout=request.limits.timeout, max_output=request.limits.max_output, what=what
+        )
     except ProcessError as exc:
         text = str(exc)
         for base in hide:

@@ -1,10 +1,10 @@
 """Secrets from ``pass``: placeholder grammar, the ``pass`` backend, resolution, and redaction.
 
-    backend = PassBackend()                     # PASSWORD_STORE_DIR / GNUPGHOME like pass
-    result = await resolve_secrets(objects, backend, app="web")
-    result.objects                              # new objects, placeholders replaced (in memory only)
-    result.usage.entries, result.usage.store_commit
-    REDACTOR.redact(text)                       # every resolved value masked as ********
+backend = PassBackend()                     # PASSWORD_STORE_DIR / GNUPGHOME like pass
+result = await resolve_secrets(objects, backend, app="web")
+result.objects                              # new objects, placeholders replaced (in memory only)
+result.usage.entries, result.usage.store_commit
+REDACTOR.redact(text)                       # every resolved value masked as ********
 """
 
 from tether.secrets.passbackend import EntryNotFound, PassBackend, SecretBackend

@@ -67,7 +67,9 @@ class PassBackend:
             mode = real.stat().st_mode
         except OSError:
             if (self.store_dir / path).is_dir():
-                raise EntryNotFound(f"secret entry {path!r} is a directory in the password store, not an entry") from None
+                raise EntryNotFound(
+                    f"secret entry {path!r} is a directory in the password store, not an entry"
+                ) from None
             raise EntryNotFound(f"secret entry {path!r} not found in the password store") from None
         if not real.is_relative_to(root):
             raise TetherError(f"secret entry {path!r} resolves outside the password store")
@@ -97,8 +99,17 @@ class PassBackend:
         env = base_env({"HOME": str(self.home), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull})
         # safe.directory: the store may belong to another user (a mounted volume); we only read HEAD.
         done = await run(
-            ["git", "-c", f"safe.directory={self.store_dir}", "-C", str(self.store_dir),
-             "rev-parse", "--verify", "--quiet", "HEAD"],
+            [
+                "git",
+                "-c",
+                f"safe.directory={self.store_dir}",
+                "-C",
+                str(self.store_dir),
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "HEAD",
+            ],
             env=env,
             timeout=self.timeout,
             check=False,

@@ -21,7 +21,16 @@ from typing import Any
 
 from tether.errors import TetherError
 from tether.secrets.passbackend import EntryNotFound, SecretBackend
-from tether.secrets.placeholders import PREFIX, Found, Placeholder, PlaceholderError, apply_filter, extract, find, substitute
+from tether.secrets.placeholders import (
+    PREFIX,
+    Found,
+    Placeholder,
+    PlaceholderError,
+    apply_filter,
+    extract,
+    find,
+    substitute,
+)
 from tether.secrets.redact import REDACTOR, Redactor
 
 DEFAULT_CONCURRENCY = 4
@@ -96,13 +105,13 @@ async def resolve_secrets(
             raise _entry_error(app, path, content, first_use[path]) from None
 
     for site in sites:
+
         def value_for(placeholder: Placeholder, site: _Site = site) -> str:
             value = extract(contents[placeholder.path], placeholder.key)  # type: ignore[arg-type]
             if value is None:
                 what = f"has no key {placeholder.key!r}" if placeholder.key is not None else "has an empty first line"
                 raise SecretResolutionError(
-                    f"app {app!r}: secret entry {placeholder.path!r} {what} "
-                    f"(needed by {site.where})"
+                    f"app {app!r}: secret entry {placeholder.path!r} {what} (needed by {site.where})"
                 )
             redactor.add(value)
             return apply_filter(value, placeholder.filter)
@@ -115,9 +124,7 @@ async def resolve_secrets(
     return ResolvedManifests(resolved, SecretUsage(frozenset(first_use), commit))
 
 
-async def _read_entries(
-    paths: list[str], backend: SecretBackend, concurrency: int
-) -> dict[str, str | BaseException]:
+async def _read_entries(paths: list[str], backend: SecretBackend, concurrency: int) -> dict[str, str | BaseException]:
     """Each entry's content once per resolution pass (at most ``concurrency`` at a time)."""
     limit = asyncio.Semaphore(max(1, concurrency))
 
@@ -152,7 +159,9 @@ def _sites(index: int, obj: dict[str, Any], app: str, sources: Sequence[str | No
         yield _Site(container, key, text, found, base64_data, where)
 
 
-def _strings(node: Any, tokens: list[str | int]) -> Iterator[tuple[dict[str, Any] | list[Any], str | int, list[str | int]]]:
+def _strings(
+    node: Any, tokens: list[str | int]
+) -> Iterator[tuple[dict[str, Any] | list[Any], str | int, list[str | int]]]:
     """Every string value under ``node`` with its container, key and path (keys are not visited)."""
     if isinstance(node, dict):
         for key, value in node.items():
@@ -191,7 +200,8 @@ def _field_path(tokens: list[str | int]) -> str:
 
 
 def _describe(obj: dict[str, Any], field: str, source: str | None) -> str:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    raw = obj.get("metadata")
+    metadata: dict[str, Any] = raw if isinstance(raw, dict) else {}
     name = metadata.get("name") or "<unnamed>"
     namespace = metadata.get("namespace")
     ident = f"{namespace}/{name}" if namespace else str(name)
@@ -202,4 +212,6 @@ def _describe(obj: dict[str, Any], field: str, source: str | None) -> str:
 def _entry_error(app: str, path: str, error: BaseException, site: _Site) -> SecretResolutionError:
     if isinstance(error, EntryNotFound):
         return SecretResolutionError(f"app {app!r}: {error} (needed by {site.where})")
-    return SecretResolutionError(f"app {app!r}: secret entry {path!r} could not be read: {error} (needed by {site.where})")
+    return SecretResolutionError(
+        f"app {app!r}: secret entry {path!r} could not be read: {error} (needed by {site.where})"
+    )

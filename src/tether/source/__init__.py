@@ -1,10 +1,10 @@
 """Git as a source of desired state: resolve revisions, fetch single commits, materialise trees.
 
-    cache = GitCache(Path("/var/cache/tether/git"))
-    sha = await cache.resolve(url, "^1.2", credentials)
-    async with cache.checkout(url, sha, credentials) as tree:
-        ...                                  # read-only files of that commit
-    await cache.tree_id(url, sha, "apps/web")  # changes only when apps/web changes
+cache = GitCache(Path("/var/cache/tether/git"))
+sha = await cache.resolve(url, "^1.2", credentials)
+async with cache.checkout(url, sha, credentials) as tree:
+    ...                                  # read-only files of that commit
+await cache.tree_id(url, sha, "apps/web")  # changes only when apps/web changes
 """
 
 from tether.source.cache import GitCache, GitError, GitRepository

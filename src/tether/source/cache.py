@@ -102,9 +102,7 @@ class GitCache:
         """Make commit ``sha`` (a full id) available locally, fetching only it when missing."""
         await self.repository(url, credentials).fetch(sha)
 
-    def checkout(
-        self, url: str, sha: str, credentials: Credentials | None = None
-    ) -> AbstractAsyncContextManager[Path]:
+    def checkout(self, url: str, sha: str, credentials: Credentials | None = None) -> AbstractAsyncContextManager[Path]:
         """A read-only temporary directory holding commit ``sha``'s files, removed on exit."""
         return self.repository(url, credentials).checkout(sha)
 
@@ -182,9 +180,8 @@ class GitRepository:
         sha = self._full_sha(sha)
         inflight = self.cache._inflight
         key = (self.key, sha)
-        if key not in inflight:
-            if await self._has_commit(sha):
-                return
+        if key not in inflight and await self._has_commit(sha):
+            return
         future = inflight.get(key)
         if future is None:
             future = asyncio.ensure_future(self._fetch_locked(sha))
@@ -252,9 +249,20 @@ class GitRepository:
             log.info("git fetch", repo=self.display_url, commit=sha)
             try:
                 await self._git(
-                    ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--depth", "1",
-                     "--", self.url, f"+{sha}:refs/tether/commits/{sha}"],
-                    what="fetch", cwd=self.path, network=True,
+                    [
+                        "fetch",
+                        "--quiet",
+                        "--no-tags",
+                        "--no-write-fetch-head",
+                        "--depth",
+                        "1",
+                        "--",
+                        self.url,
+                        f"+{sha}:refs/tether/commits/{sha}",
+                    ],
+                    what="fetch",
+                    cwd=self.path,
+                    network=True,
                 )
             except GitError as exc:
                 raise GitError(f"commit {sha} could not be fetched: {exc}") from None
@@ -371,13 +379,17 @@ class GitRepository:
             if network:
                 with auth_env(self.credentials, askpass=askpass, scratch=self.cache.scratch_dir) as extra:
                     env.update(extra)
-                    return await run(["git", *args], env=env, cwd=cwd, timeout=self.cache.timeout, check=check, what=label)
+                    return await run(
+                        ["git", *args], env=env, cwd=cwd, timeout=self.cache.timeout, check=check, what=label
+                    )
             return await run(["git", *args], env=env, cwd=cwd, timeout=self.cache.timeout, check=check, what=label)
         except ProcessError as exc:
             raise GitError(self.redact(str(exc))) from None
 
 
-def _forget(inflight: dict[tuple[str, str], asyncio.Future[None]], key: tuple[str, str], future: asyncio.Future[None]) -> None:
+def _forget(
+    inflight: dict[tuple[str, str], asyncio.Future[None]], key: tuple[str, str], future: asyncio.Future[None]
+) -> None:
     if inflight.get(key) is future:
         del inflight[key]
     if not future.cancelled():

@@ -43,7 +43,9 @@ class RemoteRefs:
         return set(self.refs.values()) | ({self.head} if self.head else set())
 
     def tags(self) -> dict[str, str]:
-        return {name.removeprefix("refs/tags/"): sha for name, sha in self.refs.items() if name.startswith("refs/tags/")}
+        return {
+            name.removeprefix("refs/tags/"): sha for name, sha in self.refs.items() if name.startswith("refs/tags/")
+        }
 
 
 class RevisionNotFound(TetherError):

@@ -97,7 +97,9 @@ def hook_phases(obj: Mapping[str, Any]) -> list[Phase]:
 
 def delete_policies(obj: Mapping[str, Any]) -> frozenset[DeletePolicy]:
     """The hook's delete policies; BeforeHookCreation when none is given."""
-    policies = {DeletePolicy(p) for p in _csv(annotation(obj, "hook-delete-policy")) if p in DeletePolicy._value2member_map_}
+    policies = {
+        DeletePolicy(p) for p in _csv(annotation(obj, "hook-delete-policy")) if p in DeletePolicy._value2member_map_
+    }
     policies |= {_HELM_POLICIES[p] for p in _csv(_helm_annotation(obj, HELM_DELETE_POLICY)) if p in _HELM_POLICIES}
     return frozenset(policies or {DeletePolicy.BEFORE_HOOK_CREATION})
 

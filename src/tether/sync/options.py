@@ -135,9 +135,8 @@ class Selector:
     namespace: str = ""
 
     def matches(self, key: ResourceKey) -> bool:
-        return (
-            (self.group, self.kind, self.name) == (key.group, key.kind, key.name)
-            and (not self.namespace or self.namespace == key.namespace)
+        return (self.group, self.kind, self.name) == (key.group, key.kind, key.name) and (
+            not self.namespace or self.namespace == key.namespace
         )
 
     @classmethod

@@ -166,7 +166,9 @@ def _is_namespace(key: ResourceKey) -> bool:
 
 def _crd_target(obj: Mapping[str, Any]) -> str | None:
     """``group/Kind`` a CustomResourceDefinition serves, for hoisting it before its resources."""
-    if obj.get("kind") != "CustomResourceDefinition" or not str(obj.get("apiVersion", "")).startswith("apiextensions.k8s.io/"):
+    if obj.get("kind") != "CustomResourceDefinition" or not str(obj.get("apiVersion", "")).startswith(
+        "apiextensions.k8s.io/"
+    ):
         return None
     spec = obj.get("spec") or {}
     group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")

@@ -17,7 +17,7 @@ import asyncio
 import copy
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -75,7 +75,7 @@ async def sync_app(
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _rv(obj: Mapping[str, Any] | None) -> str:
@@ -120,7 +120,12 @@ class _Run:
     """The state of one sync while it runs."""
 
     def __init__(
-        self, app: str, cluster: Cluster, cache: LiveCache, options: SyncOptions, progress: Progress | None,
+        self,
+        app: str,
+        cluster: Cluster,
+        cache: LiveCache,
+        options: SyncOptions,
+        progress: Progress | None,
         lua: LuaChecks | None,
     ) -> None:
         self.app, self.cluster, self.cache, self.options, self.progress = app, cluster, cache, options, progress
@@ -148,15 +153,18 @@ class _Run:
             return
         try:
             self.progress(event)
-        except Exception:  # noqa: BLE001 - a broken display must not break a sync
+        except Exception:
             self.log.exception("sync progress callback failed")
 
     def _notes(self, task: Task) -> str:
         """What the result adds to an applied object's message: a shared object taken over, an ignored option."""
         owner = self.shared.get(id(task))
         shared = f" (shared: taken over from app {owner})" if owner else ""
-        unvalidated = " (Validate=false: written with Replace; fields the schema lacks were dropped)" \
-            if id(task) in self.unvalidated_writes else ""
+        unvalidated = (
+            " (Validate=false: written with Replace; fields the schema lacks were dropped)"
+            if id(task) in self.unvalidated_writes
+            else ""
+        )
         return shared + unvalidated + _note(task)
 
     def _record(
@@ -173,16 +181,32 @@ class _Run:
         result = self.results.get(slot)
         if result is None:
             result = ResourceResult(
-                task.key.group, task.key.kind, task.key.namespace, task.key.name,
-                action, status, message, task.phase, task.wave, hook_phase, health,
+                task.key.group,
+                task.key.kind,
+                task.key.namespace,
+                task.key.name,
+                action,
+                status,
+                message,
+                task.phase,
+                task.wave,
+                hook_phase,
+                health,
             )
             self.results[slot] = result
         else:
             result.action, result.status, result.message = action, status, message
             result.hook_phase = hook_phase if hook_phase is not None else result.hook_phase
             result.health = health if health is not None else result.health
-        self.log.info("sync resource", resource=str(task.key), phase=str(task.phase), wave=task.wave,
-                      action=str(action), status=str(status), message=message)
+        self.log.info(
+            "sync resource",
+            resource=str(task.key),
+            phase=str(task.phase),
+            wave=task.wave,
+            action=str(action),
+            status=str(status),
+            message=message,
+        )
         self._emit(SyncEvent("resource", task.phase, task.wave, message, resource=result))
         return result
 
@@ -192,8 +216,14 @@ class _Run:
 
     def _finish(self, phase: OperationPhase, message: str) -> SyncResult:
         result = SyncResult(
-            app=self.app, phase=phase, message=message, started_at=self.started, finished_at=_now(),
-            dry_run=self.options.dry_run, revision=self.options.revision, resources=list(self.results.values()),
+            app=self.app,
+            phase=phase,
+            message=message,
+            started_at=self.started,
+            finished_at=_now(),
+            dry_run=self.options.dry_run,
+            revision=self.options.revision,
+            resources=list(self.results.values()),
         )
         self.log.info("sync finished", phase=str(phase), message=message, resources=len(result.resources))
         self._emit(SyncEvent("done", message=message, result=result))
@@ -208,7 +238,7 @@ class _Run:
             message = str(exc) if self.app in str(exc) else f"app {self.app}: {exc}"
             phase = OperationPhase.ERROR if isinstance(exc, ClusterError) and exc.status == 0 else OperationPhase.FAILED
             return self._finish(phase, message)
-        except Exception as exc:  # noqa: BLE001 - the controller records a result, whatever happened
+        except Exception as exc:
             self.log.exception("sync crashed")
             return self._finish(OperationPhase.ERROR, f"app {self.app}: internal error during sync: {exc!r}")
 
@@ -230,7 +260,9 @@ class _Run:
             return self._finish(OperationPhase.FAILED, self._failure_message("refused"))
         await self._skip_in_sync(the_plan)
         if not await self._dry_run(the_plan, objects):
-            return self._finish(OperationPhase.FAILED, self._failure_message("one or more objects failed to apply (dry run)"))
+            return self._finish(
+                OperationPhase.FAILED, self._failure_message("one or more objects failed to apply (dry run)")
+            )
         if self.options.dry_run:
             await self._report_dry_run(the_plan)
             return self._finish(OperationPhase.SUCCEEDED, f"app {self.app}: dry run: nothing was written")
@@ -251,8 +283,11 @@ class _Run:
 
     def _failure_message(self, headline: str) -> str:
         reasons = "; ".join(self.failures) or "see the resources"
-        applied = [r.key for r in self.results.values()
-                   if r.status is ResultStatus.SYNCED and r.action in (ResourceAction.CREATED, ResourceAction.CONFIGURED)]
+        applied = [
+            r.key
+            for r in self.results.values()
+            if r.status is ResultStatus.SYNCED and r.action in (ResourceAction.CREATED, ResourceAction.CONFIGURED)
+        ]
         pruned = [r.key for r in self.results.values() if r.status is ResultStatus.PRUNED]
         message = f"app {self.app}: {headline}: {reasons}"
         if applied:
@@ -286,8 +321,12 @@ class _Run:
         if not tasks:
             return {}
         report = await diff_app(
-            self.app, [t.obj for t in tasks], cluster=self.cluster, cache=self.cache,
-            ignore_differences=self.options.ignore_differences, namespace=self.options.namespace or None,
+            self.app,
+            [t.obj for t in tasks],
+            cluster=self.cluster,
+            cache=self.cache,
+            ignore_differences=self.options.ignore_differences,
+            namespace=self.options.namespace or None,
         )
         return {r.key: r.status for r in report.resources}
 
@@ -299,18 +338,26 @@ class _Run:
         for task in candidates:
             if task.key in synced and self.live[id(task)] is not None:
                 self.skip.add(id(task))
-                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "in sync: not applied (ApplyOutOfSyncOnly)")
+                self._record(
+                    task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "in sync: not applied (ApplyOutOfSyncOnly)"
+                )
 
     async def _dry_run(self, the_plan: SyncPlan, objects: list[dict[str, Any]]) -> bool:
         """Server-side dry run of every object, so a bad one fails the sync before anything is written."""
         crds = crds_in(objects)
         created_namespaces = {
-            t.key.name for t in the_plan.tasks
-            if t.key.kind == "Namespace" and t.key.group == "" and t.action in (Action.APPLY, Action.NAMESPACE)
+            t.key.name
+            for t in the_plan.tasks
+            if t.key.kind == "Namespace"
+            and t.key.group == ""
+            and t.action in (Action.APPLY, Action.NAMESPACE)
             and self.live[id(t)] is None
         }
-        tasks = [t for t in list(the_plan.tasks) + list(the_plan.sync_fail)
-                 if t.action in (Action.APPLY, Action.HOOK) and id(t) not in self.skip]
+        tasks = [
+            t
+            for t in list(the_plan.tasks) + list(the_plan.sync_fail)
+            if t.action in (Action.APPLY, Action.HOOK) and id(t) not in self.skip
+        ]
 
         async def check(task: Task) -> bool:
             if task.key.namespace and task.key.namespace in created_namespaces:
@@ -343,11 +390,16 @@ class _Run:
 
     async def _report_dry_run(self, the_plan: SyncPlan) -> None:
         """What a real sync would do; created/configured/unchanged is tether.diff's verdict."""
-        status = await self._diff_status([
-            t for t in the_plan.tasks
-            if t.action is Action.APPLY and id(t) not in self.skip and id(t) not in self.unvalidated
-            and self.live[id(t)] is not None
-        ])
+        status = await self._diff_status(
+            [
+                t
+                for t in the_plan.tasks
+                if t.action is Action.APPLY
+                and id(t) not in self.skip
+                and id(t) not in self.unvalidated
+                and self.live[id(t)] is not None
+            ]
+        )
         for step in the_plan.steps():
             self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave} (dry run)"))
             for task in step.tasks:
@@ -360,7 +412,9 @@ class _Run:
                     self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "would run" + note)
                 elif task.action is Action.NAMESPACE:
                     action = ResourceAction.CREATED if live is None else ResourceAction.UNCHANGED
-                    self._record(task, action, ResultStatus.SYNCED, ("would be created" if live is None else "exists") + note)
+                    self._record(
+                        task, action, ResultStatus.SYNCED, ("would be created" if live is None else "exists") + note
+                    )
                 elif task.action is Action.PRUNE:
                     self._prune_verdict(task, live, dry_run=True)
                 elif live is None:
@@ -404,8 +458,9 @@ class _Run:
             if dry_run:
                 return live  # Force: the real run deletes and recreates it
             self.log.info("immutable field changed; deleting and recreating (Force)", resource=str(task.key))
-            await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
-                                      propagation="Background")
+            await self.cluster.delete(
+                task.api_version, task.key.kind, task.key.name, task.key.namespace or None, propagation="Background"
+            )
             await self._wait_gone(task)
             self.recreated.add(id(task))
             return await self.cluster.apply(obj, force=opts.force_conflicts, validate=opts.validate)
@@ -420,13 +475,17 @@ class _Run:
                         return True
                     written = await self.cluster.create(task.obj)
                     self.written_rv[id(task)] = _rv(written)
-                    self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "namespace created (CreateNamespace)")
+                    self._record(
+                        task, ResourceAction.CREATED, ResultStatus.SYNCED, "namespace created (CreateNamespace)"
+                    )
                     return True
                 written = await self._write(task, dry_run=False)
         except (TetherError, WaitFailed) as exc:
             message = f"{task.key}: {exc}"
             if task.action is Action.HOOK:
-                self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
+                self._record(
+                    task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED
+                )
             else:
                 self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
             self._fail(message)
@@ -434,7 +493,9 @@ class _Run:
         self.written_rv[id(task)] = _rv(written)
         if task.action is Action.HOOK:
             self.hooks_run.append(task)
-            self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, "hook created", hook_phase=OperationPhase.RUNNING)
+            self._record(
+                task, ResourceAction.HOOK, ResultStatus.SYNCED, "hook created", hook_phase=OperationPhase.RUNNING
+            )
         elif live is None:
             self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "created" + self._notes(task))
         elif id(task) in self.recreated:
@@ -455,14 +516,22 @@ class _Run:
             self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "already deleted" + suffix)
             return False
         if owner_app(live) != self.app:
-            self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED,
-                         "no longer carries this app's tracking id; left alone" + suffix)
+            self._record(
+                task,
+                ResourceAction.PRUNE_SKIPPED,
+                ResultStatus.PRUNE_SKIPPED,
+                "no longer carries this app's tracking id; left alone" + suffix,
+            )
             return False
         if not self.options.prune:
-            self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (requires pruning)" + suffix)
+            self._record(
+                task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (requires pruning)" + suffix
+            )
             return False
         if not task.options.prune_allowed:
-            self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (Prune=false)" + suffix)
+            self._record(
+                task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (Prune=false)" + suffix
+            )
             return False
         if dry_run:
             self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned (dry run)")
@@ -476,8 +545,13 @@ class _Run:
         if not _terminating(live):
             try:
                 async with self.limit:
-                    await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
-                                              propagation=self.options.propagation)
+                    await self.cluster.delete(
+                        task.api_version,
+                        task.key.kind,
+                        task.key.name,
+                        task.key.namespace or None,
+                        propagation=self.options.propagation,
+                    )
             except ClusterError as exc:
                 message = f"{task.key}: {exc}"
                 self._record(task, ResourceAction.PRUNED, ResultStatus.SYNC_FAILED, message)
@@ -522,18 +596,22 @@ class _Run:
         for task in hooks:
             self.live[id(task)] = self.cache.get(task.key)
         doomed = [
-            t for t in hooks
+            t
+            for t in hooks
             if self.live[id(t)] is not None and DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(t.obj)
         ]
 
         async def delete(task: Task) -> bool:
             try:
-                await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
-                                          propagation="Background")
+                await self.cluster.delete(
+                    task.api_version, task.key.kind, task.key.name, task.key.namespace or None, propagation="Background"
+                )
                 await self._wait_gone(task)
             except (ClusterError, WaitFailed) as exc:
                 message = f"hook {task.key}: cannot delete the previous run (BeforeHookCreation): {exc}"
-                self._record(task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED)
+                self._record(
+                    task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED
+                )
                 self._fail(message)
                 return False
             return True
@@ -575,10 +653,17 @@ class _Run:
         if not self.cache.tracks(task.key):
             await self.cache.ensure([task.obj])
         outcome = await until_ready(
-            self.cache, task.key, task.api_version, self.written_rv.get(id(task), ""),
-            hook=task.is_hook, judge=lambda obj: assess(obj, lua=self.lua), timeout=self.options.timeout,
+            self.cache,
+            task.key,
+            task.api_version,
+            self.written_rv.get(id(task), ""),
+            hook=task.is_hook,
+            judge=lambda obj: assess(obj, lua=self.lua),
+            timeout=self.options.timeout,
         )
-        self._settle(task, ok=outcome.ok, message=outcome.message, health=str(outcome.health) if outcome.health else None)
+        self._settle(
+            task, ok=outcome.ok, message=outcome.message, health=str(outcome.health) if outcome.health else None
+        )
         if not outcome.ok:
             self._fail(outcome.message)
         return outcome.ok
@@ -591,14 +676,18 @@ class _Run:
             return
         current = self.results.get((task.key, task.phase, "apply"))
         action = current.action if current is not None else ResourceAction.UNCHANGED
-        self._record(task, action, ResultStatus.SYNCED, f"{current.message}; {message}" if current else message, health=health)
+        self._record(
+            task, action, ResultStatus.SYNCED, f"{current.message}; {message}" if current else message, health=health
+        )
 
     # ----------------------------------------------------------------- failure and hook clean-up
 
     async def _run_sync_fail(self, the_plan: SyncPlan) -> None:
         """SyncFail hooks run, wave by wave, once the sync has failed; their failure is added to the message."""
         for step in the_plan.sync_fail_steps():
-            self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave}: {len(step.tasks)} hook(s)"))
+            self._emit(
+                SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave}: {len(step.tasks)} hook(s)")
+            )
             if not await self._recreate_hooks(list(step.tasks)):
                 return
             if not all(await asyncio.gather(*(self._execute_task(t) for t in step.tasks))):
@@ -618,8 +707,9 @@ class _Run:
                 continue
             policy = DeletePolicy.HOOK_SUCCEEDED if outcome else DeletePolicy.HOOK_FAILED
             try:
-                await self.cluster.delete(task.api_version, task.key.kind, task.key.name, task.key.namespace or None,
-                                          propagation="Background")
+                await self.cluster.delete(
+                    task.api_version, task.key.kind, task.key.name, task.key.namespace or None, propagation="Background"
+                )
             except ClusterError as exc:
                 self.log.warning("cannot delete hook", resource=str(task.key), error=str(exc))
                 continue
@@ -647,5 +737,3 @@ def _kind_groups(tasks: list[Task]) -> list[list[Task]]:
         else:
             groups.append([task])
     return groups
-
-

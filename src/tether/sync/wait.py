@@ -69,7 +69,9 @@ async def until_ready(
         else:
             state = "absent" if exc.last is None else "no health"
         wanted = "complete" if hook else "healthy"
-        return Settled(False, f"{key}: not {wanted} after {timeout:g}s (last: {state})", health.status if health else None)
+        return Settled(
+            False, f"{key}: not {wanted} after {timeout:g}s (last: {state})", health.status if health else None
+        )
     if obj is None:
         return Settled(False, f"{key}: deleted while the sync waited for it", HealthStatus.MISSING)
     health = judge(obj)
@@ -120,6 +122,8 @@ async def until_served(cluster: Cluster, api_version: str, kind: str, *, timeout
             return
         except UnknownKind as exc:
             if loop.time() + pause > deadline:
-                raise WaitFailed(f"{kind} {api_version}: not in discovery {timeout:g}s after its CRD was Established") from exc
+                raise WaitFailed(
+                    f"{kind} {api_version}: not in discovery {timeout:g}s after its CRD was Established"
+                ) from exc
         await asyncio.sleep(pause)
         pause = min(1.0, pause * 2)
