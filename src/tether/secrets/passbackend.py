@@ -5,7 +5,8 @@ The store is found the way ``pass`` finds it (``PASSWORD_STORE_DIR``, default
 paths are checked against the store on disk *before* ``pass`` runs: ``pass show <dir>``
 prints a listing and exits 0, and a path must never climb out of the store through ``..``
 or a symlink. Decryption needs a key without a passphrase or an already unlocked gpg-agent:
-there is no one to type a passphrase.
+there is no one to type a passphrase. When decryption fails, gpg says "No secret key" for a
+missing key and a locked one alike; Tether asks gpg and gpg-agent which it was and says so.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from pathlib import Path
 from typing import Protocol
 
 from tether.errors import ProcessError, TetherError
-from tether.proc import base_env, run
+from tether.proc import Completed, base_env, run
 from tether.secrets.placeholders import check_entry_path
 
 DEFAULT_TIMEOUT = 30.0
 MAX_ENTRY_BYTES = 1024 * 1024
+DIAGNOSE_TIMEOUT = 10.0
+HIDDEN_RECIPIENT = "0000000000000000"
 
 
 class EntryNotFound(TetherError):
     """No such entry in the store (the message names the entry path only)."""
+
+
+class LockedKey(TetherError):
+    """The entry's GnuPG key exists but needs a passphrase that gpg-agent does not hold."""
 
 
 class SecretBackend(Protocol):
@@ -79,7 +86,7 @@ class PassBackend:
 
     async def show(self, path: str) -> str:
         """The decrypted entry (all lines). Raises ``EntryNotFound`` or ``TetherError``; never echoes content."""
-        self.entry_file(path)
+        entry = self.entry_file(path)
         try:
             done = await run(
                 ["pass", "show", "--", path],
@@ -89,8 +96,86 @@ class PassBackend:
                 what=f"pass show {path}",
             )
         except ProcessError as exc:
-            raise TetherError(f"cannot read secret entry {path!r}: {exc}") from None
+            raise await self._decryption_problem(path, entry) or TetherError(
+                f"cannot read secret entry {path!r}: {exc}"
+            ) from None
         return done.stdout.decode("utf-8", errors="replace")
+
+    async def _decryption_problem(self, path: str, entry: Path) -> TetherError | None:
+        """Why ``entry`` cannot be decrypted, when its key is locked or absent; None when it is neither.
+
+        gpg reports a key whose passphrase cannot be asked for (no terminal, no pinentry) as
+        "No secret key", exactly as a missing key. The recipients come from the entry's
+        header (no decryption), each one's keygrip from ``--list-secret-keys``, and whether
+        that key is passphrase-protected and not cached from gpg-agent's ``KEYINFO``.
+        """
+        try:
+            recipients = await self._recipients(entry)
+            grips = await self._keygrips(recipients) if recipients else {}
+            locked = [
+                grips[key_id][0] for key_id in recipients if key_id in grips and await self._locked(grips[key_id][1])
+            ]
+        except ProcessError:
+            return None
+        if locked:
+            return LockedKey(
+                f"cannot read secret entry {path!r}: the GnuPG key {locked[0]} it is encrypted for needs a "
+                "passphrase, and gpg-agent has none cached. Tether runs without a terminal and cannot ask for "
+                "one: preset the passphrase in gpg-agent (gpg-preset-passphrase, with allow-preset-passphrase "
+                "in gpg-agent.conf) or encrypt the store for a key without a passphrase"
+            )
+        if recipients and not grips:
+            return TetherError(
+                f"cannot read secret entry {path!r}: it is encrypted for GnuPG key(s) {', '.join(recipients)}, "
+                f"and {self.gnupg_home} holds no secret key for any of them"
+            )
+        return None
+
+    async def _recipients(self, entry: Path) -> list[str]:
+        """The long key ids ``entry`` is encrypted for, read from its header (``--list-only`` decrypts nothing)."""
+        done = await self._gpg(["--list-only", "--status-fd", "1", "--decrypt", "--", str(entry)], check=False)
+        ids = [line.split()[2] for line in done.text.splitlines() if line.startswith("[GNUPG:] ENC_TO ")]
+        return [key_id.upper() for key_id in ids if key_id != HIDDEN_RECIPIENT]
+
+    async def _keygrips(self, key_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """For each key id with a secret key here: (fingerprint of its primary key, keygrip of that (sub)key)."""
+        done = await self._gpg(["--with-colons", "--with-keygrip", "--list-secret-keys", "--", *key_ids], check=False)
+        found: dict[str, tuple[str, str]] = {}
+        primary, current = "", ""
+        for line in done.text.splitlines():
+            fields = line.split(":")
+            if fields[0] in ("sec", "ssb") and len(fields) > 4:
+                current = fields[4].upper()
+                primary = "" if fields[0] == "sec" else primary
+            elif fields[0] == "fpr" and len(fields) > 9 and not primary:
+                primary = fields[9]
+            elif fields[0] == "grp" and len(fields) > 9 and current in key_ids:
+                found[current] = (primary, fields[9])
+        return found
+
+    async def _locked(self, keygrip: str) -> bool:
+        """Whether gpg-agent says the key is passphrase-protected (P) and its passphrase is not cached."""
+        done = await run(
+            ["gpg-connect-agent", f"KEYINFO {keygrip}", "/bye"],
+            env=self._env(),
+            timeout=DIAGNOSE_TIMEOUT,
+            check=False,
+            what="gpg-connect-agent KEYINFO",
+        )
+        for line in done.text.splitlines():
+            fields = line.split()
+            if fields[:3] == ["S", "KEYINFO", keygrip] and len(fields) > 7:
+                return fields[7] == "P" and fields[6] != "1"
+        return False
+
+    async def _gpg(self, args: list[str], *, check: bool) -> Completed:
+        return await run(
+            ["gpg", "--batch", "--no-tty", *args],
+            env=self._env(),
+            timeout=DIAGNOSE_TIMEOUT,
+            check=check,
+            what="gpg (diagnosing pass show)",
+        )
 
     async def store_commit(self) -> str | None:
         """The store's git HEAD, or None when the store is not a git repository (or has no commit)."""
