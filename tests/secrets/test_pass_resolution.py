@@ -12,6 +12,7 @@ import structlog
 from tether import log as tether_log
 from tether.devcluster.passstore import PassStore
 from tether.errors import TetherError
+from tether.resource import ResourceKey
 from tether.secrets import (
     REDACTOR,
     EntryNotFound,
@@ -184,3 +185,32 @@ async def test_pass_show_has_a_timeout(pass_store: PassStore) -> None:
     ) as caught:
         await slow.show("resolve/api")
     assert "canary-api" not in str(caught.value)
+
+
+async def test_resolution_records_the_pointer_of_every_field_it_filled(backend: PassBackend) -> None:
+    """Displays mask these fields on both sides of a diff, whatever value the live side holds."""
+    env_file = "K=<pass:resolve/api>\n"
+    objects = [
+        secret(
+            string_data={"pass/word": "<pass:resolve/db/creds>"},
+            data={".env": base64.b64encode(env_file.encode()).decode(), "plain": base64.b64encode(b"x").decode()},
+        ),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "annotations": {"note": "user <pass:resolve/db/creds#username>"}},
+            "spec": {"template": {"spec": {"containers": [{"env": [{"name": "A", "value": "<pass:resolve/api>"}]}]}}},
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "plain"}, "data": {"a": "b"}},
+    ]
+    redactor = Redactor()
+    result = await resolve_secrets(objects, backend, app="shop", redactor=redactor)
+    secret_key = ResourceKey("", "Secret", "prod", "db")
+    web_key = ResourceKey("apps", "Deployment", "", "web")
+    assert result.usage.fields == {
+        secret_key: {"/stringData/pass~1word", "/data/.env"},
+        web_key: {"/metadata/annotations/note", "/spec/template/spec/containers/0/env/0/value"},
+    }
+    assert redactor.fields.of(secret_key) == result.usage.fields[secret_key]
+    assert redactor.fields.of(ResourceKey("apps", "Deployment", "dest", "web")) == result.usage.fields[web_key]
+    assert redactor.fields.of(ResourceKey("", "ConfigMap", "", "plain")) == frozenset()

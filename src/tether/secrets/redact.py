@@ -1,10 +1,15 @@
 """Masking secret values wherever text leaves the process: logs, errors, status, API, UI.
 
 Every value the secrets stage resolves is registered with a ``Redactor`` (the process-wide
-``REDACTOR`` by default), together with its base64 forms, and every string on its way out
-goes through ``redact``. Values shorter than ``MIN_SUBSTRING`` characters are too common to
-mask inside other text ("on", "1234"...), so they are masked only where a whole string
-equals them.
+``REDACTOR`` by default), together with every shape it can come back in — base64, JSON- and
+Go-escaped (``secrets.forms``), and each line of a multi-line value — and every string on
+its way out goes through ``redact``. Values shorter than ``MIN_SUBSTRING`` characters are
+too common to mask inside other text ("on", "1234"...), so they and their escaped shapes are
+masked only where a whole string equals them.
+
+Text matching is the last line of defence, for text Tether did not write (API server errors,
+tool stderr). Objects are masked by structure first: the redactor also records which fields
+of which objects came from placeholders (``fields``), and ``mask_secret_objects`` masks them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+
+from tether.resource import ResourceKey
+from tether.secrets.fields import SecretFields, mask_field
+from tether.secrets.forms import escaped_forms, line_forms
 
 MASK = "********"
 SECRET_MASK = "++++++++"
@@ -30,18 +39,22 @@ class Redactor:
         self._values: set[str] = set()
         self._short: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self.fields = SecretFields()
 
     def add(self, value: str) -> None:
-        """Register ``value`` and its base64 encodings (padded and unpadded) as secrets."""
+        """Register ``value`` as a secret, with its base64 encodings (padded and unpadded), its
+        JSON- and Go-escaped forms and, for a multi-line value, its lines and their escapes."""
         if not value:
             return
-        encoded = base64.b64encode(value.encode("utf-8")).decode("ascii")
+        encoded = base64.b64encode(value.encode("utf-8", "surrogateescape")).decode("ascii")
         forms = {value, value.strip(), encoded, encoded.rstrip("=")}
+        escaped = escaped_forms(value) | escaped_forms(value.strip()) | line_forms(value)
+        short = len(value.strip()) < MIN_SUBSTRING
         with self._lock:
-            for form in forms:
+            for form in forms | escaped:
                 if not form:
                     continue
-                if len(form) < MIN_SUBSTRING:
+                if len(form) < MIN_SUBSTRING or (short and form in escaped):
                     self._short.add(form)
                 elif form not in self._values:
                     self._values.add(form)
@@ -100,18 +113,22 @@ def redact_processor(logger: Any, method_name: str, event_dict: MutableMapping[s
     return event_dict
 
 
-def mask_secret_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``objects`` with every Secret's ``data`` / ``stringData`` value shown as ``++++++++``.
+def mask_secret_objects(objects: list[dict[str, Any]], redactor: Redactor = REDACTOR) -> list[dict[str, Any]]:
+    """Copies of ``objects`` with every Secret's ``data`` / ``stringData`` value, and every field
+    filled from a placeholder (as ``redactor.fields`` recorded it), shown as ``++++++++``.
 
     For display (``tether render`` without ``--show-secrets``); keys stay visible so the shape
     can be reviewed. The last-applied-configuration annotation of a Secret is masked too.
     """
     masked: list[dict[str, Any]] = []
     for obj in objects:
-        if not isinstance(obj, dict) or obj.get("kind") != "Secret":
-            masked.append(copy.deepcopy(obj))
-            continue
         out = copy.deepcopy(obj)
+        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            for pointer in redactor.fields.of(ResourceKey.of(obj)):
+                mask_field(out, pointer, SECRET_MASK)
+        if not isinstance(out, dict) or out.get("kind") != "Secret":
+            masked.append(out)
+            continue
         for field in ("data", "stringData"):
             if isinstance(out.get(field), dict):
                 out[field] = {key: SECRET_MASK for key in out[field]}

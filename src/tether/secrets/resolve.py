@@ -15,11 +15,13 @@ import binascii
 import copy
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import TetherError
+from tether.resource import ResourceKey
+from tether.secrets.fields import pointer
 from tether.secrets.passbackend import EntryNotFound, SecretBackend
 from tether.secrets.placeholders import (
     PREFIX,
@@ -43,10 +45,13 @@ class SecretResolutionError(TetherError):
 
 @dataclass(frozen=True)
 class SecretUsage:
-    """Which entries an app's manifests used, and the store commit they were read at (None: not git)."""
+    """Which entries an app's manifests used, the store commit they were read at (None: not git),
+    and which fields of which objects hold resolved values (JSON pointers, as in the rendered
+    object: ``/stringData/password``, ``/spec/template/spec/containers/0/env/0/value``)."""
 
     entries: frozenset[str]
     store_commit: str | None
+    fields: Mapping[ResourceKey, frozenset[str]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class _Site:
     found: list[Found]
     base64_data: bool
     where: str  # "Secret prod/db, field data.password, from apps/db.yaml": names, never values
+    object_key: ResourceKey | None  # of the object the string sits in (None: no usable metadata)
+    pointer: str  # the string's JSON pointer in that object
 
 
 async def resolve_secrets(
@@ -83,6 +90,8 @@ async def resolve_secrets(
     Placeholders inside base64 ``data`` values of a Secret are found by decoding, replaced,
     and the value re-encoded. Every resolved value is registered with ``redactor``.
     ``sources`` (parallel to ``objects``) names the file each object came from, for errors.
+    The pointers of the fields filled in are returned in ``usage.fields`` and recorded in
+    ``redactor.fields``, so every display can mask those fields on the live side too.
     """
     if sources is not None and len(sources) != len(objects):
         raise TetherError(f"app {app!r}: {len(sources)} source names for {len(objects)} objects")
@@ -121,7 +130,18 @@ async def resolve_secrets(
         if site.base64_data:
             text = base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
         site.container[site.key] = text  # type: ignore[index]
-    return ResolvedManifests(resolved, SecretUsage(frozenset(first_use), commit))
+    fields = _fields(sites)
+    redactor.fields.add_all(fields)
+    return ResolvedManifests(resolved, SecretUsage(frozenset(first_use), commit, fields))
+
+
+def _fields(sites: Sequence[_Site]) -> dict[ResourceKey, frozenset[str]]:
+    """The pointers of the resolved strings, per object."""
+    fields: dict[ResourceKey, set[str]] = {}
+    for site in sites:
+        if site.object_key is not None:
+            fields.setdefault(site.object_key, set()).add(site.pointer)
+    return {key: frozenset(pointers) for key, pointers in fields.items()}
 
 
 async def _read_entries(paths: list[str], backend: SecretBackend, concurrency: int) -> dict[str, str | BaseException]:
@@ -141,6 +161,7 @@ async def _read_entries(paths: list[str], backend: SecretBackend, concurrency: i
 
 def _sites(index: int, obj: dict[str, Any], app: str, sources: Sequence[str | None] | None) -> Iterator[_Site]:
     is_secret = obj.get("kind") == "Secret" and isinstance(obj.get("data"), dict)
+    object_key = ResourceKey.of(obj) if isinstance(obj.get("metadata"), dict) else None
     for container, key, tokens in _strings(obj, []):
         text = container[key]  # type: ignore[index]
         base64_data = False
@@ -156,7 +177,7 @@ def _sites(index: int, obj: dict[str, Any], app: str, sources: Sequence[str | No
             found = find(text)
         except PlaceholderError as exc:
             raise SecretResolutionError(f"app {app!r}: {exc} (in {where})") from None
-        yield _Site(container, key, text, found, base64_data, where)
+        yield _Site(container, key, text, found, base64_data, where, object_key, pointer(tokens))
 
 
 def _strings(
