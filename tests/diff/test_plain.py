@@ -144,6 +144,41 @@ def test_mask_secret_leaves_other_kinds_alone() -> None:
     assert mask_secret(cm, cm) == (cm, cm)
 
 
+def test_mask_secret_masks_placeholder_fields_on_both_sides_whatever_they_hold() -> None:
+    """The live side holds the value the pass entry had before it changed: no redactor knows it."""
+
+    def deployment(value: str, note: str) -> dict:
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "annotations": {"note": note}},
+            "spec": {"template": {"spec": {"containers": [{"env": [{"name": "K", "value": value}]}]}}},
+        }
+
+    live, desired = deployment("old-canary-1", "same-canary"), deployment("new-canary-2", "same-canary")
+    fields = ["/spec/template/spec/containers/0/env/0/value", "/metadata/annotations/note", "/spec/absent"]
+    masked_live, masked_desired = mask_secret(live, desired, fields)
+    env = lambda obj: obj["spec"]["template"]["spec"]["containers"][0]["env"][0]  # noqa: E731
+    assert env(masked_live) == {"name": "K", "value": "++++++++"}
+    assert env(masked_desired) == {"name": "K", "value": "++++++++ (changed)"}
+    assert masked_live["metadata"]["annotations"]["note"] == masked_desired["metadata"]["annotations"]["note"]
+    assert "/spec/absent" not in json.dumps(masked_desired) and "absent" not in masked_desired["spec"]
+    text = unified(masked_live, masked_desired, "Deployment web") + json.dumps([masked_live, masked_desired])
+    assert "++++++++ (changed)" in text
+    for value in ("old-canary-1", "new-canary-2", "same-canary"):
+        assert value not in text
+    # one side only: a field the app stopped reading from pass, or one it starts to
+    only_live, only_desired = mask_secret(live, None, fields)
+    assert env(only_live)["value"] == "++++++++" and only_desired is None
+
+
+def test_mask_secret_finds_a_secret_string_data_field_where_normalise_moved_it() -> None:
+    live = normalise({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "old-c"}})
+    desired = normalise({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"k": "new"}})
+    masked_live, masked_desired = mask_secret(live, desired, ["/stringData/k"])
+    assert masked_live["data"] == {"k": "++++++++"} and masked_desired["data"] == {"k": "++++++++ (changed)"}
+
+
 def test_json_pointer_escapes_and_list_indexes() -> None:
     doc = {"metadata": {"labels": {"a/b": "1", "c~d": "2"}}, "items": [{"x": 1}, {"x": 2}]}
     assert pointer.parse("/metadata/labels/a~1b") == ("metadata", "labels", "a/b")

@@ -17,12 +17,11 @@ from tether.diff.compare import changed_paths, unified
 from tether.diff.errors import DiffError
 from tether.diff.ignore import IgnoreRule, parse_ignore_differences, strip_ignored
 from tether.diff.jq import DEFAULT_TIMEOUT, JqRunner
-from tether.diff.masking import SECRET_MASK, mask_secret
+from tether.diff.masking import mask_secret
 from tether.diff.normalise import is_secret, normalise
 from tether.errors import TetherError
 from tether.resource import ResourceKey, annotation, annotation_options, mark, owner_app
-from tether.secrets import REDACTOR
-from tether.secrets.redact import MIN_SUBSTRING
+from tether.secrets import REDACTOR, Redactor
 
 log = structlog.get_logger(__name__)
 
@@ -161,12 +160,16 @@ async def diff_app(
     namespace: str | None = None,
     jq_timeout: float = DEFAULT_TIMEOUT,
     extra_kinds: Iterable[tuple[str, str]] = (),
+    redactor: Redactor = REDACTOR,
 ) -> AppDiff:
     """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
 
     ``namespace`` is the destination namespace for objects that name none. ``extra_kinds``
     are (apiVersion, kind) pairs to look for extraneous objects in beyond the desired ones
     (e.g. kinds the app applied before); every kind the cache already tracks counts too.
+    ``redactor`` knows the secret values and which fields came from placeholders (recorded
+    by ``resolve_secrets``): those fields are masked on both sides, and every string of the
+    result is redacted, so the result can be printed as it is, as text or JSON.
     Raises ``DiffError`` naming the app and object when the diff cannot be computed.
     """
     try:
@@ -192,7 +195,9 @@ async def diff_app(
 
         async def one(obj: dict[str, Any]) -> ResourceDiff:
             async with limit:
-                return await _diff_desired(app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq)
+                return await _diff_desired(
+                    app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq, redactor=redactor
+                )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
         try:
@@ -203,7 +208,9 @@ async def diff_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
     results += [
-        _extraneous(app, live) for live in cache.owned_by(app) if ResourceKey.of(live) not in keys and not is_hook(live)
+        _extraneous(app, live, redactor)
+        for live in cache.owned_by(app)
+        if ResourceKey.of(live) not in keys and not is_hook(live)
     ]
     report = AppDiff(app, sorted(results, key=lambda r: r.key))
     log.info(
@@ -225,7 +232,14 @@ def _check(app: str, objects: Sequence[Mapping[str, Any]]) -> set[ResourceKey]:
 
 
 async def _diff_desired(
-    app: str, obj: dict[str, Any], *, cluster: Cluster, cache: LiveCache, rules: Sequence[IgnoreRule], jq: JqRunner
+    app: str,
+    obj: dict[str, Any],
+    *,
+    cluster: Cluster,
+    cache: LiveCache,
+    rules: Sequence[IgnoreRule],
+    jq: JqRunner,
+    redactor: Redactor,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
     live_raw = cache.get(key)
@@ -240,12 +254,12 @@ async def _diff_desired(
         if exc.status == 404:
             note = f"namespace {key.namespace!r} does not exist yet: compared client-side"
         elif exc.status in (400, 422):
-            error = _scrub(str(exc), obj)
+            error = _scrub(str(exc), obj, redactor)
             note = "the server rejected the dry run: compared client-side"
         else:
-            raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj)}") from None
+            raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
     except TetherError as exc:
-        raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj)}") from None
+        raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
     else:
         basis = str((predicted_raw.get("metadata") or {}).get("resourceVersion") or "")
         if basis and (live_raw is None or str(live_raw["metadata"].get("resourceVersion")) != basis):
@@ -253,7 +267,7 @@ async def _diff_desired(
             try:
                 live_raw = await cache.at_least(key, basis, api_version=str(obj["apiVersion"]))
             except TetherError as exc:
-                raise DiffError(f"app {app!r}: {key}: {exc}") from None
+                raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
     if predicted_raw is None:
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
@@ -263,7 +277,7 @@ async def _diff_desired(
     try:
         await strip_ignored(live, predicted, key, rules, managed_from=live_raw, jq=jq, app=app)
     except DiffError as exc:
-        exc.args = (_scrub(str(exc), obj),)  # keep the type (JqTimeout…), lose any Secret value
+        exc.args = (_scrub(str(exc), obj, redactor),)  # keep the type (JqTimeout…), lose any Secret value
         raise
     changed = changed_paths(live, predicted) if live is not None else []
     if live is None:
@@ -273,7 +287,7 @@ async def _diff_desired(
     else:
         status = SYNCED
     owner = owner_app(live_raw) if live_raw is not None else None
-    masked_live, masked_predicted = mask_secret(live, predicted)
+    masked_live, masked_predicted = _masked(live, predicted, key, redactor)
     return ResourceDiff(
         key=key,
         status=status,
@@ -289,9 +303,18 @@ async def _diff_desired(
     )
 
 
-def _extraneous(app: str, live_raw: dict[str, Any]) -> ResourceDiff:
+def _masked(
+    live: dict[str, Any] | None, predicted: dict[str, Any] | None, key: ResourceKey, redactor: Redactor
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Both sides with every secret field masked by structure (Secret data, placeholder fields,
+    on the live side too), then any registered value left elsewhere masked by text."""
+    masked_live, masked_predicted = mask_secret(live, predicted, redactor.fields.of(key))
+    return redactor.redact_any(masked_live), redactor.redact_any(masked_predicted)
+
+
+def _extraneous(app: str, live_raw: dict[str, Any], redactor: Redactor) -> ResourceDiff:
     key = ResourceKey.of(live_raw)
-    masked, _ = mask_secret(normalise(live_raw), None)
+    masked, _ = _masked(normalise(live_raw), None, key, redactor)
     return ResourceDiff(
         key=key,
         status=EXTRANEOUS,
@@ -319,23 +342,22 @@ def overlay(live: Any, desired: Any) -> Any:
     return copy.deepcopy(desired)
 
 
-def _scrub(text: str, obj: Mapping[str, Any]) -> str:
-    """A message about ``obj`` without any of its Secret values (plain or base64), nor any value the redactor knows."""
-    text = REDACTOR.redact(text)
+def _scrub(text: str, obj: Mapping[str, Any], redactor: Redactor) -> str:
+    """A message about ``obj`` without any value the redactor knows, nor any of ``obj``'s own
+    Secret values (written in git, so unknown to the redactor) in any form: plain, base64,
+    JSON- or Go-escaped as an API server error quotes them."""
+    text = redactor.redact(text)
     if not is_secret(obj):
         return text
-    values: set[str] = set()
+    local = Redactor()
     for name in ("data", "stringData"):
-        for value in (obj.get(name) or {}).values():
+        values = obj.get(name)
+        for value in values.values() if isinstance(values, dict) else ():
             value = str(value)
-            values.add(value)
+            local.add(value)
             if name == "data":
                 try:
-                    values.add(base64.b64decode(value, validate=True).decode("utf-8"))
+                    local.add(base64.b64decode(value, validate=True).decode("utf-8"))
                 except (binascii.Error, UnicodeDecodeError):
                     pass
-            else:
-                values.add(base64.b64encode(value.encode("utf-8")).decode("ascii"))
-    for value in sorted((v for v in values if len(v) >= MIN_SUBSTRING), key=len, reverse=True):
-        text = text.replace(value, SECRET_MASK)
-    return text
+    return local.redact(text)
