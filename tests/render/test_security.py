@@ -124,7 +124,7 @@ async def test_kustomize_other_fields_outside(repo: Path, kustomization: str, fi
 
 async def test_kustomize_remote_resource(repo: Path) -> None:
     write_tree(repo, {"app/kustomization.yaml": "resources:\n- https://github.com/example/repo//base?ref=main\n"})
-    with pytest.raises(RenderError, match="remote resources are not supported"):
+    with pytest.raises(RenderError, match=r"app/kustomization.yaml resources\[0\]: .* remote references are refused"):
         await render_local(repo, "app")
 
 

@@ -8,6 +8,9 @@ Each request runs ``git http-backend`` as a CGI program over a directory of bare
         repo = server.create_repo("apps", from_dir=Path("examples/apps"))
         sha = repo.commit("bump image", {"deploy.yaml": "..."})
         server.url_for("apps")   # http://127.0.0.1:PORT/apps.git
+        server.requests          # [(method, path), ...] received so far; server.connections too
+
+The counts let tests assert that something (a render) made no request at all.
 
 Bare repositories created here allow fetching any commit by id
 (``uploadpack.allowReachableSHA1InWant`` / ``allowAnySHA1InWant``), as GitHub, GitLab and
@@ -122,6 +125,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # needed for chunked request bodies and Expect: 100-continue
     server: _Server
+
+    def parse_request(self) -> bool:
+        """Parse as usual, then record the request (any method) so tests can count them."""
+        parsed = super().parse_request()
+        if parsed:
+            self.server.record(self.command, self.path)
+        return parsed
 
     def do_GET(self) -> None:
         self._serve()
@@ -348,6 +358,21 @@ class _Server(ThreadingHTTPServer):
     max_body_bytes: int
     cgi_timeout: float
 
+    def server_activate(self) -> None:
+        self.counter_lock = threading.Lock()
+        self.connections = 0
+        self.requests: list[tuple[str, str]] = []
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.counter_lock:
+            self.connections += 1
+        super().process_request(request, client_address)
+
+    def record(self, method: str, path: str) -> None:
+        with self.counter_lock:
+            self.requests.append((method, path))
+
 
 class GitHttpServer:
     """Serve every bare repository under ``root`` over smart HTTP on 127.0.0.1.
@@ -429,6 +454,22 @@ class GitHttpServer:
             raise TetherError("git server is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since the server started (malformed requests included)."""
+        if self._server is None:
+            raise TetherError("git server is not running")
+        with self._server.counter_lock:
+            return self._server.connections
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of every HTTP request received since the server started, in order."""
+        if self._server is None:
+            raise TetherError("git server is not running")
+        with self._server.counter_lock:
+            return list(self._server.requests)
 
     def url_for(self, name: str) -> str:
         """Clone URL of repository ``name`` (``.git`` is added when missing); never carries credentials."""

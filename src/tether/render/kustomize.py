@@ -14,12 +14,19 @@ symlink into the checkout, and the app directory itself is copied (copied, not l
 because kustomize's root-only restriction compares real paths of the files it loads with
 the real path of the kustomization root). ``../base`` in the mirror is a symlink to the
 checkout's ``base`` and loads exactly as it would in place.
+
+kustomize runs helm through a guard (``--helm-command``): a small script that only lets
+``helm template`` and ``helm version`` through, so a chart that slipped past the reference
+checks can never be pulled (``helm pull`` would also write the chart into the app's
+directory). When the scratch directory cannot hold an executable (a ``noexec`` mount),
+the pinned helm is used directly; the reference checks and the closed network remain.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -36,6 +43,14 @@ from tether.tools import binary
 
 _TAGGED = re.compile(r"^(.*):([a-zA-Z0-9._-]*)$")
 
+_HELM_GUARD = """#!/bin/sh
+case "$1" in
+  template|version) exec {helm} "$@" ;;
+esac
+echo "helm $1 refused: Tether renders never download charts (vendor the chart into the repository)" >&2
+exit 1
+"""
+
 
 async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
     """Objects of the kustomization in ``app_dir``, all or nothing."""
@@ -51,16 +66,7 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
             build_dir = writable_mirror(checkout.root, app_dir, scratch / "repo")
             edited = apply_overrides(request.app, load_kustomization(checkout, kustomization), spec)
             (build_dir / kustomization.name).write_text(yaml.safe_dump(edited, sort_keys=False))
-        argv = [
-            str(binary("kubectl")),
-            "kustomize",
-            str(build_dir),
-            "--load-restrictor",
-            "LoadRestrictionsRootOnly",
-            "--enable-helm",
-            "--helm-command",
-            str(binary("helm")),
-        ]
+        argv = kustomize_argv(build_dir, scratch)
         return await run_tool(
             argv,
             env=env,
@@ -70,6 +76,31 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
             where=f"kustomization {where}",
             hide=(scratch / "repo", checkout.root),
         )
+
+
+def kustomize_argv(build_dir: Path, scratch: Path) -> list[str]:
+    """The build command: root-only loading, helm enabled but only through the guard in ``scratch``."""
+    return [
+        str(binary("kubectl")),
+        "kustomize",
+        str(build_dir),
+        "--load-restrictor",
+        "LoadRestrictionsRootOnly",
+        "--enable-helm",
+        "--helm-command",
+        str(helm_command(scratch)),
+    ]
+
+
+def helm_command(scratch: Path) -> Path:
+    """The helm kustomize may run: a guard that refuses every subcommand but template and version."""
+    helm = binary("helm")
+    if os.statvfs(scratch).f_flag & os.ST_NOEXEC:
+        return helm
+    guard = scratch / "helm-guard"
+    guard.write_text(_HELM_GUARD.format(helm=shlex.quote(str(helm))))
+    guard.chmod(0o700)
+    return guard
 
 
 def writable_mirror(root: Path, app_dir: Path, mirror: Path) -> Path:

@@ -1,12 +1,21 @@
-"""Running helm and kubectl for a render: private homes, the request's limits, clean errors.
+"""Running helm and kubectl for a render: private homes, no network, the request's limits, clean errors.
 
-Each render gets its own HELM_CACHE_HOME / HELM_CONFIG_HOME / HELM_DATA_HOME and a
-kubeconfig path that does not exist: no repository index, plugin, registry login or
-cluster context from the machine can change what a chart renders to.
+Each render gets its own HELM_CACHE_HOME / HELM_CONFIG_HOME / HELM_DATA_HOME, an empty
+helm repository and registry configuration and a kubeconfig path that does not exist: no
+repository index, plugin, registry login or cluster context from the machine can change
+what a chart renders to.
+
+The network is closed as a second line of defence behind the reference checks (which
+refuse every remote form before a tool starts): every proxy variable points at a closed
+loopback port, so HTTP(S) clients in kustomize, helm and git fail at once instead of
+connecting; ``GIT_ALLOW_PROTOCOL`` is empty, so git refuses every transport, ``file``
+and local paths included; git reads no system or global configuration and never prompts.
+``TMPDIR`` is the scratch directory, so whatever a tool writes lands there and is removed.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,22 +28,56 @@ from tether.render.errors import render_error
 from tether.render.manifests import ManifestError, objects_from_yaml
 from tether.render.request import RenderRequest
 
+# Port 1 (tcpmux) is reserved and never served on loopback: a connection is refused at once.
+CLOSED_PROXY = "http://127.0.0.1:1"
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def offline_env() -> dict[str, str]:
+    """Variables that make HTTP clients and git fail fast instead of reaching any host."""
+    env = dict.fromkeys(_PROXY_VARIABLES, CLOSED_PROXY)
+    env.update(
+        {
+            "NO_PROXY": "",
+            "no_proxy": "",
+            "GIT_ALLOW_PROTOCOL": "",  # an empty allow-list: every transport is refused, file included
+            "GIT_PROTOCOL_FROM_USER": "0",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_SSH_COMMAND": "false",
+        }
+    )
+    return env
+
 
 @contextmanager
 def private_tool_env() -> Iterator[tuple[dict[str, str], Path]]:
     """(environment for helm/kubectl, a scratch directory), both removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="tether-render-") as scratch:
         base = Path(scratch)
-        homes = {name: base / name for name in ("home", "cache", "config", "data")}
+        homes = {
+            name: base / name for name in ("home", "cache", "config", "data", "plugins", "repository-cache", "tmp")
+        }
         for home in homes.values():
             home.mkdir()
+        repositories = base / "config" / "repositories.yaml"
+        repositories.write_text("apiVersion: ''\nrepositories: []\n")
+        registry = base / "config" / "registry.json"
+        registry.write_text('{"auths": {}}\n')
         env = base_env(
             {
                 "HOME": str(homes["home"]),
+                "TMPDIR": str(homes["tmp"]),
                 "HELM_CACHE_HOME": str(homes["cache"]),
                 "HELM_CONFIG_HOME": str(homes["config"]),
                 "HELM_DATA_HOME": str(homes["data"]),
+                "HELM_PLUGINS": str(homes["plugins"]),
+                "HELM_REPOSITORY_CONFIG": str(repositories),
+                "HELM_REPOSITORY_CACHE": str(homes["repository-cache"]),
+                "HELM_REGISTRY_CONFIG": str(registry),
                 "KUBECONFIG": str(base / "no-kubeconfig"),
+                **offline_env(),
             }
         )
         yield env, base
