@@ -109,3 +109,11 @@ def test_mask_secret_objects_masks_placeholder_fields_of_any_kind() -> None:
     assert masked[0]["data"] == {"url": SECRET_MASK, "plain": "x"}
     assert masked[0]["metadata"]["annotations"] == {"k": SECRET_MASK}
     assert objects[0]["data"]["url"] == "https://u:ab@h"
+
+
+def test_text_around_values_is_not_split_into_secret_lines() -> None:
+    redactor = Redactor()
+    redactor.add("listen 80;\npassword canary-x1y2;\n", lines=False)
+    assert redactor.redact("listen 80;") == "listen 80;"
+    redactor.add("listen 80;\npassword canary-x1y2;\n")
+    assert redactor.redact("listen 80;") == MASK

@@ -41,14 +41,19 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
         self.fields = SecretFields()
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, *, lines: bool = True) -> None:
         """Register ``value`` as a secret, with its base64 encodings (padded and unpadded), its
-        JSON- and Go-escaped forms and, for a multi-line value, its lines and their escapes."""
+        JSON- and Go-escaped forms and, for a multi-line value, its lines and their escapes.
+
+        ``lines=False`` is for text that merely contains secrets (a config file with a
+        placeholder in it): its lines without a value are not secret, those with one are
+        masked by that value.
+        """
         if not value:
             return
         encoded = base64.b64encode(value.encode("utf-8", "surrogateescape")).decode("ascii")
         forms = {value, value.strip(), encoded, encoded.rstrip("=")}
-        escaped = escaped_forms(value) | escaped_forms(value.strip()) | line_forms(value)
+        escaped = escaped_forms(value) | escaped_forms(value.strip()) | (line_forms(value) if lines else set())
         short = len(value.strip()) < MIN_SUBSTRING
         with self._lock:
             for form in forms | escaped:

@@ -126,7 +126,7 @@ async def resolve_secrets(
             return apply_filter(value, placeholder.filter)
 
         text = substitute(site.text, site.found, value_for)
-        redactor.add(text)
+        redactor.add(text, lines=False)  # its lines without a value are not secret
         if site.base64_data:
             text = base64.b64encode(text.encode("utf-8", "surrogateescape")).decode("ascii")
         site.container[site.key] = text  # type: ignore[index]
