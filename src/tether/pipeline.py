@@ -7,6 +7,8 @@ resolved objects exist in memory only, in the returned ``DesiredState``.
 A source whose ``repoURL`` is a local directory is rendered straight from the working
 tree: no git, no revision and no render cache (the files may change under us at any
 moment and there is no tree id to key on; local renders are for people at a terminal).
+A local directory above ``limits.max_checkout_bytes`` is refused before anything is read,
+as the git cache refuses a checkout above its limit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tether.errors import TetherError
 from tether.model.source import ApplicationSource, SourceType
 from tether.render import Rendered, RenderLimits, render
 from tether.render.cache import CacheScope, RenderCache
+from tether.render.paths import check_local_size
 from tether.render.versions import tool_versions
 from tether.secrets import REDACTOR, Redactor, resolve_secrets
 from tether.source import Credentials, GitCache, normalise_url
@@ -66,7 +69,9 @@ async def desired_state(
     revision: str | None = None
     hit = False
     if is_local_source(source.repo_url):
-        rendered = await render(app, source, Path(source.repo_url).expanduser(), namespace=namespace, limits=limits)
+        root = Path(source.repo_url).expanduser()
+        await asyncio.to_thread(check_local_size, app, root, limits.max_checkout_bytes)
+        rendered = await render(app, source, root, namespace=namespace, limits=limits)
     elif git is None:
         raise TetherError(f"app {app!r}: source.repoURL is a git URL but no git cache was given")
     else:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.render.helpers import manifest, names, render_local, write_tree
+from tests.render.helpers import manifest, names, render_local, symlink, write_tree
 from tether.render import RenderError
 
 
@@ -78,7 +78,7 @@ async def test_list_kind_is_flattened_and_empty_documents_skipped(tmp_path: Path
 
 async def test_bad_file_fails_the_whole_render(tmp_path: Path) -> None:
     write_tree(tmp_path, {"a.yaml": manifest("ConfigMap", "a"), "b.yaml": "apiVersion: v1\nkind: [\n"})
-    with pytest.raises(RenderError, match="manifest b.yaml: invalid YAML"):
+    with pytest.raises(RenderError, match=r"manifest b.yaml: (document \d+: )?invalid YAML"):
         await render_local(tmp_path)
 
 
@@ -137,3 +137,36 @@ async def test_jsonnet_inputs_cover_every_place_an_import_is_looked_up(tmp_path:
     assert names(rendered.objects) == ["ConfigMap/from-lib"]
     # shared/ is an input: adding shared/y.libsonnet would change what 'y.libsonnet' resolves to
     assert rendered.inputs == ("app", "lib", "shared")
+
+
+@pytest.mark.parametrize(
+    ("links", "shown"),
+    [
+        ({"app/a.yaml": "b.yaml", "app/b.yaml": "a.yaml"}, "app/a.yaml"),
+        ({"app/self.yaml": "self.yaml"}, "app/self.yaml"),
+        ({"app/z.json": "../loop/one.json", "loop/one.json": "two.json", "loop/two.json": "one.json"}, "app/z.json"),
+    ],
+)
+async def test_a_symlink_loop_among_manifests_is_an_error(tmp_path: Path, links: dict[str, str], shown: str) -> None:
+    """Not skipped as a broken link would be: the loop names itself, even when excluded."""
+    write_tree(tmp_path, {"app/ok.yaml": manifest("ConfigMap", "ok")})
+    for link, target in links.items():
+        symlink(tmp_path, link, target)
+    for directory in ({}, {"exclude": "*"}):
+        with pytest.raises(RenderError, match=rf"^app 'app': manifest {shown}: is a symlink loop$"):
+            await render_local(tmp_path, "app", directory=directory)
+
+
+async def test_a_directory_symlink_back_to_its_parent_is_a_loop_when_recursing(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app/ok.yaml": manifest("ConfigMap", "ok"), "app/sub/c.yaml": manifest("ConfigMap", "c")})
+    symlink(tmp_path, "app/sub/back", "..")
+    with pytest.raises(RenderError, match=r"^app 'app': manifest app/sub/back: is a symlink loop$"):
+        await render_local(tmp_path, "app", directory={"recurse": True})
+    flat = await render_local(tmp_path, "app")  # not walked without recurse: nothing loops
+    assert names(flat.objects) == ["ConfigMap/ok"]
+
+
+async def test_a_broken_symlink_is_still_skipped(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app/ok.yaml": manifest("ConfigMap", "ok")})
+    symlink(tmp_path, "app/gone.yaml", "missing.yaml")
+    assert names((await render_local(tmp_path, "app")).objects) == ["ConfigMap/ok"]

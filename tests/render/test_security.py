@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from tests.render.helpers import CORPUS, manifest, render_local, symlink, write_tree
-from tether.render import RenderError
+from tether.model.source import ApplicationSource
+from tether.pipeline import desired_state
+from tether.render import RenderError, RenderLimits
 
 CHART = {
     "chart/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
@@ -165,6 +167,41 @@ async def test_errors_do_not_leak_the_outside_content(repo: Path) -> None:
     with pytest.raises(RenderError) as caught:
         await render_local(repo, "chart", helm={"valueFiles": ["../shared/values-prod.yaml"]})
     assert "stolen" not in str(caught.value)
+
+
+async def test_helm_chart_containing_a_symlink_loop(repo: Path) -> None:
+    symlink(repo, "chart/templates/again", "..")
+    with pytest.raises(RenderError, match=r"^app 'app': helm chart chart: chart/templates/again is a symlink loop$"):
+        await render_local(repo, "chart")
+
+
+async def test_kustomization_containing_a_symlink_loop(repo: Path) -> None:
+    write_tree(repo, {"app/kustomization.yaml": "resources: [cm.yaml]\n", "app/cm.yaml": manifest("ConfigMap", "c")})
+    symlink(repo, "app/a.yaml", "b.yaml")
+    symlink(repo, "app/b.yaml", "a.yaml")
+    with pytest.raises(RenderError, match=r"^app 'app': kustomization app: app/a.yaml is a symlink loop$"):
+        await render_local(repo, "app")
+
+
+async def local_state(root: Path, limit: int) -> None:
+    source = ApplicationSource.model_validate({"repoURL": str(root), "path": "app"})
+    await desired_state(
+        "app", source, git=None, cache=None, secrets_backend=None, limits=RenderLimits(max_checkout_bytes=limit)
+    )
+
+
+async def test_local_directory_above_the_size_limit_is_refused(tmp_path: Path) -> None:
+    """As a git checkout above the git cache's limit is: counted over the whole root, not only the app path."""
+    write_tree(tmp_path, {"app/cm.yaml": manifest("ConfigMap", "c"), "elsewhere/blob.bin": "x" * 5000})
+    with pytest.raises(RenderError, match=r"^app 'app': source: local directory .* above the limit of 4096 bytes$"):
+        await local_state(tmp_path, 4096)
+    await local_state(tmp_path, 8192)
+
+
+async def test_local_size_limit_ignores_git_metadata_and_symlink_targets(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app/cm.yaml": manifest("ConfigMap", "c"), ".git/objects/pack/big.pack": "x" * 50_000})
+    symlink(tmp_path, "app/big", tmp_path / ".git" / "objects" / "pack" / "big.pack")
+    await local_state(tmp_path, 4096)
 
 
 def test_corpus_is_present() -> None:

@@ -4,7 +4,10 @@ Files named ``*.yaml``, ``*.yml``, ``*.json`` or ``*.jsonnet`` directly in the a
 directory (or below it with ``recurse``) are read in name order. ``exclude`` and
 ``include`` globs match the path relative to the app directory. A symlinked manifest
 must point inside the repository (checked before the globs, as Argo CD does); symlinks to
-missing or non-regular files are skipped. Symlinked directories are not followed and
+missing or non-regular files are skipped. A manifest symlink that loops (``a.yaml ->
+b.yaml -> a.yaml``) is an error naming the file, and so, with ``recurse``, is a symlinked
+directory that loops or leads back to a directory holding it: a loop is a mistake or an
+attack, never a file to skip quietly. Symlinked directories are not followed and
 ``.git`` directories are never entered. A YAML/JSON file that is not a set of Kubernetes
 objects is an error naming the file: exclude it if it is not meant to be applied.
 """
@@ -22,7 +25,7 @@ from tether.render.errors import render_error
 from tether.render.glob import GlobSyntaxError, glob_match
 from tether.render.jsonnet import evaluate_jsonnet
 from tether.render.manifests import ManifestError, objects_from_json, objects_from_yaml
-from tether.render.paths import Checkout
+from tether.render.paths import Checkout, is_symlink_loop
 from tether.render.request import RenderRequest
 
 MANIFEST_NAME = re.compile(r"^.*\.(yaml|yml|json|jsonnet)$")
@@ -52,6 +55,9 @@ async def render_directory(checkout: Checkout, app_dir: Path, request: RenderReq
 def manifest_files(checkout: Checkout, app_dir: Path, spec: DirectorySource) -> Iterator[tuple[str, Path]]:
     """(path relative to the app dir, real path) of every manifest file the app includes."""
     for relative, entry in _walk(app_dir, spec.recurse):
+        looped = (spec.recurse or MANIFEST_NAME.match(entry.name)) and entry.is_symlink() and is_symlink_loop(entry)
+        if looped:
+            raise render_error(checkout.app, f"manifest {_shown(checkout, app_dir, relative)}", "is a symlink loop")
         if not MANIFEST_NAME.match(entry.name):
             continue
         real = entry

@@ -6,10 +6,17 @@ The rule here is simple and applied everywhere: join lexically (as Go's filepath
 does), resolve symlinks, and refuse the result unless both the lexical and the real path
 stay inside the real checkout root. Accepted paths are recorded as render inputs
 (repository-relative, POSIX) so the render cache knows which tree ids the output depends on.
+
+A symlink that never resolves (``a -> b -> a``) or that leads back to a directory
+containing it (``loop -> ..``) is refused too: tools that follow links (helm's chart
+loader does) would otherwise walk it until a limit stops them, and a silently skipped
+manifest is a missing object nobody notices. A local directory (not a git checkout) is
+refused above ``RenderLimits.max_checkout_bytes``, as the git cache refuses a large checkout.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -84,9 +91,10 @@ class Checkout:
         return real
 
     def check_symlinks(self, tree: Path, *, what: str) -> None:
-        """Refuse any symlink under ``tree`` that leads outside the checkout; record in-repo targets."""
+        """Refuse any symlink under ``tree`` that leads outside the checkout or loops; record in-repo targets."""
         for current, dirs, files in os.walk(tree, followlinks=False):
-            for name in [*dirs, *files]:
+            dirs.sort()  # walk, and so report, in name order
+            for name in sorted([*dirs, *files]):
                 entry = Path(current, name)
                 if not entry.is_symlink():
                     continue
@@ -97,6 +105,8 @@ class Checkout:
                         what,
                         f"{self.relative(entry)} is a symlink that points outside the repository",
                     )
+                if is_symlink_loop(entry):
+                    raise render_error(self.app, what, f"{self.relative(entry)} is a symlink loop")
                 if target.exists() and not _within(tree, target):
                     self.record(target)
 
@@ -112,6 +122,39 @@ class Checkout:
     def input_paths(self) -> tuple[str, ...]:
         """The recorded inputs, without paths already covered by a recorded ancestor directory."""
         return minimal_paths(self.inputs)
+
+
+def is_symlink_loop(link: Path) -> bool:
+    """Whether following ``link`` never ends: it does not resolve (ELOOP) or leads to a directory holding it."""
+    try:
+        target = os.path.realpath(link, strict=True)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return os.path.isdir(target) and _within(Path(target), Path(os.path.realpath(link.parent)))
+
+
+def check_local_size(app: str, root: Path, limit: int) -> None:
+    """Refuse a local directory whose files (``.git`` not counted) add up to more than ``limit`` bytes.
+
+    The same bound the git cache puts on a checkout; the walk stops as soon as it is passed,
+    so a huge tree costs no more than reading ``limit`` bytes' worth of metadata.
+    """
+    total = 0
+    for current, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [name for name in dirs if name != ".git"]
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(current, name))
+            except OSError:
+                continue
+            total += info.st_size
+            if total > limit:
+                raise render_error(
+                    app,
+                    "source",
+                    f"local directory {root} holds more than {limit} bytes of files (.git not counted), "
+                    f"above the limit of {limit} bytes",
+                )
 
 
 def minimal_paths(paths: Iterable[str]) -> tuple[str, ...]:
