@@ -114,7 +114,7 @@ def test_malformed_yaml_names_the_file_and_the_document(tmp_path: Path) -> None:
     result = invoke(str(path))
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith(f"error: {path}: document 2: invalid YAML")
+    assert result.stderr.startswith(f"error: {path}: invalid YAML in document 2:")
 
 
 def test_a_document_that_is_not_an_object_names_its_index(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_a_list_item_without_kind_is_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    metadata: {name: a}\n")
     result = invoke(str(path))
     assert result.exit_code == 2
-    assert result.stderr == f"error: {path}: an item of the List in document 1 is not a Kubernetes object (no kind)\n"
+    assert result.stderr == f"error: {path}: document 1: items[0] (of the List) is not a Kubernetes object (no kind)\n"
 
 
 def test_unreadable_file_and_lua_dir(tmp_path: Path) -> None:

@@ -16,32 +16,32 @@ import click
 from tether.cli.common import fail
 from tether.errors import TetherError
 from tether.health import Assessment, LuaChecks, explain
-from tether.render.manifests import ManifestError, flatten, load_yaml_documents
+from tether.render.manifests import ManifestError, objects_from_yaml
 
 NO_HEALTH = "-"
 
 
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a `kubectl get -o yaml` of a large namespace fits many times over
+
+
 def read_objects(path: Path) -> list[dict[str, Any]]:
-    """The objects of a multi-document YAML file, ``kind: List`` flattened; errors name the document."""
+    """The objects of a multi-document YAML file, ``kind: List`` flattened, parsed within the manifest limits.
+
+    The file is untrusted like any manifest (an alias bomb, a ``!!binary`` value), so it goes
+    through the same bounded loader and shape check as a render; errors name the file.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise TetherError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TetherError(f"{path}: cannot read: {exc}") from None
-    objects: list[dict[str, Any]] = []
-    documents = load_yaml_documents(text)
-    number = 0
-    while True:
-        try:
-            document = next(documents)
-        except StopIteration:
-            return objects
-        except ManifestError as exc:
-            raise TetherError(f"{path}: document {number + 1}: {exc}") from None
-        number += 1
-        try:
-            objects.extend(flatten([document], where=f"document {number}") if document is not None else [])
-        except ManifestError as exc:
-            raise TetherError(f"{path}: {exc}") from None
+    try:
+        return objects_from_yaml(text)
+    except ManifestError as exc:
+        raise TetherError(f"{path}: {exc}") from None
 
 
 def _row(obj: dict[str, Any], assessment: Assessment) -> dict[str, Any]:
