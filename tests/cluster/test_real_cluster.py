@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.cluster.wait import eventually
-from tether.cluster import Cluster, ClusterError, UnknownKind
+from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind
 
 
 def deployment(namespace: str, name: str = "web", replicas: int = 2) -> dict:
@@ -134,9 +134,13 @@ async def test_unreachable_cluster_is_a_clear_error(tmp_path) -> None:
         "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:9'}}]\n"
         "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
     )
-    async with await Cluster.connect(config, timeout=5) as client:
-        with pytest.raises(ClusterError, match="cannot reach the cluster at https://127.0.0.1:9"):
+    async with await Cluster.connect(config, timeout=5, retry_for=2) as client:
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachable, match="cannot reach the cluster at https://127.0.0.1:9") as raised:
             await client.version()
+        # retried for the budget, then given up: not at once, and not for long
+        assert 2 <= time.monotonic() - started < 6
+        assert "has not answered for 2s" in str(raised.value) and raised.value.reason == "ClusterUnreachable"
 
 
 async def test_requests_are_held_to_the_client_qps(devcluster) -> None:
@@ -159,8 +163,8 @@ async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path
         f"clusters: [{{name: x, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
         "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
     )
-    async with server, await Cluster.connect(config, timeout=0.5) as client:
+    async with server, await Cluster.connect(config, timeout=0.5, retry_for=1) as client:
         started = time.monotonic()
-        with pytest.raises(ClusterError, match=r"no answer from .* within 0.5s"):
+        with pytest.raises(ClusterUnreachable, match=r"no answer from .* within 0.5s"):
             await client.get("v1", "ConfigMap", "x", "default")
         assert time.monotonic() - started < 5

@@ -3,13 +3,14 @@
 from tether.cluster.cache import CacheEvent, LiveCache, Subscription, WaitTimeout
 from tether.cluster.client import FIELD_MANAGER, Cluster, WatchEvent, describe
 from tether.cluster.discovery import ResourceInfo, split_api_version
-from tether.cluster.errors import ClusterError, UnknownKind, WatchExpired
+from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind, WatchExpired
 
 __all__ = [
     "FIELD_MANAGER",
     "CacheEvent",
     "Cluster",
     "ClusterError",
+    "ClusterUnreachable",
     "LiveCache",
     "ResourceInfo",
     "Subscription",

@@ -32,7 +32,16 @@ Public surface::
 
 Changes are ``CacheEvent(type, key, object)`` with type ADDED, MODIFIED, DELETED, or RESYNC
 (the subscriber's bounded queue overflowed: re-read what you need from the cache).
-Watch errors are logged and retried with exponential backoff (0.5 s to 30 s, jittered).
+
+Watch errors are retried with exponential backoff (0.5 s to 30 s, jittered). They are logged
+once per outage, not once per retry: one warning when the first watch fails, a reminder with
+the count every ``REPORT_EVERY`` seconds while any still fails, and one "recovered after N
+failures" line when the last failing watch is accepted by the server again.
+
+A wait never outlives the cluster: when a watch fails, or nothing has been heard for
+``HEARTBEAT`` seconds, ``wait_for`` asks ``Cluster.ensure_reachable`` (free while the server
+answers; else a shared, bounded probe) and ends with ``ClusterUnreachable`` when the server
+is gone, instead of waiting out its own timeout on a silent watch.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +58,7 @@ import structlog
 
 from tether.cluster.client import Cluster, WatchEvent
 from tether.cluster.discovery import split_api_version
-from tether.cluster.errors import ClusterError, UnknownKind, WatchExpired
+from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind, WatchExpired
 from tether.errors import TetherError
 from tether.resource import APP_LABEL, ResourceKey, owner_app
 
@@ -60,6 +70,8 @@ WATCH_TIMEOUT_SECONDS = 300
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 ENSURE_CONCURRENCY = 16
 CATCH_UP_TIMEOUT = 5.0
+HEARTBEAT = 5.0
+REPORT_EVERY = 60.0
 # Kinds never worth watching for owned objects: high churn, and nobody applies them from git.
 UNTRACKED_KINDS = frozenset({"Event"})
 
@@ -226,6 +238,7 @@ class _TypeWatch:
                 if must_relist:
                     await self.relist()
                     must_relist = False
+                    self.cache._watch_works(self)
                 async for event in self.cache.cluster.watch(
                     self.api_version,
                     self.kind,
@@ -233,6 +246,7 @@ class _TypeWatch:
                     resource_version=self.resource_version,
                     label_selector=APP_LABEL,
                     timeout_seconds=self.cache.watch_timeout,
+                    opened=lambda: self.cache._watch_works(self),
                 ):
                     self.apply(event)
                     backoff.reset()
@@ -249,9 +263,7 @@ class _TypeWatch:
                 must_relist = True
                 await backoff.sleep()
             except Exception as exc:
-                log.warning(
-                    "cache watch failed; retrying", type=self.what, error=str(exc), retry_in=round(backoff.delay, 2)
-                )
+                self.cache._watch_failed(self, exc)
                 await backoff.sleep()
 
 
@@ -285,6 +297,10 @@ class LiveCache:
         self._subscribers: set[Subscription] = set()
         self._waiters: dict[ResourceKey, set[asyncio.Event]] = {}
         self._closed = False
+        self._failing: set[str] = set()
+        self._failures = 0
+        self._failing_since = 0.0
+        self._reported_at = 0.0
 
     async def __aenter__(self) -> LiveCache:
         return self
@@ -339,7 +355,7 @@ class LiveCache:
         tracked = []
         for info, result in zip(infos, results, strict=True):
             if isinstance(result, BaseException):
-                if not isinstance(result, ClusterError):
+                if not isinstance(result, ClusterError) or isinstance(result, ClusterUnreachable):
                     raise result
                 log.warning("cache cannot track kind", kind=info.kind, api_version=info.api_version, error=str(result))
             else:
@@ -480,7 +496,8 @@ class LiveCache:
 
         ``predicate`` gets None while the object is absent, so waiting for a deletion works too.
         The key's type must be tracked. Raises ``WaitTimeout`` (carrying the last state) after
-        ``timeout`` seconds.
+        ``timeout`` seconds, and ``ClusterUnreachable`` as soon as the cluster is found gone
+        (checked when a watch fails and after every ``HEARTBEAT`` seconds without a change).
         """
         if not self.tracks(key):
             raise TetherError(
@@ -502,9 +519,12 @@ class LiveCache:
                 if self._closed:
                     raise TetherError(f"live cache of cluster {self.cluster.name!r} closed while waiting for {key}")
                 try:
-                    await asyncio.wait_for(changed.wait(), remaining)
+                    await asyncio.wait_for(changed.wait(), min(remaining, HEARTBEAT))
+                    quiet = False
                 except TimeoutError:
-                    pass
+                    quiet = True
+                if quiet or self._failing:
+                    await self.cluster.ensure_reachable()  # raises ClusterUnreachable when it is gone
         finally:
             waiters = self._waiters.get(key)
             if waiters is not None:
@@ -521,6 +541,57 @@ class LiveCache:
 
     def _forget_unmanaged(self, key: ResourceKey) -> None:
         self._unmanaged.pop(key, None)
+
+    # ----------------------------------------------------------------- watch health
+
+    @property
+    def watch_failures(self) -> int:
+        """Failed watch attempts in the current outage (0 when every watch works)."""
+        return self._failures
+
+    def _watch_failed(self, watch: _TypeWatch, exc: Exception) -> None:
+        """Count a failed watch; log the first of an outage and then once per ``REPORT_EVERY``; wake waits."""
+        now = time.monotonic()
+        first = not self._failing
+        self._failing.add(watch.what)
+        self._failures += 1
+        if first:
+            self._failing_since = self._reported_at = now
+            log.warning(
+                "cache watch failing; retrying with backoff, logged again only while it lasts",
+                cluster=self.cluster.name,
+                type=watch.what,
+                error=str(exc),
+            )
+        elif now - self._reported_at >= REPORT_EVERY:
+            self._reported_at = now
+            log.warning(
+                "cache watches still failing",
+                cluster=self.cluster.name,
+                failures=self._failures,
+                failing_types=len(self._failing),
+                seconds=round(now - self._failing_since, 1),
+                error=str(exc),
+            )
+        else:
+            log.debug("cache watch failed again", cluster=self.cluster.name, type=watch.what, error=str(exc))
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.set()  # a wait checks whether the cluster is still there
+
+    def _watch_works(self, watch: _TypeWatch) -> None:
+        """The server accepted ``watch`` again; when it was the last failing one, the outage is over."""
+        if watch.what not in self._failing:
+            return
+        self._failing.discard(watch.what)
+        if not self._failing:
+            log.info(
+                "cache watches recovered",
+                cluster=self.cluster.name,
+                failures=self._failures,
+                seconds=round(time.monotonic() - self._failing_since, 1),
+            )
+            self._failures = 0
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -9,24 +9,47 @@ goes through a client-side rate limit.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import structlog
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from tether.cluster.discovery import Discovery, ResourceInfo
-from tether.cluster.errors import ClusterError, WatchExpired, not_found_status
+from tether.cluster.errors import ClusterError, ClusterUnreachable, WatchExpired, not_found_status
+from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig
 from tether.errors import TetherError
+
+log = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "tether"
 DEFAULT_TIMEOUT = 30.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# A server that does not answer: requests and probes retry for RETRY_FOR seconds in all,
+# probing /readyz (PROBE_TIMEOUT each) with a pause doubling from PROBE_FIRST to PROBE_MAX.
+RETRY_FOR = 12.0
+PROBE_TIMEOUT = 3.0
+PROBE_FIRST, PROBE_MAX = 0.5, 4.0
+# An answer (a response, a watch line) this recent proves the server is up: no probe needed.
+FRESH = 2.0
+# Methods safe to send again when the first try may or may not have reached the server.
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json"
+_IDEMPOTENT = frozenset({"GET", "PATCH", "DELETE"})
+
+
+class _NoAnswer(Exception):
+    """A request got no HTTP answer. ``unsent``: it certainly never reached the server."""
+
+    def __init__(self, message: str, *, unsent: bool) -> None:
+        super().__init__(message)
+        self.unsent = unsent
 
 
 class RateLimiter:
@@ -69,13 +92,18 @@ def describe(obj: Mapping[str, Any]) -> str:
 class Cluster:
     """A destination cluster. Create with ``await Cluster.connect(...)``; close when done."""
 
-    def __init__(self, api: ApiClient, *, qps: float, burst: int, timeout: float, name: str) -> None:
+    def __init__(
+        self, api: ApiClient, *, qps: float, burst: int, timeout: float, name: str, retry_for: float = RETRY_FOR
+    ) -> None:
         self._api = api
         self.name = name
         self.server = api.configuration.host
         self.timeout = timeout
+        self.retry_for = retry_for
         self.limiter = RateLimiter(qps, burst)
         self.discovery = Discovery(self._get_json)
+        self._last_answer = float("-inf")
+        self._probe: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
@@ -87,14 +115,21 @@ class Cluster:
         qps: float = 50.0,
         burst: int = 100,
         timeout: float = DEFAULT_TIMEOUT,
+        retry_for: float = RETRY_FOR,
     ) -> Cluster:
-        """Connect through a kubeconfig (and context), or the in-cluster service account."""
+        """Connect through a kubeconfig (and context), or the in-cluster service account.
+
+        A kubeconfig is checked first (``check_kubeconfig``), so a malformed one is a
+        ``KubeconfigError`` naming the file and the field, never a traceback from the library.
+        """
         configuration = Configuration()
+        where = "in-cluster config" if in_cluster else f"kubeconfig {kubeconfig or '(default)'}"
         try:
             if in_cluster:
                 kube_config.load_incluster_config(client_configuration=configuration)
                 name = "in-cluster"
             else:
+                check_kubeconfig(kubeconfig, context)
                 await kube_config.load_kube_config(
                     config_file=str(kubeconfig) if kubeconfig else None,
                     context=context,
@@ -102,12 +137,18 @@ class Cluster:
                     persist_config=False,
                 )
                 name = context or "current-context"
-        except (kube_config.ConfigException, OSError, TypeError, ValueError) as exc:
-            where = "in-cluster config" if in_cluster else f"kubeconfig {kubeconfig or '(default)'}"
-            raise ClusterError(f"cannot load {where}{f' context {context!r}' if context else ''}: {exc}") from exc
-        return cls(ApiClient(configuration), qps=qps, burst=burst, timeout=timeout, name=name)
+            api = ApiClient(configuration)
+        except ClusterError:
+            raise
+        except Exception as exc:  # the library's own errors, whatever their type: one line, never a traceback
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise KubeconfigError(f"cannot load {where}{f' context {context!r}' if context else ''}: {detail}") from exc
+        return cls(api, qps=qps, burst=burst, timeout=timeout, name=name, retry_for=retry_for)
 
     async def close(self) -> None:
+        if self._probe is not None and not self._probe.done():
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
         await self._api.close()
 
     async def __aenter__(self) -> Cluster:
@@ -127,9 +168,56 @@ class Cluster:
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | None = None,
+        accept: str = "application/json",
         what: str,
     ) -> tuple[int, dict[str, Any]]:
-        await self.limiter.acquire()
+        """One API call, retried while the server does not answer, for ``retry_for`` seconds at most.
+
+        A request that surely never reached the server, or is safe to repeat (GET, PATCH —
+        server-side apply —, DELETE), is sent again once the server answers a probe; a POST or
+        PUT that may have reached it is not: the error says its outcome is unknown. When the
+        server stays silent, ``ClusterUnreachable`` ends the wait.
+        """
+        loop = asyncio.get_running_loop()
+        first_failure: float | None = None
+        pause = PROBE_FIRST / 2
+        while True:
+            await self.limiter.acquire()
+            try:
+                result = await self._send(
+                    method, path, query, body, content_type, accept, timeout or self.timeout, what
+                )
+            except _NoAnswer as exc:
+                self._last_answer = float("-inf")
+                first_failure = first_failure if first_failure is not None else loop.time()
+                try:
+                    await self.ensure_reachable()
+                except ClusterUnreachable as gone:
+                    raise ClusterUnreachable(f"{exc}; {gone}") from None
+                if not exc.unsent and method not in _IDEMPOTENT:
+                    raise ClusterError(
+                        f"{exc}; the server answers again, but whether this {method} took effect is unknown"
+                    ) from None
+                if loop.time() - first_failure >= self.retry_for:
+                    raise ClusterError(f"{exc} (still failing after {self.retry_for:g}s)") from None
+                await asyncio.sleep(pause)
+                pause = min(PROBE_MAX, pause * 2)
+                continue
+            self.answered()
+            return result
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str,
+        accept: str,
+        timeout: float,
+        what: str,
+    ) -> tuple[int, dict[str, Any]]:
+        """Send one request; ``_NoAnswer`` when no HTTP answer came back."""
         params = [
             (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items() if v is not None
         ]
@@ -138,19 +226,21 @@ class Cluster:
                 path,
                 method,
                 query_params=params,
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                header_params={"Content-Type": content_type, "Accept": accept},
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
-                _request_timeout=timeout or self.timeout,
+                _request_timeout=timeout,
             )
             async with response:
                 raw = await _read_body(response.content, MAX_RESPONSE_BYTES)
                 status = response.status
         except TimeoutError:
-            raise ClusterError(f"{what}: no answer from {self.server} within {timeout or self.timeout:g}s") from None
+            raise _NoAnswer(f"{what}: no answer from {self.server} within {timeout:g}s", unsent=False) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise _NoAnswer(f"{what}: cannot reach the cluster at {self.server}: {exc}", unsent=True) from None
         except aiohttp.ClientError as exc:
-            raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
+            raise _NoAnswer(f"{what}: cannot reach the cluster at {self.server}: {exc}", unsent=False) from None
         if raw is None:
             raise ClusterError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
@@ -158,6 +248,84 @@ class Cluster:
         except ValueError:
             payload = {"message": raw[:500].decode("utf-8", errors="replace")}
         return status, payload
+
+    # ----------------------------------------------------------------- reachability
+
+    def answered(self) -> None:
+        """Note that the server just answered (a response, a watch line): it is up."""
+        self._last_answer = time.monotonic()
+
+    async def ensure_reachable(self) -> None:
+        """Return once the server answers; raise ``ClusterUnreachable`` when it has not for ``retry_for`` s.
+
+        Free when the server answered in the last ``FRESH`` seconds. Otherwise one probe loop
+        per cluster (shared by every caller) asks ``/readyz``, so an outage costs one request
+        every few seconds whatever the number of waiting tasks, and is logged once.
+        """
+        if time.monotonic() - self._last_answer < FRESH:
+            return
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_answer(), name=f"tether-probe {self.name}")
+            self._probe.add_done_callback(lambda task: task.cancelled() or task.exception())
+        await asyncio.shield(self._probe)
+
+    async def _probe_until_answer(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline, pause, attempts = started + self.retry_for, PROBE_FIRST, 0
+        while True:
+            attempts += 1
+            error = await self._probe_once(max(0.1, min(PROBE_TIMEOUT, deadline - loop.time())))
+            if error is None:
+                if attempts > 1:
+                    log.info(
+                        "cluster answers again",
+                        cluster=self.name,
+                        server=self.server,
+                        after_seconds=round(loop.time() - started, 1),
+                        attempts=attempts,
+                    )
+                return
+            if attempts == 1:
+                log.warning(
+                    "cluster not answering; retrying",
+                    cluster=self.name,
+                    server=self.server,
+                    error=error,
+                    retry_for_seconds=self.retry_for,
+                )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("cluster unreachable", cluster=self.name, server=self.server, attempts=attempts)
+                raise ClusterUnreachable(
+                    f"the cluster at {self.server} has not answered for {self.retry_for:g}s"
+                    f" ({attempts} probes of /readyz; last: {error})"
+                )
+            await asyncio.sleep(min(pause, remaining))
+            pause = min(PROBE_MAX, pause * 2)
+
+    async def _probe_once(self, timeout: float) -> str | None:
+        """None when ``/readyz`` answers below HTTP 500, else what went wrong (bypasses the rate limit)."""
+        try:
+            response = await self._api.call_api(
+                "/readyz",
+                "GET",
+                header_params={"Accept": "text/plain"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+            async with response:
+                await _read_body(response.content, 1 << 16)
+                status = response.status
+        except TimeoutError:
+            return f"no answer within {timeout:g}s"
+        except aiohttp.ClientError as exc:
+            return str(exc) or type(exc).__name__
+        if status >= 500:
+            return f"/readyz: HTTP {status}"
+        self.answered()
+        return None
 
     async def _get_json(self, path: str) -> dict[str, Any] | None:
         status, payload = await self._request("GET", path, what=f"discovery {path}")
@@ -221,6 +389,35 @@ class Cluster:
             if not token:
                 return items, (payload.get("metadata") or {}).get("resourceVersion", "")
 
+    async def list_metadata(
+        self, api_version: str, kind: str, namespace: str | None = None, *, limit: int = 500
+    ) -> builtins.list[dict[str, Any]]:
+        """Every object's apiVersion, kind and metadata only (a PartialObjectMetadataList), paged.
+
+        For finding out what exists (what a Namespace still holds) without fetching bodies.
+        """
+        info = await self.resource(api_version, kind)
+        items: builtins.list[dict[str, Any]] = []
+        token: str | None = None
+        what = f"list {kind} metadata{' in ' + namespace if namespace else ''}"
+        while True:
+            status, payload = await self._request(
+                "GET",
+                info.path(namespace),
+                what=what,
+                query={"limit": limit, "continue": token},
+                accept=_METADATA_LIST,
+            )
+            if status >= 400:
+                raise ClusterError.from_status(what, status, payload)
+            for item in payload.get("items") or []:
+                items.append(
+                    {"apiVersion": info.api_version, "kind": info.kind, "metadata": item.get("metadata") or {}}
+                )
+            token = (payload.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
     async def watch(
         self,
         api_version: str,
@@ -230,11 +427,14 @@ class Cluster:
         resource_version: str,
         label_selector: str | None = None,
         timeout_seconds: int = 300,
+        opened: Callable[[], None] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """Stream events after ``resource_version`` with bookmarks; raises ``WatchExpired`` on 410.
 
         The server ends the stream after ``timeout_seconds``; the caller resumes from the last
         resourceVersion it saw (bookmarks keep that fresh), so no event is lost between watches.
+        ``opened`` is called once the server has accepted the watch (how a caller learns that a
+        failing watch works again before any event arrives).
         """
         info = await self.resource(api_version, kind)
         what = f"watch {kind}{' in ' + namespace if namespace else ''}"
@@ -258,14 +458,18 @@ class Cluster:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
         async with response:
+            self.answered()
             if response.status >= 400:
                 raw = await _read_body(response.content, 1 << 20) or b""
                 payload = json.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
                 if response.status == 410:
                     raise WatchExpired(f"{what}: resourceVersion {resource_version} is too old")
                 raise ClusterError.from_status(what, response.status, payload)
+            if opened is not None:
+                opened()
             try:
                 async for line in response.content:
+                    self.answered()
                     if not line.strip():
                         continue
                     event = json.loads(line)

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from tether.cluster.errors import ClusterError, UnknownKind
+from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +85,8 @@ class Discovery:
             if known is None:
                 try:
                     known = await self._refresh(api_version)
+                except ClusterUnreachable:
+                    raise
                 except ClusterError as exc:
                     # An aggregated API that is down, or a CRD deleted a moment ago: skip the
                     # group rather than fail every caller (Argo CD does the same).

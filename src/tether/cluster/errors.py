@@ -30,6 +30,17 @@ class ClusterError(TetherError):
         return self.status == 409
 
 
+class ClusterUnreachable(ClusterError):
+    """The API server has not answered for the whole retry budget: the cluster is gone for now.
+
+    Raised after a short bounded retry (see ``Cluster.ensure_reachable``), so a caller can end
+    its work at once, with what it has, instead of waiting out its own timeouts.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 0, "ClusterUnreachable")
+
+
 class UnknownKind(ClusterError):
     """The server does not serve this apiVersion/kind (yet): e.g. its CRD is not installed."""
 
