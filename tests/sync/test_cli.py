@@ -80,3 +80,29 @@ async def test_cli_reports_an_unusable_source_with_exit_2(devcluster: ClusterSta
         devcluster.kubeconfig,
     )
     assert code == 2 and err.startswith("error:")
+
+
+async def test_cli_shows_an_object_that_failed_to_apply_as_failed(
+    devcluster: ClusterState, namespace: str, app: str, tmp_path: Path
+) -> None:
+    # The Widget skips the dry run (its kind is not served), so the real apply is what fails.
+    widget = {
+        "apiVersion": "example.invalid/v1",
+        "kind": "Widget",
+        "metadata": {
+            "name": "w",
+            "annotations": {
+                "argocd.argoproj.io/sync-options": "SkipDryRunOnMissingResource=true",
+                "argocd.argoproj.io/sync-wave": "1",
+            },
+        },
+    }
+    source = write(tmp_path / "app", configmap("cfg", namespace, wave=0), widget)
+    code, out, err = await tether_async(
+        "sync", str(source), "--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig
+    )
+    assert code == 1, err + out
+    rows = {tuple(line.split()[2:6]) for line in out.splitlines()}
+    assert ("Widget", namespace, "w", "failed") in rows, out
+    assert ("ConfigMap", namespace, "cfg", "created") in rows, out
+    assert "Sync:   Failed" in out

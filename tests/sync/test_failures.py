@@ -81,6 +81,7 @@ async def test_an_api_error_names_the_object_and_keeps_what_was_applied(
     assert result.phase is OperationPhase.FAILED
     failed = result.find("Widget", "w")
     assert failed is not None and failed.status is ResultStatus.SYNC_FAILED and "Widget" in failed.message
+    assert failed.action is ResourceAction.FAILED  # not "unchanged": it was never written
     assert "Widget" in result.message and f"app {app}" in result.message
     assert result.find("ConfigMap", "applied").status is ResultStatus.SYNCED
     assert await kube.get("v1", "ConfigMap", "applied", namespace) is not None
@@ -95,5 +96,6 @@ async def test_a_bad_object_fails_the_dry_run_and_nothing_is_written(kube: Clust
     assert result.phase is OperationPhase.FAILED
     assert "dry run" in result.message and "Deployment" in result.message and "bad" in result.message
     assert result.find("Deployment", "bad").status is ResultStatus.SYNC_FAILED
+    assert result.find("Deployment", "bad").action is ResourceAction.FAILED
     assert seen.added() == []
     assert await kube.get("v1", "ConfigMap", "fine", namespace) is None

@@ -43,6 +43,8 @@ def test_result_serialises_to_plain_json() -> None:
         "wave": -1,
         "hookPhase": "Succeeded",
         "health": "Healthy",
+        "blockedBy": [],
     }
+    assert data["reason"] == ""
     assert data["resources"][1]["hookPhase"] is None and data["resources"][1]["action"] == "pruned"
     assert result.find("ConfigMap", "old") is pruned and result.find("Job", "migrate", Phase.SYNC) is None

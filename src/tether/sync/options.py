@@ -29,6 +29,7 @@ _BOOL_OPTIONS = {
     "PruneLast": "prune_last",
     "RespectIgnoreDifferences": "respect_ignore_differences",
     "Prune": "prune_allowed",
+    "PruneNamespaceContents": "prune_namespace_contents",
 }
 # Options that only make sense for the whole app; on an object they are ignored.
 _APP_ONLY = {"CreateNamespace", "PrunePropagationPolicy"}
@@ -50,7 +51,8 @@ class SyncOptions:
     ``namespace`` is the destination namespace: the default for namespaced objects and the
     one ``create_namespace`` makes. ``resources`` selects a selective sync (hooks are then
     skipped, as in Argo CD). ``timeout`` bounds every single wait (a wave's health, a hook,
-    a deletion), not the whole sync.
+    a deletion), not the whole sync. ``prune_namespace_contents`` lets prune delete a
+    Namespace that still holds objects other than the ones this sync prunes (off: skipped).
     """
 
     namespace: str = ""
@@ -69,6 +71,7 @@ class SyncOptions:
     fail_on_shared_resource: bool = False
     prune_last: bool = False
     prune_allowed: bool = True
+    prune_namespace_contents: bool = False
     prune_propagation_policy: str = "foreground"
     respect_ignore_differences: bool = False
     ignore_differences: tuple[Any, ...] = ()

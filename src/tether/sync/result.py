@@ -1,10 +1,12 @@
 """What a sync did, per object and overall, as plain data for the CLI, the controller and status.
 
-Per object: what was done (``action``), how it ended (``status``, Argo CD's result codes),
-why (``message``), and where in the plan it ran (``phase``, ``wave``). Hooks also carry
-``hook_phase``: Running, Succeeded or Failed. Overall: Succeeded, Failed (an object or a
-hook failed, a wait timed out, the sync was refused) or Error (the cluster could not be
-reached at all), with start and end times.
+Per object: what was done (``action``: ``failed`` when Tether tried and the server refused or
+never answered), how it ended (``status``, Argo CD's result codes), why (``message``), and
+where in the plan it ran (``phase``, ``wave``). Hooks also carry ``hook_phase``: Running,
+Succeeded or Failed. A prune held back for safety lists ``blocked_by``: the objects in the
+way. Overall: Succeeded, Failed (an object or a hook failed, a wait timed out, the sync was
+refused) or Error (the cluster could not be reached, ``reason`` ClusterUnreachable, or Tether
+itself failed), with start and end times.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class ResourceAction(str, Enum):
     PRUNED = "pruned"
     PRUNE_SKIPPED = "pruneSkipped"
     HOOK = "hook"
+    FAILED = "failed"
 
     def __str__(self) -> str:
         return self.value
@@ -56,6 +59,7 @@ class ResourceResult:
 
     ``health`` is what ``tether.health`` said when the sync waited for the object (None when
     it did not wait: the last wave of plain resources, or an object without health).
+    ``blocked_by`` names what kept a prune from running (a Namespace's contents), else empty.
     """
 
     group: str
@@ -69,6 +73,7 @@ class ResourceResult:
     wave: int
     hook_phase: OperationPhase | None = None
     health: str | None = None
+    blocked_by: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> ResourceKey:
@@ -80,12 +85,16 @@ class ResourceResult:
         for name in ("action", "status", "phase", "hook_phase"):
             data[name] = None if data[name] is None else str(data[name].value)
         data["hookPhase"] = data.pop("hook_phase")
+        data["blockedBy"] = data.pop("blocked_by")
         return data
 
 
 @dataclass
 class SyncResult:
-    """One sync of one app. ``resources`` is in the order the objects were acted on."""
+    """One sync of one app. ``resources`` is in the order the objects were acted on.
+
+    ``reason`` is a machine-readable cause for an Error (``ClusterUnreachable``), else empty.
+    """
 
     app: str
     phase: OperationPhase
@@ -95,6 +104,7 @@ class SyncResult:
     dry_run: bool = False
     revision: str = ""
     resources: list[ResourceResult] = field(default_factory=list)
+    reason: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -111,6 +121,7 @@ class SyncResult:
         return {
             "app": self.app,
             "phase": self.phase.value,
+            "reason": self.reason,
             "message": self.message,
             "startedAt": self.started_at.isoformat(),
             "finishedAt": self.finished_at.isoformat(),

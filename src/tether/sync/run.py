@@ -9,6 +9,11 @@ applies its objects kind group by kind group, prunes, and — unless it is the l
 and runs no hook — waits on watch events (``tether.sync.wait``) until every object is
 healthy and every hook completed, as judged by ``tether.health``. The first failure stops
 the sync; what was applied stays applied and the result lists it; SyncFail hooks run.
+
+A Namespace is pruned only when it holds nothing but what this sync prunes
+(``tether.sync.contents``), unless ``PruneNamespaceContents=true``. A cluster that stops
+answering (``ClusterUnreachable``, after the client's bounded retry) ends the sync at once
+with phase Error: nothing more can be done there, and what was applied is reported.
 """
 
 from __future__ import annotations
@@ -16,18 +21,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from tether.cluster import Cluster, ClusterError, UnknownKind
+from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind
 from tether.cluster.cache import LiveCache
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess
 from tether.resource import ResourceKey, mark, owner_app
+from tether.sync.contents import InTheWay, in_the_way, namespace_contents
 from tether.sync.hooks import DeletePolicy, Phase, delete_policies
 from tether.sync.options import SyncOptions
 from tether.sync.plan import Action, Step, SyncPlan, Task, crds_in, plan
@@ -45,6 +51,8 @@ log = structlog.get_logger(__name__)
 
 CONCURRENCY = 16
 CRD_TIMEOUT = 60.0
+MAX_BLOCKERS = 100  # objects named in a pruneSkipped result (the count is always complete)
+CLUSTER_UNREACHABLE = "ClusterUnreachable"
 
 Progress = Callable[[SyncEvent], None]
 
@@ -111,9 +119,29 @@ def _note(task: Task) -> str:
     return " (ServerSideApply=false ignored: Tether applies server-side, or use Replace=true)"
 
 
-def _names(keys: Sequence[ResourceKey], limit: int = 5) -> str:
+def _names(keys: Sequence[object], limit: int = 5) -> str:
     shown = ", ".join(str(k) for k in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _is_namespace(key: ResourceKey) -> bool:
+    return key.group == "" and key.kind == "Namespace"
+
+
+async def _all_ok(runs: Iterable[Awaitable[bool]]) -> bool:
+    """Run concurrently; True when every one returned True.
+
+    When one raises (the cluster is gone), the others are cancelled before the error goes on,
+    so nothing keeps writing to the result after the sync has ended.
+    """
+    tasks = [asyncio.ensure_future(run) for run in runs]
+    try:
+        return all(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class _Run:
@@ -145,6 +173,8 @@ class _Run:
         self.hook_outcome: dict[int, bool] = {}
         self.failures: list[str] = []
         self.limit = asyncio.Semaphore(CONCURRENCY)
+        self.plan: SyncPlan | None = None
+        self.held_namespaces: list[str] = []
 
     # ----------------------------------------------------------------- reporting
 
@@ -176,6 +206,7 @@ class _Run:
         *,
         hook_phase: OperationPhase | None = None,
         health: str | None = None,
+        blocked_by: Sequence[InTheWay] = (),
     ) -> ResourceResult:
         slot = (task.key, task.phase, "prune" if task.action is Action.PRUNE else "apply")
         result = self.results.get(slot)
@@ -192,12 +223,14 @@ class _Run:
                 task.wave,
                 hook_phase,
                 health,
+                [str(b) for b in blocked_by[:MAX_BLOCKERS]],
             )
             self.results[slot] = result
         else:
             result.action, result.status, result.message = action, status, message
             result.hook_phase = hook_phase if hook_phase is not None else result.hook_phase
             result.health = health if health is not None else result.health
+            result.blocked_by = [str(b) for b in blocked_by[:MAX_BLOCKERS]] or result.blocked_by
         self.log.info(
             "sync resource",
             resource=str(task.key),
@@ -214,7 +247,7 @@ class _Run:
         self.failures.append(message)
         self.log.info("sync failure", message=message)
 
-    def _finish(self, phase: OperationPhase, message: str) -> SyncResult:
+    def _finish(self, phase: OperationPhase, message: str, reason: str = "") -> SyncResult:
         result = SyncResult(
             app=self.app,
             phase=phase,
@@ -224,8 +257,11 @@ class _Run:
             dry_run=self.options.dry_run,
             revision=self.options.revision,
             resources=list(self.results.values()),
+            reason=reason,
         )
-        self.log.info("sync finished", phase=str(phase), message=message, resources=len(result.resources))
+        self.log.info(
+            "sync finished", phase=str(phase), reason=reason, message=message, resources=len(result.resources)
+        )
         self._emit(SyncEvent("done", message=message, result=result))
         return result
 
@@ -234,6 +270,13 @@ class _Run:
     async def execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
         try:
             return await self._execute(desired)
+        except ClusterUnreachable as exc:
+            self._fail(f"cluster unreachable: {exc}")
+            return self._finish(
+                OperationPhase.ERROR,
+                self._failure_message("sync stopped: the cluster stopped answering"),
+                CLUSTER_UNREACHABLE,
+            )
         except TetherError as exc:
             message = str(exc) if self.app in str(exc) else f"app {self.app}: {exc}"
             phase = OperationPhase.ERROR if isinstance(exc, ClusterError) and exc.status == 0 else OperationPhase.FAILED
@@ -249,6 +292,7 @@ class _Run:
         )
         await self.cache.track_all()
         the_plan = plan(objects, self.cache.owned_by(self.app), self.options, app=self.app, run_id=self.run_id)
+        self.plan = the_plan
         if the_plan.refusal:
             return self._finish(OperationPhase.FAILED, the_plan.refusal)
         everything = list(the_plan.tasks) + list(the_plan.sync_fail)
@@ -279,7 +323,13 @@ class _Run:
             return self._finish(OperationPhase.FAILED, self._failure_message("sync failed"))
         await self._delete_finished_hooks()
         done = sum(1 for t in the_plan.tasks if id(t) not in self.skip)
-        return self._finish(OperationPhase.SUCCEEDED, f"app {self.app}: successfully synced ({done} tasks run)")
+        message = f"app {self.app}: successfully synced ({done} tasks run)"
+        if self.held_namespaces:
+            message += (
+                f"; not pruned, still holding objects that are not pruned with them: {_names(self.held_namespaces)}"
+                " (see pruneSkipped; PruneNamespaceContents=true deletes them anyway)"
+            )
+        return self._finish(OperationPhase.SUCCEEDED, message)
 
     def _failure_message(self, headline: str) -> str:
         reasons = "; ".join(self.failures) or "see the resources"
@@ -294,7 +344,21 @@ class _Run:
             message += f". Already applied, left in place: {_names(applied)}"
         if pruned:
             message += f". Already pruned: {_names(pruned)}"
+        not_run = self._not_run()
+        if not_run:
+            message += f". Not applied (the sync stopped first): {_names(not_run)}"
         return message
+
+    def _not_run(self) -> list[ResourceKey]:
+        """Objects of the plan the sync never got to (no result at all), in plan order."""
+        if self.plan is None or self.options.dry_run:
+            return []
+        done = {(key, phase) for key, phase, _ in self.results}
+        return [
+            t.key
+            for t in self.plan.tasks
+            if id(t) not in self.skip and t.action is not Action.NAMESPACE and (t.key, t.phase) not in done
+        ]
 
     # ----------------------------------------------------------------- checks before writing
 
@@ -308,7 +372,7 @@ class _Run:
                 continue
             if task.options.fail_on_shared_resource:
                 message = f"{task.key} is already managed by app {owner} (FailOnSharedResource)"
-                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
                 ok = False
             else:
@@ -373,20 +437,22 @@ class _Run:
                     self.unvalidated[id(task)] = "its kind is not served yet (SkipDryRunOnMissingResource)"
                     return True
                 message = f"{task.key}: {exc}"
-                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
                 return False
             try:
                 async with self.limit:
                     await self._write(task, dry_run=True)
+            except ClusterUnreachable:
+                raise
             except TetherError as exc:
                 message = f"{task.key}: {exc}"
-                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
                 return False
             return True
 
-        return all(await asyncio.gather(*(check(t) for t in tasks)))
+        return await _all_ok(check(t) for t in tasks)
 
     async def _report_dry_run(self, the_plan: SyncPlan) -> None:
         """What a real sync would do; created/configured/unchanged is tether.diff's verdict."""
@@ -416,7 +482,10 @@ class _Run:
                         task, action, ResultStatus.SYNCED, ("would be created" if live is None else "exists") + note
                     )
                 elif task.action is Action.PRUNE:
-                    self._prune_verdict(task, live, dry_run=True)
+                    if self._prune_verdict(task, live, dry_run=True) and await self._namespace_clear(
+                        task, dry_run=True
+                    ):
+                        self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned (dry run)")
                 elif live is None:
                     self._record(task, ResourceAction.CREATED, ResultStatus.SYNCED, "would be created" + note)
                 else:
@@ -487,7 +556,9 @@ class _Run:
                     task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED
                 )
             else:
-                self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNC_FAILED, message)
+                self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
+            if isinstance(exc, ClusterUnreachable):
+                raise
             self._fail(message)
             return False
         self.written_rv[id(task)] = _rv(written)
@@ -533,14 +604,48 @@ class _Run:
                 task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "ignored (Prune=false)" + suffix
             )
             return False
-        if dry_run:
-            self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned (dry run)")
-            return False
         return True
+
+    def _doomed(self) -> set[ResourceKey]:
+        """What this sync prunes (so a Namespace holding only these may go)."""
+        if self.plan is None or not self.options.prune:
+            return set()
+        return {t.key for t in self.plan.tasks if t.action is Action.PRUNE and t.options.prune_allowed}
+
+    async def _namespace_clear(self, task: Task, *, dry_run: bool) -> bool:
+        """True unless ``task`` prunes a Namespace that holds objects this sync does not prune.
+
+        Deleting a Namespace deletes everything in it, so it is held back (and reported
+        ``pruneSkipped`` with the objects in the way) unless ``PruneNamespaceContents=true``.
+        """
+        if not _is_namespace(task.key) or task.options.prune_namespace_contents:
+            return True
+        objects, unlisted = await namespace_contents(self.cluster, task.key.name)
+        blockers = unlisted + in_the_way(objects, app=self.app, doomed=self._doomed())
+        if not blockers:
+            return True
+        counts: dict[str, int] = {}
+        for blocker in blockers:
+            group = "another app" if blocker.why.startswith("app ") else blocker.why
+            counts[group] = counts.get(group, 0) + 1
+        summary = ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))
+        message = (
+            f"not deleted: deleting Namespace {task.key.name} would delete {len(blockers)} object(s) in it"
+            f" that this sync does not prune ({summary}): {_names(blockers, 3)}."
+            " Sync option PruneNamespaceContents=true deletes it anyway" + (" (dry run)" if dry_run else "")
+        )
+        self._record(task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, message, blocked_by=blockers)
+        self.log.warning(
+            "namespace prune skipped: not empty", namespace=task.key.name, objects=len(blockers), summary=summary
+        )
+        self.held_namespaces.append(task.key.name)
+        return False
 
     async def _prune(self, task: Task) -> bool:
         live = self.cache.get(task.key)
         if not self._prune_verdict(task, live, dry_run=False):
+            return True
+        if not await self._namespace_clear(task, dry_run=False):
             return True
         if not _terminating(live):
             try:
@@ -554,7 +659,9 @@ class _Run:
                     )
             except ClusterError as exc:
                 message = f"{task.key}: {exc}"
-                self._record(task, ResourceAction.PRUNED, ResultStatus.SYNC_FAILED, message)
+                self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
+                if isinstance(exc, ClusterUnreachable):
+                    raise
                 self._fail(message)
                 return False
         self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned")
@@ -577,12 +684,12 @@ class _Run:
             return False
         writes = [t for t in tasks if t.action is not Action.PRUNE]
         for group in _kind_groups(writes):
-            if not all(await asyncio.gather(*(self._execute_task(t) for t in group))):
+            if not await _all_ok(self._execute_task(t) for t in group):
                 return False
             if not await self._crds_ready([t for t in group if t.key.kind == "CustomResourceDefinition"]):
                 return False
         prunes = [t for t in tasks if t.action is Action.PRUNE]
-        if not all(await asyncio.gather(*(self._prune(t) for t in prunes))):
+        if not await _all_ok(self._prune(t) for t in prunes):
             return False
         if final and not step.has_hooks:
             return True  # as Argo CD: the last wave of plain resources is not waited for
@@ -607,6 +714,8 @@ class _Run:
                     task.api_version, task.key.kind, task.key.name, task.key.namespace or None, propagation="Background"
                 )
                 await self._wait_gone(task)
+            except ClusterUnreachable:
+                raise
             except (ClusterError, WaitFailed) as exc:
                 message = f"hook {task.key}: cannot delete the previous run (BeforeHookCreation): {exc}"
                 self._record(
@@ -616,7 +725,7 @@ class _Run:
                 return False
             return True
 
-        return all(await asyncio.gather(*(delete(t) for t in doomed)))
+        return await _all_ok(delete(t) for t in doomed)
 
     async def _crds_ready(self, crds: list[Task]) -> bool:
         """Wait until each CRD is Established and its kind is in discovery, so its resources can follow."""
@@ -647,7 +756,7 @@ class _Run:
         what = "completion of hook" if first.is_hook else "healthy state of"
         more = f" and {len(tasks) - 1} more" if len(tasks) > 1 else ""
         self._emit(SyncEvent("waiting", first.phase, first.wave, f"waiting for {what} {first.key}{more}"))
-        return all(await asyncio.gather(*(self._wait_task(t) for t in tasks)))
+        return await _all_ok(self._wait_task(t) for t in tasks)
 
     async def _wait_task(self, task: Task) -> bool:
         if not self.cache.tracks(task.key):
@@ -690,7 +799,7 @@ class _Run:
             )
             if not await self._recreate_hooks(list(step.tasks)):
                 return
-            if not all(await asyncio.gather(*(self._execute_task(t) for t in step.tasks))):
+            if not await _all_ok(self._execute_task(t) for t in step.tasks):
                 return
             if not await self._wait_step(list(step.tasks)):
                 return
@@ -710,6 +819,8 @@ class _Run:
                 await self.cluster.delete(
                     task.api_version, task.key.kind, task.key.name, task.key.namespace or None, propagation="Background"
                 )
+            except ClusterUnreachable:
+                raise
             except ClusterError as exc:
                 self.log.warning("cannot delete hook", resource=str(task.key), error=str(exc))
                 continue
