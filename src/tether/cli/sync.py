@@ -1,9 +1,11 @@
 """`tether sync`: render an app's source and sync it into a cluster, wave by wave.
 
 Progress goes to stderr as it happens; the result table, the overall outcome and the app's
-health (over the live objects, after the sync) go to stdout. Exit code 0 when the sync
-succeeded, 1 when it failed (an object, a hook, a wait, or a refusal), 2 when it could
-not run (bad source, unreachable cluster, error).
+health (over the live objects, after the sync) go to stdout — always, whatever the outcome,
+so what a sync managed to apply before a failure or an outage is never lost. Errors go to
+stderr. Exit code 0 when the sync succeeded, 1 when it failed (an object, a hook, a wait,
+or a refusal), 2 when it could not run or ended in Error (bad source, bad kubeconfig, the
+cluster unreachable or gone mid-sync).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import click
 
 from tether.cli.common import EXIT_ERROR, app_destination_options, build_source, fail, load_desired, load_rules
-from tether.cluster import Cluster, UnknownKind
+from tether.cluster import Cluster, ClusterError, UnknownKind
 from tether.diff import assign_namespaces
 from tether.errors import TetherError
 from tether.health import AppHealth, HealthStatus, app_health
@@ -111,7 +113,12 @@ async def _run(
         )
         if result.phase is OperationPhase.ERROR:
             return result, None, []
-        health = await live_health(cluster, state.objects, namespace)
+        try:
+            health = await live_health(cluster, state.objects, namespace)
+        except ClusterError as exc:
+            # The sync's result stands; only the health read afterwards failed.
+            _say(f"warning: app {app}: cannot read the app's health after the sync: {exc}")
+            return result, None, []
     return result, health.status, list(health.problems)
 
 
@@ -191,14 +198,14 @@ def sync(
     if output == "json":
         data = result.to_dict()
         data["health"] = health.value if health is not None else None
-        click.echo(REDACTOR.redact(json.dumps(data, indent=2)))
+        click.echo(REDACTOR.redact(json.dumps(REDACTOR.redact_any(data), indent=2)))
     else:
         if result.resources:
             click.echo(REDACTOR.redact(result_table(result)))
             click.echo()
-        click.echo(
-            REDACTOR.redact(f"Sync:   {result.phase.value}{' (dry run)' if result.dry_run else ''} — {result.message}")
-        )
+        reason = f" ({result.reason})" if result.reason else ""
+        dry = " (dry run)" if result.dry_run else ""
+        click.echo(REDACTOR.redact(f"Sync:   {result.phase.value}{reason}{dry} — {result.message}"))
         if health is not None:
             click.echo(f"Health: {health.value}")
             for line in problems:
@@ -213,6 +220,7 @@ def sync(
             f"Took:   {(result.finished_at - result.started_at).total_seconds():.1f}s, {changed} object(s) {verb}"
         )
     if result.phase is OperationPhase.ERROR:
+        _say(f"error: {result.reason + ': ' if result.reason else ''}{result.message}")
         sys.exit(EXIT_ERROR)
     if result.phase is not OperationPhase.SUCCEEDED:
         sys.exit(EXIT_FAILED)
