@@ -628,6 +628,57 @@ def down(name: str = "default") -> bool:
     return True
 
 
+def signal_component(name: str, component: str, signum: int) -> int:
+    """Send ``signum`` to one running component of cluster ``name``; returns its pid.
+
+    For fault tests: SIGKILL stops the apiserver dead, SIGSTOP freezes it (connections are
+    accepted by the kernel but never answered), SIGCONT thaws it. Only a pid recorded by
+    ``up`` and still running our binary is signalled.
+    """
+    _check_name(name)
+    state = load_state(name)
+    if state is None:
+        raise DevClusterError(f"devcluster {name!r} is not up")
+    pid = state.pids.get(component)
+    if pid is None or not _pid_alive(pid, component):
+        raise DevClusterError(f"devcluster {name!r}: {component} is not running")
+    os.kill(pid, signum)
+    if signum == signal.SIGKILL:
+        _wait_exit(pid, component, 10.0)
+    return pid
+
+
+def restart_component(
+    name: str, component: str = "kube-apiserver", *, timeout: float = READY_TIMEOUT, log: Callable[[str], None] = print
+) -> int:
+    """Start a stopped component of cluster ``name`` again, with its original command line; returns its pid.
+
+    The apiserver is waited for until ``/readyz`` answers 200 (on the same port, with the same
+    certificates and token), so a test can hand the cluster back in working order.
+    """
+    _check_name(name)
+    state = load_state(name)
+    if state is None:
+        raise DevClusterError(f"devcluster {name!r} is not up")
+    old = state.pids.get(component)
+    if old is not None and _pid_alive(old, component):
+        raise DevClusterError(f"devcluster {name!r}: {component} is still running (pid {old})")
+    data = Path(state.data_dir)
+    argv = _command_lines(state, data, bin_dir())[component]
+    starter = _Starter(state, log)
+    starter.spawn(component, argv)
+    _save(state)
+    if component == "kube-apiserver":
+        api = _Api(state.server, state.token, data / "pki" / "ca.crt")
+        starter.wait_until(
+            "the kube-apiserver to be ready again",
+            component,
+            lambda: api.request("GET", "/readyz", timeout=2)[0] == 200,
+            time.monotonic() + timeout,
+        )
+    return state.pids[component]
+
+
 def kubeconfig_path(name: str = "default") -> Path:
     """Path of a running cluster's kubeconfig."""
     _check_name(name)
