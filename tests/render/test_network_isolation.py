@@ -226,7 +226,17 @@ async def test_from_git_another_apps_repository_in_tethers_own_cache_stays_out_o
 
 
 def test_remote_reason_leaves_local_paths_alone() -> None:
-    for local in ("base", "../base", "./overlays/prod", "cm.yaml", "a//b", "dir.with.dots/x", "git/base", "ghost/x"):
+    for local in (
+        "base",
+        "../base",
+        "./overlays/prod",
+        "cm.yaml",
+        "a//b",
+        "dir.with.dots/x",
+        "git/base",
+        "ghost/x",
+        "app@v2.yaml",
+    ):
         assert remote_reason(local) is None, local
     for remote in ("git::../x", "gh:a/b", "oci://r/x", "me@host/a/b", "host:a/b", "github.com/a/b", "x?ref=1"):
         assert remote_reason(remote) is not None, remote

@@ -30,9 +30,9 @@ from tether.render.errors import render_error
 from tether.render.manifests import ManifestError, load_yaml, load_yaml_documents
 from tether.render.paths import Checkout
 
-# kustomize's git URL parser (api/internal/git/repospec.go) accepts a ``user@`` prefix as an
-# scp-like ssh address (``git@github.com:org/repo``, ``me@host/org/repo``).
-_GIT_USER = re.compile(r"^(?:git::)?[A-Za-z][A-Za-z0-9-]*@", re.I)
+# kustomize's git URL parser (api/internal/git/repospec.go) reads a ``user@`` prefix as an
+# ssh address (``git@github.com:org/repo``, ``me@host/org/repo``); ``name@v2.yaml`` stays a file.
+_GIT_USER = re.compile(r"^[A-Za-z][A-Za-z0-9-]*@[^/]*/")
 _HOSTED = re.compile(r"^(?:git::)?(?:github\.com|gitlab\.com|bitbucket\.org)(?:[/:]|$)", re.I)
 _HELM_GENERATOR = "HelmChartInflationGenerator"
 DEFAULT_CHART_HOME = "charts"
