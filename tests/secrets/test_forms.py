@@ -106,8 +106,8 @@ def test_mask_secret_objects_masks_placeholder_fields_of_any_kind() -> None:
         }
     ]
     masked = mask_secret_objects(objects, redactor)
-    assert masked[0]["data"] == {"url": SECRET_MASK, "plain": "x"}
-    assert masked[0]["metadata"]["annotations"] == {"k": SECRET_MASK}
+    assert masked[0]["data"] == {"url": MASK, "plain": "x"}
+    assert masked[0]["metadata"]["annotations"] == {"k": MASK}
     assert objects[0]["data"]["url"] == "https://u:ab@h"
 
 

@@ -203,8 +203,8 @@ def test_render_masks_placeholder_fields_unless_asked(pass_store: PassStore, tmp
         assert_hidden(masked, [first, second])
         objects = json.loads(masked.stdout) if output == "json" else list(yaml.safe_load_all(masked.stdout))
         by_kind = {o["kind"]: o for o in objects}
-        assert by_kind["ConfigMap"]["data"] == {"url": "++++++++", "conf": "++++++++", "plain": "visible"}
-        assert by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "++++++++"
+        assert by_kind["ConfigMap"]["data"] == {"url": "********", "conf": "********", "plain": "visible"}
+        assert by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "********"
     shown = tether("render", str(source), "-o", "json", "--show-secrets", env=pass_store.env)
     assert shown.returncode == 0 and first.token in shown.stdout and second.token in shown.stdout
 

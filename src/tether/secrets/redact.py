@@ -119,8 +119,9 @@ def redact_processor(logger: Any, method_name: str, event_dict: MutableMapping[s
 
 
 def mask_secret_objects(objects: list[dict[str, Any]], redactor: Redactor = REDACTOR) -> list[dict[str, Any]]:
-    """Copies of ``objects`` with every Secret's ``data`` / ``stringData`` value, and every field
-    filled from a placeholder (as ``redactor.fields`` recorded it), shown as ``++++++++``.
+    """Copies of ``objects`` with every Secret's ``data`` / ``stringData`` value shown as ``++++++++``,
+    and every other field filled from a placeholder (as ``redactor.fields`` recorded it) as
+    ``********``, what the redactor has always shown for it.
 
     For display (``tether render`` without ``--show-secrets``); keys stay visible so the shape
     can be reviewed. The last-applied-configuration annotation of a Secret is masked too.
@@ -130,7 +131,7 @@ def mask_secret_objects(objects: list[dict[str, Any]], redactor: Redactor = REDA
         out = copy.deepcopy(obj)
         if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
             for pointer in redactor.fields.of(ResourceKey.of(obj)):
-                mask_field(out, pointer, SECRET_MASK)
+                mask_field(out, pointer, MASK)
         if not isinstance(out, dict) or out.get("kind") != "Secret":
             masked.append(out)
             continue
