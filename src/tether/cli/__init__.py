@@ -7,6 +7,7 @@ import logging
 import click
 
 from tether import log
+from tether.cli.signals import guard_signals
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +16,7 @@ from tether import log
 @click.option("--log-json", is_flag=True, help="Logs as JSON lines.")
 def main(verbose: int, log_json: bool) -> None:
     """Tether: GitOps continuous delivery for Kubernetes."""
+    guard_signals(click.get_current_context().call_on_close)
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     log.configure(level, json_output=log_json)
 
