@@ -275,7 +275,8 @@ class Cluster:
         deadline, pause, attempts = started + self.retry_for, PROBE_FIRST, 0
         while True:
             attempts += 1
-            error = await self._probe_once(max(0.1, min(PROBE_TIMEOUT, deadline - loop.time())))
+            # the last probe may end up to a second past the budget rather than be too short to mean anything
+            error = await self._probe_once(max(1.0, min(PROBE_TIMEOUT, deadline - loop.time())))
             if error is None:
                 if attempts > 1:
                     log.info(

@@ -679,6 +679,25 @@ def restart_component(
     return state.pids[component]
 
 
+def wait_ready(name: str, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until the apiserver of cluster ``name`` answers ``/readyz`` with 200 (after a thaw, say)."""
+    _check_name(name)
+    state = load_state(name)
+    if state is None:
+        raise DevClusterError(f"devcluster {name!r} is not up")
+    api = _Api(state.server, state.token, Path(state.data_dir) / "pki" / "ca.crt")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if api.request("GET", "/readyz", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise DevClusterError(f"devcluster {name!r}: kube-apiserver not ready within {timeout:g}s")
+        time.sleep(0.1)
+
+
 def kubeconfig_path(name: str = "default") -> Path:
     """Path of a running cluster's kubeconfig."""
     _check_name(name)

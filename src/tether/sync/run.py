@@ -271,10 +271,10 @@ class _Run:
         try:
             return await self._execute(desired)
         except ClusterUnreachable as exc:
-            self._fail(f"cluster unreachable: {exc}")
+            self._fail(str(exc))
             return self._finish(
                 OperationPhase.ERROR,
-                self._failure_message("sync stopped: the cluster stopped answering"),
+                self._failure_message("sync stopped, the cluster stopped answering"),
                 CLUSTER_UNREACHABLE,
             )
         except TetherError as exc:
@@ -761,15 +761,23 @@ class _Run:
     async def _wait_task(self, task: Task) -> bool:
         if not self.cache.tracks(task.key):
             await self.cache.ensure([task.obj])
-        outcome = await until_ready(
-            self.cache,
-            task.key,
-            task.api_version,
-            self.written_rv.get(id(task), ""),
-            hook=task.is_hook,
-            judge=lambda obj: assess(obj, lua=self.lua),
-            timeout=self.options.timeout,
-        )
+        try:
+            outcome = await until_ready(
+                self.cache,
+                task.key,
+                task.api_version,
+                self.written_rv.get(id(task), ""),
+                hook=task.is_hook,
+                judge=lambda obj: assess(obj, lua=self.lua),
+                timeout=self.options.timeout,
+            )
+        except ClusterUnreachable:
+            note = "not judged: the cluster stopped answering"
+            if task.is_hook:
+                self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, note, hook_phase=OperationPhase.RUNNING)
+            else:
+                self._settle(task, ok=False, message=note, health=None)
+            raise
         self._settle(
             task, ok=outcome.ok, message=outcome.message, health=str(outcome.health) if outcome.health else None
         )
