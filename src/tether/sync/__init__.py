@@ -13,9 +13,12 @@ Public surface::
         options.for_object(obj): the object's ``sync-options`` annotation applied on top
     Selector.parse("apps:Deployment:ns/web")   selective sync (hooks are then skipped)
     SyncResult(app, phase: Succeeded|Failed|Error, message, started_at, finished_at,
-               dry_run, revision, resources: [ResourceResult]) .to_dict(), .find(kind, name)
+               dry_run, revision, resources: [ResourceResult], reason: ""|ClusterUnreachable)
+               .to_dict(), .find(kind, name)
     ResourceResult(group, kind, namespace, name, action, status, message, phase, wave,
-                   hook_phase, health)
+                   hook_phase, health, blocked_by)     action "failed": tried, not done
+    contents.namespace_contents(cluster, ns), contents.in_the_way(objects, app=, doomed=)
+        what a Namespace prune would take along (held back unless PruneNamespaceContents=true)
     hooks: Phase, DeletePolicy, hook_phases(obj), is_hook(obj), is_skipped(obj),
            delete_policies(obj), wave(obj)        (Helm's hook annotations mapped as Argo CD)
 
