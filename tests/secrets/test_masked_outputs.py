@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.cli import tether
@@ -209,11 +208,6 @@ def test_render_masks_placeholder_fields_unless_asked(pass_store: PassStore, tmp
     assert shown.returncode == 0 and first.token in shown.stdout and second.token in shown.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cluster/client.py: kubernetes_asyncio sends an apply body as ASCII JSON, an emoji becomes a "
-    "surrogate pair (\\ud83d\\ude00) that the API server's YAML decoder rejects (HTTP 400)",
-)
 def test_a_value_with_an_emoji_syncs_and_stays_masked(
     devcluster: ClusterState, namespace: str, pass_store: PassStore, tmp_path: Path
 ) -> None:

@@ -517,10 +517,10 @@ class Cluster:
         return await self._write(
             "PATCH",
             info.path(namespace, name),
-            dict(obj),
+            _apply_body(obj),
             f"{'dry-run ' if dry_run else ''}apply {describe(obj)}",
             _write_query(field_manager, dry_run, validate, force=force),
-            content_type="application/apply-patch+yaml",
+            content_type=APPLY_CONTENT_TYPE,
         )
 
     async def create(
@@ -659,3 +659,13 @@ async def _read_body(stream: aiohttp.StreamReader, cap: int) -> bytes | None:
 
 def _ref(namespace: str | None, name: str) -> str:
     return f"{namespace}/{name}" if namespace else name
+
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml; charset=utf-8"
+
+
+def _apply_body(obj: Mapping[str, Any]) -> bytes:
+    """The apply body as UTF-8 JSON (JSON is YAML). Serialised here, not by the client library, whose
+    ASCII escaping turns a character outside the BMP into a surrogate pair (``\\ud83d\\ude00``) that the
+    API server's YAML decoder refuses; the ``charset`` parameter keeps the library from re-encoding it."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
