@@ -1,16 +1,44 @@
-"""The `tether` command: a thin shell over the library; each subcommand lives in its own module."""
+"""The `tether` command: a thin shell over the library; each subcommand lives in its own module.
+
+Every command prints its result on stdout and anything that went wrong on stderr, as one
+``error: …`` line with exit code 2, whatever failed: a ``TetherError`` a command did not
+handle itself, or an unexpected exception (a bug, shown with its traceback at ``-vv``).
+"""
 
 from __future__ import annotations
 
 import logging
+import traceback
+from typing import Any
 
 import click
 
 from tether import log
 from tether.cli.signals import guard_signals
+from tether.errors import TetherError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TetherGroup(click.Group):
+    """A group whose commands never end in a traceback: errors become one line on stderr, exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own: usage errors (exit 2), --help, --version
+        except TetherError as exc:
+            from tether.cli.common import fail
+
+            fail(exc)
+        except Exception as exc:  # a bug; the user still gets one line, the traceback only on request
+            from tether.cli.common import fail
+
+            if ctx.params.get("verbose", 0) >= 2:
+                click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+            fail(RuntimeError(f"internal error ({type(exc).__name__}): {exc} (run with -vv for the traceback)"))
+
+
+@click.group(cls=TetherGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tether")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-v info, -vv debug).")
 @click.option("--log-json", is_flag=True, help="Logs as JSON lines.")
