@@ -133,3 +133,18 @@ def test_a_command_that_cannot_unwind_is_ended_by_the_watchdog_with_its_children
     ]
     time.sleep(0.2)
     assert not _alive(child)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_health_running_endless_lua_checks_stops(tmp_path: Path, signum: int) -> None:
+    write_tree(tmp_path, {"lua/example.com/Thing/health.lua": "while true do end\n"})
+    things = "---\n".join(f"apiVersion: example.com/v1\nkind: Thing\nmetadata: {{name: t{i}}}\n" for i in range(60))
+    (tmp_path / "things.yaml").write_text(things)
+    process = _start(["health", "things.yaml", "--lua-dir", "lua"], tmp_path)
+    time.sleep(1.0)  # inside the checks: each runs until its own time limit
+    assert process.poll() is None
+    elapsed, out, err = _stop(process, signum)
+    assert elapsed < BOUND
+    assert process.returncode == 128 + signum
+    assert out == ""
+    assert err.strip().splitlines()[-1] == f"error: stopped by {signal.Signals(signum).name}"
