@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
-import yaml
 from pydantic import ValidationError
 
 from tether.diff import parse_ignore_differences
@@ -17,6 +16,7 @@ from tether.errors import TetherError
 from tether.model.source import ApplicationSource
 from tether.paths import cache_root
 from tether.pipeline import DesiredState, desired_state, is_local_source
+from tether.render.manifests import ManifestError, load_yaml
 from tether.secrets import REDACTOR, PassBackend
 from tether.source import GitCache, redact_url
 
@@ -121,9 +121,11 @@ def load_rules(path: Path | None) -> list[dict[str, Any]]:
     if len(raw) > MAX_RULES_BYTES:
         raise TetherError(f"--ignore-differences {path}: larger than {MAX_RULES_BYTES} bytes")
     try:
-        rules = yaml.safe_load(raw) or []
-    except yaml.YAMLError as exc:
-        raise TetherError(f"--ignore-differences {path}: not YAML: {exc}") from None
+        rules = load_yaml(raw.decode("utf-8")) or []  # bounded like any manifest: the file may come from a repo
+    except UnicodeDecodeError as exc:
+        raise TetherError(f"--ignore-differences {path}: not UTF-8 text: {exc}") from None
+    except ManifestError as exc:
+        raise TetherError(f"--ignore-differences {path}: {exc}") from None
     if isinstance(rules, dict) and "ignoreDifferences" in rules:
         rules = rules["ignoreDifferences"] or []
     if not isinstance(rules, list):
