@@ -35,9 +35,20 @@ def _cluster(config: dict[str, Any]) -> dict[str, Any]:
     return config["clusters"][0]["cluster"]
 
 
+def _alias_bomb() -> str:
+    """A few hundred bytes that expand to 9**9 nodes: refused while parsing, never built."""
+    text = "a: &a [" + ",".join(['"lol"'] * 9) + "]\n"
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        text += f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]\n"
+    return text
+
+
+_ALIAS_BOMB = _alias_bomb()
+
 # (case id, file text, what the one-line error must name)
 CASES = [
-    ("not-yaml", "clusters: [unclosed\n  - {", "not valid YAML at line"),
+    ("not-yaml", "clusters: [unclosed\n  - {", "invalid YAML in document 1"),
+    ("alias-bomb", _ALIAS_BOMB, "aliases expanded"),
     ("empty", "", "the file is empty"),
     ("not-a-mapping", "- just\n- a list\n", "must be a mapping"),
     ("a-scalar", "hello\n", "must be a mapping"),

@@ -33,7 +33,7 @@ def up(name: str, apiserver_port: int | None, timeout: float) -> None:
         state = cluster.up(name, apiserver_port=apiserver_port, timeout=timeout, log=_say)
     except TetherError as exc:
         _say(f"error: {exc}")
-        sys.exit(1)
+        sys.exit(2)
     click.echo(f"devcluster {name!r} is up: {state.server}")
     click.echo(f"  kubectl --kubeconfig {state.kubeconfig} get nodes")
 
@@ -46,7 +46,7 @@ def down(name: str) -> None:
         stopped = cluster.down(name)
     except TetherError as exc:
         _say(f"error: {exc}")
-        sys.exit(1)
+        sys.exit(2)
     click.echo(f"devcluster {name!r} stopped" if stopped else f"devcluster {name!r} is not up")
 
 
@@ -75,4 +75,4 @@ def kubeconfig(name: str) -> None:
         click.echo(str(cluster.kubeconfig_path(name)))
     except TetherError as exc:
         _say(f"error: {exc}")
-        sys.exit(1)
+        sys.exit(2)

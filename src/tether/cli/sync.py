@@ -117,7 +117,7 @@ async def _run(
             health = await live_health(cluster, state.objects, namespace)
         except ClusterError as exc:
             # The sync's result stands; only the health read afterwards failed.
-            _say(f"warning: app {app}: cannot read the app's health after the sync: {exc}")
+            _say(f"warning: app {app!r}: cannot read the app's health after the sync: {exc}")
             return result, None, []
     return result, health.status, list(health.problems)
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from tether.cluster.errors import ClusterError
+from tether.render.manifests import ManifestError, load_yaml
 
 MAX_KUBECONFIG_BYTES = 4 * 1024 * 1024
 _SECTIONS = {"clusters": "cluster", "users": "user", "contexts": "context"}
@@ -64,7 +65,11 @@ def load_file(path: Path) -> dict[str, Any]:
     if len(raw) > MAX_KUBECONFIG_BYTES:
         raise KubeconfigError(f"kubeconfig {path}: larger than {MAX_KUBECONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw)
+        data = load_yaml(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise KubeconfigError(f"kubeconfig {path}: not UTF-8 text") from None
+    except ManifestError as exc:
+        raise KubeconfigError(f"kubeconfig {path}: {_one_line(str(exc))}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -77,7 +77,7 @@ async def evaluate_jsonnet(
             value = json.loads(reply["results"][str(path)])
             values = value if isinstance(value, list) else [] if value is None else [value]
             objects[path] = flatten(values, where="an output value")
-        except (ManifestError, json.JSONDecodeError) as exc:
+        except (ManifestError, json.JSONDecodeError, RecursionError) as exc:
             raise render_error(request.app, f"jsonnet {relative}", str(exc)) from None
     return objects
 
