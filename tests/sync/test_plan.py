@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from tether.errors import TetherError
+from tether.hooks import DeletePolicy, Phase, delete_policies, hook_phases, is_hook, is_skipped, wave
 from tether.resource import ResourceKey, mark
-from tether.sync.hooks import DeletePolicy, Phase, delete_policies, hook_phases, is_hook, is_skipped, wave
 from tether.sync.options import Selector, SyncOptions
 from tether.sync.plan import Action, kind_rank, plan
 
@@ -148,7 +148,7 @@ def test_helm_hooks_map_to_argo_phases_weights_and_policies() -> None:
     assert hook_phases(post) == [Phase.POST_SYNC]
     assert delete_policies(post) == {DeletePolicy.HOOK_SUCCEEDED, DeletePolicy.BEFORE_HOOK_CREATION}
     assert delete_policies(pre) == {DeletePolicy.BEFORE_HOOK_CREATION}
-    assert not is_hook(test_hook)  # Helm test hooks are plain resources for Argo CD, too
+    assert is_hook(test_hook) and hook_phases(test_hook) == []  # a hook that runs in no sync, as in Argo CD
     # an Argo CD hook annotation wins over Helm's
     both = obj("Job", "b", api="batch/v1", **{"helm.sh__hook": "post-install", "argocd.argoproj.io__hook": "Sync"})
     assert hook_phases(both) == [Phase.SYNC]
@@ -270,3 +270,40 @@ def test_selector_parsing() -> None:
     assert not Selector.parse("apps:Deployment:ns/web").matches(ResourceKey("apps", "Deployment", "other", "web"))
     with pytest.raises(TetherError):
         Selector.parse("Deployment/web")
+
+
+@pytest.mark.parametrize(
+    ("annotations", "hook", "phases"),
+    [
+        ({"helm.sh__hook": "test"}, True, []),
+        ({"helm.sh__hook": "test-success"}, True, []),
+        ({"helm.sh__hook": "pre-delete"}, True, []),
+        ({"helm.sh__hook": "post-delete"}, True, []),
+        ({"helm.sh__hook": "pre-install,test"}, True, [Phase.PRE_SYNC]),
+        ({"helm.sh__hook": "crd-install"}, False, []),
+        ({"argocd.argoproj.io__hook": "PostDelete"}, True, []),
+        ({"argocd.argoproj.io__hook": "NotAType"}, True, []),
+        ({"tether.dev__hook": "PostSync"}, True, [Phase.POST_SYNC]),
+        ({"argocd.argoproj.io__hook": "Skip"}, False, []),
+    ],
+)
+def test_one_hook_definition_as_argo_cd(annotations: dict[str, str], hook: bool, phases: list[Phase]) -> None:
+    """Every ``helm.sh/hook`` but crd-install, and any hook annotation but Skip alone, makes a hook."""
+    thing = obj("Pod", "p", **annotations)
+    assert is_hook(thing) is hook
+    assert hook_phases(thing) == phases
+
+
+def test_hooks_that_run_in_no_sync_phase_are_neither_applied_nor_run() -> None:
+    helm_test = obj("Pod", "helm-test", **{"helm.sh__hook": "test"})
+    post_delete = obj("Job", "cleanup", api="batch/v1", **argo(hook="PostDelete"))
+    crd = obj(
+        "CustomResourceDefinition",
+        "widgets.example.com",
+        api="apiextensions.k8s.io/v1",
+        namespace=None,
+        **{"helm.sh__hook": "crd-install"},
+    )
+    app = obj("ConfigMap", "app")
+    names = {t.key.name for t in plan([helm_test, post_delete, crd, app], [], SyncOptions(), app="a").tasks}
+    assert names == {"widgets.example.com", "app"}

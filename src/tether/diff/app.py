@@ -20,7 +20,8 @@ from tether.diff.jq import DEFAULT_TIMEOUT, JqRunner
 from tether.diff.masking import mask_secret
 from tether.diff.normalise import is_secret, normalise
 from tether.errors import TetherError
-from tether.resource import ResourceKey, annotation, annotation_options, mark, owner_app
+from tether.hooks import is_hook
+from tether.resource import ResourceKey, annotation_options, mark, owner_app
 from tether.secrets import REDACTOR, Redactor
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,6 @@ log = structlog.get_logger(__name__)
 SYNCED, OUT_OF_SYNC, MISSING, EXTRANEOUS = "Synced", "OutOfSync", "Missing", "Extraneous"
 SERVER_SIDE, CLIENT_SIDE = "server-side", "client-side"
 DRY_RUN_CONCURRENCY = 8
-HELM_HOOK = "helm.sh/hook"
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,6 @@ class AppDiff:
 
     def to_dict(self) -> dict[str, Any]:
         return {"app": self.app, "inSync": self.in_sync, "resources": [r.to_dict() for r in self.resources]}
-
-
-def is_hook(obj: Mapping[str, Any]) -> bool:
-    """Hooks (``hook`` annotation under either prefix, or Helm's) run during a sync and take no part in a diff."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return annotation(obj, "hook") is not None or HELM_HOOK in annotations
 
 
 async def assign_namespaces(

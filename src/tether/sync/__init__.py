@@ -25,7 +25,7 @@ Public surface::
 Ordering, waiting and safety rules are in docs/sync.md.
 """
 
-from tether.sync.hooks import DeletePolicy, Phase, delete_policies, hook_phases, is_hook, is_skipped, wave
+from tether.hooks import DeletePolicy, Phase, delete_policies, hook_phases, is_hook, is_skipped, wave
 from tether.sync.options import Selector, SyncOptions
 from tether.sync.plan import KIND_ORDER, Action, Step, SyncPlan, Task, kind_rank, plan
 from tether.sync.result import (

@@ -19,8 +19,8 @@ from enum import Enum
 from typing import Any
 
 from tether.errors import TetherError
+from tether.hooks import Phase, hook_phases, is_hook, is_skipped, wave
 from tether.resource import ResourceKey, owner_app
-from tether.sync.hooks import Phase, hook_phases, is_hook, is_skipped, wave
 from tether.sync.options import SyncOptions
 
 # Argo CD's kindOrder (from Helm's kind sorter): listed kinds come first in this order;

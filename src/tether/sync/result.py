@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from tether.hooks import Phase
 from tether.resource import ResourceKey
-from tether.sync.hooks import Phase
 
 
 class ResourceAction(str, Enum):

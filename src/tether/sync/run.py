@@ -32,9 +32,9 @@ from tether.cluster.cache import LiveCache
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess
+from tether.hooks import DeletePolicy, Phase, delete_policies
 from tether.resource import ResourceKey, mark, owner_app
 from tether.sync.contents import InTheWay, in_the_way, namespace_contents
-from tether.sync.hooks import DeletePolicy, Phase, delete_policies
 from tether.sync.options import SyncOptions
 from tether.sync.plan import Action, Step, SyncPlan, Task, crds_in, plan
 from tether.sync.result import (

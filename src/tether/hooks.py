@@ -1,10 +1,14 @@
-"""Reading hooks and waves off an object, in Argo CD's terms, including Helm's hook annotations.
+"""Reading hooks and waves off an object, in Argo CD's terms: the one definition diff and sync share.
 
-A hook is an object with a ``hook`` annotation (either prefix) naming PreSync, Sync,
-PostSync or SyncFail, or — when there is no such annotation — a ``helm.sh/hook`` of
-pre-install/pre-upgrade (PreSync) or post-install/post-upgrade (PostSync). ``Skip`` alone
-means "never apply". Helm's ``hook-weight`` is the wave when ``sync-wave`` is absent, and
-Helm's delete policies map onto Argo CD's.
+As in gitops-engine, an object is a hook when it has a ``hook`` annotation (either prefix)
+other than ``Skip`` alone, whatever types it names, or, without one, any ``helm.sh/hook``
+except ``crd-install`` (Helm's CRDs are ordinary resources). A hook is never applied as a
+resource, never pruned and takes no part in a diff. It *runs* only in the sync phases it
+names: PreSync, Sync, PostSync, SyncFail, and Helm's pre-install/pre-upgrade (PreSync) and
+post-install/post-upgrade (PostSync). Other hooks — Helm's ``test``, ``pre-delete``,
+``post-delete``, Argo CD's ``PostDelete`` (run when an app is deleted), unknown types — run
+in no sync. ``Skip`` alone means "never apply". Helm's ``hook-weight`` is the wave when
+``sync-wave`` is absent, and Helm's delete policies map onto Argo CD's.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class DeletePolicy(str, Enum):
 
 
 SKIP = "Skip"
+POST_DELETE = "PostDelete"
+HELM_CRD_INSTALL = "crd-install"
 HELM_HOOK = "helm.sh/hook"
 HELM_WEIGHT = "helm.sh/hook-weight"
 HELM_DELETE_POLICY = "helm.sh/hook-delete-policy"
@@ -70,12 +76,15 @@ def _helm_annotation(obj: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
+_KNOWN_TYPES = frozenset({p.value for p in Phase} | {SKIP, POST_DELETE})
+
+
 def hook_types(obj: Mapping[str, Any]) -> list[str]:
-    """Hook types named on ``obj`` (``PreSync``…, ``Skip``); Helm's only count without an Argo CD one."""
-    types = [t for t in _csv(annotation(obj, "hook")) if t in {p.value for p in Phase} | {SKIP}]
-    if not types:
-        types = [_HELM_PHASES[t].value for t in _csv(_helm_annotation(obj, HELM_HOOK)) if t in _HELM_PHASES]
-    return types
+    """Hook types named on ``obj`` (``PreSync``…, ``PostDelete``, ``Skip``); Helm's count only without an Argo CD one."""
+    argo = annotation(obj, "hook")
+    if argo is not None:
+        return [t for t in _csv(argo) if t in _KNOWN_TYPES]
+    return [_HELM_PHASES[t].value for t in _csv(_helm_annotation(obj, HELM_HOOK)) if t in _HELM_PHASES]
 
 
 def is_skipped(obj: Mapping[str, Any]) -> bool:
@@ -84,14 +93,16 @@ def is_skipped(obj: Mapping[str, Any]) -> bool:
 
 
 def is_hook(obj: Mapping[str, Any]) -> bool:
-    """An object run as a hook (never applied as a resource, never pruned)."""
-    types = hook_types(obj)
-    return bool(types) and types != [SKIP]
+    """A hook: never applied as a resource, never pruned, not diffed (it may run in no sync phase at all)."""
+    if annotation(obj, "hook") is not None:
+        return not is_skipped(obj)
+    helm = _helm_annotation(obj, HELM_HOOK)
+    return helm is not None and HELM_CRD_INSTALL not in _csv(helm)
 
 
 def hook_phases(obj: Mapping[str, Any]) -> list[Phase]:
     """The phases a hook runs in (one object can run in several), in phase order."""
-    phases = {Phase(t) for t in hook_types(obj) if t != SKIP}
+    phases = {Phase(t) for t in hook_types(obj) if t in Phase._value2member_map_}
     return sorted(phases, key=lambda p: p.order)
 
 
