@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tether.errors import ProcessError
+from tether.errors import ProcessError, Reason
 
 DEFAULT_TIMEOUT = 90.0
 DEFAULT_MAX_OUTPUT = 50 * 1024 * 1024
@@ -118,7 +118,7 @@ async def run(
     except TimeoutError:
         _kill_group(process)
         await process.wait()
-        raise ProcessError(f"{label}: timed out after {timeout:g}s") from None
+        raise ProcessError(f"{label}: timed out after {timeout:g}s", reason=Reason.TIMEOUT, retryable=True) from None
     except BaseException:
         _kill_group(process)
         await process.wait()

@@ -1,0 +1,31 @@
+"""Errors a controller can act on: a stable reason, whether a retry helps, the app named once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tether.errors import ProcessError, Reason, TetherError
+from tether.proc import run
+
+
+def test_the_app_prefix_is_added_once_however_many_layers_add_it() -> None:
+    error = TetherError("manifests/a.yaml: metadata.name: must be a string")
+    assert error.for_app("web") is error
+    error.for_app("web").for_app("other")
+    assert str(error) == "app 'web': manifests/a.yaml: metadata.name: must be a string"
+    assert error.app == "web"
+
+
+def test_reason_and_retryable_come_from_the_class_unless_the_raise_site_says() -> None:
+    assert (TetherError("x").reason, TetherError("x").retryable) == (Reason.ERROR, False)
+    assert ProcessError("helm failed").reason == Reason.TOOL_FAILED
+    custom = ProcessError("slow", reason=Reason.TIMEOUT, retryable=True)
+    assert custom.to_dict() == {"reason": "Timeout", "retryable": True, "message": "slow"}
+
+
+def test_a_tool_that_times_out_is_a_retryable_timeout() -> None:
+    with pytest.raises(ProcessError) as caught:
+        asyncio.run(run(["sleep", "5"], timeout=0.2))
+    assert caught.value.reason == Reason.TIMEOUT and caught.value.retryable
