@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from tether.errors import ProcessError, TetherError
+from tether.errors import ProcessError, Reason, TetherError
 from tether.proc import Completed, base_env, run
 from tether.secrets.placeholders import check_entry_path
 
@@ -30,9 +30,13 @@ HIDDEN_RECIPIENT = "0000000000000000"
 class EntryNotFound(TetherError):
     """No such entry in the store (the message names the entry path only)."""
 
+    reason = Reason.SECRET_MISSING
+
 
 class LockedKey(TetherError):
     """The entry's GnuPG key exists but needs a passphrase that gpg-agent does not hold."""
+
+    reason = Reason.SECRET_MISSING
 
 
 class SecretBackend(Protocol):

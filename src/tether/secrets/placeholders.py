@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 
 PREFIX = "<pass:"
 FILTERS = ("base64",)
@@ -33,6 +33,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class PlaceholderError(TetherError):
     """A malformed placeholder or an unsafe entry path (the message names the placeholder, no value)."""
+
+    reason = Reason.RENDER_FAILED
 
 
 @dataclass(frozen=True)

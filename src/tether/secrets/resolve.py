@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 from tether.resource import ResourceKey
 from tether.secrets.fields import pointer
 from tether.secrets.passbackend import EntryNotFound, SecretBackend
@@ -41,6 +41,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 class SecretResolutionError(TetherError):
     """A placeholder could not be resolved; the message names app, entry, object and field, never a value."""
+
+    reason = Reason.SECRET_MISSING
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
-from tether.errors import ProcessError, TetherError
+from tether.errors import ProcessError, Reason, TetherError
 from tether.proc import Completed, base_env, run
 from tether.source.credentials import Credentials, auth_env, write_askpass
 from tether.source.revisions import FULL_SHA, NeedsFetch, RemoteRefs, RevisionNotFound, parse_ls_remote, pick
@@ -53,6 +53,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class GitError(TetherError):
     """A git operation failed; the message names the repository (redacted), never a credential."""
+
+    reason = Reason.SOURCE_FAILED
+    retryable = True  # a network or server failure; the next poll may succeed
 
 
 class GitCache:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import nodesemver
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 
 FULL_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 SHORT_SHA = re.compile(r"[0-9a-fA-F]{4,39}")
@@ -50,6 +50,8 @@ class RemoteRefs:
 
 class RevisionNotFound(TetherError):
     """No branch, tag, commit or matching version for the revision."""
+
+    reason = Reason.SOURCE_FAILED
 
 
 class NeedsFetch(Exception):
