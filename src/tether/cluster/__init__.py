@@ -4,6 +4,7 @@ from tether.cluster.cache import CacheEvent, LiveCache, Subscription, WaitTimeou
 from tether.cluster.client import FIELD_MANAGER, Cluster, WatchEvent, describe
 from tether.cluster.discovery import ResourceInfo, split_api_version
 from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind, WatchExpired
+from tether.cluster.requests import RequestCounter, RequestCounts
 
 __all__ = [
     "FIELD_MANAGER",
@@ -12,6 +13,8 @@ __all__ = [
     "ClusterError",
     "ClusterUnreachable",
     "LiveCache",
+    "RequestCounter",
+    "RequestCounts",
     "ResourceInfo",
     "Subscription",
     "UnknownKind",

@@ -2,8 +2,14 @@
 
 Built on kubernetes_asyncio for configuration and authentication (kubeconfig, in-cluster,
 exec plugins), but requests are made by REST path from our own discovery, so every kind —
-including CRDs applied a moment ago — works the same way. Every call has a timeout and
-goes through a client-side rate limit.
+including CRDs applied a moment ago — works the same way. Every call has a timeout.
+
+Budgets are per ``Cluster``, shared by every caller (see docs/cluster.md for the defaults and
+why): one token bucket (``qps``/``burst``) for every request and watch, a semaphore for reads
+and one for writes, and two connection pools: requests use at most ``max_reads + max_writes``
+(+2 for probes) connections, so a write always finds one; watches have a pool of their own
+without a limit, so a hundred open watches never starve a write. Every request sent is
+counted by verb in ``cluster.requests`` (dry runs apart), for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from tether.cluster.discovery import Discovery, ResourceInfo
 from tether.cluster.errors import ClusterError, ClusterUnreachable, WatchExpired, not_found_status
 from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig
+from tether.cluster.requests import RequestCounter
 from tether.errors import TetherError
 
 log = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "tether"
 DEFAULT_TIMEOUT = 30.0
+# Defaults per cluster; the reasons are in docs/cluster.md.
+DEFAULT_QPS, DEFAULT_BURST = 50.0, 100
+DEFAULT_MAX_READS, DEFAULT_MAX_WRITES = 32, 32
+PROBE_CONNECTIONS = 2
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # A server that does not answer: requests and probes retry for RETRY_FOR seconds in all,
 # probing /readyz (PROBE_TIMEOUT each) with a pause doubling from PROBE_FIRST to PROBE_MAX.
@@ -93,14 +104,30 @@ class Cluster:
     """A destination cluster. Create with ``await Cluster.connect(...)``; close when done."""
 
     def __init__(
-        self, api: ApiClient, *, qps: float, burst: int, timeout: float, name: str, retry_for: float = RETRY_FOR
+        self,
+        api: ApiClient,
+        *,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
+        timeout: float = DEFAULT_TIMEOUT,
+        name: str,
+        retry_for: float = RETRY_FOR,
+        max_reads: int = DEFAULT_MAX_READS,
+        max_writes: int = DEFAULT_MAX_WRITES,
+        watch_api: ApiClient | None = None,
     ) -> None:
         self._api = api
+        self._watch_api = watch_api
         self.name = name
         self.server = api.configuration.host
         self.timeout = timeout
         self.retry_for = retry_for
         self.limiter = RateLimiter(qps, burst)
+        self.reads = asyncio.Semaphore(max_reads)
+        self.writes = asyncio.Semaphore(max_writes)
+        self.max_reads, self.max_writes = max_reads, max_writes
+        self.requests = RequestCounter()
+        self.open_watches = 0
         self.discovery = Discovery(self._get_json)
         self._last_answer = float("-inf")
         self._probe: asyncio.Task[None] | None = None
@@ -112,12 +139,17 @@ class Cluster:
         context: str | None = None,
         *,
         in_cluster: bool = False,
-        qps: float = 50.0,
-        burst: int = 100,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
         timeout: float = DEFAULT_TIMEOUT,
         retry_for: float = RETRY_FOR,
+        max_reads: int = DEFAULT_MAX_READS,
+        max_writes: int = DEFAULT_MAX_WRITES,
     ) -> Cluster:
         """Connect through a kubeconfig (and context), or the in-cluster service account.
+
+        ``qps``/``burst`` and ``max_reads``/``max_writes`` bound this cluster's traffic as a
+        whole, whatever the number of callers (docs/cluster.md says why the defaults).
 
         A kubeconfig is checked first (``check_kubeconfig``), so a malformed one is a
         ``KubeconfigError`` naming the file and the field, never a traceback from the library.
@@ -137,19 +169,36 @@ class Cluster:
                     persist_config=False,
                 )
                 name = context or "current-context"
+            # Two pools on one configuration (so refreshed tokens serve both): requests get exactly
+            # the connections their semaphores allow, watches an unlimited pool of their own.
+            configuration.connection_pool_maxsize = max_reads + max_writes + PROBE_CONNECTIONS
             api = ApiClient(configuration)
+            configuration.connection_pool_maxsize = 0  # aiohttp: 0 is no limit
+            watch_api = ApiClient(configuration)
         except ClusterError:
             raise
         except Exception as exc:  # the library's own errors, whatever their type: one line, never a traceback
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise KubeconfigError(f"cannot load {where}{f' context {context!r}' if context else ''}: {detail}") from exc
-        return cls(api, qps=qps, burst=burst, timeout=timeout, name=name, retry_for=retry_for)
+        return cls(
+            api,
+            qps=qps,
+            burst=burst,
+            timeout=timeout,
+            name=name,
+            retry_for=retry_for,
+            max_reads=max_reads,
+            max_writes=max_writes,
+            watch_api=watch_api,
+        )
 
     async def close(self) -> None:
         if self._probe is not None and not self._probe.done():
             self._probe.cancel()
             await asyncio.gather(self._probe, return_exceptions=True)
         await self._api.close()
+        if self._watch_api is not None:
+            await self._watch_api.close()
 
     async def __aenter__(self) -> Cluster:
         return self
@@ -170,8 +219,10 @@ class Cluster:
         timeout: float | None = None,
         accept: str = "application/json",
         what: str,
+        verb: str = "GET",
+        dry_run: bool = False,
     ) -> tuple[int, dict[str, Any]]:
-        """One API call, retried while the server does not answer, for ``retry_for`` seconds at most.
+        """One API call (counted as ``verb``, once per attempt sent), retried while the server does not answer, for ``retry_for`` seconds at most.
 
         A request that surely never reached the server, or is safe to repeat (GET, PATCH —
         server-side apply —, DELETE), is sent again once the server answers a probe; a POST or
@@ -181,12 +232,15 @@ class Cluster:
         loop = asyncio.get_running_loop()
         first_failure: float | None = None
         pause = PROBE_FIRST / 2
+        slots = self.reads if method == "GET" else self.writes
         while True:
-            await self.limiter.acquire()
             try:
-                result = await self._send(
-                    method, path, query, body, content_type, accept, timeout or self.timeout, what
-                )
+                async with slots:
+                    await self.limiter.acquire()
+                    self.requests.count(verb, dry_run)
+                    result = await self._send(
+                        method, path, query, body, content_type, accept, timeout or self.timeout, what
+                    )
             except _NoAnswer as exc:
                 self._last_answer = float("-inf")
                 first_failure = first_failure if first_failure is not None else loop.time()
@@ -307,6 +361,7 @@ class Cluster:
 
     async def _probe_once(self, timeout: float) -> str | None:
         """None when ``/readyz`` answers below HTTP 500, else what went wrong (bypasses the rate limit)."""
+        self.requests.count("GET")
         try:
             response = await self._api.call_api(
                 "/readyz",
@@ -327,6 +382,17 @@ class Cluster:
             return f"/readyz: HTTP {status}"
         self.answered()
         return None
+
+    def _watch_client(self) -> ApiClient:
+        """The watches' own client (its own unlimited pool); made on first use when not given."""
+        if self._watch_api is None:
+            configuration = self._api.configuration
+            before, configuration.connection_pool_maxsize = configuration.connection_pool_maxsize, 0
+            try:
+                self._watch_api = ApiClient(configuration)
+            finally:
+                configuration.connection_pool_maxsize = before
+        return self._watch_api
 
     async def _get_json(self, path: str) -> dict[str, Any] | None:
         status, payload = await self._request("GET", path, what=f"discovery {path}")
@@ -379,6 +445,7 @@ class Cluster:
                 info.path(namespace),
                 what=what,
                 query={"labelSelector": label_selector, "limit": limit, "continue": token},
+                verb="LIST",
             )
             if status >= 400:
                 raise ClusterError.from_status(what, status, payload)
@@ -408,6 +475,7 @@ class Cluster:
                 what=what,
                 query={"limit": limit, "continue": token},
                 accept=_METADATA_LIST,
+                verb="LIST",
             )
             if status >= 400:
                 raise ClusterError.from_status(what, status, payload)
@@ -440,6 +508,7 @@ class Cluster:
         info = await self.resource(api_version, kind)
         what = f"watch {kind}{' in ' + namespace if namespace else ''}"
         await self.limiter.acquire()
+        self.requests.count("WATCH")
         query = [
             ("watch", "true"),
             ("allowWatchBookmarks", "true"),
@@ -447,7 +516,7 @@ class Cluster:
             ("timeoutSeconds", str(timeout_seconds)),
         ] + ([("labelSelector", label_selector)] if label_selector else [])
         try:
-            response = await self._api.call_api(
+            response = await self._watch_client().call_api(
                 info.path(namespace),
                 "GET",
                 query_params=query,
@@ -458,35 +527,39 @@ class Cluster:
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
-        async with response:
-            self.answered()
-            if response.status >= 400:
-                raw = await _read_body(response.content, 1 << 20) or b""
-                payload = json.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
-                if response.status == 410:
-                    raise WatchExpired(f"{what}: resourceVersion {resource_version} is too old")
-                raise ClusterError.from_status(what, response.status, payload)
-            if opened is not None:
-                opened()
-            try:
-                async for line in response.content:
-                    self.answered()
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR":
-                        status = event.get("object") or {}
-                        if status.get("code") == 410:
-                            raise WatchExpired(f"{what}: {status.get('message', 'expired')}")
-                        raise ClusterError.from_status(what, int(status.get("code") or 500), status)
-                    obj = event.get("object") or {}
-                    obj.setdefault("apiVersion", info.api_version)
-                    obj.setdefault("kind", info.kind)
-                    yield WatchEvent(event["type"], obj)
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                raise ClusterError(f"{what}: stream broken: {exc}") from exc
-            except ValueError as exc:
-                raise ClusterError(f"{what}: unreadable event: {exc}") from exc
+        self.open_watches += 1  # one live stream on the watch pool, for measurements
+        try:
+            async with response:
+                self.answered()
+                if response.status >= 400:
+                    raw = await _read_body(response.content, 1 << 20) or b""
+                    payload = json.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
+                    if response.status == 410:
+                        raise WatchExpired(f"{what}: resourceVersion {resource_version} is too old")
+                    raise ClusterError.from_status(what, response.status, payload)
+                if opened is not None:
+                    opened()
+                try:
+                    async for line in response.content:
+                        self.answered()
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        if event.get("type") == "ERROR":
+                            status = event.get("object") or {}
+                            if status.get("code") == 410:
+                                raise WatchExpired(f"{what}: {status.get('message', 'expired')}")
+                            raise ClusterError.from_status(what, int(status.get("code") or 500), status)
+                        obj = event.get("object") or {}
+                        obj.setdefault("apiVersion", info.api_version)
+                        obj.setdefault("kind", info.kind)
+                        yield WatchEvent(event["type"], obj)
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    raise ClusterError(f"{what}: stream broken: {exc}") from exc
+                except ValueError as exc:
+                    raise ClusterError(f"{what}: unreadable event: {exc}") from exc
+        finally:
+            self.open_watches -= 1
 
     # ----------------------------------------------------------------- writes
 
@@ -521,6 +594,8 @@ class Cluster:
             f"{'dry-run ' if dry_run else ''}apply {describe(obj)}",
             _write_query(field_manager, dry_run, validate, force=force),
             content_type=APPLY_CONTENT_TYPE,
+            verb="APPLY",
+            dry_run=dry_run,
         )
 
     async def create(
@@ -539,6 +614,8 @@ class Cluster:
             dict(obj),
             f"{'dry-run ' if dry_run else ''}create {describe(obj)}",
             _write_query(field_manager, dry_run, validate),
+            verb="CREATE",
+            dry_run=dry_run,
         )
 
     async def replace(
@@ -562,6 +639,8 @@ class Cluster:
             body,
             f"{'dry-run ' if dry_run else ''}replace {describe(obj)}",
             _write_query(field_manager, dry_run, validate),
+            verb="UPDATE",
+            dry_run=dry_run,
         )
 
     async def _write(
@@ -573,9 +652,11 @@ class Cluster:
         query: Mapping[str, Any],
         *,
         content_type: str = "application/json",
+        verb: str,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         status, payload = await self._request(
-            method, path, body=body, query=query, content_type=content_type, what=what
+            method, path, body=body, query=query, content_type=content_type, what=what, verb=verb, dry_run=dry_run
         )
         if status >= 400:
             raise ClusterError.from_status(what, status, payload)
@@ -605,6 +686,7 @@ class Cluster:
             f"patch {kind} {_ref(namespace, name)}",
             {},
             content_type=content_type,
+            verb="PATCH",
         )
 
     async def delete(
@@ -624,7 +706,12 @@ class Cluster:
         if dry_run:
             body["dryRun"] = ["All"]
         status, payload = await self._request(
-            "DELETE", info.path(namespace if info.namespaced else None, name), body=body, what=what
+            "DELETE",
+            info.path(namespace if info.namespaced else None, name),
+            body=body,
+            what=what,
+            verb="DELETE",
+            dry_run=dry_run,
         )
         if status == 404 and not_found_status(payload):
             return False
