@@ -12,7 +12,11 @@ object is compared client-side (desired overlaid on live) and the result says so
 Public surface::
 
     await diff_app(app, desired, *, cluster, cache, ignore_differences=(), namespace=None,
-                   jq_timeout=2.0, extra_kinds=()) -> AppDiff
+                   jq_timeout=2.0, extra_kinds=(), redactor=REDACTOR, dry_runs=None) -> AppDiff
+           (``dry_runs``: a ``DryRuns`` shared with the sync; outcomes stored under mode
+           "apply-force" for ``mark(obj, app)`` and the live resourceVersion they met, so a diff
+           that finds nothing changed sends no request that writes)
+    DryRuns, object_hash  (see tether.diff.dryrun)
     AppDiff.app, .resources: list[ResourceDiff], .in_sync: bool, .errors: list[str],
            .out_of_sync: list[ResourceDiff], .text() -> str, .to_dict() -> dict
     ResourceDiff.key: ResourceKey, .status: "Synced"|"OutOfSync"|"Missing"|"Extraneous",
@@ -47,6 +51,7 @@ from tether.diff.app import (
     assign_namespaces,
     diff_app,
 )
+from tether.diff.dryrun import DryRuns, object_hash
 from tether.diff.errors import DiffError, JqError, JqTimeout
 from tether.diff.ignore import IgnoreRule, apply_ignores, parse_ignore_differences, respect_ignored
 from tether.diff.masking import mask_secret
@@ -59,6 +64,7 @@ __all__ = [
     "SYNCED",
     "AppDiff",
     "DiffError",
+    "DryRuns",
     "IgnoreRule",
     "JqError",
     "JqTimeout",
@@ -68,6 +74,7 @@ __all__ = [
     "diff_app",
     "mask_secret",
     "normalise",
+    "object_hash",
     "parse_ignore_differences",
     "respect_ignored",
 ]

@@ -14,6 +14,7 @@ import structlog
 
 from tether.cluster import Cluster, ClusterError, LiveCache, UnknownKind
 from tether.diff.compare import changed_paths, unified
+from tether.diff.dryrun import DryRuns
 from tether.diff.errors import DiffError
 from tether.diff.ignore import IgnoreRule, parse_ignore_differences, strip_ignored
 from tether.diff.jq import DEFAULT_TIMEOUT, JqRunner
@@ -29,6 +30,7 @@ log = structlog.get_logger(__name__)
 SYNCED, OUT_OF_SYNC, MISSING, EXTRANEOUS = "Synced", "OutOfSync", "Missing", "Extraneous"
 SERVER_SIDE, CLIENT_SIDE = "server-side", "client-side"
 DRY_RUN_CONCURRENCY = 8
+DRY_RUN_MODE = "apply-force"  # server-side apply, forced: the DryRuns mode a comparison's outcomes are stored under
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ async def diff_app(
     jq_timeout: float = DEFAULT_TIMEOUT,
     extra_kinds: Iterable[tuple[str, str]] = (),
     redactor: Redactor = REDACTOR,
+    dry_runs: DryRuns | None = None,
 ) -> AppDiff:
     """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
 
@@ -164,6 +167,9 @@ async def diff_app(
     ``redactor`` knows the secret values and which fields came from placeholders (recorded
     by ``resolve_secrets``): those fields are masked on both sides, and every string of the
     result is redacted, so the result can be printed as it is, as text or JSON.
+    ``dry_runs`` keeps each dry-run outcome (mode ``"apply-force"``, keyed on the marked
+    object and the live resourceVersion it met) and reuses it while neither changed, so a
+    comparison that finds nothing changed sends no write request; share it with the sync.
     Raises ``DiffError`` naming the app and object when the diff cannot be computed.
     """
     try:
@@ -190,7 +196,7 @@ async def diff_app(
         async def one(obj: dict[str, Any]) -> ResourceDiff:
             async with limit:
                 return await _diff_desired(
-                    app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq, redactor=redactor
+                    app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq, redactor=redactor, dry_runs=dry_runs
                 )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
@@ -234,6 +240,7 @@ async def _diff_desired(
     rules: Sequence[IgnoreRule],
     jq: JqRunner,
     redactor: Redactor,
+    dry_runs: DryRuns | None,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
     live_raw = cache.get(key)
@@ -241,27 +248,19 @@ async def _diff_desired(
     comparison, note, error = SERVER_SIDE, None, None
     predicted_raw: dict[str, Any] | None = None
     try:
-        predicted_raw = await cluster.apply(marked, dry_run=True, force=True)
+        predicted_raw, live_raw = await _dry_run(key, marked, live_raw, cluster=cluster, cache=cache, dry_runs=dry_runs)
     except UnknownKind:
         note = f"kind {key.kind} is not served by the cluster (CRD not installed yet?): compared client-side"
     except ClusterError as exc:
         if exc.status == 404:
             note = f"namespace {key.namespace!r} does not exist yet: compared client-side"
-        elif exc.status in (400, 422):
+        elif exc.status in REFUSALS:
             error = _scrub(str(exc), obj, redactor)
             note = "the server rejected the dry run: compared client-side"
         else:
             raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
     except TetherError as exc:
         raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
-    else:
-        basis = str((predicted_raw.get("metadata") or {}).get("resourceVersion") or "")
-        if basis and (live_raw is None or str(live_raw["metadata"].get("resourceVersion")) != basis):
-            # The dry run saw a newer object than the cache holds (a controller wrote a moment ago).
-            try:
-                live_raw = await cache.at_least(key, basis, api_version=str(obj["apiVersion"]))
-            except TetherError as exc:
-                raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
     if predicted_raw is None:
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
@@ -295,6 +294,55 @@ async def _diff_desired(
         note=note,
         error=error,
     )
+
+
+REFUSALS = (400, 422)  # the server judged the object itself: the same object meeting the same live one is refused again
+
+
+async def _dry_run(
+    key: ResourceKey,
+    marked: dict[str, Any],
+    live_raw: dict[str, Any] | None,
+    *,
+    cluster: Cluster,
+    cache: LiveCache,
+    dry_runs: DryRuns | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The server's prediction for ``marked`` and the live object it was computed against.
+
+    A stored outcome for the same marked object and the live resourceVersion the cache
+    holds is reused (a stored refusal is raised again) without a request. Otherwise one
+    dry run is sent; when it saw a newer object than the cache held, the cache catches up
+    to that version, and the outcome is stored under the version the server actually met.
+    """
+    live_rv = _rv(live_raw)
+    if dry_runs is not None:
+        stored = dry_runs.get(key, DRY_RUN_MODE, marked, live_rv)
+        if isinstance(stored, ClusterError):
+            raise stored
+        if stored is not None:
+            return copy.deepcopy(stored), live_raw
+    try:
+        predicted = await cluster.apply(marked, dry_run=True, force=True)
+    except ClusterError as exc:
+        if dry_runs is not None and exc.status in REFUSALS and not isinstance(exc, UnknownKind):
+            dry_runs.put(key, DRY_RUN_MODE, marked, live_rv, exc)
+        raise
+    basis = _rv(predicted)
+    if basis and basis != live_rv:
+        # The dry run saw a newer object than the cache holds (a controller wrote a moment ago).
+        live_raw = await cache.at_least(key, basis, api_version=str(marked["apiVersion"]))
+    if dry_runs is not None:
+        # Keyed on the version the server met (``basis``); a dry run of an absent object has none.
+        dry_runs.put(key, DRY_RUN_MODE, marked, basis or live_rv, copy.deepcopy(predicted))
+    return predicted, live_raw
+
+
+def _rv(obj: Mapping[str, Any] | None) -> str | None:
+    """An object's resourceVersion, or None (absent object, or a dry-run create that has none)."""
+    if obj is None:
+        return None
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "") or None
 
 
 def _masked(

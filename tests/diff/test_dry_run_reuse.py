@@ -1,0 +1,163 @@
+"""Dry-run reuse against the devcluster: a comparison that finds nothing changed sends no write request.
+
+Dry runs are counted by the API server itself (``apiserver_request_total{dry_run="All"}`` on
+its ``/metrics``): only this test session's process talks to its devcluster, and no controller
+sends dry runs, so the count is independent of Tether's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tether.cluster import Cluster, LiveCache
+from tether.devcluster.cluster import ClusterState
+from tether.diff import OUT_OF_SYNC, SYNCED, diff_app
+from tether.diff.dryrun import DryRuns
+from tether.resource import ResourceKey
+
+from .test_diff_cluster import APP, config_map, deployment, seen, synced
+
+_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+async def dry_runs_served(devcluster: ClusterState) -> int:
+    """Dry-run requests the API server has answered so far, every verb and code."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    headers = {"Authorization": f"Bearer {devcluster.token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{devcluster.server}/metrics", headers=headers, ssl=context) as response,
+    ):
+        assert response.status == 200
+        text = await response.text()
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and 'dry_run="All"' in match["labels"]:
+            total += float(match["value"])
+    return int(total)
+
+
+@pytest.fixture
+async def cache(kube: Cluster, namespace: str) -> AsyncIterator[LiveCache]:
+    live = LiveCache(kube, namespace=namespace)
+    try:
+        yield live
+    finally:
+        await live.close()
+
+
+async def settled_deployment(cache: LiveCache, namespace: str) -> None:
+    """Wait until the deployment controller has written its status: later diffs meet a still object."""
+    await cache.wait_for(
+        ResourceKey("apps", "Deployment", namespace, "web"),
+        lambda o: (
+            o is not None and (o.get("status") or {}).get("observedGeneration") == o["metadata"].get("generation")
+        ),
+        timeout=30,
+    )
+
+
+def app_objects(namespace: str) -> list[dict[str, Any]]:
+    return [deployment(namespace, replicas=0), config_map(namespace, "cfg", a="1"), config_map(namespace, "env", b="2")]
+
+
+async def test_a_diff_that_finds_nothing_changed_sends_no_dry_run(
+    kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
+) -> None:
+    desired = app_objects(namespace)
+    await synced(kube, cache, *desired)
+    await settled_deployment(cache, namespace)
+    store = DryRuns()
+
+    before = await dry_runs_served(devcluster)
+    first = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+    assert first.in_sync, first.text()
+    assert await dry_runs_served(devcluster) - before == 3  # one per object: nothing known yet
+    assert (store.hits, len(store)) == (0, 3)
+
+    before = await dry_runs_served(devcluster)
+    second = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+    assert await dry_runs_served(devcluster) - before == 0
+    assert store.hits == 3
+    assert second.to_dict() == first.to_dict()  # the reused outcomes give the same comparison
+
+
+async def test_a_changed_live_object_costs_exactly_one_dry_run(
+    kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
+) -> None:
+    desired = app_objects(namespace)
+    await synced(kube, cache, *desired)
+    await settled_deployment(cache, namespace)
+    store = DryRuns()
+    await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+
+    await seen(cache, await kube.patch("v1", "ConfigMap", "cfg", namespace, {"metadata": {"labels": {"x": "y"}}}))
+    before = await dry_runs_served(devcluster)
+    report = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+    assert await dry_runs_served(devcluster) - before == 1
+    assert report.in_sync, report.text()  # a label no one declared is not drift under server-side apply
+
+    await seen(cache, await kube.patch("v1", "ConfigMap", "env", namespace, {"data": {"b": "changed"}}))
+    before = await dry_runs_served(devcluster)
+    report = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+    assert await dry_runs_served(devcluster) - before == 1
+    env = next(r for r in report.resources if r.key.name == "env")
+    assert env.status == OUT_OF_SYNC and env.changed == ["/data/b"]
+
+    before = await dry_runs_served(devcluster)
+    again = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+    assert await dry_runs_served(devcluster) - before == 0
+    assert again.to_dict() == report.to_dict()
+
+
+async def test_a_changed_desired_object_costs_one_dry_run(
+    kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
+) -> None:
+    desired = app_objects(namespace)
+    await synced(kube, cache, *desired)
+    await settled_deployment(cache, namespace)
+    store = DryRuns()
+    await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
+
+    changed = [desired[0], config_map(namespace, "cfg", a="2"), desired[2]]
+    before = await dry_runs_served(devcluster)
+    report = await diff_app(APP, changed, cluster=kube, cache=cache, dry_runs=store)
+    assert await dry_runs_served(devcluster) - before == 1
+    cfg = next(r for r in report.resources if r.key.name == "cfg")
+    assert cfg.status == OUT_OF_SYNC and cfg.changed == ["/data/a"]
+
+
+async def test_missing_objects_and_refusals_are_reused_too(
+    kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
+) -> None:
+    absent = config_map(namespace, "not-yet", a="1")
+    refused = config_map(namespace, "Bad_Name", a="1")  # an invalid name: the server answers 422
+    store = DryRuns()
+    first = await diff_app(APP, [absent, refused], cluster=kube, cache=cache, dry_runs=store)
+    by_name = {r.key.name: r for r in first.resources}
+    assert by_name["not-yet"].status == "Missing"
+    assert by_name["Bad_Name"].error and "422" in by_name["Bad_Name"].error
+
+    before = await dry_runs_served(devcluster)
+    second = await diff_app(APP, [absent, refused], cluster=kube, cache=cache, dry_runs=store)
+    assert await dry_runs_served(devcluster) - before == 0
+    assert second.to_dict() == first.to_dict()
+
+
+async def test_without_a_store_every_diff_sends_its_dry_runs(
+    kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
+) -> None:
+    desired = [config_map(namespace, "cfg", a="1")]
+    await synced(kube, cache, *desired)
+    for _ in range(2):
+        before = await dry_runs_served(devcluster)
+        assert (await diff_app(APP, desired, cluster=kube, cache=cache)).resources[0].status == SYNCED
+        assert await dry_runs_served(devcluster) - before == 1
