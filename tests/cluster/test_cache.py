@@ -144,7 +144,7 @@ async def test_relist_after_410_loses_nothing(
     for name in ("kept", "changed", "deleted"):
         await kube.apply(widget(widget_kind, namespace, name, 1))
     await cache.track(widget_kind, "Widget")
-    watch = cache._watches[(widget_kind, "Widget", namespace)]
+    watch = cache._covering(group, "Widget", namespace)
     assert watch.relists == 1
     sub = cache.subscribe()
 
@@ -175,7 +175,7 @@ async def test_resuming_from_an_old_version_the_server_still_holds_replays_to_th
 ) -> None:
     await kube.apply(config_map(namespace, "changed", v="1"))
     await cache.track("v1", "ConfigMap")
-    watch = cache._watches[("v1", "ConfigMap", namespace)]
+    watch = cache._covering("", "ConfigMap", namespace)
     watch.stop()
     await kube.apply(config_map(namespace, "changed", v="2"))
     await kube.apply(config_map(namespace, "created", v="1"))
@@ -248,7 +248,7 @@ async def test_close_cancels_every_watch_and_ends_subscriptions(kube: Cluster, n
     cache = LiveCache(kube, namespace=namespace)
     await cache.track("v1", "ConfigMap")
     await cache.track("apps/v1", "Deployment")
-    tasks = [w.task for w in cache._watches.values()]
+    tasks = [w.task for scoped in cache._watches.values() for w in scoped.values()]
     sub = cache.subscribe()
     await cache.close()
     assert all(t is not None and t.done() for t in tasks)

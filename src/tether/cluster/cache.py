@@ -1,37 +1,56 @@
 """A watch-backed, in-memory view of the live objects Tether cares about on one cluster.
 
-Diffs, prune and health waits read from here instead of asking the API server again, so a
-reconcile that finds nothing changed costs no request. What it holds:
+One ``LiveCache`` per cluster, shared by every app: diffs, prune, health waits and the
+resource tree read from here instead of asking the API server again, so a reconcile that
+finds nothing changed costs no request. What it holds:
 
-- every object carrying the label ``tether.dev/app`` of each type it tracks. A type is
-  tracked after ``await cache.track(api_version, kind)`` (or ``ensure``/``track_all``):
-  one label-selected LIST, then one WATCH with bookmarks for that type (cluster-wide, or
-  in the cache's namespace). When the server ends the stream the watch resumes from the
-  last resourceVersion seen (bookmarks keep it fresh); on HTTP 410 (``WatchExpired``) the
-  type is listed again, its content replaced, and synthetic ADDED/MODIFIED/DELETED changes
-  are emitted for every difference, so a restart never drops an event silently.
-- the objects desired manifests name that do not carry the label (a pre-existing
-  unmanaged object with the same name, so a diff sees it). These are fetched with one GET
-  each by ``ensure`` and refreshed on demand, i.e. on every later ``ensure``: there are few
-  of them (after the first sync every desired object carries the label), and a watch per
-  name would hold a connection per object.
+- **Managed objects**: every object carrying the label ``tether.dev/app`` of each kind it
+  tracks, in full (``managedFields`` included: a diff's ``managedFieldsManagers`` rule reads
+  them). A kind is tracked after ``track``/``ensure``/``track_all``: one LIST, then one WATCH
+  with bookmarks, resumed from the last resourceVersion when the server ends the stream; on
+  HTTP 410 the kind is listed again and synthetic ADDED/MODIFIED/DELETED changes are emitted
+  for every difference, so a restart never drops an event silently.
+- **One watch per group and kind**, at the version the server prefers, whatever version a
+  manifest names: objects are keyed by (group, kind, namespace, name). ``get`` returns the
+  preferred version; ``get_as(key, api_version)`` the object in the version a manifest names
+  (one GET, reused while the resourceVersion holds). A cluster-wide watch replaces narrower
+  ones of its kind.
+- **Unmanaged objects a manifest names** (a pre-existing object without the label, so a diff
+  sees it): one GET each by ``ensure``, refreshed on every later ``ensure``. They are dropped
+  when no ``ensure`` has named them for ``unmanaged_ttl`` seconds (default 10 minutes), so a
+  name seen once does not stay cached forever.
+- **Descendants** (after ``track_tree``): ReplicaSets, Pods, Jobs and EndpointSlices are
+  watched without a label selector, and those without the label are kept only as small
+  ``TreeNode`` records (key, uid, owner uids, health), not as objects. ``tree(app)`` walks
+  an app's managed objects down through ownerReferences.
+
+Indexes by app (tracking id / label), by namespace and by owner uid answer ``owned_by``,
+``in_namespace``, ``children`` and ``tree`` without scanning the cache.
 
 Public surface::
 
     cache = LiveCache(cluster, namespace=None)          # or: async with LiveCache(...) as cache
     await cache.track("apps/v1", "Deployment")            # list + watch; returns once listed
     await cache.track_all()                               # every served list/watch kind (prune, CLI)
-    await cache.ensure(desired_objects)                   # track their types, GET unlabelled ones
-    cache.get(ResourceKey(...)) -> dict | None            # a deep copy; None when absent
+    await cache.track_tree()                              # descendant kinds, for tree()
+    await cache.ensure(desired_objects)                   # track their kinds, GET unlabelled ones
+    cache.get(ResourceKey(...)) -> dict | None            # a deep copy, preferred version; None when absent
+    await cache.get_as(key, "autoscaling/v1")             # the same object in the version named
     await cache.at_least(key, rv, api_version=...)        # as of resourceVersion rv or later
-    cache.owned_by("app") -> list[dict]                   # tracking id names the app (resource.owner_app)
-    cache.tracks(key) -> bool                             # whether key's type is watched
+    cache.owned_by("app") -> list[dict]                   # deep copies of that app's objects only
+    cache.owned_keys("app") -> list[ResourceKey]          # the same, keys only (no copy)
+    cache.in_namespace("ns") / cache.children(uid)        # keys, from the indexes
+    cache.tree("app") -> list[TreeNode]                   # managed objects and descendants, with health
+    await cache.details(node)                             # one GET: the full object of a tree node
+    cache.tracks(key) -> bool                             # whether key's kind is watched
+    cache.stats() -> dict[str, int]                       # watches, objects, unmanaged, nodes
     sub = cache.subscribe(maxsize=1024)                   # async for change in sub: ... ; sub.close()
     await cache.wait_for(key, predicate, timeout=60.0)    # woken by watch events, not polling
     await cache.close()                                   # cancels every task
 
 Changes are ``CacheEvent(type, key, object)`` with type ADDED, MODIFIED, DELETED, or RESYNC
-(the subscriber's bounded queue overflowed: re-read what you need from the cache).
+(the subscriber's bounded queue overflowed: re-read what you need from the cache). They are
+emitted for managed and named unmanaged objects; descendant nodes change silently.
 
 Watch errors are retried with exponential backoff (0.5 s to 30 s, jittered). They are logged
 once per outage, not once per retry: one warning when the first watch fails, a reminder with
@@ -57,9 +76,12 @@ from typing import Any
 import structlog
 
 from tether.cluster.client import Cluster, WatchEvent
-from tether.cluster.discovery import split_api_version
+from tether.cluster.discovery import ResourceInfo
 from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind, WatchExpired
+from tether.cluster.index import Facts, Index, owner_uids
+from tether.cluster.tree import DESCENDANT_KINDS, TreeNode, node_of
 from tether.errors import TetherError
+from tether.health.lua_checks import LuaChecks
 from tether.resource import APP_LABEL, ResourceKey, owner_app
 
 log = structlog.get_logger(__name__)
@@ -68,10 +90,13 @@ ADDED, MODIFIED, DELETED, RESYNC = "ADDED", "MODIFIED", "DELETED", "RESYNC"
 DEFAULT_QUEUE = 1024
 WATCH_TIMEOUT_SECONDS = 300
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
-ENSURE_CONCURRENCY = 16
 CATCH_UP_TIMEOUT = 5.0
 HEARTBEAT = 5.0
 REPORT_EVERY = 60.0
+# Unmanaged objects a manifest named are forgotten after this long without being named again.
+UNMANAGED_TTL = 600.0
+# Objects held in a second version for get_as (the oldest goes first).
+MAX_VERSIONS = 1024
 # Kinds never worth watching for owned objects: high churn, and nobody applies them from git.
 UNTRACKED_KINDS = frozenset({"Event"})
 
@@ -156,16 +181,24 @@ class _Backoff:
 
 
 class _TypeWatch:
-    """The labelled objects of one (apiVersion, kind[, namespace]): a LIST, then a resuming WATCH."""
+    """The objects of one group/kind (in one namespace or cluster-wide): a LIST, then a resuming WATCH.
 
-    def __init__(self, cache: LiveCache, api_version: str, kind: str, namespace: str | None) -> None:
-        self.cache, self.api_version, self.kind, self.namespace = cache, api_version, kind, namespace
-        self.group = split_api_version(api_version)[0]
-        self.objects: dict[ResourceKey, dict[str, Any]] = {}
+    ``everything`` watches without a label selector (descendant kinds, for the tree); else
+    only labelled objects. ``keys`` are the keys this watch put in the cache.
+    """
+
+    def __init__(self, cache: LiveCache, info: ResourceInfo, namespace: str | None, everything: bool) -> None:
+        self.cache, self.info, self.namespace, self.everything = cache, info, namespace, everything
+        self.api_version, self.kind, self.group = info.api_version, info.kind, info.group
+        self.keys: set[ResourceKey] = set()
         self.resource_version = ""
         self.relists = 0
         self.task: asyncio.Task[None] | None = None
-        self.what = f"{kind}.{api_version}{' in ' + namespace if namespace else ''}"
+        self.what = f"{self.kind}.{self.api_version}{' in ' + namespace if namespace else ''}"
+
+    @property
+    def selector(self) -> str | None:
+        return None if self.everything else APP_LABEL
 
     def covers(self, key: ResourceKey) -> bool:
         return (
@@ -190,9 +223,9 @@ class _TypeWatch:
         self.task = None
 
     async def relist(self) -> None:
-        """Replace this type's content with a fresh LIST, emitting a change for every difference."""
+        """Replace this kind's content with a fresh LIST, emitting a change for every difference."""
         items, resource_version = await self.cache.cluster.list(
-            self.api_version, self.kind, self.namespace, label_selector=APP_LABEL
+            self.api_version, self.kind, self.namespace, label_selector=self.selector
         )
         fresh = {ResourceKey.of(item): item for item in items}
         self.replace(fresh)
@@ -201,17 +234,10 @@ class _TypeWatch:
         log.debug("cache listed", type=self.what, objects=len(fresh), resource_version=resource_version)
 
     def replace(self, fresh: dict[ResourceKey, dict[str, Any]]) -> None:
-        old, self.objects = self.objects, fresh
-        for key, obj in old.items():
-            if key not in fresh:
-                self.cache._emit(DELETED, key, obj)
-        for key, obj in fresh.items():
-            before = old.get(key)
-            if before is None:
-                self.cache._forget_unmanaged(key)
-                self.cache._emit(ADDED, key, obj)
-            elif _rv(before) != _rv(obj):
-                self.cache._emit(MODIFIED, key, obj)
+        for key in self.keys - fresh.keys():
+            self.cache._gone(self, key, None)
+        for obj in fresh.values():
+            self.cache._seen(self, obj)
 
     def apply(self, event: WatchEvent) -> None:
         obj = event.object
@@ -219,15 +245,10 @@ class _TypeWatch:
         if event.type == "BOOKMARK":
             self.resource_version = rv or self.resource_version
             return
-        key = ResourceKey.of(obj)
         if event.type in (ADDED, MODIFIED):
-            self.objects[key] = obj
-            self.cache._forget_unmanaged(key)
-            self.cache._emit(event.type, key, obj)
+            self.cache._seen(self, obj)
         elif event.type == DELETED:
-            self.objects.pop(key, None)
-            self.cache._forget_unmanaged(key)
-            self.cache._emit(DELETED, key, obj)
+            self.cache._gone(self, ResourceKey.of(obj), obj)
         self.resource_version = rv or self.resource_version
 
     async def _run(self) -> None:
@@ -244,7 +265,7 @@ class _TypeWatch:
                     self.kind,
                     self.namespace,
                     resource_version=self.resource_version,
-                    label_selector=APP_LABEL,
+                    label_selector=self.selector,
                     timeout_seconds=self.cache.watch_timeout,
                     opened=lambda: self.cache._watch_works(self),
                 ):
@@ -271,11 +292,28 @@ def _rv(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+def _labelled(obj: Mapping[str, Any]) -> bool:
+    return APP_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
+
+
+def _facts(obj: Mapping[str, Any]) -> Facts:
+    meta = obj.get("metadata") or {}
+    app = owner_app(obj) or ((meta.get("labels") or {}).get(APP_LABEL) if _labelled(obj) else None)
+    return Facts(
+        app=str(app) if app else None,
+        uid=str(meta.get("uid") or "") or None,
+        owners=owner_uids(meta.get("ownerReferences") or ()),
+    )
+
+
 def _older(have: str, want: str) -> bool:
     """Whether resourceVersion ``have`` predates ``want``; etcd's are integers, anything else is compared for equality."""
     if have.isdigit() and want.isdigit():
         return int(have) < int(want)
     return have != want
+
+
+_Scope = tuple[str, str]  # (group, kind)
 
 
 class LiveCache:
@@ -287,13 +325,21 @@ class LiveCache:
         *,
         namespace: str | None = None,
         watch_timeout: int = WATCH_TIMEOUT_SECONDS,
+        unmanaged_ttl: float = UNMANAGED_TTL,
     ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.watch_timeout = watch_timeout
-        self._watches: dict[tuple[str, str, str | None], _TypeWatch] = {}
-        self._starting: dict[tuple[str, str, str | None], asyncio.Task[_TypeWatch]] = {}
+        self.unmanaged_ttl = unmanaged_ttl
+        # (group, kind) -> {namespace or None: watch}; a cluster-wide watch is alone in its dict.
+        self._watches: dict[_Scope, dict[str | None, _TypeWatch]] = {}
+        self._starting: dict[tuple[str, str, str | None, bool], asyncio.Task[_TypeWatch]] = {}
+        self._objects: dict[ResourceKey, dict[str, Any]] = {}
         self._unmanaged: dict[ResourceKey, dict[str, Any]] = {}
+        self._named_at: dict[ResourceKey, float] = {}
+        self._nodes: dict[ResourceKey, TreeNode] = {}
+        self._versions: dict[tuple[ResourceKey, str], dict[str, Any]] = {}
+        self._index = Index()
         self._subscribers: set[Subscription] = set()
         self._waiters: dict[ResourceKey, set[asyncio.Event]] = {}
         self._closed = False
@@ -313,30 +359,78 @@ class LiveCache:
     async def track(self, api_version: str, kind: str, namespace: str | None = None) -> None:
         """Hold every labelled ``kind`` (in ``namespace``, or the cache's, or cluster-wide); returns once listed.
 
-        Raises ``UnknownKind`` when the cluster does not serve the kind, ``ClusterError`` when the
-        first LIST fails. Tracking the same type again is free.
+        The watch is at the version the server prefers for the kind's group, whatever
+        ``api_version`` says; tracking the kind again in any version is free. Raises
+        ``UnknownKind`` when ``api_version`` does not serve the kind, ``ClusterError`` when the
+        first LIST fails.
         """
+        await self._track(api_version, kind, namespace, everything=False)
+
+    async def track_tree(self, namespace: str | None = None) -> list[tuple[str, str]]:
+        """Watch the descendant kinds (``tree.DESCENDANT_KINDS``) without a label selector, for ``tree``.
+
+        Replaces a labelled-only watch of those kinds (one watch per kind still). Kinds the
+        cluster does not serve are skipped; returns the (apiVersion, kind) pairs watched.
+        """
+        watched = []
+        for api_version, kind in DESCENDANT_KINDS:
+            try:
+                await self._track(api_version, kind, namespace, everything=True)
+            except UnknownKind:
+                continue
+            watched.append((api_version, kind))
+        return watched
+
+    async def _track(self, api_version: str, kind: str, namespace: str | None, *, everything: bool) -> _TypeWatch:
         if self._closed:
             raise TetherError(f"live cache of cluster {self.cluster.name!r} is closed")
-        info = await self.cluster.resource(api_version, kind)
+        info = await self.cluster.discovery.preferred(api_version, kind)
         scope = (namespace or self.namespace) if info.namespaced else None
-        if (api_version, kind, None) in self._watches or (api_version, kind, scope) in self._watches:
-            return
-        ref = (api_version, kind, scope)
+        found = self._covering(info.group, info.kind, scope)
+        if found is not None and (found.everything or not everything):
+            return found
+        ref = (info.group, info.kind, scope, everything)
         starting = self._starting.get(ref)
         if starting is None:
-            starting = self._starting[ref] = asyncio.create_task(self._start(ref))
+            starting = self._starting[ref] = asyncio.create_task(self._start(info, scope, everything))
         try:
-            await asyncio.shield(starting)
+            return await asyncio.shield(starting)
         finally:
             if starting.done():
                 self._starting.pop(ref, None)
 
-    async def _start(self, ref: tuple[str, str, str | None]) -> _TypeWatch:
-        watch = _TypeWatch(self, *ref)
+    async def _start(self, info: ResourceInfo, scope: str | None, everything: bool) -> _TypeWatch:
+        watch = _TypeWatch(self, info, scope, everything)
         await watch.start()
-        self._watches[ref] = watch
+        kind = (info.group, info.kind)
+        found = self._covering(info.group, info.kind, scope)
+        if found is not None and (found.everything or not everything):
+            watch.stop()  # a wider watch started meanwhile and holds the same objects
+            return found
+        watches = self._watches.setdefault(kind, {})
+        retired = [w for s, w in watches.items() if scope is None or s == scope]
+        for old in retired:
+            del watches[old.namespace]
+            old.stop()
+            for key in old.keys - watch.keys:
+                self._gone(old, key, None)
+        watches[scope] = watch
+        if retired:
+            log.debug("cache watch widened", type=watch.what, replaced=[w.what for w in retired])
         return watch
+
+    def _covering(self, group: str, kind: str, namespace: str | None) -> _TypeWatch | None:
+        """The watch serving ``kind`` in ``namespace`` (None: cluster-wide), if any."""
+        watches = self._watches.get((group, kind))
+        if not watches:
+            return None
+        return watches.get(None) or (watches.get(namespace) if namespace is not None else None)
+
+    def _watch_of(self, key: ResourceKey) -> _TypeWatch | None:
+        watches = self._watches.get((key.group, key.kind))
+        if not watches:
+            return None
+        return watches.get(None) or watches.get(key.namespace)
 
     async def track_all(self, namespace: str | None = None) -> list[tuple[str, str]]:
         """Track every kind the cluster serves with list and watch (its preferred version), except Events.
@@ -363,21 +457,22 @@ class LiveCache:
         return tracked
 
     async def ensure(self, objects: Iterable[Mapping[str, Any]]) -> None:
-        """Make every object named in ``objects`` known: track its type, GET it when it lacks the label.
+        """Make every object named in ``objects`` known: track its kind, GET it when it lacks the label.
 
         Kinds the cluster does not serve (CRD not installed yet) are skipped: such objects
         cannot exist, and ``get`` answers None for them. Unlabelled objects are fetched again on
-        every call (refresh on demand).
+        every call (refresh on demand), in the watched version; those no call has named for
+        ``unmanaged_ttl`` seconds are forgotten.
         """
-        wanted: dict[ResourceKey, str] = {}
+        self.sweep()
+        wanted: set[ResourceKey] = set()
         types: set[tuple[str, str]] = set()
         for obj in objects:
             api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
             if not api_version or not kind or not (obj.get("metadata") or {}).get("name"):
                 continue
             types.add((api_version, kind))
-            wanted[ResourceKey.of(obj)] = api_version
-        served: set[tuple[str, str]] = set()
+            wanted.add(ResourceKey.of(obj))
         ordered = sorted(types)
         results = await asyncio.gather(*(self.track(a, k) for a, k in ordered), return_exceptions=True)
         for (api_version, kind), result in zip(ordered, results, strict=True):
@@ -385,64 +480,211 @@ class LiveCache:
                 log.debug("cache: kind not served; its objects are absent", kind=kind, api_version=api_version)
             elif isinstance(result, BaseException):
                 raise result
-            else:
-                served.add((api_version, kind))
-        limit = asyncio.Semaphore(ENSURE_CONCURRENCY)
+        now = time.monotonic()
 
-        async def refresh(key: ResourceKey, api_version: str) -> None:
-            async with limit:
-                live = await self.cluster.get(api_version, key.kind, key.name, key.namespace or None)
-            if self._labelled(key) is not None:
+        async def refresh(key: ResourceKey, watch: _TypeWatch) -> None:
+            self._named_at[key] = now
+            live = await self.cluster.get(watch.api_version, key.kind, key.name, key.namespace or None)
+            if key in self._objects:
                 return  # the watch delivered it meanwhile, and is fresher
-            before = self._unmanaged.get(key)
-            if live is None:
-                if before is not None:
-                    del self._unmanaged[key]
-                    self._emit(DELETED, key, before)
-                return
-            live.setdefault("apiVersion", api_version)
-            live.setdefault("kind", key.kind)
-            self._unmanaged[key] = live
-            if before is None or _rv(before) != _rv(live):
-                self._emit(MODIFIED if before else ADDED, key, live)
+            self._remember_unmanaged(key, live, watch.api_version)
 
         await asyncio.gather(
             *(
-                refresh(key, api_version)
-                for key, api_version in wanted.items()
-                if (api_version, key.kind) in served and self._labelled(key) is None
+                refresh(key, watch)
+                for key in wanted
+                if key not in self._objects and (watch := self._watch_of(key)) is not None
             )
         )
+
+    def sweep(self) -> int:
+        """Forget unmanaged objects no ``ensure`` has named for ``unmanaged_ttl`` seconds; how many went."""
+        cutoff = time.monotonic() - self.unmanaged_ttl
+        stale = [key for key, at in self._named_at.items() if at < cutoff]
+        for key in stale:
+            del self._named_at[key]
+            if self._unmanaged.pop(key, None) is not None:
+                self._reindex(key)
+        return len(stale)
+
+    def _remember_unmanaged(self, key: ResourceKey, live: dict[str, Any] | None, api_version: str) -> None:
+        before = self._unmanaged.get(key)
+        if live is None:
+            if before is not None:
+                del self._unmanaged[key]
+                self._reindex(key)
+                self._emit(DELETED, key, before)
+            return
+        live.setdefault("apiVersion", api_version)
+        live.setdefault("kind", key.kind)
+        self._named_at.setdefault(key, time.monotonic())
+        self._unmanaged[key] = live
+        self._reindex(key)
+        if before is None or _rv(before) != _rv(live):
+            self._emit(MODIFIED if before else ADDED, key, live)
+
+    # ----------------------------------------------------------------- what watches deliver
+
+    def _seen(self, watch: _TypeWatch, obj: dict[str, Any]) -> None:
+        """A watch or list delivered ``obj``: store it where it belongs, index it, tell who waits."""
+        key = ResourceKey.of(obj)
+        watch.keys.add(key)
+        if _labelled(obj):
+            before = self._objects.get(key)
+            self._objects[key] = obj
+            self._nodes.pop(key, None)
+            self._forget_unmanaged(key)
+            self._reindex(key)
+            if before is None:
+                self._emit(ADDED, key, obj)
+            elif _rv(before) != _rv(obj):
+                self._emit(MODIFIED, key, obj)
+            return
+        if not watch.everything:
+            return
+        lost = self._objects.pop(key, None)  # the label was removed: no longer managed
+        self._nodes[key] = node_of(obj, managed=False)
+        named = self._unmanaged.get(key)
+        if named is not None:
+            self._unmanaged[key] = obj
+        self._reindex(key)
+        if lost is not None:
+            self._emit(DELETED, key, lost)
+        if named is not None and _rv(named) != _rv(obj):
+            self._emit(MODIFIED, key, obj)
+
+    def _gone(self, watch: _TypeWatch, key: ResourceKey, obj: dict[str, Any] | None) -> None:
+        """``key`` left ``watch``'s view (deleted, label removed, relisted away)."""
+        watch.keys.discard(key)
+        before = self._objects.pop(key, None)
+        self._nodes.pop(key, None)
+        named = self._unmanaged.pop(key, None) if watch.everything else None
+        self._reindex(key)
+        last = before or named
+        if last is not None:
+            self._emit(DELETED, key, obj or last)
+
+    def _reindex(self, key: ResourceKey) -> None:
+        obj = self._objects.get(key) or self._unmanaged.get(key)
+        if obj is not None:
+            self._index.put(key, _facts(obj))
+            return
+        node = self._nodes.get(key)
+        if node is not None:
+            self._index.put(key, Facts(app=None, uid=node.uid or None, owners=node.parents))
+        else:
+            self._index.drop(key)
 
     # ----------------------------------------------------------------- reads
 
     def tracks(self, key: ResourceKey) -> bool:
-        """Whether a watch covers ``key``'s type and namespace (so ``get`` is authoritative for it)."""
-        return any(watch.covers(key) for watch in self._watches.values())
+        """Whether a watch covers ``key``'s kind and namespace (so ``get`` is authoritative for it)."""
+        return self._watch_of(key) is not None
 
     def get(self, key: ResourceKey) -> dict[str, Any] | None:
-        """The live object (a deep copy), or None when it does not exist or is not tracked."""
-        obj = self._labelled(key)
+        """The live object (a deep copy, in the watched version), or None when absent or not tracked."""
+        obj = self._objects.get(key)
         if obj is None:
             obj = self._unmanaged.get(key)
         return copy.deepcopy(obj) if obj is not None else None
 
+    async def get_as(self, key: ResourceKey, api_version: str) -> dict[str, Any] | None:
+        """The live object in ``api_version`` (a deep copy); None when the cache has no such object.
+
+        The cache holds each kind in one version; another version costs one GET, which is
+        reused while the object's resourceVersion stays the same (so a diff against a manifest
+        that names ``autoscaling/v1`` compares v1 with v1).
+        """
+        obj = self._objects.get(key) or self._unmanaged.get(key)
+        if obj is None or obj.get("apiVersion") == api_version:
+            return copy.deepcopy(obj) if obj is not None else None
+        converted = self._versions.get((key, api_version))
+        if converted is None or _rv(converted) != _rv(obj):
+            converted = await self.cluster.get(api_version, key.kind, key.name, key.namespace or None)
+            if converted is None:
+                return None
+            converted.setdefault("apiVersion", api_version)
+            converted.setdefault("kind", key.kind)
+            if len(self._versions) >= MAX_VERSIONS:
+                self._versions.pop(next(iter(self._versions)))
+            self._versions[(key, api_version)] = converted
+        return copy.deepcopy(converted)
+
+    def owned_keys(self, app: str) -> list[ResourceKey]:
+        """The keys of ``app``'s objects (tracking id naming the app and describing the object), sorted."""
+        return sorted(key for key in self._index.app(app) if self._owner(key) == app)
+
     def owned_by(self, app: str) -> list[dict[str, Any]]:
-        """Every cached object whose tracking id names ``app`` (and describes the object itself), by key."""
-        found: dict[ResourceKey, dict[str, Any]] = {}
-        for key, obj in self._unmanaged.items():
-            if owner_app(obj) == app:
-                found[key] = obj
-        for watch in self._watches.values():
-            for key, obj in watch.objects.items():
-                if owner_app(obj) == app:
-                    found[key] = obj
-        return [copy.deepcopy(found[key]) for key in sorted(found)]
+        """Deep copies of ``app``'s objects, by key: only that app's, found through the app index."""
+        found = []
+        for key in self.owned_keys(app):
+            obj = self._objects.get(key) or self._unmanaged.get(key)
+            if obj is not None:
+                found.append(copy.deepcopy(obj))
+        return found
+
+    def _owner(self, key: ResourceKey) -> str | None:
+        obj = self._objects.get(key) or self._unmanaged.get(key)
+        return owner_app(obj) if obj is not None else None
+
+    def in_namespace(self, namespace: str) -> list[ResourceKey]:
+        """Keys of every cached object and tree node in ``namespace`` ("" for cluster-scoped), sorted."""
+        return sorted(self._index.namespace(namespace))
+
+    def children(self, uid: str) -> list[ResourceKey]:
+        """Keys of the cached objects and tree nodes whose ownerReferences name ``uid``, sorted."""
+        return sorted(self._index.children(uid))
+
+    def tree(self, app: str, *, lua: LuaChecks | None = None) -> list[TreeNode]:
+        """``app``'s managed objects, then their descendants through ownerReferences, each with its health.
+
+        Managed objects are assessed now (with ``lua`` checks when given); descendants carry the
+        health assessed when their last watch event arrived. Descendants are found only for kinds
+        watched by ``track_tree``. Parents come before their children; a cycle is cut.
+        """
+        nodes: list[TreeNode] = []
+        seen: set[ResourceKey] = set()
+        queue: list[ResourceKey] = self.owned_keys(app)
+        while queue:
+            key = queue.pop(0)
+            if key in seen:
+                continue
+            seen.add(key)
+            node = self._node(key, lua)
+            if node is None:
+                continue
+            nodes.append(node)
+            if node.uid:
+                queue.extend(sorted(self._index.children(node.uid) - seen))
+        return nodes
+
+    def _node(self, key: ResourceKey, lua: LuaChecks | None) -> TreeNode | None:
+        obj = self._objects.get(key) or self._unmanaged.get(key)
+        if obj is not None:
+            return node_of(obj, managed=key in self._objects, lua=lua)
+        return self._nodes.get(key)
+
+    async def details(self, node: TreeNode) -> dict[str, Any] | None:
+        """The full live object of a tree node: from the cache when held, else one GET."""
+        held = self.get(node.key)
+        if held is not None:
+            return held
+        return await self.cluster.get(node.api_version, node.key.kind, node.key.name, node.key.namespace or None)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes, for benchmarks and metrics: open watches, managed and unmanaged objects, tree nodes."""
+        return {
+            "watches": sum(len(w) for w in self._watches.values()),
+            "objects": len(self._objects),
+            "unmanaged": len(self._unmanaged),
+            "nodes": len(self._nodes),
+            "versions": len(self._versions),
+        }
 
     async def at_least(
         self, key: ResourceKey, resource_version: str, *, api_version: str, timeout: float = CATCH_UP_TIMEOUT
     ) -> dict[str, Any] | None:
-        """The object as of ``resource_version`` or later (a deep copy; None if it is gone since).
+        """The object as of ``resource_version`` or later (a deep copy, in the watched version; None if gone since).
 
         For comparing with something the server just answered (a dry run, a write): a
         watched object waits for its watch event; an unlabelled one, or a watch that does not
@@ -455,25 +697,20 @@ class LiveCache:
         current = self.get(key)
         if fresh(current):
             return current
-        if self._labelled(key) is not None or (current is None and self.tracks(key)):
+        if key in self._objects or (current is None and self.tracks(key)):
             try:
                 return await self.wait_for(key, fresh, timeout)
             except WaitTimeout:
                 log.info("cache behind the server; fetching", object=str(key), resource_version=resource_version)
-        live = await self.cluster.get(api_version, key.kind, key.name, key.namespace or None)
-        if live is not None and self._labelled(key) is None:
-            live.setdefault("apiVersion", api_version)
+        watch = self._watch_of(key)
+        version = watch.api_version if watch is not None else api_version
+        live = await self.cluster.get(version, key.kind, key.name, key.namespace or None)
+        if live is not None and key not in self._objects:
+            self._remember_unmanaged(key, copy.deepcopy(live), version)
+        if live is not None:
+            live.setdefault("apiVersion", version)
             live.setdefault("kind", key.kind)
-            self._unmanaged[key] = live
-        return copy.deepcopy(live) if live is not None else None
-
-    def _labelled(self, key: ResourceKey) -> dict[str, Any] | None:
-        for watch in self._watches.values():
-            if watch.covers(key):
-                obj = watch.objects.get(key)
-                if obj is not None:
-                    return obj
-        return None
+        return live
 
     # ----------------------------------------------------------------- changes
 
@@ -541,6 +778,7 @@ class LiveCache:
 
     def _forget_unmanaged(self, key: ResourceKey) -> None:
         self._unmanaged.pop(key, None)
+        self._named_at.pop(key, None)
 
     # ----------------------------------------------------------------- watch health
 
@@ -598,9 +836,10 @@ class LiveCache:
     async def close(self) -> None:
         """Cancel every watch, end every subscription, wake every waiter."""
         self._closed = True
-        tasks: list[asyncio.Task[Any]] = [watch.task for watch in self._watches.values() if watch.task is not None]
+        watches = [watch for scoped in self._watches.values() for watch in scoped.values()]
+        tasks: list[asyncio.Task[Any]] = [watch.task for watch in watches if watch.task is not None]
         tasks += list(self._starting.values())
-        for watch in self._watches.values():
+        for watch in watches:
             watch.stop()
         for task in self._starting.values():
             task.cancel()

@@ -55,6 +55,8 @@ class Discovery:
         self._get_json = get_json
         self._by_group_version: dict[str, dict[str, ResourceInfo]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._preferred_versions: dict[str, str] = {}
+        self._groups_lock = asyncio.Lock()
 
     async def lookup(self, api_version: str, kind: str) -> ResourceInfo:
         known = self._by_group_version.get(api_version, {})
@@ -69,6 +71,36 @@ class Discovery:
             404,
             "NotFound",
         )
+
+    async def preferred(self, api_version: str, kind: str) -> ResourceInfo:
+        """``kind`` in the version its group prefers, so one watch serves every version a manifest names.
+
+        Raises ``UnknownKind`` when ``api_version`` does not serve ``kind``. When the preferred
+        version lacks the kind (it exists only in an older version), the named version is it.
+        """
+        info = await self.lookup(api_version, kind)
+        version = await self._preferred_version(info.group)
+        if version is None or version == info.version:
+            return info
+        try:
+            return await self.lookup(f"{info.group}/{version}" if info.group else version, kind)
+        except UnknownKind:
+            return info
+
+    async def _preferred_version(self, group: str) -> str | None:
+        """The group's preferred version from ``/apis`` (core: ``v1``); fetched again for a group not seen yet."""
+        if not group:
+            return "v1"
+        if group in self._preferred_versions:
+            return self._preferred_versions[group]
+        async with self._groups_lock:
+            if group not in self._preferred_versions:
+                groups = await self._get_json("/apis") or {}
+                for entry in groups.get("groups") or []:
+                    version = (entry.get("preferredVersion") or {}).get("version")
+                    if entry.get("name") and version:
+                        self._preferred_versions[str(entry["name"])] = str(version)
+        return self._preferred_versions.get(group)
 
     async def served(self) -> list[ResourceInfo]:
         """Every resource type the server serves, in the preferred version of each API group."""
@@ -99,6 +131,7 @@ class Discovery:
         """Forget cached discovery (all of it, or one group/version)."""
         if api_version is None:
             self._by_group_version.clear()
+            self._preferred_versions.clear()
         else:
             self._by_group_version.pop(api_version, None)
 
