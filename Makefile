@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := pass gnupg git openssl
 PYTEST_ARGS ?=
+# make bench QUICK=1: N=100 only and fewer repetitions (under 5 minutes); BENCH_ARGS: more flags for `python -m bench`.
+QUICK ?=
+BENCH_ARGS ?=
 
-.PHONY: install deps venv tools devcluster-build lint test demo demo-down clean
+.PHONY: install deps venv tools devcluster-build lint test demo demo-down clean bench
 
 install: deps venv tools devcluster-build
 
@@ -33,13 +36,16 @@ devcluster-build: venv
 	$(BIN)/python -m tether.devcluster.build
 
 lint: venv
-	$(BIN)/ruff check src tests hack
-	$(BIN)/ruff format --check src tests hack
+	$(BIN)/ruff check src tests hack bench
+	$(BIN)/ruff format --check src tests hack bench
 	$(BIN)/mypy
 
 test: install lint
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; exit $$rc
+
+bench: install
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 demo: install
 	@$(BIN)/tether devcluster status --name demo >/dev/null 2>&1 || $(BIN)/tether devcluster up --name demo

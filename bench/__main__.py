@@ -1,0 +1,139 @@
+"""``python -m bench``: start a devcluster of our own, run E1–E5, write bench/results/*.json, stop it.
+
+``--src DIR`` measures the Tether source in DIR (e.g. a worktree of an older commit) with this
+harness: the process re-executes itself with ``PYTHONPATH=DIR`` so every ``tether`` import (and
+every ``tether`` command it starts) comes from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, BenchError, Result, engine_commit, log, machine
+
+_REEXEC = "TETHER_BENCH_SRC"
+
+
+def _args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="N=100 only, fewer repetitions, E5 at 1k/5k objects.")
+    parser.add_argument("--src", type=Path, help="Tether source directory to measure (default: this checkout's src).")
+    parser.add_argument("--out", type=Path, help="Where the result files go (default: bench/results).")
+    parser.add_argument("--only", default="E1,E2,E3,E4,E5", help="Comma-separated subset, e.g. E1,E2,E3.")
+    parser.add_argument("--apps", default=None, help="Comma-separated N values for E1–E3 (default 100, full: 100,500).")
+    parser.add_argument("--reps", type=int, default=None, help="E1 repetitions per variant.")
+    parser.add_argument("--steady-reps", type=int, default=None, help="E2/E3 repetitions per variant.")
+    parser.add_argument("--concurrency", type=int, default=10, help="In-process apps synced at once (default 10).")
+    parser.add_argument("--rss-sizes", default=None, help="Comma-separated E5 object counts (full: 1000,5000,10000).")
+    parser.add_argument("--no-profile", action="store_true", help="Skip the pyinstrument profile of E2.")
+    parser.add_argument("--no-report", action="store_true", help="Do not refresh docs/benchmarks.md.")
+    parser.add_argument("--keep-cluster", action="store_true", help="Leave the devcluster running (debugging).")
+    return parser.parse_args(argv)
+
+
+def _reexec_with_src(src: Path) -> None:
+    """Run this harness again with ``PYTHONPATH=src`` (once) so ``import tether`` finds that tree."""
+    src = src.resolve()
+    if os.environ.get(_REEXEC) == str(src):
+        return
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(Path(__file__).resolve().parent.parent)]))
+    env[_REEXEC] = str(src)
+    os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    if args.src is not None:
+        _reexec_with_src(args.src)
+    import logging
+
+    import tether
+    from tether import log as tether_log
+    from tether.devcluster import cluster as devcluster
+
+    tether_log.configure(logging.WARNING)  # as the command runs by default: the engine's debug logs cost time
+
+    src = Path(tether.__file__).resolve().parent.parent
+    if args.src is not None and src != args.src.resolve():
+        raise BenchError(f"--src {args.src}: tether was imported from {src} instead")
+    only = {part.strip().upper() for part in args.only.split(",") if part.strip()}
+    quick = args.quick
+    sizes = [int(x) for x in (args.apps or ("100" if quick else "100,500")).split(",")]
+    reps = args.reps or (3 if quick else 5)
+    steady_reps = args.steady_reps or (3 if quick else 5)
+    rss_sizes = [int(x) for x in (args.rss_sizes or ("1000,5000" if quick else "1000,5000,10000")).split(",")]
+    if args.src is not None and args.out is None:
+        raise BenchError("--src needs --out (e.g. bench/results/before), so this checkout's results stay as they are")
+    out = args.out or RESULTS
+    run_info: dict[str, Any] = {
+        "machine": machine(),
+        "commit": engine_commit(src),
+        "quick": quick,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    log(f"measuring tether from {src} at {run_info['commit']['sha'][:12]}; results to {out}")
+    name = f"bench-{os.getpid()}"
+    started = time.perf_counter()
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        workdir = Path(tmp)
+        state = None
+        try:
+            if only & {"E1", "E2", "E3", "E5"}:
+                log(f"starting devcluster {name}")
+                state = devcluster.up(name, log=lambda line: log(f"devcluster: {line}"))
+            results: list[Result] = []
+            if only & {"E1", "E2", "E3"}:
+                from bench.syncs import run_syncs
+
+                assert state is not None
+                for n in sizes:
+                    results = asyncio.run(
+                        run_syncs(
+                            kubeconfig=state.kubeconfig,
+                            workdir=workdir,
+                            n=n,
+                            reps=reps,
+                            steady_reps=steady_reps,
+                            concurrency=args.concurrency,
+                            profile_dir=None if args.no_profile or n != sizes[0] else out / "profiles",
+                            only=only,
+                        )
+                    )
+                    written += [r.write(out, run_info) for r in results]
+            if "E4" in only:
+                from bench.render import run_render
+
+                result = asyncio.run(run_render(workdir=workdir, quick=quick))
+                written.append(result.write(out, run_info))
+            if "E5" in only:
+                from bench.memory import run_memory
+
+                assert state is not None
+                result = run_memory(kubeconfig=state.kubeconfig, workdir=workdir, sizes=rss_sizes)
+                written.append(result.write(out, run_info))
+        finally:
+            if state is not None and not args.keep_cluster:
+                log(f"stopping devcluster {name}")
+                devcluster.down(name)
+    log(f"done in {time.perf_counter() - started:.0f}s: {len(written)} result files")
+    if not args.no_report and args.out is None and args.src is None:
+        from bench.report import refresh
+
+        refresh()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        log(f"error: {exc}")
+        sys.exit(1)

@@ -1,0 +1,275 @@
+"""Refresh the generated part of docs/benchmarks.md from bench/results/*.json (and results/before/).
+
+``python -m bench.report`` — also run at the end of ``make bench``. Only the text between the
+``<!-- bench:begin -->`` and ``<!-- bench:end -->`` markers is replaced; the prose around it stays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, RESULTS
+
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+# The table at the top of issue 8, measured before this work by the issue's author.
+ISSUE = {"first_sync": (33.0, 12.4), "no_change_sync": (25.0, 1.8), "diff": 9.4}
+
+
+def _load(directory: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for path in sorted(directory.glob("*.json")):
+        data = json.loads(path.read_text())
+        out[data["name"]] = data
+    return out
+
+
+def _s(fig: Mapping[str, Any] | None, digits: int = 2) -> str:
+    if not fig:
+        return "—"
+    return f"{fig['median']:.{digits}f}"
+
+
+def _range(fig: Mapping[str, Any] | None, digits: int = 2) -> str:
+    if not fig:
+        return "—"
+    return f"{fig['median']:.{digits}f} ({fig['min']:.{digits}f}–{fig['max']:.{digits}f}, n={len(fig['samples'])})"
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _verdict(value: float | None, target: float | None) -> str:
+    if value is None or target is None:
+        return "—"
+    if value <= target:
+        return f"met (≤ {target:g})"
+    return f"**missed** by {value / target:.2f}× (target ≤ {target:g})"
+
+
+def _commit(data: Mapping[str, Any]) -> str:
+    c = data.get("commit", {})
+    dirty = c.get("uncommitted_files_in_src", 0)
+    return f"`{c.get('sha', '?')[:12]}`" + (f" + {dirty} uncommitted file(s) in src/" if dirty else "")
+
+
+def _writes(entry: Mapping[str, Any]) -> str:
+    server = entry.get("requests", {}).get("apiserver", {})
+    out = []
+    for variant in ("inprocess", "command", "kubectl"):
+        rows = server.get(variant) or []
+        if rows:
+            w = sorted(r["writes"] for r in rows)[len(rows) // 2]
+            d = sorted(r["dry_runs"] for r in rows)[len(rows) // 2]
+            out.append((variant, w, d))
+    return "; ".join(f"{v}: {w} writes + {d} dry runs" for v, w, d in out)
+
+
+def _tether_counted(entry: Mapping[str, Any]) -> str:
+    rows = entry.get("requests", {}).get("tether_inprocess_counted_by_bench") or []
+    if not rows:
+        return "—"
+    mid = rows[len(rows) // 2]
+    return f"{mid['writes']} writes ({mid['dry_runs']} of them dry runs) of {mid['total']} requests: {mid['by_method']}"
+
+
+def _engine_counted(entry: Mapping[str, Any]) -> str:
+    rows = entry.get("requests", {}).get("tether_inprocess_engine_counters") or []
+    rows = [r for r in rows if r not in (None, {}, [])]
+    if not rows:
+        return "not available at this commit (counted by the harness instead)"
+    return f"`{json.dumps(rows[len(rows) // 2], sort_keys=True)}`"
+
+
+def _headline(after: dict[str, Any], before: dict[str, Any]) -> list[str]:
+    lines = [
+        "### Issue 8's table: before and after",
+        "",
+        "100 apps in Flux's shape (400 objects). *Issue* is the table at the top of issue 8; *before* is the",
+        "same harness run on the commit this work started from; *after* is the latest `make bench`.",
+        "kubectl's figure is measured in the same run as the Tether figure beside it.",
+        "",
+        "| | issue (Tether / kubectl) | before: Tether / kubectl | after: Tether / kubectl |",
+        "|---|---|---|---|",
+    ]
+
+    def pair(data: Mapping[str, Any] | None, variant: str) -> str:
+        if not data:
+            return "not measured"
+        fig, base = data["figures"].get(variant), data["baseline"].get("kubectl")
+        return f"{_s(fig, 1)} s / {_s(base, 1)} s ({_x(data['ratios'].get(variant))})"
+
+    e1a, e1b = after.get("e1-first-sync-n100"), before.get("e1-first-sync-n100")
+    e2a, e2b = after.get("e2-no-change-sync-n100"), before.get("e2-no-change-sync-n100")
+    e3a, e3b = after.get("e3-no-change-diff-n100"), before.get("e3-no-change-diff-n100")
+    f1, k1 = ISSUE["first_sync"]
+    f2, k2 = ISSUE["no_change_sync"]
+    lines += [
+        f"| first sync until Available, `tether sync` command | {f1} s / {k1} s | {pair(e1b, 'command')} | {pair(e1a, 'command')} |",
+        f"| first sync, in-process (`sync_app` × 100) | — | {pair(e1b, 'inprocess')} | {pair(e1a, 'inprocess')} |",
+        f"| no-change sync, `tether sync` command | {f2} s / {k2} s | {pair(e2b, 'command')} | {pair(e2a, 'command')} |",
+        f"| no-change sync, in-process, warm cache | — | {pair(e2b, 'inprocess')} | {pair(e2a, 'inprocess')} |",
+        f"| `tether diff` command, nothing changed | {ISSUE['diff']} s | "
+        f"{_s(e3b['figures'].get('command') if e3b else None, 1)} s | {_s(e3a['figures'].get('command') if e3a else None, 1)} s |",
+        f"| diff in-process, one warm LiveCache | — | {_s(e3b['figures'].get('inprocess') if e3b else None, 3)} s | "
+        f"{_s(e3a['figures'].get('inprocess') if e3a else None, 3)} s |",
+        f"| writes in a no-change sync (API server count) | 400 dry runs + 400 applies | {_writes(e2b) if e2b else '—'} | {_writes(e2a) if e2a else '—'} |",
+        "",
+        f"Before: {_commit(e1b) if e1b else '—'}. After: {_commit(e1a) if e1a else '—'}.",
+        "",
+    ]
+    return lines
+
+
+def _sync_tables(data: dict[str, Any], label: str) -> list[str]:
+    lines: list[str] = []
+    for n in sorted({int(m.group(1)) for k in data if (m := re.match(r"e1-first-sync-n(\d+)$", k))}):
+        e1, e2, e3 = (data.get(f"{p}-n{n}") for p in ("e1-first-sync", "e2-no-change-sync", "e3-no-change-diff"))
+        lines += [f"#### {label}: N = {n} apps ({n * 4} objects)", ""]
+        lines += [
+            "| benchmark | Tether, median s (min–max) | kubectl, median s (min–max) | ratio | target |",
+            "|---|---|---|---|---|",
+        ]
+        for entry, tag in ((e1, "E1 first sync until Available"), (e2, "E2 sync, nothing changed")):
+            if not entry:
+                continue
+            for variant, what in (("inprocess", "in-process"), ("command", "`tether sync` command")):
+                r = entry["ratios"].get(variant)
+                lines.append(
+                    f"| {tag}, {what} | {_range(entry['figures'].get(variant))} | "
+                    f"{_range(entry['baseline'].get('kubectl'))} | {_x(r)} | {_verdict(r, entry['targets'].get(variant))} |"
+                )
+        if e3:
+            fig = e3["figures"]["inprocess"]
+            lines.append(
+                f"| E3 diff, nothing changed, warm LiveCache | {_range(fig, 3)} | — | — | "
+                f"{_verdict(fig['median'], e3['targets'].get('inprocess_seconds'))} s |"
+            )
+            lines.append(
+                f"| E3 `tether diff` command (cold process) | {_range(e3['figures'].get('command'))} | — | — | — |"
+            )
+        lines.append("")
+        if e2:
+            lines.append(f"E2 write requests, counted by the API server (`apiserver_request_total`): {_writes(e2)}.")
+            lines.append(f"Counted in the Tether process (by the harness): {_tether_counted(e2)}.")
+            lines.append(f"Tether's own counters: {_engine_counted(e2)}.")
+        if e3:
+            lines.append(f"E3 write requests, API server: {_writes(e3) or '—'}; in the process: {_tether_counted(e3)}.")
+            drift = e3.get("drifting_objects", {})
+            lines.append(
+                f"Objects reported drifting (should be 0): {drift.get('samples')}; "
+                f"`tether diff` exit codes {drift.get('command_exit_codes')}."
+            )
+        lines += ["", f"Commit: {_commit(e1 or e2 or e3 or {})}; run {(e1 or {}).get('finished_at', '?')}.", ""]
+    return lines
+
+
+def _render_table(e4: Mapping[str, Any] | None) -> list[str]:
+    if not e4:
+        return ["E4 not measured yet.", ""]
+    cached = e4["figures"]["cached"]
+    lines = [
+        "| | median ms per app (min–max) | tools run directly, ms per app | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| cold (empty RenderCache) | {_range(e4['figures']['cold'], 1)} | {_range(e4['baseline']['tools'], 1)} | {_x(e4['ratios'].get('cold'))} | — |",
+        f"| cached (RenderCache hit) | {_range(cached, 2)} | {_range(e4['baseline']['tools'], 1)} | {_x(e4['ratios'].get('cached'))} | "
+        f"{_verdict(cached['median'], e4['targets']['cached_ms_per_app'])} ms |",
+        "",
+        f"Of a cached render, resolving the branch (`git ls-remote`, which `desired_state` runs on every call) "
+        f"takes {_s(e4.get('git_resolve_ms'), 2)} ms.",
+        "",
+        "| app | type | cold ms | cached ms | tool ms |",
+        "|---|---|---|---|---|",
+    ]
+    for app, kind in e4["params"]["apps"].items():
+        row = e4["per_app_ms"][app]
+        lines.append(f"| {app} | {kind} | {row['cold']:.1f} | {row['cached']:.2f} | {row['tool']:.1f} |")
+    lines += ["", "Skipped: " + "; ".join(f"{a}: {why}" for a, why in e4["params"]["skipped"].items()), ""]
+    lines += [f"Commit: {_commit(e4)}; run {e4.get('finished_at', '?')}.", ""]
+    return lines
+
+
+def _memory_table(e5: Mapping[str, Any] | None) -> list[str]:
+    if not e5:
+        return ["E5 not measured yet.", ""]
+    lines = [
+        "| managed objects | Pods running | RSS MiB, median (min–max) | peak RSS MiB | baseline: same process before the cache | cache − baseline | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in e5.get("rows", []):
+        rss, base = row["rss_mib"], row["baseline_rss_mib"]
+        target = e5["targets"]["rss_mib_at_10000"] if row["managed_objects"] >= 10000 else None
+        lines.append(
+            f"| {row['managed_objects']} | {row['pods_running']} | {_range(rss, 0)} | {_s(row['peak_rss_mib'], 0)} | "
+            f"{_s(base, 0)} | {rss['median'] - base['median']:.0f} | {_verdict(rss['median'], target) if target else '—'} |"
+        )
+    probe = (e5.get("rows") or [{}])[-1].get("probes", [{}])[0]
+    lines += [
+        "",
+        f"Kinds tracked: {probe.get('kinds_tracked')}; resource-tree method of the cache: "
+        f"{probe.get('tree_method') or 'none at this commit (the cache holds no Pods)'}; "
+        f"Pods in the first app's tree: {probe.get('pods_in_first_app_tree')}.",
+        "",
+        f"Commit: {_commit(e5)}; run {e5.get('finished_at', '?')}.",
+        "",
+    ]
+    return lines
+
+
+def _profile(directory: Path, lines_wanted: int = 45) -> list[str]:
+    files = sorted((directory / "profiles").glob("e2-inprocess-n*.txt"))
+    if not files:
+        return ["No profile yet (`make bench` writes one of E2 in-process).", ""]
+    text = files[0].read_text().splitlines()
+    body = [line.rstrip() for line in text if line.strip()][:lines_wanted]
+    return [
+        f"pyinstrument, one E2 in-process sync of the 100 apps (`{files[0].relative_to(REPO)}`, "
+        f"full tree and HTML beside it), first {lines_wanted} lines:",
+        "",
+        "```",
+        *body,
+        "```",
+        "",
+    ]
+
+
+def generate(results: Path = RESULTS) -> str:
+    after, before = _load(results), _load(results / "before")
+    any_run = next(iter(after.values()), None)
+    lines = ["<!-- generated by `python -m bench.report` from bench/results; do not edit by hand -->", ""]
+    if any_run:
+        m = any_run["machine"]
+        lines += [
+            f"Machine: {m['cores']} cores ({m['cpu_model']}), {m['memory_mib']} MiB, Linux {m['kernel']}, "
+            f"Python {m['python']}; load average at start {m.get('load_average_at_start')}. "
+            f"{'QUICK run' if any_run.get('quick') else 'Full run'}.",
+            "",
+        ]
+    lines += _headline(after, before)
+    lines += ["### E1–E3: syncs and diffs", ""]
+    lines += _sync_tables(after, "After") or ["Not measured yet.", ""]
+    if before:
+        lines += _sync_tables(before, "Before")
+    lines += ["### E4: render throughput", ""] + _render_table(after.get("e4-render"))
+    lines += ["### E5: memory", ""] + _memory_table(after.get("e5-rss"))
+    lines += ["### Profile: where a no-change sync spends its time", ""] + _profile(results)
+    return "\n".join(lines)
+
+
+def refresh(doc: Path = DOC, results: Path = RESULTS) -> None:
+    text = doc.read_text() if doc.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{BEGIN}\n{generate(results)}\n{END}{tail}")
+    print(f"refreshed {doc}")
+
+
+if __name__ == "__main__":
+    refresh()
