@@ -19,7 +19,8 @@ from typing import Any
 from tether.health.builtin import BUILTIN_CHECKS, run_check
 from tether.health.conditions import conditions_health
 from tether.health.fields import FieldError, field, items
-from tether.health.lua_checks import LuaChecks, object_key
+from tether.health.lua_checks import LuaChecks, LuaScript, object_key
+from tether.health.lua_sandbox import ScriptResult
 from tether.health.status import Health, HealthStatus
 from tether.resource import PREFIXES, ResourceKey, annotation
 
@@ -48,20 +49,41 @@ def _pending_deletion(obj: Mapping[str, Any]) -> bool:
 
 
 def explain(obj: Mapping[str, Any], *, lua: LuaChecks | None = None) -> Assessment:
-    """The health of ``obj`` together with the rule that decided it."""
+    """The health of ``obj`` together with the rule that decided it (Lua runs block this thread)."""
+    early = _before_lua(obj)
+    if early is not None:
+        return early
+    verdict = lua.run(obj) if lua is not None else None
+    return _after_lua(obj, verdict)
+
+
+async def explain_async(obj: Mapping[str, Any], *, lua: LuaChecks | None = None) -> Assessment:
+    """``explain`` for the event loop: a Lua check is awaited on the pool, never run on the loop."""
+    early = _before_lua(obj)
+    if early is not None:
+        return early
+    verdict = await lua.run_async(obj) if lua is not None else None
+    return _after_lua(obj, verdict)
+
+
+def _before_lua(obj: Mapping[str, Any]) -> Assessment | None:
+    """The rules Argo CD applies before any check: the opt-out annotation, pending deletion."""
     if health_ignored(obj):
         return Assessment(None, "ignored by the ignore-healthcheck annotation")
-    key = ResourceKey.of(obj)
     try:
         if _pending_deletion(obj):
             return Assessment(Health(HealthStatus.PROGRESSING, "Pending deletion"), "deletion timestamp")
     except FieldError as exc:
-        return Assessment(Health(HealthStatus.UNKNOWN, f"failed to read {key.kind}: {exc}"), "metadata")
-    if lua is not None:
-        verdict = lua.run(obj)
-        if verdict is not None:
-            script, result = verdict
-            return Assessment(result.health, f"lua {script.origin}", result.printed)
+        kind = ResourceKey.of(obj).kind
+        return Assessment(Health(HealthStatus.UNKNOWN, f"failed to read {kind}: {exc}"), "metadata")
+    return None
+
+
+def _after_lua(obj: Mapping[str, Any], verdict: tuple[LuaScript, ScriptResult] | None) -> Assessment:
+    if verdict is not None:
+        script, result = verdict
+        return Assessment(result.health, f"lua {script.origin}", result.printed)
+    key = ResourceKey.of(obj)
     check = BUILTIN_CHECKS.get((key.group, key.kind))
     if check is not None:
         return Assessment(run_check(check, obj, key.kind), f"built-in {object_key(obj)}")
@@ -70,5 +92,10 @@ def explain(obj: Mapping[str, Any], *, lua: LuaChecks | None = None) -> Assessme
 
 
 def assess(obj: Mapping[str, Any], *, lua: LuaChecks | None = None) -> Health | None:
-    """The health of ``obj``, or None when its kind has no health (or it opted out)."""
+    """The health of ``obj``, or None when its kind has no health (or it opted out). For the CLI."""
     return explain(obj, lua=lua).health
+
+
+async def assess_async(obj: Mapping[str, Any], *, lua: LuaChecks | None = None) -> Health | None:
+    """``assess`` for code on the event loop (sync waits, the controller): Lua runs off the loop."""
+    return (await explain_async(obj, lua=lua)).health

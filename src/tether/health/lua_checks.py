@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import TetherError
+from tether.health.lua_pool import LuaPool
 from tether.health.lua_sandbox import DEFAULT_LIMITS, CompiledScript, LuaLimits, ScriptResult
 from tether.resource import ResourceKey
 
@@ -113,8 +114,12 @@ class LuaChecks:
         directory: str | os.PathLike[str] | None = None,
         open_libs: bool | Iterable[str] = False,
         limits: LuaLimits = DEFAULT_LIMITS,
+        pool: LuaPool | None = None,
     ) -> None:
-        """``scripts`` maps keys to script text; ``open_libs`` is True, or the keys whose scripts get the full library."""
+        """``scripts`` maps keys to script text; ``open_libs`` is True, or the keys whose scripts get the full library.
+
+        Scripts run on ``pool`` (the process's shared ``default_pool()`` when None).
+        """
         self._configured = [
             LuaScript(_check_key(key), source, f"{key} (configuration)") for key, source in (scripts or {}).items()
         ]
@@ -123,6 +128,7 @@ class LuaChecks:
             open_libs if isinstance(open_libs, bool) else frozenset(key.replace("_", "*") for key in open_libs)
         )
         self.limits = limits
+        self.pool = pool
 
     def script_for(self, obj: Mapping[str, Any]) -> LuaScript | None:
         """The script that decides ``obj``'s health, or None when no script covers its kind."""
@@ -146,5 +152,16 @@ class LuaChecks:
         script = self.script_for(obj)
         if script is None:
             return None
-        compiled = _compiled(script.source, script.origin, self.limits)
-        return script, compiled.run(obj, open_libs=self.uses_open_libs(script))
+        return script, self.compiled(script).run(obj, open_libs=self.uses_open_libs(script), pool=self.pool)
+
+    async def run_async(self, obj: Mapping[str, Any]) -> tuple[LuaScript, ScriptResult] | None:
+        """Like ``run``, awaited on the pool: a slow script never holds up the event loop."""
+        script = self.script_for(obj)
+        if script is None:
+            return None
+        compiled = self.compiled(script)
+        return script, await compiled.run_async(obj, open_libs=self.uses_open_libs(script), pool=self.pool)
+
+    def compiled(self, script: LuaScript) -> CompiledScript:
+        """``script`` compiled, once per process for the same text, name and limits."""
+        return _compiled(script.source, script.origin, self.limits)

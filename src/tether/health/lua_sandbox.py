@@ -7,11 +7,12 @@ a count hook that stops it after an instruction budget or a wall-clock deadline.
 and the loader are captured by trusted set-up code before the script can run, so the
 script itself never sees ``debug``, ``load``, ``require``, ``io`` or the full ``os``.
 
-The hook only fires between VM instructions, so one call into a C function (a pathological
-``string.find`` pattern) could run on far past the deadline. Each run therefore executes on
-a worker thread (lupa releases the GIL while Lua runs) that the caller waits for at most
-``seconds + HARD_STOP_GRACE``; a run still going then is abandoned and reported Unknown, and
-that script is never run again in this process, so one hostile check costs one thread.
+Runs execute on the fixed thread pool of ``tether.health.lua_pool`` (lupa releases the GIL
+while Lua runs), never on the event loop and never on a thread of their own. The hook only
+fires between VM instructions, so one call into a C function (a pathological
+``string.find`` pattern) could run on far past the deadline: the pool's watchdog answers
+for such a run at ``seconds + HARD_STOP_GRACE`` and that script is abandoned, never run
+again in this process, so one hostile check costs one thread at most.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lupa import lua54
 
+from tether.health.lua_pool import HARD_STOP_GRACE, default_pool
 from tether.health.status import Health, HealthStatus
+
+if TYPE_CHECKING:
+    from tether.health.lua_pool import LuaPool
 
 # Trusted set-up, run once per Lua state with the full standard library still in reach.
 # It returns the two functions Python calls: compile(source, name) and run(fn, obj, …).
 _PRELUDE = r"""
 local now = ...
 local HOOK_EVERY = 1000
+local CLOCK_EVERY = 32  -- hooks between clock reads: each read takes the GIL, which the event loop needs
 local type, error, select, rawget, pairs, tostring = type, error, select, rawget, pairs, tostring
 local setmetatable, pcall, xpcall, load, collectgarbage = setmetatable, pcall, xpcall, load, collectgarbage
 local sethook, setupvalue = debug.sethook, debug.setupvalue
@@ -44,12 +50,17 @@ string.dump = nil
 getmetatable("").__metatable = false
 
 local stopped, budget, deadline, printed
+local ticks = 0
 
 local function hook()
   if stopped then error(stopped, 0) end
   budget = budget - HOOK_EVERY
   if budget < 0 then stopped = "instructions"; error(stopped, 0) end
-  if now() > deadline then stopped = "time"; error(stopped, 0) end
+  ticks = ticks + 1
+  if ticks >= CLOCK_EVERY then
+    ticks = 0
+    if now() > deadline then stopped = "time"; error(stopped, 0) end
+  end
 end
 
 local function hooked(co)
@@ -173,8 +184,7 @@ return compile, run
 """
 
 _VALID_STATUSES = {status.value for status in HealthStatus}
-# How long past its wall-clock limit a run may take before the caller stops waiting for it.
-HARD_STOP_GRACE = 1.0
+__all__ = ["DEFAULT_LIMITS", "HARD_STOP_GRACE", "CompiledScript", "LuaLimits", "ScriptResult"]
 _VALID_LIST = ", ".join(status.value for status in HealthStatus)
 
 
@@ -220,17 +230,19 @@ def _plain(value: Any) -> Any:
 
 
 class CompiledScript:
-    """One health script compiled in its own Lua state, run with fresh globals every time."""
+    """One health script compiled once in its own Lua state, run with fresh globals every time."""
 
     def __init__(self, source: str, name: str, limits: LuaLimits = DEFAULT_LIMITS) -> None:
         self.name = name
         self.limits = limits
+        self.compiles = 0
         self._source = source
         self._lock = threading.Lock()
         self._abandoned = False
         self._build()
 
     def _build(self) -> None:
+        self.compiles += 1
         self._lua = lua54.LuaRuntime(
             max_memory=0,
             register_eval=False,
@@ -244,31 +256,45 @@ class CompiledScript:
         self._syntax_error: str | None = syntax_error or None
         self._lua.set_max_memory(self.limits.memory_bytes)
 
-    def run(self, obj: Mapping[str, Any], *, open_libs: bool = False) -> ScriptResult:
-        """The health the script gives ``obj``; every failure is Unknown with a message naming the script."""
+    @property
+    def abandoned(self) -> bool:
+        """Whether a run of this script once got stuck inside a library call (it never runs again)."""
+        return self._abandoned
+
+    def abandon(self) -> None:
+        """Never run this script again: its Lua state may still be busy in a stuck call."""
+        self._abandoned = True
+
+    def answer_without_running(self) -> ScriptResult | None:
+        """The verdict when the script cannot run (it does not compile, or it was abandoned), else None."""
         if self._function is None:
             message = f"Lua health check {self.name} does not compile: {self._syntax_error}"
             return ScriptResult(Health(HealthStatus.UNKNOWN, message))
+        if self._abandoned:
+            return ScriptResult(self._stopped("abandoned"))
+        return None
+
+    def hard_stopped(self) -> ScriptResult:
+        """The verdict on a run the pool stopped waiting for, stuck inside one library call."""
+        return ScriptResult(self._stopped("hard-stop"))
+
+    def run(self, obj: Mapping[str, Any], *, open_libs: bool = False, pool: LuaPool | None = None) -> ScriptResult:
+        """The health the script gives ``obj`` (from a pool thread; blocks the caller); failures are Unknown."""
+        return (pool or default_pool()).run(self, obj, open_libs=open_libs)
+
+    async def run_async(
+        self, obj: Mapping[str, Any], *, open_libs: bool = False, pool: LuaPool | None = None
+    ) -> ScriptResult:
+        """Like ``run``, awaited: the event loop stays free while the script queues and runs."""
+        return await (pool or default_pool()).run_async(self, obj, open_libs=open_libs)
+
+    def execute(self, obj: Mapping[str, Any], open_libs: bool) -> ScriptResult:
+        """Run the script here, on this thread (a pool worker's); one run at a time per script."""
         with self._lock:
-            if self._abandoned:
-                return ScriptResult(self._stopped("abandoned"))
-            outcome: list[ScriptResult | BaseException] = []
-
-            def work() -> None:
-                try:
-                    outcome.append(self._run_locked(obj, open_libs))
-                except BaseException as exc:
-                    outcome.append(exc)
-
-            worker = threading.Thread(target=work, name=f"lua {self.name}", daemon=True)
-            worker.start()
-            worker.join(self.limits.seconds + HARD_STOP_GRACE)
-            if worker.is_alive():
-                self._abandoned = True  # its Lua state is still busy inside a C call: never touch it again
-                return ScriptResult(self._stopped("hard-stop"))
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0]
+            immediate = self.answer_without_running()
+            if immediate is not None:
+                return immediate
+            return self._run_locked(obj, open_libs)
 
     def _run_locked(self, obj: Mapping[str, Any], open_libs: bool) -> ScriptResult:
         try:
