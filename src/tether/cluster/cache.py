@@ -661,7 +661,9 @@ class LiveCache:
     def _node(self, key: ResourceKey, lua: LuaChecks | None) -> TreeNode | None:
         obj = self._objects.get(key) or self._unmanaged.get(key)
         if obj is not None:
-            return node_of(obj, managed=key in self._objects, lua=lua)
+            # managed: the object carries a tracking id of its own (an EndpointSlice copies its
+            # Service's labels, so the label alone does not make an object an app's)
+            return node_of(obj, managed=owner_app(obj) is not None, lua=lua)
         return self._nodes.get(key)
 
     async def details(self, node: TreeNode) -> dict[str, Any] | None:
