@@ -19,6 +19,7 @@ with phase Error: nothing more can be done there, and what was applied is report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -29,12 +30,24 @@ import structlog
 
 from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind
 from tether.cluster.cache import LiveCache
+from tether.cluster.client import FIELD_MANAGER
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
+from tether.diff.dryrun import DryRuns
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess
 from tether.hooks import DeletePolicy, Phase, delete_policies
-from tether.resource import ResourceKey, mark, owner_app
+from tether.resource import TRACKING_ANNOTATION, ResourceKey, mark, owner_app
 from tether.sync.contents import InTheWay, in_the_way, namespace_contents
+from tether.sync.operation import (
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    STAGE_SYNC,
+    STAGE_SYNC_FAIL,
+    SUCCEEDED,
+    OperationState,
+    TaskState,
+)
 from tether.sync.options import SyncOptions
 from tether.sync.plan import Action, Step, SyncPlan, Task, crds_in, plan
 from tether.sync.result import (
@@ -55,6 +68,54 @@ MAX_BLOCKERS = 100  # objects named in a pruneSkipped result (the count is alway
 CLUSTER_UNREACHABLE = "ClusterUnreachable"
 
 Progress = Callable[[SyncEvent], None]
+StateSink = Callable[[OperationState], None]
+RUN_ANNOTATION = "tether.dev/sync-run"  # on each hook instance: the run that created it (resume adopts its own)
+TERMINATE_TIMEOUT = 15.0  # for deleting the running hooks of a terminated sync
+
+
+class SyncOperation:
+    """One sync as an operation that can be watched, resumed and terminated (gitops-engine's sync context).
+
+    ``state`` is the small saved state (also given to ``on_state`` after every change);
+    ``resume`` is such a state from an earlier process: the sync continues where it stopped.
+    ``terminate()`` (or cancelling the task running ``run()``) ends the sync in phase Failed.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        desired: Iterable[Mapping[str, Any]],
+        *,
+        cluster: Cluster,
+        cache: LiveCache | None = None,
+        options: SyncOptions,
+        progress: Progress | None = None,
+        lua: LuaChecks | None = None,
+        dry_runs: DryRuns | None = None,
+        on_state: StateSink | None = None,
+        resume: OperationState | None = None,
+    ) -> None:
+        self.desired = list(desired)
+        self.cluster, self.cache = cluster, cache
+        self._run = _Run(app, cluster, options, progress, lua, dry_runs or DryRuns(), on_state, resume)
+
+    @property
+    def state(self) -> OperationState:
+        return self._run.state()
+
+    def terminate(self) -> None:
+        """Stop the sync: running hooks are deleted, SyncFail hooks do not run (as Argo CD), phase Failed."""
+        self._run.terminate()
+
+    async def run(self) -> SyncResult:
+        """Run (or resume) the sync to its end; never raises for what happens on the cluster."""
+        own_cache = self.cache is None
+        live_cache = self.cache if self.cache is not None else LiveCache(self.cluster)
+        try:
+            return await self._run.execute(live_cache, self.desired)
+        finally:
+            if own_cache:
+                await live_cache.close()
 
 
 async def sync_app(
@@ -66,20 +127,32 @@ async def sync_app(
     options: SyncOptions,
     progress: Progress | None = None,
     lua: LuaChecks | None = None,
+    dry_runs: DryRuns | None = None,
+    on_state: StateSink | None = None,
+    resume: OperationState | None = None,
 ) -> SyncResult:
     """Make the cluster match ``desired`` for ``app``; never raises for what happens on the cluster.
 
     ``cache`` is a LiveCache of ``cluster`` (the controller's); without one, a cache is made for
     this sync and closed after it. Either way every served kind is tracked, so prune sees
     owned objects of kinds no longer in git. ``lua`` adds custom health checks to the waits.
+    ``dry_runs`` is the store of dry-run outcomes shared with ``diff_app`` (a new one when None).
+    ``on_state`` gets the operation's small state after every change; ``resume`` continues
+    the sync that state describes. Cancelling the task ends the sync with a Failed result.
     """
-    own_cache = cache is None
-    live_cache = cache if cache is not None else LiveCache(cluster)
-    try:
-        return await _Run(app, cluster, live_cache, options, progress, lua).execute(list(desired))
-    finally:
-        if own_cache:
-            await live_cache.close()
+    operation = SyncOperation(
+        app,
+        desired,
+        cluster=cluster,
+        cache=cache,
+        options=options,
+        progress=progress,
+        lua=lua,
+        dry_runs=dry_runs,
+        on_state=on_state,
+        resume=resume,
+    )
+    return await operation.run()
 
 
 def _now() -> datetime:
@@ -151,20 +224,29 @@ class _Run:
         self,
         app: str,
         cluster: Cluster,
-        cache: LiveCache,
         options: SyncOptions,
         progress: Progress | None,
         lua: LuaChecks | None,
+        dry_runs: DryRuns,
+        on_state: StateSink | None,
+        resume: OperationState | None,
     ) -> None:
-        self.app, self.cluster, self.cache, self.options, self.progress = app, cluster, cache, options, progress
-        self.lua = lua
+        self.app, self.cluster, self.options, self.progress = app, cluster, options, progress
+        self.lua, self.dry_runs, self.on_state, self.resume = lua, dry_runs, on_state, resume
+        self.cache: LiveCache  # set by execute
         self.log = log.bind(app=app, cluster=cluster.name)
-        self.run_id = secrets.token_hex(3)
-        self.started = _now()
+        if resume is not None and resume.app != app:
+            raise TetherError(f"app {app}: cannot resume the operation of app {resume.app}")
+        self.run_id = resume.run_id if resume is not None else secrets.token_hex(3)
+        self.started = datetime.fromisoformat(resume.started_at) if resume is not None else _now()
         self.results: dict[tuple[ResourceKey, Phase, str], ResourceResult] = {}
         self.live: dict[int, dict[str, Any] | None] = {}
         self.written_rv: dict[int, str] = {}
         self.skip: set[int] = set()
+        self.in_sync: set[int] = set()
+        self.done_writes: set[int] = set()
+        self.hook_done: dict[int, bool] = {}
+        self.bodies: dict[int, dict[str, Any]] = {}
         self.recreated: set[int] = set()
         self.unvalidated: dict[int, str] = {}
         self.unvalidated_writes: set[int] = set()
@@ -175,6 +257,71 @@ class _Run:
         self.limit = asyncio.Semaphore(CONCURRENCY)
         self.plan: SyncPlan | None = None
         self.held_namespaces: list[str] = []
+        self.task_states: dict[int, TaskState] = {}
+        self.op_phase = OperationPhase.RUNNING.value
+        self.op_message = ""
+        self.stage, self.step_index, self.step_phase, self.step_wave = STAGE_SYNC, -1, "", 0
+        self.terminating = False
+        self.task: asyncio.Task[Any] | None = None
+
+    # ----------------------------------------------------------------- operation state
+
+    def state(self) -> OperationState:
+        """The small saved state: each task's phase, wave, key, action, status, and where the sync is."""
+        tasks = list(self.task_states.values())
+        if not tasks and self.resume is not None:
+            tasks = list(self.resume.tasks)
+        return OperationState(
+            app=self.app,
+            run_id=self.run_id,
+            started_at=self.started.isoformat(),
+            phase=self.op_phase,
+            message=self.op_message,
+            revision=self.options.revision,
+            stage=self.stage,
+            step=self.step_index,
+            sync_phase=self.step_phase,
+            wave=self.step_wave,
+            tasks=[TaskState(**vars(t)) for t in tasks],
+        )
+
+    def _save(self) -> None:
+        if self.on_state is None or self.options.dry_run:
+            return
+        try:
+            self.on_state(self.state())
+        except Exception:
+            self.log.exception("sync state callback failed")
+
+    def _status(self, task: Task, status: str) -> None:
+        state = self.task_states.get(id(task))
+        if state is not None and state.status != status:
+            state.status = status
+            self._save()
+
+    def _track(self, tasks: Iterable[Task]) -> None:
+        """One TaskState per task; a resumed sync takes each task's status from the saved state."""
+        saved = {t.slot: t for t in self.resume.tasks} if self.resume is not None else {}
+        for task in tasks:
+            state = TaskState(
+                str(task.phase),
+                task.wave,
+                task.key.group,
+                task.key.kind,
+                task.key.namespace,
+                task.key.name,
+                str(task.action),
+                hook_name=task.key.name if task.is_hook else "",
+            )
+            before = saved.get(state.slot)
+            if before is not None:
+                state.status = before.status
+            self.task_states[id(task)] = state
+
+    def terminate(self) -> None:
+        self.terminating = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
 
     # ----------------------------------------------------------------- reporting
 
@@ -259,6 +406,8 @@ class _Run:
             resources=list(self.results.values()),
             reason=reason,
         )
+        self.op_phase, self.op_message = phase.value, message
+        self._save()
         self.log.info(
             "sync finished", phase=str(phase), reason=reason, message=message, resources=len(result.resources)
         )
@@ -267,9 +416,17 @@ class _Run:
 
     # ----------------------------------------------------------------- the whole sync
 
-    async def execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
+    async def execute(self, cache: LiveCache, desired: list[Mapping[str, Any]]) -> SyncResult:
+        self.cache = cache
+        self.task = asyncio.current_task()
         try:
+            if self.terminating:
+                raise asyncio.CancelledError
             return await self._execute(desired)
+        except asyncio.CancelledError:
+            if self.task is not None:
+                self.task.uncancel()
+            return await self._terminated()
         except ClusterUnreachable as exc:
             self._fail(str(exc))
             return self._finish(
@@ -285,8 +442,45 @@ class _Run:
             self.log.exception("sync crashed")
             return self._finish(OperationPhase.ERROR, f"app {self.app}: internal error during sync: {exc!r}")
 
+    async def _terminated(self) -> SyncResult:
+        """As gitops-engine's Terminate: delete the hooks still running, run no SyncFail hook, end Failed."""
+        self.terminating = True
+        self.op_phase = "Terminating"
+        self._save()
+        self.log.info("sync terminating")
+        running = [t for t in self.hooks_run if id(t) not in self.hook_outcome]
+        errors = []
+
+        async def delete(task: Task) -> None:
+            try:
+                await self.cluster.delete(
+                    task.api_version, task.key.kind, task.key.name, task.key.namespace or None, propagation="Background"
+                )
+                message = "terminated: deleted while running"
+            except ClusterError as exc:
+                message = f"terminated: cannot delete: {exc}"
+                errors.append(message)
+            self.hook_outcome[id(task)] = False
+            self._status(task, FAILED)
+            self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, message, hook_phase=OperationPhase.FAILED)
+
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.gather(*(delete(t) for t in running)), TERMINATE_TIMEOUT)
+        self._fail("the operation was terminated")
+        phase = OperationPhase.ERROR if errors else OperationPhase.FAILED
+        return self._finish(phase, self._failure_message("sync terminated"), "Terminated")
+
     async def _execute(self, desired: list[Mapping[str, Any]]) -> SyncResult:
-        self.log.info("sync started", objects=len(desired), prune=self.options.prune, dry_run=self.options.dry_run)
+        self.log.info(
+            "sync started",
+            objects=len(desired),
+            prune=self.options.prune,
+            dry_run=self.options.dry_run,
+            resumed=self.resume is not None,
+            run_id=self.run_id,
+        )
+        if self.resume is not None and not self.resume.running:
+            return self._finish(OperationPhase(self.resume.phase), self.resume.message or "already finished")
         objects = _cluster_scoped_crs(
             await assign_namespaces(desired, cluster=self.cluster, namespace=self.options.namespace or None)
         )
@@ -299,6 +493,10 @@ class _Run:
         await self.cache.ensure([t.obj for t in everything if t.action is not Action.PRUNE])
         for task in everything:
             self.live[id(task)] = self.cache.get(task.key)
+        self._track(everything)
+        steps = the_plan.steps()
+        first = self._resume_point(steps, the_plan.sync_fail_steps())
+        self._save()
 
         if not self._check_shared(the_plan):
             return self._finish(OperationPhase.FAILED, self._failure_message("refused"))
@@ -311,14 +509,15 @@ class _Run:
             await self._report_dry_run(the_plan)
             return self._finish(OperationPhase.SUCCEEDED, f"app {self.app}: dry run: nothing was written")
 
-        steps = the_plan.steps()
-        ok = True
-        for index, step in enumerate(steps):
-            if not await self._run_step(step, final=index == len(steps) - 1):
-                ok = False
-                break
+        ok = self.stage == STAGE_SYNC
+        if ok:
+            for index in range(first, len(steps)):
+                self._at(STAGE_SYNC, index, steps[index])
+                if not await self._run_step(steps[index], final=index == len(steps) - 1):
+                    ok = False
+                    break
         if not ok:
-            await self._run_sync_fail(the_plan)
+            await self._run_sync_fail(the_plan, first if self.stage == STAGE_SYNC_FAIL else 0)
             await self._delete_finished_hooks()
             return self._finish(OperationPhase.FAILED, self._failure_message("sync failed"))
         await self._delete_finished_hooks()
@@ -330,6 +529,72 @@ class _Run:
                 " (see pruneSkipped; PruneNamespaceContents=true deletes them anyway)"
             )
         return self._finish(OperationPhase.SUCCEEDED, message)
+
+    def _at(self, stage: str, index: int, step: Step) -> None:
+        self.stage, self.step_index, self.step_phase, self.step_wave = stage, index, str(step.phase), step.wave
+        self._save()
+
+    def _resume_point(self, steps: list[Step], fail_steps: list[Step]) -> int:
+        """Where a resumed sync goes on: the saved step; what the saved state says is done is not done again.
+
+        Tasks of earlier steps are reported as they were. In the current step, an object already
+        written is not written again and a hook already created is not created again (one whose
+        instance carries this run's annotation was created just before the old process died):
+        both are waited for. A finished hook keeps its outcome.
+        """
+        if self.resume is None:
+            return 0
+        self.stage = self.resume.stage
+        first = max(self.resume.step, 0)
+        if self.stage == STAGE_SYNC and self.resume.sync_phase:
+            # By phase and wave, not index: a step that only pruned is gone from a plan made after it.
+            where = (Phase(self.resume.sync_phase).order, self.resume.wave)
+            first = next((i for i, s in enumerate(steps) if (s.phase.order, s.wave) >= where), len(steps))
+        earlier = steps[:first] if self.stage == STAGE_SYNC else steps
+        current = (steps if self.stage == STAGE_SYNC else fail_steps)[first : first + 1]
+        for step in earlier:
+            for task in step.tasks:
+                self.skip.add(id(task))
+                self._report_resumed(task)
+        for step in current:
+            for task in step.tasks:
+                self._adopt(task)
+        self.log.info("sync resumed", stage=self.stage, step=first, run_id=self.run_id)
+        return first
+
+    def _adopt(self, task: Task) -> None:
+        state = self.task_states[id(task)]
+        live = self.live[id(task)]
+        if task.is_hook:
+            if state.status in (SUCCEEDED, FAILED):
+                self.hook_done[id(task)] = state.status == SUCCEEDED
+            elif state.status == RUNNING or (
+                live is not None and _annotations(live).get(RUN_ANNOTATION) == self.run_id
+            ):
+                self.done_writes.add(id(task))
+        elif task.action is Action.APPLY and state.status in (RUNNING, SUCCEEDED):
+            self.done_writes.add(id(task))
+
+    def _report_resumed(self, task: Task) -> None:
+        """A task of a step finished before the restart: its result, and its hook's delete policy later."""
+        state = self.task_states[id(task)]
+        if task.is_hook:
+            ok = state.status == SUCCEEDED
+            if self.live[id(task)] is not None:
+                self.hooks_run.append(task)
+                self.hook_outcome[id(task)] = ok
+            phase = OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED
+            self._record(
+                task, ResourceAction.HOOK, ResultStatus.SYNCED, "completed before the restart", hook_phase=phase
+            )
+        elif task.action is Action.PRUNE and state.status == SUCCEEDED:
+            self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned before the restart")
+        elif task.action is Action.PRUNE:
+            self._record(
+                task, ResourceAction.PRUNE_SKIPPED, ResultStatus.PRUNE_SKIPPED, "not pruned before the restart"
+            )
+        elif task.action is Action.APPLY:
+            self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "applied before the restart")
 
     def _failure_message(self, headline: str) -> str:
         reasons = "; ".join(self.failures) or "see the resources"
@@ -391,17 +656,26 @@ class _Run:
             cache=self.cache,
             ignore_differences=self.options.ignore_differences,
             namespace=self.options.namespace or None,
+            dry_runs=self.dry_runs,
         )
         return {r.key: r.status for r in report.resources}
 
     async def _skip_in_sync(self, the_plan: SyncPlan) -> None:
         """ApplyOutOfSyncOnly: objects tether.diff finds Synced are not applied (nor waited for)."""
-        candidates = [t for t in the_plan.tasks if t.action is Action.APPLY and t.options.apply_out_of_sync_only]
+        candidates = [
+            t
+            for t in the_plan.tasks
+            if t.action is Action.APPLY
+            and t.options.apply_out_of_sync_only
+            and id(t) not in self.skip
+            and id(t) not in self.done_writes
+        ]
         status = await self._diff_status(candidates)
         synced = {key for key, verdict in status.items() if verdict == SYNCED}
         for task in candidates:
             if task.key in synced and self.live[id(task)] is not None:
                 self.skip.add(id(task))
+                self._status(task, SKIPPED)
                 self._record(
                     task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "in sync: not applied (ApplyOutOfSyncOnly)"
                 )
@@ -420,7 +694,11 @@ class _Run:
         tasks = [
             t
             for t in list(the_plan.tasks) + list(the_plan.sync_fail)
-            if t.action in (Action.APPLY, Action.HOOK) and id(t) not in self.skip
+            if t.action in (Action.APPLY, Action.HOOK)
+            and id(t) not in self.skip
+            and id(t) not in self.done_writes
+            and id(t) not in self.hook_done
+            and (self.stage == STAGE_SYNC or t.phase is Phase.SYNC_FAIL)
         ]
 
         async def check(task: Task) -> bool:
@@ -442,7 +720,7 @@ class _Run:
                 return False
             try:
                 async with self.limit:
-                    await self._write(task, dry_run=True)
+                    predicted = await self._checked(task)
             except ClusterUnreachable:
                 raise
             except TetherError as exc:
@@ -450,6 +728,16 @@ class _Run:
                 self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
                 return False
+            live = self.live[id(task)]
+            if (
+                task.action is Action.APPLY
+                and live is not None
+                and predicted is not live  # Force: the dry run met an immutable change, the real run recreates
+                and not _terminating(live)
+                and _no_op(predicted, live)
+            ):
+                self.in_sync.add(id(task))
+                self._status(task, SKIPPED)
             return True
 
         return await _all_ok(check(t) for t in tasks)
@@ -496,10 +784,60 @@ class _Run:
 
     # ----------------------------------------------------------------- writing
 
+    def _mode(self, task: Task) -> str | None:
+        """How ``task`` writes its object, as the DryRuns store names it (None: hooks, never stored)."""
+        if task.action is not Action.APPLY:
+            return None
+        opts = task.options
+        mode = "replace" if opts.replace else ("apply-force" if opts.force_conflicts else "apply")
+        return mode if opts.validate else f"{mode}:no-validate"
+
+    async def _body(self, task: Task) -> dict[str, Any]:
+        """What is sent for ``task``: the object with this app's tracking id (and ignored fields kept as live)."""
+        body = self.bodies.get(id(task))
+        if body is not None:
+            return body
+        body = mark(task.obj, self.app)
+        live = self.live[id(task)]
+        if task.is_hook:
+            body["metadata"] = dict(body["metadata"])
+            body["metadata"]["annotations"] = {
+                **(body["metadata"].get("annotations") or {}),
+                RUN_ANNOTATION: self.run_id,
+            }
+        elif task.options.respect_ignore_differences and live is not None and self.options.ignore_differences:
+            body = await respect_ignored(body, live, self.options.ignore_differences)
+        self.bodies[id(task)] = body
+        return body
+
+    async def _checked(self, task: Task) -> dict[str, Any]:
+        """The pre-check dry run of ``task``: a still-valid outcome from the shared store, or one request.
+
+        An outcome is valid while the object sent and the live resourceVersion are the same
+        (tether.diff stores its comparisons' outcomes in the same store under ``apply-force``).
+        A stored refusal is raised again.
+        """
+        mode, body, live = self._mode(task), await self._body(task), self.live[id(task)]
+        if mode is not None:
+            stored = self.dry_runs.get(task.key, mode, body, _rv(live) or None)
+            if isinstance(stored, ClusterError):
+                raise stored
+            if stored is not None:
+                return stored
+        try:
+            predicted = await self._write(task, dry_run=True)
+        except ClusterError as exc:
+            if mode is not None and exc.status in (400, 422) and not isinstance(exc, UnknownKind):
+                self.dry_runs.put(task.key, mode, body, _rv(live) or None, exc)
+            raise
+        if mode is not None and predicted is not live and id(task) not in self.unvalidated_writes:
+            self.dry_runs.put(task.key, mode, body, _rv(predicted) or _rv(live) or None, predicted)
+        return predicted
+
     async def _write(self, task: Task, *, dry_run: bool) -> dict[str, Any]:
         """Apply, replace or create one object (hooks are created); raises ClusterError."""
         opts = task.options
-        obj = mark(task.obj, self.app)
+        obj = await self._body(task)
         live = self.live[id(task)]
         if task.action is Action.HOOK:
             if live is None or DeletePolicy.BEFORE_HOOK_CREATION in delete_policies(task.obj):
@@ -509,8 +847,6 @@ class _Run:
                     obj["metadata"]["generateName"] = obj["metadata"].pop("name") + "-"
                 return await self.cluster.create(obj, dry_run=dry_run)
             return await self.cluster.apply(obj, dry_run=dry_run, force=opts.force_conflicts, validate=opts.validate)
-        if opts.respect_ignore_differences and live is not None and self.options.ignore_differences:
-            obj = await respect_ignored(obj, live, self.options.ignore_differences)
         try:
             if opts.replace:
                 return await self.cluster.replace(obj, dry_run=dry_run, validate=opts.validate)
@@ -534,16 +870,54 @@ class _Run:
             self.recreated.add(id(task))
             return await self.cluster.apply(obj, force=opts.force_conflicts, validate=opts.validate)
 
+    def _wrote(self, task: Task, written: dict[str, Any]) -> None:
+        """After a real write: the stored dry runs of the object are stale; the write's answer is the new one.
+
+        Applying (or replacing with) the same object again to what the server now holds
+        changes nothing, so the written object is the valid outcome for the written version.
+        """
+        self.dry_runs.forget(task.key)
+        mode = self._mode(task)
+        if mode is not None and id(task) not in self.unvalidated_writes and id(task) not in self.recreated:
+            self.dry_runs.put(task.key, mode, self.bodies[id(task)], _rv(written) or None, written)
+
     async def _execute_task(self, task: Task) -> bool:
         live = self.live[id(task)]
+        if id(task) in self.hook_done:
+            ok = self.hook_done[id(task)]
+            self.hook_outcome[id(task)] = ok
+            if live is not None:
+                self.hooks_run.append(task)
+            phase = OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED
+            self._record(
+                task, ResourceAction.HOOK, ResultStatus.SYNCED, "completed before the restart", hook_phase=phase
+            )
+            if not ok:
+                self._fail(f"hook {task.key} failed before the restart")
+            return ok
+        if id(task) in self.done_writes:
+            if task.is_hook:
+                self.hooks_run.append(task)
+                message = "hook created before the restart"
+                self._record(task, ResourceAction.HOOK, ResultStatus.SYNCED, message, hook_phase=OperationPhase.RUNNING)
+            else:
+                self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, "applied before the restart")
+            return True
+        if id(task) in self.in_sync:
+            self._record(
+                task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "in sync: not applied" + self._notes(task)
+            )
+            return True
         try:
             async with self.limit:
                 if task.action is Action.NAMESPACE:
                     if live is not None:
                         self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "namespace exists")
+                        self._status(task, SKIPPED)
                         return True
                     written = await self.cluster.create(task.obj)
                     self.written_rv[id(task)] = _rv(written)
+                    self._status(task, SUCCEEDED)
                     self._record(
                         task, ResourceAction.CREATED, ResultStatus.SYNCED, "namespace created (CreateNamespace)"
                     )
@@ -551,6 +925,7 @@ class _Run:
                 written = await self._write(task, dry_run=False)
         except (TetherError, WaitFailed) as exc:
             message = f"{task.key}: {exc}"
+            self._status(task, FAILED)
             if task.action is Action.HOOK:
                 self._record(
                     task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED
@@ -562,6 +937,8 @@ class _Run:
             self._fail(message)
             return False
         self.written_rv[id(task)] = _rv(written)
+        self._wrote(task, written)
+        self._status(task, RUNNING)
         if task.action is Action.HOOK:
             self.hooks_run.append(task)
             self._record(
@@ -643,9 +1020,8 @@ class _Run:
 
     async def _prune(self, task: Task) -> bool:
         live = self.cache.get(task.key)
-        if not self._prune_verdict(task, live, dry_run=False):
-            return True
-        if not await self._namespace_clear(task, dry_run=False):
+        if not self._prune_verdict(task, live, dry_run=False) or not await self._namespace_clear(task, dry_run=False):
+            self._status(task, SKIPPED)
             return True
         if not _terminating(live):
             try:
@@ -659,11 +1035,13 @@ class _Run:
                     )
             except ClusterError as exc:
                 message = f"{task.key}: {exc}"
+                self._status(task, FAILED)
                 self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 if isinstance(exc, ClusterUnreachable):
                     raise
                 self._fail(message)
                 return False
+        self._status(task, SUCCEEDED)
         self._record(task, ResourceAction.PRUNED, ResultStatus.PRUNED, "pruned")
         try:
             await self._wait_gone(task)
@@ -680,7 +1058,7 @@ class _Run:
             return True
         self._emit(SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave}: {len(tasks)} task(s)"))
         self.log.info("sync step", phase=str(step.phase), wave=step.wave, tasks=len(tasks))
-        if not await self._recreate_hooks([t for t in tasks if t.action is Action.HOOK]):
+        if not await self._recreate_hooks([t for t in tasks if t.action is Action.HOOK and self._to_create(t)]):
             return False
         writes = [t for t in tasks if t.action is not Action.PRUNE]
         for group in _kind_groups(writes):
@@ -693,7 +1071,13 @@ class _Run:
             return False
         if final and not step.has_hooks:
             return True  # as Argo CD: the last wave of plain resources is not waited for
-        return await self._wait_step([t for t in writes if t.action is not Action.NAMESPACE])
+        return await self._wait_step(
+            [t for t in writes if t.action is not Action.NAMESPACE and id(t) not in self.hook_done]
+        )
+
+    def _to_create(self, task: Task) -> bool:
+        """Whether a hook is still to be created (not by this run before a restart)."""
+        return id(task) not in self.done_writes and id(task) not in self.hook_done
 
     async def _recreate_hooks(self, hooks: list[Task]) -> bool:
         """BeforeHookCreation: delete the previous run of a named hook before creating it again.
@@ -786,6 +1170,8 @@ class _Run:
         return outcome.ok
 
     def _settle(self, task: Task, *, ok: bool, message: str, health: str | None) -> None:
+        if id(task) not in self.in_sync:
+            self._status(task, SUCCEEDED if ok else FAILED)
         if task.is_hook:
             self.hook_outcome[id(task)] = ok
             phase = OperationPhase.SUCCEEDED if ok else OperationPhase.FAILED
@@ -799,17 +1185,20 @@ class _Run:
 
     # ----------------------------------------------------------------- failure and hook clean-up
 
-    async def _run_sync_fail(self, the_plan: SyncPlan) -> None:
+    async def _run_sync_fail(self, the_plan: SyncPlan, first: int = 0) -> None:
         """SyncFail hooks run, wave by wave, once the sync has failed; their failure is added to the message."""
-        for step in the_plan.sync_fail_steps():
+        steps = the_plan.sync_fail_steps()
+        for index in range(first, len(steps)):
+            step = steps[index]
+            self._at(STAGE_SYNC_FAIL, index, step)
             self._emit(
                 SyncEvent("step", step.phase, step.wave, f"{step.phase} wave {step.wave}: {len(step.tasks)} hook(s)")
             )
-            if not await self._recreate_hooks(list(step.tasks)):
+            if not await self._recreate_hooks([t for t in step.tasks if self._to_create(t)]):
                 return
             if not await _all_ok(self._execute_task(t) for t in step.tasks):
                 return
-            if not await self._wait_step(list(step.tasks)):
+            if not await self._wait_step([t for t in step.tasks if id(t) not in self.hook_done]):
                 return
 
     async def _delete_finished_hooks(self) -> None:
@@ -856,3 +1245,34 @@ def _kind_groups(tasks: list[Task]) -> list[list[Task]]:
         else:
             groups.append([task])
     return groups
+
+
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def _own_fields(obj: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Tether's entries in managedFields, without their timestamps."""
+    entries = (obj.get("metadata") or {}).get("managedFields") or []
+    return sorted(
+        (
+            (str(e.get("operation")), str(e.get("apiVersion")), str(e.get("subresource", ""))),
+            repr(e.get("fieldsV1")),
+        )
+        for e in entries
+        if isinstance(e, Mapping) and e.get("manager") == FIELD_MANAGER
+    )
+
+
+def _no_op(predicted: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    """Whether writing the object would change nothing on the server, judged from its dry run.
+
+    The dry run met this very live version; the object comes out the same (tracking id
+    included, which ``normalise`` drops) and Tether's field ownership is unchanged, so the
+    server would store nothing new: skipping the write changes nothing for anyone.
+    """
+    if _rv(predicted) and _rv(predicted) != _rv(live):
+        return False
+    if _annotations(predicted).get(TRACKING_ANNOTATION) != _annotations(live).get(TRACKING_ANNOTATION):
+        return False
+    return normalise(predicted) == normalise(live) and _own_fields(predicted) == _own_fields(live)
