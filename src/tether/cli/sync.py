@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from tether.sync import (
     is_hook,
     sync_app,
 )
+from tether.sync.operation import OperationState
 from tether.sync.options import Selector
 
 EXIT_FAILED = 1
@@ -93,6 +95,30 @@ async def live_health(cluster: Cluster, desired: list[dict[str, Any]], namespace
     return await app_health(placed, live_of)
 
 
+def read_state(path: Path | None, app: str) -> OperationState | None:
+    """The operation saved in ``path`` if it is this app's and still running (to resume), else None."""
+    if path is None or not path.exists():
+        return None
+    try:
+        state = OperationState.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise TetherError(f"app {app!r}: cannot read the sync state file {path}: {exc}") from None
+    if state.app != app or not state.running:
+        return None
+    return state
+
+
+def state_writer(path: Path) -> Callable[[OperationState], None]:
+    """An ``on_state`` callback that replaces ``path`` atomically with each new state (no secrets in it)."""
+
+    def write(state: OperationState) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(state.to_dict()))
+        os.replace(tmp, path)
+
+    return write
+
+
 async def _run(
     source: str,
     revision: str | None,
@@ -103,13 +129,23 @@ async def _run(
     context: str | None,
     options: SyncOptions,
     quiet: bool,
+    state_file: Path | None = None,
 ) -> tuple[SyncResult, HealthStatus | None, list[str]]:
+    resume = read_state(state_file, app)
     state = await load_desired(app, build_source(source, revision, app_path), namespace)
     options = replace(options, revision=state.revision or "")
+    if resume is not None:
+        _say(f"resuming the sync started at {resume.started_at} (run {resume.run_id})")
     cluster = await Cluster.connect(kubeconfig, context)
     async with cluster:
         result = await sync_app(
-            app, state.objects, cluster=cluster, options=options, progress=None if quiet else _show_progress
+            app,
+            state.objects,
+            cluster=cluster,
+            options=options,
+            progress=None if quiet else _show_progress,
+            on_state=state_writer(state_file) if state_file is not None else None,
+            resume=resume,
         )
         if result.phase is OperationPhase.ERROR:
             return result, None, []
@@ -150,6 +186,13 @@ async def _run(
 )
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Save the sync's state here as it runs; if it holds a sync of this app still running "
+    "(the process was killed), resume that sync instead of starting a new one.",
+)
 def sync(
     source: str,
     app: str,
@@ -167,6 +210,7 @@ def sync(
     allow_empty: bool,
     output: str,
     quiet: bool,
+    state_file: Path | None,
 ) -> None:
     """Sync SOURCE (a git URL or a local directory) into a cluster as app APP."""
     try:
@@ -191,6 +235,7 @@ def sync(
                 context,
                 options,
                 quiet,
+                state_file,
             )
         )
     except TetherError as exc:
