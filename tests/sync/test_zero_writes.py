@@ -103,14 +103,15 @@ async def test_a_diff_and_a_sync_with_nothing_changed_send_no_write_request(
     await settled(cache, namespace)
     await diff_app(app, desired, cluster=kube, cache=cache, namespace=namespace, dry_runs=store)  # the warm cache
 
-    before = await writes(devcluster)
+    before, counted = await writes(devcluster), kube.requests.snapshot()
     report = await diff_app(app, desired, cluster=kube, cache=cache, namespace=namespace, dry_runs=store)
     again = await sync_app(app, desired, cluster=kube, cache=cache, options=options, dry_runs=store)
-    after = await writes(devcluster)
+    after, spent = await writes(devcluster), kube.requests.snapshot() - counted
 
     assert report.in_sync, report.text()
     assert again.phase is OperationPhase.SUCCEEDED, again.message
-    assert delta(after, before) == {}  # no apply, no dry run, nothing
+    assert delta(after, before) == {}  # no apply, no dry run, nothing: as the API server counts
+    assert spent.writes == 0 and spent.dry_runs == 0, spent  # and as Tether counts
     assert {(r.kind, r.action, r.message.split(";")[0]) for r in again.resources} == {
         (kind, ResourceAction.UNCHANGED, "in sync: not applied")
         for kind in ("ServiceAccount", "ConfigMap", "Service", "Deployment")
@@ -123,9 +124,10 @@ async def test_a_diff_and_a_sync_with_nothing_changed_send_no_write_request(
     )
     drifted = await diff_app(app, desired, cluster=kube, cache=cache, namespace=namespace, dry_runs=store)
     assert [r.key.name for r in drifted.out_of_sync] == ["cfg"]
-    before = await writes(devcluster)
+    before, counted = await writes(devcluster), kube.requests.snapshot()
     fixed = await sync_app(app, desired, cluster=kube, cache=cache, options=options, dry_runs=store)
-    after = await writes(devcluster)
+    after, spent = await writes(devcluster), kube.requests.snapshot() - counted
+    assert (spent.writes, spent.dry_runs, spent.of("APPLY")) == (1, 0, 1), spent
     assert fixed.find("ConfigMap", "cfg").action is ResourceAction.CONFIGURED, fixed.message
     changes = delta(after, before)
     assert list(changes.values()) == [1] and next(iter(changes))[1:] == ("configmaps", ""), changes  # one apply
