@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.render.helpers import names, render_local, write_tree
 from tether.render import RenderError
@@ -78,7 +79,7 @@ async def test_value_files_inline_values_and_parameters(repo: Path) -> None:
     assert cm["data"] == {
         "color": "green",  # inline values come after value files
         "size": "xl",  # a value file elsewhere in the repository
-        "countKind": "string",  # parameters are --set-string by default
+        "countKind": "int64",  # parameters are --set (typed) by default, as in Argo CD
         "kube": "v1.29.0",
         "hasExample": "true",
     }
@@ -99,13 +100,42 @@ async def test_values_object_wins_over_values_and_force_string(repo: Path) -> No
     assert cm["data"]["color"] == "black" and cm["data"]["countKind"] == "string"
 
 
-async def test_parameters_are_strings_unless_force_string_is_false(repo: Path) -> None:
-    as_written = await render_local(repo, "chart", helm={"parameters": [{"name": "count", "value": "5"}]})
-    assert config_map(as_written.objects)["data"]["countKind"] == "string"
-    typed = await render_local(
+# An Argo CD Application's helm source, parameters as Argo CD users write them.
+ARGO_PARAMETERS = """
+parameters:
+  - name: count
+    value: "5"
+  - name: size
+    value: "true"
+  - name: color
+    value: "0123"
+    forceString: true
+"""
+
+
+async def test_parameters_are_typed_unless_force_string_as_in_argo_cd(repo: Path) -> None:
+    write_tree(
+        repo,
+        {
+            "chart/templates/kinds.yaml": """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: kinds
+data:
+  size: {{ kindOf .Values.size | quote }}
+  color: {{ kindOf .Values.color | quote }}
+  colorValue: {{ .Values.color | quote }}
+"""
+        },
+    )
+    rendered = await render_local(repo, "chart", helm=yaml.safe_load(ARGO_PARAMETERS))
+    by_name = {o["metadata"]["name"]: o["data"] for o in rendered.objects if o["kind"] == "ConfigMap"}
+    assert by_name["app-cm"]["countKind"] == "int64"  # --set count=5
+    assert by_name["kinds"] == {"size": "bool", "color": "string", "colorValue": "0123"}  # --set-string keeps 0123
+    explicit = await render_local(
         repo, "chart", helm={"parameters": [{"name": "count", "value": "5", "forceString": False}]}
     )
-    assert config_map(typed.objects)["data"]["countKind"] == "int64"
+    assert config_map([o for o in explicit.objects if o["metadata"]["name"] != "kinds"])["data"]["countKind"] == "int64"
 
 
 async def test_comma_in_parameter_is_one_value(repo: Path) -> None:
@@ -119,6 +149,35 @@ async def test_missing_value_file_is_an_error_unless_ignored(repo: Path) -> None
     rendered = await render_local(repo, "chart", helm={"valueFiles": ["nope.yaml"], "ignoreMissingValueFiles": True})
     assert config_map(rendered.objects)["data"]["color"] == "red"
     assert "chart" in rendered.inputs  # chart/nope.yaml is covered: adding it changes the chart's tree id
+
+
+# Argo CD's layout for per-environment values: valueFiles written from the repository root.
+ARGO_ABSOLUTE_VALUE_FILES = """
+valueFiles:
+  - /envs/prod/values.yaml
+  - /envs/prod/missing.yaml
+ignoreMissingValueFiles: true
+fileParameters:
+  - name: size
+    path: /envs/prod/size.txt
+"""
+
+
+async def test_absolute_value_files_are_relative_to_the_repository_root(repo: Path) -> None:
+    write_tree(repo, {"envs/prod/values.yaml": "color: prod-blue\n", "envs/prod/size.txt": "huge"})
+    rendered = await render_local(repo, "chart", helm=yaml.safe_load(ARGO_ABSOLUTE_VALUE_FILES))
+    cm = config_map(rendered.objects)
+    assert cm["data"]["color"] == "prod-blue" and cm["data"]["size"] == "huge"
+    assert rendered.inputs == ("chart", "envs/prod/missing.yaml", "envs/prod/size.txt", "envs/prod/values.yaml")
+
+
+async def test_a_missing_absolute_value_file_is_an_error_unless_ignored(repo: Path) -> None:
+    with pytest.raises(RenderError, match=r"helm.valueFiles\[0\]: '/envs/none.yaml' does not exist in the repository"):
+        await render_local(repo, "chart", helm={"valueFiles": ["/envs/none.yaml"]})
+    rendered = await render_local(
+        repo, "chart", helm={"valueFiles": ["/envs/none.yaml"], "ignoreMissingValueFiles": True}
+    )
+    assert config_map(rendered.objects)["data"]["color"] == "red"
 
 
 async def test_vendored_dependencies_render_without_network(repo: Path) -> None:

@@ -30,12 +30,35 @@ def repo(tmp_path: Path) -> Path:
     return write_tree(tmp_path / "repo", CHART)
 
 
-@pytest.mark.parametrize("ref", ["../../outside/values.yaml", "../../../../../../etc/passwd", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "../../outside/values.yaml",
+        "../../../../../../etc/passwd",
+        "/../outside/values.yaml",
+        "/../../../etc/passwd",
+        "~/x",
+    ],
+)
 async def test_value_files_outside_or_absolute(repo: Path, ref: str) -> None:
     with pytest.raises(
         RenderError, match=r"app 'app': helm.valueFiles\[0\]: .* (outside the repository|relative path)"
     ):
         await render_local(repo, "chart", helm={"valueFiles": [ref]})
+
+
+async def test_an_absolute_value_file_is_looked_up_in_the_repository_never_on_the_host(repo: Path) -> None:
+    # As in Argo CD, "/etc/passwd" means <repository>/etc/passwd.
+    with pytest.raises(RenderError, match=r"helm.valueFiles\[0\]: '/etc/passwd' does not exist in the repository"):
+        await render_local(repo, "chart", helm={"valueFiles": ["/etc/passwd"]})
+    for field in ("valueFiles", "fileParameters"):
+        spec = (
+            {field: ["/../outside/values.yaml"]}
+            if field == "valueFiles"
+            else {field: [{"name": "v", "path": "/../outside/values.yaml"}]}
+        )
+        with pytest.raises(RenderError, match=r"outside the repository"):
+            await render_local(repo, "chart", helm=spec)
 
 
 async def test_symlinked_value_file_pointing_out(repo: Path) -> None:

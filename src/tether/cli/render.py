@@ -40,7 +40,7 @@ from tether.secrets import REDACTOR, mask_secret_objects
     "helm_sets",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Helm parameter (--set-string, as helm.parameters); repeatable.",
+    help="Helm parameter (--set, typed, as helm.parameters); repeatable.",
 )
 @click.option(
     "--values",

@@ -52,20 +52,20 @@ class DirectorySource(_Spec):
 
 
 class HelmParameter(_Spec):
-    """A Helm parameter: ``--set-string name=value``; ``forceString: false`` asks for ``--set``.
+    """A Helm parameter: ``--set name=value`` (typed), or ``--set-string`` with ``forceString: true``.
 
-    Strings by default, so a value such as ``true``, ``0123`` or ``1e3`` reaches the chart
-    exactly as written. Argo CD's default is the other way round (``--set`` unless
-    ``forceString: true``); write ``forceString: false`` to get a typed value.
+    Argo CD's rule, so a repository written for it renders the same: ``5`` reaches the chart
+    as a number and ``true`` as a boolean unless ``forceString: true`` keeps them strings.
+    (Tether once defaulted to ``--set-string``; see docs/sources-and-rendering.md.)
     """
 
     name: str = Field(min_length=1)
     value: str
-    force_string: bool | None = None
+    force_string: bool = False
 
     @property
     def set_flag(self) -> str:
-        return "--set" if self.force_string is False else "--set-string"
+        return "--set-string" if self.force_string else "--set"
 
     @field_validator("value", mode="before")
     @classmethod
@@ -87,7 +87,7 @@ class HelmFileParameter(_Spec):
 class HelmSource(_Spec):
     release_name: str | None = None  # default: the application's name
     namespace: str | None = None  # default: the destination namespace
-    value_files: tuple[str, ...] = ()  # relative to the chart directory; must stay in the repo
+    value_files: tuple[str, ...] = ()  # relative to the chart; "/x" is relative to the repository root
     ignore_missing_value_files: bool = False
     values: str | dict[str, Any] | None = None  # inline values; ``valuesObject`` wins if both
     values_object: dict[str, Any] | None = None

@@ -6,8 +6,9 @@ is an error that names it. Value files, ``--set-file`` files and every symlink i
 chart must resolve inside the repository. Arguments follow Argo CD: release name =
 ``helm.releaseName`` or the app name; namespace = ``helm.namespace`` or the destination;
 value files, then inline values (``valuesObject`` over ``values``) as the last values
-file; parameters as ``--set-string`` (``--set`` with ``forceString: false``); CRDs included
-unless ``skipCrds``.
+file; parameters as ``--set`` (``--set-string`` with ``forceString: true``); CRDs included
+unless ``skipCrds``. A value file or ``--set-file`` path written absolute (``/envs/prod.yaml``)
+is relative to the repository root, as in Argo CD; any other is relative to the chart.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def _value_files(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> list[
         what = f"helm.valueFiles[{index}]"
         if "://" in ref:
             raise render_error(checkout.app, what, f"{ref!r}: remote value files are not supported")
-        path = checkout.resolve(chart_dir, ref, what=what, must_exist=not spec.ignore_missing_value_files)
+        base, relative = _base(checkout, chart_dir, ref)
+        path = checkout.resolve(base, relative, what=what, must_exist=not spec.ignore_missing_value_files, shown=ref)
         if path is None:
             continue
         if not path.is_file():
@@ -155,12 +157,23 @@ def _file_parameters(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> l
     resolved: list[tuple[str, Path]] = []
     for index, parameter in enumerate(spec.file_parameters):
         what = f"helm.fileParameters[{index}].path"
-        path = checkout.resolve(chart_dir, parameter.path, what=what)
+        base, relative = _base(checkout, chart_dir, parameter.path)
+        path = checkout.resolve(base, relative, what=what, shown=parameter.path)
         assert path is not None
         if not path.is_file():
             raise render_error(checkout.app, what, f"{parameter.path!r} is not a file")
         resolved.append((parameter.name, path))
     return resolved
+
+
+def _base(checkout: Checkout, chart_dir: Path, ref: str) -> tuple[Path, str]:
+    """Where ``ref`` starts: the repository root for ``/…`` (Argo CD's rule), else the chart.
+
+    The result still goes through ``Checkout.resolve``, so ``/../x`` leaves the repository and is refused.
+    """
+    if ref.startswith("/") and not ref.startswith("//"):
+        return checkout.root, "./" + ref.lstrip("/")
+    return chart_dir, ref
 
 
 def _escape_set_value(value: str) -> str:

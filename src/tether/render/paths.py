@@ -67,24 +67,28 @@ class Checkout:
             self.record(real)
         return real
 
-    def resolve(self, base: Path, ref: str, *, what: str, must_exist: bool = True) -> Path | None:
+    def resolve(
+        self, base: Path, ref: str, *, what: str, must_exist: bool = True, shown: str | None = None
+    ) -> Path | None:
         """``ref`` (relative to directory ``base``) resolved inside the checkout, and recorded.
 
         Refuses absolute references and anything whose lexical or real path leaves the
         checkout. A missing target raises unless ``must_exist`` is false (then None).
+        Messages quote ``shown`` (the reference as the user wrote it) when given.
         """
+        quoted = repr(shown if shown is not None else ref)
         if not ref or os.path.isabs(ref) or ref.startswith("~"):
-            raise render_error(self.app, what, f"{ref!r} must be a relative path inside the repository")
+            raise render_error(self.app, what, f"{quoted} must be a relative path inside the repository")
         lexical = Path(os.path.normpath(os.path.join(base, ref)))
         if not self.contains(lexical):
-            raise render_error(self.app, what, f"{ref!r} resolves outside the repository")
+            raise render_error(self.app, what, f"{quoted} resolves outside the repository")
         real = Path(os.path.realpath(lexical))
         if not self.contains(real):
-            raise render_error(self.app, what, f"{ref!r} is a symlink that points outside the repository")
+            raise render_error(self.app, what, f"{quoted} is a symlink that points outside the repository")
         self.record(lexical)
         if not os.path.lexists(lexical) or not real.exists():
             if must_exist:
-                raise render_error(self.app, what, f"{ref!r} does not exist in the repository")
+                raise render_error(self.app, what, f"{quoted} does not exist in the repository")
             return None
         if real != lexical:
             self.record(real)
