@@ -42,6 +42,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_QPS, DEFAULT_BURST = 50.0, 100
 DEFAULT_MAX_READS, DEFAULT_MAX_WRITES = 32, 32
 PROBE_CONNECTIONS = 2
+# HTTP 429 answers are retried this many times, after the server's retryAfterSeconds (capped).
+MAX_THROTTLED, MAX_RETRY_AFTER = 10, 10.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # A server that does not answer: requests and probes retry for RETRY_FOR seconds in all,
 # probing /readyz (PROBE_TIMEOUT each) with a pause doubling from PROBE_FIRST to PROBE_MAX.
@@ -233,6 +235,7 @@ class Cluster:
         first_failure: float | None = None
         pause = PROBE_FIRST / 2
         slots = self.reads if method == "GET" else self.writes
+        throttled = 0
         while True:
             try:
                 async with slots:
@@ -258,6 +261,12 @@ class Cluster:
                 pause = min(PROBE_MAX, pause * 2)
                 continue
             self.answered()
+            if result[0] == 429 and throttled < MAX_THROTTLED:
+                # Not processed (API priority and fairness, or a CRD's storage still starting):
+                # safe to send again after the pause the server asks for, as client-go does.
+                throttled += 1
+                await asyncio.sleep(_retry_after(result[1]))
+                continue
             return result
 
     async def _send(
@@ -742,6 +751,13 @@ async def _read_body(stream: aiohttp.StreamReader, cap: int) -> bytes | None:
         if size > cap:
             return None
         chunks.append(chunk)
+
+
+def _retry_after(payload: Mapping[str, Any]) -> float:
+    """The pause a 429 Status asks for (``details.retryAfterSeconds``), 1 s when it names none."""
+    details = payload.get("details") if isinstance(payload, Mapping) else None
+    seconds = details.get("retryAfterSeconds") if isinstance(details, Mapping) else None
+    return min(MAX_RETRY_AFTER, float(seconds)) if isinstance(seconds, int | float) and seconds > 0 else 1.0
 
 
 def _ref(namespace: str | None, name: str) -> str:
