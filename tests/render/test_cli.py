@@ -123,11 +123,21 @@ def test_explicit_type_wins_over_detection(tmp_path: Path) -> None:
 def test_failure_exits_2_with_the_error_and_nothing_on_stdout(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "good.yaml").write_text(manifest("ConfigMap", "good"))
-    (tmp_path / "app" / "values.yaml").write_text("replicaCount: 1\n")
+    (tmp_path / "app" / "broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n---\nx: 1\n")
     result = invoke(str(tmp_path), "--path", "app")
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert "app 'app': manifest app/values.yaml: document 1 is not a Kubernetes object" in result.stderr
+    assert "app 'app': manifest app/broken.yaml: document 2 is not a Kubernetes object" in result.stderr
+
+
+def test_a_yaml_file_that_is_no_manifest_is_skipped_with_a_warning_on_stderr(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "good.yaml").write_text(manifest("ConfigMap", "good"))
+    (tmp_path / "app" / "values.yaml").write_text("replicaCount: 1\n")
+    result = invoke(str(tmp_path), "--path", "app", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert names(json.loads(result.stdout)) == ["ConfigMap/good"]
+    assert "skipped a file that is not a Kubernetes manifest" in result.stderr and "app/values.yaml" in result.stderr
 
 
 def test_explicit_type_and_option_errors(tmp_path: Path) -> None:

@@ -47,14 +47,6 @@ async def test_include_and_exclude_globs_with_braces(app_tree: Path) -> None:
     assert names(rendered.objects) == ["ConfigMap/c", "Secret/d"]
 
 
-async def test_non_manifest_yaml_is_an_error_naming_the_file(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"app/ok.yaml": manifest("ConfigMap", "ok"), "app/values.yaml": "replicaCount: 2\n"})
-    with pytest.raises(
-        RenderError, match=r"app 'app': manifest app/values.yaml: document 1 is not a Kubernetes object"
-    ):
-        await render_local(tmp_path, "app")
-
-
 async def test_excluded_non_manifest_yaml_is_ignored(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/ok.yaml": manifest("ConfigMap", "ok"), "app/values.yaml": "replicaCount: 2\n"})
     rendered = await render_local(tmp_path, "app", directory={"exclude": "values.yaml"})
@@ -77,7 +69,9 @@ async def test_list_kind_is_flattened_and_empty_documents_skipped(tmp_path: Path
 
 
 async def test_bad_file_fails_the_whole_render(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"a.yaml": manifest("ConfigMap", "a"), "b.yaml": "apiVersion: v1\nkind: [\n"})
+    write_tree(
+        tmp_path, {"a.yaml": manifest("ConfigMap", "a"), "b.yaml": "apiVersion: v1\nmetadata: {name: b}\nkind: [\n"}
+    )
     with pytest.raises(RenderError, match=r"manifest b.yaml: (document \d+: )?invalid YAML"):
         await render_local(tmp_path)
 

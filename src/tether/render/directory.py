@@ -8,8 +8,20 @@ missing or non-regular files are skipped. A manifest symlink that loops (``a.yam
 b.yaml -> a.yaml``) is an error naming the file, and so, with ``recurse``, is a symlinked
 directory that loops or leads back to a directory holding it: a loop is a mistake or an
 attack, never a file to skip quietly. Symlinked directories are not followed and
-``.git`` directories are never entered. A YAML/JSON file that is not a set of Kubernetes
-objects is an error naming the file: exclude it if it is not meant to be applied.
+``.git`` directories are never entered.
+
+Which files count follows Argo CD's ``findManifests``:
+
+* a file containing ``+argocd:skip-file-rendering`` anywhere (a YAML or Jsonnet comment)
+  is skipped, after the include/exclude globs;
+* a YAML file that is not a Kubernetes object (a values file, CI config: its first
+  document has no apiVersion/kind, or it is not YAML at all) is skipped with a warning,
+  unless it looks like a manifest (it holds ``apiVersion:``, ``kind:`` and ``metadata:``)
+  or an earlier document of it was an object: then it is an error naming the file;
+* a JSON file must hold one Kubernetes object; anything else is an error naming it.
+
+The bounded loader's limits (alias bombs, depth, size, non-JSON tags) and its checks of an
+object's fields are errors whatever the file looks like.
 """
 
 from __future__ import annotations
@@ -20,15 +32,28 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import structlog
+
 from tether.model.source import DirectorySource
 from tether.render.errors import render_error
 from tether.render.glob import GlobSyntaxError, glob_match
 from tether.render.jsonnet import evaluate_jsonnet
-from tether.render.manifests import ManifestError, objects_from_json, objects_from_yaml
+from tether.render.manifests import (
+    ManifestError,
+    YamlSyntaxError,
+    flatten_checked,
+    is_kube_object,
+    load_yaml_documents,
+    objects_from_json,
+)
 from tether.render.paths import Checkout, is_symlink_loop
 from tether.render.request import RenderRequest
 
+log = structlog.get_logger(__name__)
+
 MANIFEST_NAME = re.compile(r"^.*\.(yaml|yml|json|jsonnet)$")
+SKIP_MARKER = "+argocd:skip-file-rendering"
+_MANIFEST_WORDS = ("apiVersion:", "kind:", "metadata:")
 
 
 async def render_directory(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
@@ -44,11 +69,37 @@ async def render_directory(checkout: Checkout, app_dir: Path, request: RenderReq
         if real.name.endswith(".jsonnet"):
             objects.extend(evaluated[real])
             continue
-        text = checkout.read_text(real, what=f"manifest {_shown(checkout, app_dir, relative)}")
+        shown = _shown(checkout, app_dir, relative)
+        text = checkout.read_text(real, what=f"manifest {shown}")
         try:
-            objects.extend(objects_from_json(text) if real.name.endswith(".json") else objects_from_yaml(text))
+            objects.extend(objects_from_json(text) if real.name.endswith(".json") else _yaml_objects(text))
+        except _NotManifest as exc:
+            log.warning("skipped a file that is not a Kubernetes manifest", app=request.app, file=shown, why=str(exc))
         except ManifestError as exc:
-            raise render_error(request.app, f"manifest {_shown(checkout, app_dir, relative)}", str(exc)) from None
+            raise render_error(request.app, f"manifest {shown}", str(exc)) from None
+    return objects
+
+
+class _NotManifest(Exception):
+    """A YAML file Argo CD would skip: not an object, and nothing in it looks like one."""
+
+
+def _yaml_objects(text: str) -> list[dict[str, Any]]:
+    """The objects of a YAML manifest file; ``_NotManifest`` when the file is something else."""
+    objects: list[dict[str, Any]] = []
+    try:
+        for number, document in enumerate(load_yaml_documents(text), start=1):
+            if document is None:
+                continue
+            if not is_kube_object(document):
+                raise YamlSyntaxError(
+                    f"document {number} is not a Kubernetes object (a mapping with apiVersion and kind)"
+                )
+            objects.extend(flatten_checked([document], where=f"document {number}"))
+    except YamlSyntaxError as exc:
+        if objects or all(word in text for word in _MANIFEST_WORDS):
+            raise  # a manifest gone wrong, not some other YAML: Argo CD fails here too
+        raise _NotManifest(str(exc)) from None
     return objects
 
 
@@ -78,7 +129,14 @@ def manifest_files(checkout: Checkout, app_dir: Path, spec: DirectorySource) -> 
             continue
         if spec.include and not _matches(checkout, "directory.include", spec.include, relative):
             continue
+        if _has_skip_marker(checkout, real, _shown(checkout, app_dir, relative)):
+            continue
         yield relative, real
+
+
+def _has_skip_marker(checkout: Checkout, path: Path, shown: str) -> bool:
+    """Whether the file opts out of rendering with Argo CD's ``+argocd:skip-file-rendering`` marker."""
+    return SKIP_MARKER in checkout.read_text(path, what=f"manifest {shown}")
 
 
 def _walk(app_dir: Path, recurse: bool) -> Iterator[tuple[str, Path]]:

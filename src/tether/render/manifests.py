@@ -94,6 +94,10 @@ class ManifestError(TetherError, ValueError):
     """Text that is not a set of Kubernetes objects; the message says which document, field and why."""
 
 
+class YamlSyntaxError(ManifestError):
+    """Text that is not YAML at all (as opposed to YAML refused by a limit or holding a malformed object)."""
+
+
 def load_yaml_documents(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> Iterator[Any]:
     """Every document of a multi-document YAML stream, bounded by ``limits``, as JSON-compatible data.
 
@@ -118,7 +122,7 @@ def load_yaml_documents(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> Iter
                     document = loader.construct_document(node)
                 yield document
             except yaml.YAMLError as exc:
-                raise ManifestError(f"invalid YAML in document {number}: {exc}") from None
+                raise YamlSyntaxError(f"invalid YAML in document {number}: {exc}") from None
             except _Refused as exc:
                 raise ManifestError(f"document {number}: {exc}") from None
             except RecursionError:
@@ -142,7 +146,7 @@ def objects_from_yaml(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> list[d
     for number, document in enumerate(load_yaml_documents(text, limits), start=1):
         if document is None:
             continue
-        objects.extend(_flatten_checked([document], where=f"document {number}"))
+        objects.extend(flatten_checked([document], where=f"document {number}"))
     return objects
 
 
@@ -171,10 +175,11 @@ def flatten(values: list[Any], *, where: str, limits: ParseLimits = DEFAULT_LIMI
             check_value(value, limits)
         except _Refused as exc:
             raise ManifestError(f"{where}: {exc}") from None
-    return _flatten_checked(values, where=where)
+    return flatten_checked(values, where=where)
 
 
-def _flatten_checked(values: list[Any], *, where: str) -> list[dict[str, Any]]:
+def flatten_checked(values: list[Any], *, where: str) -> list[dict[str, Any]]:
+    """Values already checked against the limits, each required to be an object, ``*List`` kinds flattened."""
     objects: list[dict[str, Any]] = []
     for value in values:
         require_object(value, where=where)
@@ -190,6 +195,13 @@ def _flatten_checked(values: list[Any], *, where: str) -> list[dict[str, Any]]:
 
 def is_list(value: dict[str, Any]) -> bool:
     return str(value.get("kind", "")).endswith("List") and isinstance(value.get("items", []), (list, type(None)))
+
+
+def is_kube_object(value: Any) -> bool:
+    """Whether ``value`` claims to be a Kubernetes object: a mapping with a string apiVersion and kind."""
+    return isinstance(value, dict) and all(
+        isinstance(value.get(key), str) and value.get(key) for key in ("apiVersion", "kind")
+    )
 
 
 def require_object(value: Any, *, where: str) -> None:
