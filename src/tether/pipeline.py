@@ -8,7 +8,9 @@ A source whose ``repoURL`` is a local directory is rendered straight from the wo
 tree: no git, no revision and no render cache (the files may change under us at any
 moment and there is no tree id to key on; local renders are for people at a terminal).
 A local directory above ``limits.max_checkout_bytes`` is refused before anything is read,
-as the git cache refuses a checkout above its limit.
+as the git cache refuses a checkout above its limit. ``local_repository`` finds the
+repository a local directory belongs to: inside a git work tree, the work tree's root is
+the repository root (so ``../base`` of a kustomization resolves as it does from git).
 """
 
 from __future__ import annotations
@@ -48,6 +50,21 @@ def is_local_source(repo_url: str) -> bool:
     if "://" in repo_url or is_ssh_url(repo_url):
         return False
     return Path(repo_url).expanduser().is_dir()
+
+
+def local_repository(directory: str | Path) -> tuple[Path, str]:
+    """(repository root, POSIX path of ``directory`` in it) for a local directory.
+
+    Inside a git work tree (a ``.git`` directory or file in it or above it) the root is the
+    work tree's root, as a checkout of the same repository would have it; otherwise the
+    directory is its own root (path ``""``).
+    """
+    start = Path(directory).expanduser().resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            inside = start.relative_to(candidate).as_posix()
+            return candidate, "" if inside == "." else inside
+    return start, ""
 
 
 async def desired_state(

@@ -15,7 +15,7 @@ from tether.diff import parse_ignore_differences
 from tether.errors import TetherError
 from tether.model.source import ApplicationSource
 from tether.paths import cache_root
-from tether.pipeline import DesiredState, desired_state, is_local_source
+from tether.pipeline import DesiredState, desired_state, is_local_source, local_repository
 from tether.render.manifests import ManifestError, load_yaml
 from tether.secrets import REDACTOR, PassBackend
 from tether.source import GitCache, redact_url
@@ -80,11 +80,11 @@ def build_source(
         raise TetherError("--revision needs a git URL; a local directory is rendered as it is on disk")
     if (helm_sets or value_files) and source_type not in (None, "helm"):
         raise TetherError(f"--helm-set and --values need a Helm source, not --type {source_type}")
-    spec: dict[str, Any] = {
-        "repoURL": str(Path(source).expanduser().resolve()) if local else source,
-        "path": app_path,
-        "targetRevision": revision or "HEAD",
-    }
+    repo_url, path = source, app_path
+    if local:  # inside a git work tree, its root is the repository root (DESIGN: the command line)
+        root, inside = local_repository(source)
+        repo_url, path = str(root), "/".join(part for part in (inside, app_path.strip("/")) if part)
+    spec: dict[str, Any] = {"repoURL": repo_url, "path": path, "targetRevision": revision or "HEAD"}
     if source_type:
         spec[source_type] = {}
     if helm_sets or value_files:
