@@ -16,43 +16,53 @@ from tether.health.status import Health, HealthStatus
 V1_CONDITIONS_ANNOTATION = "autoscaling.alpha.kubernetes.io/conditions"
 WAITING = Health(HealthStatus.PROGRESSING, "Waiting to Autoscale")
 
-_DEGRADED_REASONS = {
-    ("AbleToScale", "FailedGetScale"),
-    ("AbleToScale", "FailedUpdateScale"),
-    ("ScalingActive", "FailedGetResourceMetric"),
-    ("ScalingActive", "InvalidSelector"),
-}
-_HEALTHY_WHEN_TRUE = {"AbleToScale", "ScalingLimited"}
+# gitops-engine's health_hpa.go (as carried into Argo CD's pkg/health): (type, reason) pairs.
+DEGRADED_REASONS = frozenset(
+    {
+        ("AbleToScale", "FailedGetScale"),
+        ("AbleToScale", "FailedUpdateScale"),
+        ("ScalingActive", "FailedGetResourceMetric"),
+        ("ScalingActive", "InvalidSelector"),
+    }
+)
+HEALTHY_REASONS = frozenset(
+    {
+        ("AbleToScale", "SucceededRescale"),
+        ("ScalingLimited", "DesiredWithinRange"),
+        ("ScalingLimited", "TooFewReplicas"),
+        ("ScalingLimited", "TooManyReplicas"),
+        ("ScalingActive", "ScalingDisabled"),
+    }
+)
 
 
-def _v1_conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+def _v1_conditions(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     raw = field(obj, "metadata", "annotations", V1_CONDITIONS_ANNOTATION)
     if raw is None:
-        return None
+        return []
     try:
         parsed = json.loads(str(raw))
     except json.JSONDecodeError as exc:
         raise FieldError(f"annotation {V1_CONDITIONS_ANNOTATION} is not JSON: {exc}") from None
+    if parsed is None:
+        return []
     if not isinstance(parsed, list) or not all(isinstance(item, Mapping) for item in parsed):
         raise FieldError(f"annotation {V1_CONDITIONS_ANNOTATION} is not a list of conditions")
     return parsed
 
 
 def hpa_health(obj: Mapping[str, Any]) -> Health:
-    """A failure to get the scale or metrics is Degraded; Healthy only when every condition is a healthy one."""
-    if obj.get("apiVersion") == "autoscaling/v1":
-        found = _v1_conditions(obj)
-        if not found:
-            return WAITING
-    else:
-        found = conditions(obj)
-    healthy_messages = []
+    """The first condition, in order, that is a known failure (Degraded) or a known good state (Healthy) decides.
+
+    Argo CD's rule, order included: a condition with any other reason (``ReadyForNewScale``,
+    ``ValidMetricFound``…) decides nothing, and with none deciding the HPA is Progressing,
+    "Waiting to Autoscale" — also when it has no conditions yet.
+    """
+    found = _v1_conditions(obj) if obj.get("apiVersion") == "autoscaling/v1" else conditions(obj)
     for item in found:
-        kind, reason = condition_text(item, "type"), condition_text(item, "reason")
-        if (kind, reason) in _DEGRADED_REASONS:
+        pair = (condition_text(item, "type"), condition_text(item, "reason"))
+        if pair in DEGRADED_REASONS:
             return Health(HealthStatus.DEGRADED, condition_text(item, "message"))
-        if kind in _HEALTHY_WHEN_TRUE and condition_text(item, "status") == "True":
-            healthy_messages.append(condition_text(item, "message"))
-    if len(healthy_messages) == len(found):
-        return Health(HealthStatus.HEALTHY, ",".join(healthy_messages))
+        if pair in HEALTHY_REASONS:
+            return Health(HealthStatus.HEALTHY, condition_text(item, "message"))
     return WAITING

@@ -5,6 +5,11 @@ container waits with an error reason (CrashLoopBackOff, ImagePullBackOff, ErrIma
 is Degraded at once. A pod with ``Never``/``OnFailure`` is not judged by that rule and,
 while running, counts as Progressing: it is expected to finish, and marking it Degraded
 early would fail a sync hook that is only waiting for its image.
+
+An operator-managed pod that runs for good with ``Never``/``OnFailure`` (KubeVirt's
+virt-launcher, Flink, ArangoDB) opts back in with ``ignore-restart-policy: "true"`` under
+``argocd.argoproj.io/`` or ``tether.dev/``: while Running it is judged as an ``Always`` pod
+(Ready → Healthy, a restarted container → Degraded). Only ``"true"`` counts.
 """
 
 from __future__ import annotations
@@ -87,7 +92,7 @@ def pod_health(obj: Mapping[str, Any]) -> Health:
         failures = [found for found in map(_failure_message, statuses) if found]
         return Health(HealthStatus.DEGRADED, failures[0] if failures else "")
     if phase == "Running":
-        if annotation(obj, IGNORE_RESTART_POLICY) is not None or restart_policy == "Always":
+        if annotation(obj, IGNORE_RESTART_POLICY) == "true" or restart_policy == "Always":
             return _running_health(obj, message)
         if restart_policy in ("OnFailure", "Never"):
             return Health(HealthStatus.PROGRESSING, message)
