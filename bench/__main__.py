@@ -23,7 +23,11 @@ _REEXEC = "TETHER_BENCH_SRC"
 
 def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="N=100 only, fewer repetitions, E5 at 1k/5k objects.")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="N=100 only, fewer repetitions (E1 2, E2/E3 3), E5 at 1k objects: under 5 minutes.",
+    )
     parser.add_argument("--src", type=Path, help="Tether source directory to measure (default: this checkout's src).")
     parser.add_argument("--out", type=Path, help="Where the result files go (default: bench/results).")
     parser.add_argument("--only", default="E1,E2,E3,E4,E5", help="Comma-separated subset, e.g. E1,E2,E3.")
@@ -66,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     only = {part.strip().upper() for part in args.only.split(",") if part.strip()}
     quick = args.quick
     sizes = [int(x) for x in (args.apps or ("100" if quick else "100,500")).split(",")]
-    reps = args.reps or (3 if quick else 5)
+    reps = args.reps or (2 if quick else 5)
     steady_reps = args.steady_reps or (3 if quick else 5)
-    rss_sizes = [int(x) for x in (args.rss_sizes or ("1000,5000" if quick else "1000,5000,10000")).split(",")]
+    rss_sizes = [int(x) for x in (args.rss_sizes or ("1000" if quick else "1000,5000,10000")).split(",")]
     if args.src is not None and args.out is None:
         raise BenchError("--src needs --out (e.g. bench/results/before), so this checkout's results stay as they are")
     out = args.out or RESULTS

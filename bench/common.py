@@ -281,46 +281,20 @@ class RequestCounter:
         return {"by_method": diff, "writes": writes, "dry_runs": dry_runs, "total": sum(diff.values())}
 
     def engine(self) -> Any:
-        """The engine's own request counters, if this commit has them (a mapping or an object with one)."""
-        for name in ("requests", "request_counts", "counts", "stats", "request_stats"):
-            value = getattr(self.cluster, name, None)
-            if value is None or (callable(value) and not hasattr(value, "__dict__")):
-                continue
-            return to_plain(value)
+        """A snapshot of the engine's own counters (``Cluster.requests``), when this commit has them."""
+        counter = getattr(self.cluster, "requests", None)
+        snapshot = getattr(counter, "snapshot", None)
+        return snapshot() if callable(snapshot) else None
+
+
+def engine_delta(before: Any, after: Any) -> dict[str, Any] | None:
+    """What the engine counted between two snapshots (``RequestCounts``: writes, dry runs, by verb)."""
+    if before is None or after is None:
         return None
-
-
-def to_plain(value: Any) -> Any:
-    """A JSON-able copy of a counter-like value (mapping, dataclass, object with snapshot())."""
-    for method in ("snapshot", "as_dict", "to_dict"):
-        fn = getattr(value, method, None)
-        if callable(fn):
-            try:
-                return to_plain(fn())
-            except TypeError:
-                pass
-    if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    if isinstance(value, list | tuple | set):
-        return [to_plain(v) for v in value]
-    if hasattr(value, "__dict__"):
-        return {k: to_plain(v) for k, v in vars(value).items() if not k.startswith("_")}
-    return repr(value)
-
-
-def engine_delta(before: Any, after: Any) -> Any:
-    """after − before for nested numeric mappings (the engine's counters), else ``after``."""
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        out = {}
-        for key, value in after.items():
-            d = engine_delta(before.get(key), value)
-            if d not in (0, {}, None):
-                out[key] = d
-        return out
-    if isinstance(after, int | float) and isinstance(before, int | float):
-        return after - before
-    if isinstance(after, int | float) and before is None:
-        return after
-    return after
+    spent = after - before
+    return {
+        "writes": spent.writes,
+        "dry_runs": spent.dry_runs,
+        "total": spent.total,
+        "by_verb": spent.as_dict(),
+    }

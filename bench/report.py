@@ -213,7 +213,8 @@ def _memory_table(e5: Mapping[str, Any] | None) -> list[str]:
         "",
         f"Kinds tracked: {probe.get('kinds_tracked')}; resource-tree method of the cache: "
         f"{probe.get('tree_method') or 'none at this commit (the cache holds no Pods)'}; "
-        f"Pods in the first app's tree: {probe.get('pods_in_first_app_tree')}.",
+        f"descendant kinds watched: {probe.get('descendant_kinds_watched', 0)}; nodes in all apps' trees: "
+        f"{probe.get('tree_nodes', 0)}, of which Pods: {probe.get('pods_in_trees', 0)}.",
         "",
         f"Commit: {_commit(e5)}; run {e5.get('finished_at', '?')}.",
         "",

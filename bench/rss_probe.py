@@ -40,6 +40,9 @@ async def probe(kubeconfig: str, namespace: str, apps: list[str], settle: float)
     cache = LiveCache(cluster)
     start = time.perf_counter()
     tracked = await cache.track_all()
+    descendants = []
+    if callable(getattr(cache, "track_tree", None)):  # descendants (ReplicaSets, Pods…) without the app label
+        descendants = await cache.track_tree()
     tree_method = next((m for m in TREE_METHODS if callable(getattr(cache, m, None))), None)
     trees: list[Any] = []
     if tree_method is not None:
@@ -54,12 +57,15 @@ async def probe(kubeconfig: str, namespace: str, apps: list[str], settle: float)
     gc.collect()
     held = _status()
     managed = sum(len(cache.owned_by(app)) for app in apps[:50])  # after measuring: owned_by may copy
-    pods = 0
+    pods = nodes = 0
     if tree_method is not None:
-        tree = getattr(cache, tree_method)(apps[0])
-        if asyncio.iscoroutine(tree):
-            tree = await tree
-        pods = json.dumps(tree, default=repr).count('"Pod"') if tree is not None else 0
+        for app in apps:
+            tree = getattr(cache, tree_method)(app)
+            if asyncio.iscoroutine(tree):
+                tree = await tree
+            for node in tree or ():
+                nodes += 1
+                pods += getattr(getattr(node, "key", None), "kind", "") == "Pod"
     await cache.close()
     await cluster.close()
     return {
@@ -69,8 +75,10 @@ async def probe(kubeconfig: str, namespace: str, apps: list[str], settle: float)
         "kinds_tracked": len(tracked),
         "load_seconds": round(loaded, 3),
         "managed_objects_in_first_50_apps": managed,
+        "descendant_kinds_watched": len(descendants),
         "tree_method": tree_method,
-        "pods_in_first_app_tree": pods,
+        "tree_nodes": nodes,
+        "pods_in_trees": pods,
     }
 
 
