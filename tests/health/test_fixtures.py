@@ -30,7 +30,10 @@ LUA_DIR = HERE / "lua"
 EXPECTED_HEALTH = "tests.tether.dev/expected-health"
 EXPECTED_MESSAGE = "tests.tether.dev/expected-message"
 EXPECTED_PART = "tests.tether.dev/expected-message-contains"
-LUA_CHECKS = LuaChecks(directory=LUA_DIR, open_libs={"argoproj.io/Rollout", "hostile.example.com/CoroutineLoop"})
+LUA_CHECKS = LuaChecks(
+    directory=LUA_DIR,
+    open_libs={"argoproj.io/Rollout", "hostile.example.com/CoroutineLoop", "lua51.example.com/Widget"},
+)
 ALL_FIXTURES = sorted(FIXTURES.rglob("*.yaml"))
 
 

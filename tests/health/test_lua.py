@@ -109,7 +109,7 @@ def test_the_standard_library_is_opened_only_where_configured() -> None:
     script = 'return {status = "Healthy", message = string.format("%d replicas", obj.spec.replicas)}'
     closed = assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": script}))
     assert closed is not None and closed.status is HealthStatus.UNKNOWN
-    assert "attempt to index a nil value (global 'string')" in closed.message
+    assert "attempt to index global 'string' (a nil value)" in closed.message
     for open_libs in (True, {"apps/Deployment"}):
         opened = assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": script}, open_libs=open_libs))
         assert opened == Health(HealthStatus.HEALTHY, "1 replicas")
@@ -129,7 +129,7 @@ def test_os_execute_never_runs(tmp_path: Path) -> None:
     script = f'os.execute("touch {marker}") return {{status = "Healthy"}}'
     health = assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": script}, open_libs=True))
     assert health is not None and health.status is HealthStatus.UNKNOWN
-    assert "attempt to call a nil value (field 'execute')" in health.message
+    assert "attempt to call field 'execute' (a nil value)" in health.message
     assert not marker.exists()
 
 
@@ -137,7 +137,7 @@ def test_the_object_arrives_as_lua_tables_with_1_based_arrays() -> None:
     script = """
       local c = obj.status.conditions
       return {status = "Healthy", message = #c .. " " .. c[1].type .. " " .. c[2].type .. " " .. tostring(c[0]) ..
-        " " .. math.type(obj.spec.replicas) .. " " .. obj.metadata.creationTimestamp}
+        " " .. tostring(obj.spec.replicas) .. " " .. obj.metadata.creationTimestamp}
     """
     live = obj(
         "example.com/v1",
@@ -147,7 +147,7 @@ def test_the_object_arrives_as_lua_tables_with_1_based_arrays() -> None:
     )
     live["metadata"]["creationTimestamp"] = datetime.datetime(2024, 5, 1, 10, 0, tzinfo=datetime.UTC)
     health = assess(live, lua=LuaChecks({"example.com/Thing": script}, open_libs=True))
-    assert health == Health(HealthStatus.HEALTHY, "2 Ready Synced nil integer 2024-05-01T10:00:00Z")
+    assert health == Health(HealthStatus.HEALTHY, "2 Ready Synced nil 3 2024-05-01T10:00:00Z")
 
 
 def test_globals_do_not_leak_from_one_run_to_the_next() -> None:
@@ -240,3 +240,20 @@ def test_one_script_serves_many_threads() -> None:
     for thread in threads:
         thread.join()
     assert results == [Health(HealthStatus.HEALTHY, "200010000")] * 80
+
+
+def test_scripts_run_as_lua_5_1_like_argo_cds_gopher_lua() -> None:
+    script = """
+      local t = {"a", "b", "c"}
+      local x, y = unpack({1, 2})
+      return {status = "Healthy", message = _VERSION .. " " .. table.getn(t) .. " " .. x + y .. " " .. 10 / 2 ..
+        " " .. string.format("%5.1f", 2.25) .. " " .. select("#", unpack(t)) .. " " .. tostring(2^53)}
+    """
+    health = assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": script}, open_libs=True))
+    assert health == Health(HealthStatus.HEALTHY, "Lua 5.1 3 3 5   2.2 3 9.007199254741e+15")
+
+
+def test_precompiled_chunks_are_refused() -> None:
+    health = assess(READY_DEPLOYMENT, lua=LuaChecks({"apps/Deployment": "\x1bLua\x51\x00 junk"}))
+    assert health is not None and health.status is HealthStatus.UNKNOWN
+    assert "precompiled chunks are not allowed" in health.message

@@ -1,7 +1,9 @@
 """Running one Lua health script without letting it harm, stall or starve the process.
 
-Each script is compiled once into its own Lua 5.4 state (``lupa.lua54``) whose memory is
-capped by lupa's allocator. Every run gets fresh globals — a copy of a small safe base,
+Each script is compiled once into its own Lua 5.1 state (``lupa.lua51``) whose memory is
+capped by lupa's allocator. Lua 5.1 because Argo CD runs its scripts in gopher-lua, which
+is Lua 5.1: ``table.getn``, ``unpack``, 5.1's string library and number formatting (no
+integer subtype: ``tostring(2)`` is ``"2"``, as there) behave as scripts written for it expect. Every run gets fresh globals — a copy of a small safe base,
 plus the rest of the standard library only when asked — and executes in a coroutine with
 a count hook that stops it after an instruction budget or a wall-clock deadline. The hook
 and the loader are captured by trusted set-up code before the script can run, so the
@@ -24,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lupa import lua54
+from lupa import lua51
 
 from tether.health.lua_pool import HARD_STOP_GRACE, default_pool
 from tether.health.status import Health, HealthStatus
@@ -39,8 +41,9 @@ local now = ...
 local HOOK_EVERY = 1000
 local CLOCK_EVERY = 32  -- hooks between clock reads: each read takes the GIL, which the event loop needs
 local type, error, select, rawget, pairs, tostring = type, error, select, rawget, pairs, tostring
-local setmetatable, pcall, xpcall, load, collectgarbage = setmetatable, pcall, xpcall, load, collectgarbage
-local sethook, setupvalue = debug.sethook, debug.setupvalue
+local setmetatable, pcall, xpcall, loadstring, collectgarbage = setmetatable, pcall, xpcall, loadstring, collectgarbage
+local setfenv, sub = setfenv, string.sub
+local sethook = debug.sethook
 local co_create, co_resume, co_status = coroutine.create, coroutine.resume, coroutine.status
 local concat = table.concat
 
@@ -123,14 +126,13 @@ end
 
 local BASE = {}
 for _, name in pairs({"assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring",
-                      "type", "rawequal", "rawget", "rawset", "rawlen", "getmetatable"}) do
+                      "type", "rawequal", "rawget", "rawset", "getmetatable", "unpack"}) do
   BASE[name] = _G[name]
 end
 local SAFE_OS = {time = os.time, date = os.date, clock = os.clock}
-local TABLE, STRING, MATH, UTF8 = copy(table), copy(string), copy(math), copy(utf8)
+local TABLE, STRING, MATH = copy(table), copy(string), copy(math)
 local COROUTINE = {create = safe_create, resume = safe_resume, wrap = safe_wrap, status = co_status,
-                   yield = coroutine.yield, running = coroutine.running,
-                   isyieldable = coroutine.isyieldable, close = coroutine.close}
+                   yield = coroutine.yield, running = coroutine.running}
 
 local function new_env(obj, open_libs)
   local env = copy(BASE)
@@ -138,7 +140,7 @@ local function new_env(obj, open_libs)
   env.pcall, env.xpcall, env.setmetatable, env.print = safe_pcall, safe_xpcall, safe_setmetatable, safe_print
   env.table, env.os = copy(TABLE), copy(SAFE_OS)
   if open_libs then
-    env.string, env.math, env.utf8, env.coroutine = copy(STRING), copy(MATH), copy(UTF8), copy(COROUTINE)
+    env.string, env.math, env.coroutine = copy(STRING), copy(MATH), copy(COROUTINE)
   end
   env._G = env
   env.obj = obj
@@ -146,7 +148,9 @@ local function new_env(obj, open_libs)
 end
 
 local function compile(source, name)
-  local fn, err = load(source, "=" .. name, "t", {})
+  if sub(source, 1, 1) == "\27" then return false, name .. ": precompiled chunks are not allowed" end
+  local fn, err = loadstring(source, "=" .. name)
+  if fn then setfenv(fn, {}) end
   return fn or false, err or false
 end
 
@@ -170,10 +174,10 @@ end
 
 local function run(fn, obj, open_libs, instructions, seconds)
   stopped, budget, deadline, printed = nil, instructions, now() + seconds, {}
-  setupvalue(fn, 1, new_env(obj, open_libs))
+  setfenv(fn, new_env(obj, open_libs))
   local co = hooked(co_create(fn))
   local kind, first, second = outcome(co, co_resume(co))
-  setupvalue(fn, 1, {})
+  setfenv(fn, {})
   local lines = printed
   printed = nil
   collectgarbage()
@@ -225,8 +229,13 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, float)):
         return value
     if isinstance(value, int):
-        return value if lua54.LUA_MININTEGER <= value <= lua54.LUA_MAXINTEGER else float(value)
+        return value if lua51.LUA_MININTEGER <= value <= lua51.LUA_MAXINTEGER else float(value)
     return str(value)
+
+
+def _chunk_name(name: str) -> str:
+    """The name Lua puts in front of a line number: Lua 5.1 cuts chunk names at 59 characters."""
+    return name if len(name) <= 55 else "..." + name[-52:]
 
 
 class CompiledScript:
@@ -243,7 +252,7 @@ class CompiledScript:
 
     def _build(self) -> None:
         self.compiles += 1
-        self._lua = lua54.LuaRuntime(
+        self._lua = lua51.LuaRuntime(
             max_memory=0,
             register_eval=False,
             register_builtins=False,
@@ -251,7 +260,7 @@ class CompiledScript:
             unpack_returned_tuples=True,
         )
         self._compile, self._run = self._lua.execute(_PRELUDE, time.monotonic)
-        compiled, syntax_error = self._compile(self._source, self.name)
+        compiled, syntax_error = self._compile(self._source, _chunk_name(self.name))
         self._function = compiled or None
         self._syntax_error: str | None = syntax_error or None
         self._lua.set_max_memory(self.limits.memory_bytes)
@@ -302,10 +311,10 @@ class CompiledScript:
             kind, first, second, printed = self._run(
                 self._function, table, open_libs, self.limits.instructions, self.limits.seconds
             )
-        except lua54.LuaMemoryError:
+        except lua51.LuaMemoryError:
             self._build()
             return ScriptResult(self._stopped("memory"))
-        except lua54.LuaError as exc:
+        except lua51.LuaError as exc:
             self._build()
             return ScriptResult(Health(HealthStatus.UNKNOWN, f"Lua health check {self.name} failed: {exc}"))
         return ScriptResult(self._verdict(kind, first, second), tuple(str(line) for line in printed.values()))

@@ -1,3 +1,3 @@
--- Keeps every string it makes: only the memory limit can stop it.
+-- Keeps every table it makes: only the memory limit can stop it.
 local hoard = {}
-while true do hoard[#hoard + 1] = ("x"):rep(1024) .. #hoard end
+while true do hoard[#hoard + 1] = {#hoard, "x", #hoard + 1} end
