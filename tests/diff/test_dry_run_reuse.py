@@ -2,7 +2,8 @@
 
 Dry runs are counted by the API server itself (``apiserver_request_total{dry_run="All"}`` on
 its ``/metrics``): only this test session's process talks to its devcluster, and no controller
-sends dry runs, so the count is independent of Tether's own bookkeeping.
+sends dry runs, so the count is independent of Tether's own bookkeeping (``Cluster.requests``,
+checked alongside).
 """
 
 from __future__ import annotations
@@ -83,9 +84,11 @@ async def test_a_diff_that_finds_nothing_changed_sends_no_dry_run(
     assert await dry_runs_served(devcluster) - before == 3  # one per object: nothing known yet
     assert (store.hits, len(store)) == (0, 3)
 
-    before = await dry_runs_served(devcluster)
+    before, counted = await dry_runs_served(devcluster), kube.requests.snapshot()
     second = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
     assert await dry_runs_served(devcluster) - before == 0
+    spent = kube.requests.snapshot() - counted  # Tether's own count agrees with the server's
+    assert (spent.dry_runs, spent.writes) == (0, 0), spent
     assert store.hits == 3
     assert second.to_dict() == first.to_dict()  # the reused outcomes give the same comparison
 
