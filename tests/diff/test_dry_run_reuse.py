@@ -8,42 +8,24 @@ checked alongside).
 
 from __future__ import annotations
 
-import re
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
+from tests.apiserver_metrics import served
 from tether.cluster import Cluster, LiveCache
 from tether.devcluster.cluster import ClusterState
-from tether.diff import OUT_OF_SYNC, SYNCED, diff_app
+from tether.diff import OUT_OF_SYNC, diff_app
 from tether.diff.dryrun import DryRuns
 from tether.resource import ResourceKey
 
 from .test_diff_cluster import APP, config_map, deployment, seen, synced
 
-_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
-
 
 async def dry_runs_served(devcluster: ClusterState) -> int:
-    """Dry-run requests the API server has answered so far, every verb and code."""
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    headers = {"Authorization": f"Bearer {devcluster.token}"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{devcluster.server}/metrics", headers=headers, ssl=context) as response,
-    ):
-        assert response.status == 200
-        text = await response.text()
-    total = 0.0
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and 'dry_run="All"' in match["labels"]:
-            total += float(match["value"])
-    return int(total)
+    """Dry-run requests the API server has answered so far, every verb and resource."""
+    return sum(n for (_verb, _resource, dry_run), n in (await served(devcluster)).items() if dry_run == "All")
 
 
 @pytest.fixture
@@ -76,7 +58,7 @@ async def test_a_diff_that_finds_nothing_changed_sends_no_dry_run(
     desired = app_objects(namespace)
     await synced(kube, cache, *desired)
     await settled_deployment(cache, namespace)
-    store = DryRuns()
+    store = DryRuns(predict=False)  # the store alone: every unknown outcome costs a dry run
 
     before = await dry_runs_served(devcluster)
     first = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
@@ -99,7 +81,7 @@ async def test_a_changed_live_object_costs_exactly_one_dry_run(
     desired = app_objects(namespace)
     await synced(kube, cache, *desired)
     await settled_deployment(cache, namespace)
-    store = DryRuns()
+    store = DryRuns(predict=False)  # the store alone: every unknown outcome costs a dry run
     await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
 
     await seen(cache, await kube.patch("v1", "ConfigMap", "cfg", namespace, {"metadata": {"labels": {"x": "y"}}}))
@@ -127,7 +109,7 @@ async def test_a_changed_desired_object_costs_one_dry_run(
     desired = app_objects(namespace)
     await synced(kube, cache, *desired)
     await settled_deployment(cache, namespace)
-    store = DryRuns()
+    store = DryRuns(predict=False)  # the store alone: every unknown outcome costs a dry run
     await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=store)
 
     changed = [desired[0], config_map(namespace, "cfg", a="2"), desired[2]]
@@ -143,7 +125,7 @@ async def test_missing_objects_and_refusals_are_reused_too(
 ) -> None:
     absent = config_map(namespace, "not-yet", a="1")
     refused = config_map(namespace, "Bad_Name", a="1")  # an invalid name: the server answers 422
-    store = DryRuns()
+    store = DryRuns(predict=False)  # the store alone: every unknown outcome costs a dry run
     first = await diff_app(APP, [absent, refused], cluster=kube, cache=cache, dry_runs=store)
     by_name = {r.key.name: r for r in first.resources}
     assert by_name["not-yet"].status == "Missing"
@@ -155,12 +137,31 @@ async def test_missing_objects_and_refusals_are_reused_too(
     assert second.to_dict() == first.to_dict()
 
 
-async def test_without_a_store_every_diff_sends_its_dry_runs(
+async def test_a_fresh_store_predicts_unchanged_objects_and_asks_the_server_about_the_rest(
     kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
 ) -> None:
-    desired = [config_map(namespace, "cfg", a="1")]
+    """No store kept between runs (a fresh ``tether diff``): live objects that show an apply would
+    change nothing need no dry run; a drifted one costs one, every time."""
+    desired = app_objects(namespace)
     await synced(kube, cache, *desired)
+    await settled_deployment(cache, namespace)
+    before, counted = await dry_runs_served(devcluster), kube.requests.snapshot()
+    report = await diff_app(APP, desired, cluster=kube, cache=cache)
+    assert report.in_sync, report.text()
+    assert await dry_runs_served(devcluster) - before == 0
+    spent = kube.requests.snapshot() - counted
+    assert (spent.dry_runs, spent.writes) == (0, 0), spent
+
+    # a label someone else added is not ours: still predicted in sync, still no dry run
+    await seen(cache, await kube.patch("v1", "ConfigMap", "cfg", namespace, {"metadata": {"labels": {"x": "y"}}}))
+    before = await dry_runs_served(devcluster)
+    assert (await diff_app(APP, desired, cluster=kube, cache=cache)).in_sync
+    assert await dry_runs_served(devcluster) - before == 0
+
+    await seen(cache, await kube.patch("v1", "ConfigMap", "env", namespace, {"data": {"b": "changed"}}))
     for _ in range(2):
         before = await dry_runs_served(devcluster)
-        assert (await diff_app(APP, desired, cluster=kube, cache=cache)).resources[0].status == SYNCED
+        report = await diff_app(APP, desired, cluster=kube, cache=cache)
         assert await dry_runs_served(devcluster) - before == 1
+        env = next(r for r in report.resources if r.key.name == "env")
+        assert env.status == OUT_OF_SYNC and env.changed == ["/data/b"]

@@ -8,15 +8,14 @@ devcluster has no other client writing them once the Deployment controller is do
 
 from __future__ import annotations
 
-import re
-import ssl
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
+import yaml
 
+from tests.apiserver_metrics import Counts, delta, served, writes
+from tests.cli import tether_async
 from tests.sync.helpers import configmap, deployment
 from tether.cluster import Cluster, LiveCache
 from tether.devcluster.cluster import ClusterState
@@ -27,36 +26,12 @@ from tether.sync import OperationPhase, ResourceAction, SyncOptions, sync_app
 
 pytestmark = pytest.mark.cluster
 
-_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
-WRITE_VERBS = {"APPLY", "PATCH", "POST", "PUT", "DELETE", "CREATE", "UPDATE"}
-RESOURCES = {"configmaps", "services", "serviceaccounts", "deployments"}
+RESOURCES = frozenset({"configmaps", "services", "serviceaccounts", "deployments"})
 
 
-async def writes(devcluster: ClusterState) -> Counter[tuple[str, str, str]]:
-    """Write requests answered so far for this app's kinds, by (verb, resource, dry_run)."""
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    headers = {"Authorization": f"Bearer {devcluster.token}"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{devcluster.server}/metrics", headers=headers, ssl=context) as response,
-    ):
-        assert response.status == 200
-        text = await response.text()
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if not match:
-            continue
-        labels = dict(_LABEL.findall(match["labels"]))
-        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in RESOURCES and not labels.get("subresource"):
-            counts[(labels["verb"], labels["resource"], labels.get("dry_run", ""))] += int(float(match["value"]))
-    return counts
-
-
-def delta(after: Counter[tuple[str, str, str]], before: Counter[tuple[str, str, str]]) -> dict[Any, int]:
-    return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+async def writes_served(devcluster: ClusterState) -> Counts:
+    """Write requests answered so far for this app's kinds, dry runs included."""
+    return writes(await served(devcluster, RESOURCES))
 
 
 def app_objects(namespace: str) -> list[dict[str, Any]]:
@@ -103,10 +78,10 @@ async def test_a_diff_and_a_sync_with_nothing_changed_send_no_write_request(
     await settled(cache, namespace)
     await diff_app(app, desired, cluster=kube, cache=cache, namespace=namespace, dry_runs=store)  # the warm cache
 
-    before, counted = await writes(devcluster), kube.requests.snapshot()
+    before, counted = await writes_served(devcluster), kube.requests.snapshot()
     report = await diff_app(app, desired, cluster=kube, cache=cache, namespace=namespace, dry_runs=store)
     again = await sync_app(app, desired, cluster=kube, cache=cache, options=options, dry_runs=store)
-    after, spent = await writes(devcluster), kube.requests.snapshot() - counted
+    after, spent = await writes_served(devcluster), kube.requests.snapshot() - counted
 
     assert report.in_sync, report.text()
     assert again.phase is OperationPhase.SUCCEEDED, again.message
@@ -124,12 +99,35 @@ async def test_a_diff_and_a_sync_with_nothing_changed_send_no_write_request(
     )
     drifted = await diff_app(app, desired, cluster=kube, cache=cache, namespace=namespace, dry_runs=store)
     assert [r.key.name for r in drifted.out_of_sync] == ["cfg"]
-    before, counted = await writes(devcluster), kube.requests.snapshot()
+    before, counted = await writes_served(devcluster), kube.requests.snapshot()
     fixed = await sync_app(app, desired, cluster=kube, cache=cache, options=options, dry_runs=store)
-    after, spent = await writes(devcluster), kube.requests.snapshot() - counted
+    after, spent = await writes_served(devcluster), kube.requests.snapshot() - counted
     assert (spent.writes, spent.dry_runs, spent.of("APPLY")) == (1, 0, 1), spent
     assert fixed.find("ConfigMap", "cfg").action is ResourceAction.CONFIGURED, fixed.message
     changes = delta(after, before)
     assert list(changes.values()) == [1] and next(iter(changes))[1:] == ("configmaps", ""), changes  # one apply
     assert next(iter(changes))[0] in ("APPLY", "PATCH")  # how the server's version files a server-side apply
     assert (await kube.get("v1", "ConfigMap", "cfg", namespace))["data"]["k"] == "v"
+
+
+async def test_a_fresh_tether_sync_process_with_nothing_changed_writes_nothing(
+    kube: Cluster, namespace: str, app: str, devcluster: ClusterState, tmp_path: Any
+) -> None:
+    """The command keeps no store between runs: unchanged objects are known from the live objects alone."""
+    for obj in app_objects(namespace):
+        (tmp_path / f"{obj['kind'].lower()}.yaml").write_text(yaml.safe_dump(obj))
+    args = ("sync", str(tmp_path), "--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig)
+    code, out, err = await tether_async(*args)
+    assert code == 0, out + err
+    cache = LiveCache(kube, namespace=namespace)
+    try:
+        await cache.track("apps/v1", "Deployment")
+        await settled(cache, namespace)
+    finally:
+        await cache.close()
+
+    before = await writes_served(devcluster)
+    code, out, err = await tether_async(*args)
+    assert code == 0, out + err
+    assert delta(await writes_served(devcluster), before) == {}, out
+    assert out.count("in sync: not applied") == 4, out

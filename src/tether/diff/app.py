@@ -190,13 +190,14 @@ async def diff_app(
     except TetherError as exc:
         raise DiffError(f"app {app!r}: {exc}") from exc
 
+    store = dry_runs if dry_runs is not None else DryRuns()  # within one diff at least, no-ops are predicted
     limit = asyncio.Semaphore(DRY_RUN_CONCURRENCY)
     async with JqRunner(jq_timeout) as jq:
 
         async def one(obj: dict[str, Any]) -> ResourceDiff:
             async with limit:
                 return await _diff_desired(
-                    app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq, redactor=redactor, dry_runs=dry_runs
+                    app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq, redactor=redactor, dry_runs=store
                 )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
@@ -243,7 +244,7 @@ async def _diff_desired(
     dry_runs: DryRuns | None,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
-    live_raw = cache.get(key)
+    live_raw = await _live_as(cache, key, str(obj["apiVersion"]))
     marked = mark(obj, app)
     comparison, note, error = SERVER_SIDE, None, None
     predicted_raw: dict[str, Any] | None = None
@@ -317,7 +318,7 @@ async def _dry_run(
     """
     live_rv = _rv(live_raw)
     if dry_runs is not None:
-        stored = dry_runs.get(key, DRY_RUN_MODE, marked, live_rv)
+        stored = dry_runs.lookup(key, DRY_RUN_MODE, marked, live_raw)
         if isinstance(stored, ClusterError):
             raise stored
         if stored is not None:
@@ -331,11 +332,21 @@ async def _dry_run(
     basis = _rv(predicted)
     if basis and basis != live_rv:
         # The dry run saw a newer object than the cache holds (a controller wrote a moment ago).
-        live_raw = await cache.at_least(key, basis, api_version=str(marked["apiVersion"]))
+        await cache.at_least(key, basis, api_version=str(marked["apiVersion"]))
+        live_raw = await _live_as(cache, key, str(marked["apiVersion"]))
     if dry_runs is not None:
         # Keyed on the version the server met (``basis``); a dry run of an absent object has none.
         dry_runs.put(key, DRY_RUN_MODE, marked, basis or live_rv, copy.deepcopy(predicted))
     return predicted, live_raw
+
+
+async def _live_as(cache: LiveCache, key: ResourceKey, api_version: str) -> dict[str, Any] | None:
+    """The live object in the version the manifest names (the cache watches the server's preferred one),
+    so an ``autoscaling/v1`` manifest is compared with a v1 live object, as its v1 dry run is."""
+    live = cache.get(key)
+    if live is not None and live.get("apiVersion") != api_version:
+        return await cache.get_as(key, api_version)
+    return live
 
 
 def _rv(obj: Mapping[str, Any] | None) -> str | None:

@@ -7,6 +7,11 @@ so an outcome stays valid until the desired object (its hash) or the live object
 resourceVersion) changes. Diff and sync share one ``DryRuns`` per cluster: a comparison's
 outcomes serve the sync's pre-check that follows it.
 
+``lookup`` goes one step further for server-side apply: when the live object shows that
+applying the object would change nothing (``tether.diff.noop``: every value already there,
+and exactly these fields owned by ``tether``), the live object *is* the outcome, and no dry
+run is needed even by a fresh process whose store is empty.
+
 Outcomes hold resolved secret values, like every desired object in memory; they are kept
 in memory only, bounded by ``max_entries`` (least recently used first out), and never
 serialised.
@@ -14,6 +19,7 @@ serialised.
 Public surface::
 
     dry_runs = DryRuns()
+    outcome = dry_runs.lookup(key, mode, desired, live)      # as get, and a predicted no-op apply is live itself
     outcome = dry_runs.get(key, mode, desired, live_rv)      # dict, a ClusterError, or None (unknown)
     dry_runs.put(key, mode, desired, live_rv, outcome)        # outcome: the server's object or its refusal
     dry_runs.forget(key)                                      # after a real write to key
@@ -21,6 +27,7 @@ Public surface::
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -29,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.cluster.errors import ClusterError
+from tether.diff.noop import apply_is_noop
 from tether.resource import ResourceKey
 
 DEFAULT_MAX_ENTRIES = 50_000
@@ -45,12 +53,16 @@ def object_hash(obj: Mapping[str, Any]) -> str:
 class DryRuns:
     """A bounded map from (object, write mode, desired hash, live resourceVersion) to a dry-run outcome."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES, *, predict: bool = True) -> None:
+        """``predict=False`` turns the no-op prediction off: every unknown outcome costs a dry run
+        (for clusters whose admission webhooks change objects on every write)."""
         self.max_entries = max_entries
+        self.predict = predict
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[ResourceKey, str], tuple[str, str | None, Outcome]] = OrderedDict()
         self._modes: set[str] = set()
         self.hits = 0
+        self.predicted = 0
         self.misses = 0
 
     def get(self, key: ResourceKey, mode: str, desired: Mapping[str, Any], live_rv: str | None) -> Outcome | None:
@@ -64,6 +76,21 @@ class DryRuns:
             self._entries.move_to_end((key, mode))
             self.hits += 1
             return entry[2]
+
+    def lookup(
+        self, key: ResourceKey, mode: str, desired: Mapping[str, Any], live: Mapping[str, Any] | None
+    ) -> Outcome | None:
+        """``get``, or ``live`` itself when ``mode`` is an apply that ``live`` shows would change nothing."""
+        live_rv = _resource_version(live)
+        stored = self.get(key, mode, desired, live_rv)
+        if stored is not None or live is None or not self.predict or not mode.startswith("apply"):
+            return stored
+        if not apply_is_noop(desired, live):
+            return None
+        with self._lock:
+            self.predicted += 1
+        self.put(key, mode, desired, live_rv, copy.deepcopy(dict(live)))
+        return dict(live)
 
     def put(
         self, key: ResourceKey, mode: str, desired: Mapping[str, Any], live_rv: str | None, outcome: Outcome
@@ -86,3 +113,9 @@ class DryRuns:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+def _resource_version(obj: Mapping[str, Any] | None) -> str | None:
+    metadata = obj.get("metadata") if obj is not None else None
+    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
+    return str(version) if version else None

@@ -819,7 +819,7 @@ class _Run:
         """
         mode, body, live = self._mode(task), await self._body(task), self.live[id(task)]
         if mode is not None:
-            stored = self.dry_runs.get(task.key, mode, body, _rv(live) or None)
+            stored = self.dry_runs.lookup(task.key, mode, body, live)
             if isinstance(stored, ClusterError):
                 raise stored
             if stored is not None:
