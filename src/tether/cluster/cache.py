@@ -69,7 +69,7 @@ import asyncio
 import copy
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -728,11 +728,12 @@ class LiveCache:
     async def wait_for(
         self,
         key: ResourceKey,
-        predicate: Callable[[dict[str, Any] | None], bool],
+        predicate: Callable[[dict[str, Any] | None], bool | Awaitable[bool]],
         timeout: float = 60.0,
     ) -> dict[str, Any] | None:
         """Wait until ``predicate(get(key))`` holds, re-checking on each change of ``key``.
 
+        ``predicate`` may be a coroutine function (a health check that runs Lua off the event loop).
         ``predicate`` gets None while the object is absent, so waiting for a deletion works too.
         The key's type must be tracked. Raises ``WaitTimeout`` (carrying the last state) after
         ``timeout`` seconds, and ``ClusterUnreachable`` as soon as the cluster is found gone
@@ -750,7 +751,8 @@ class LiveCache:
             while True:
                 changed.clear()
                 current = self.get(key)
-                if predicate(current):
+                verdict = predicate(current)
+                if verdict if isinstance(verdict, bool) else await verdict:
                     return current
                 remaining = deadline - loop.time()
                 if remaining <= 0:

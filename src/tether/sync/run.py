@@ -34,7 +34,7 @@ from tether.cluster.client import FIELD_MANAGER
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.diff.dryrun import DryRuns
 from tether.errors import TetherError
-from tether.health import LuaChecks, assess
+from tether.health import LuaChecks, assess_async
 from tether.hooks import DeletePolicy, Phase, delete_policies
 from tether.resource import TRACKING_ANNOTATION, ResourceKey, mark, owner_app
 from tether.sync.contents import InTheWay, in_the_way, namespace_contents
@@ -1152,7 +1152,7 @@ class _Run:
                 task.api_version,
                 self.written_rv.get(id(task), ""),
                 hook=task.is_hook,
-                judge=lambda obj: assess(obj, lua=self.lua),
+                judge=lambda obj: assess_async(obj, lua=self.lua),
                 timeout=self.options.timeout,
             )
         except ClusterUnreachable:

@@ -8,7 +8,7 @@ Established and its kind shows in discovery. Health is ``tether.health``'s; this
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from tether.cluster.cache import LiveCache, WaitTimeout
 from tether.health import Health, HealthStatus
 from tether.resource import ResourceKey
 
-Judge = Callable[[Mapping[str, Any]], Health | None]
+Judge = Callable[[Mapping[str, Any]], Awaitable[Health | None]]  # Lua checks run off the event loop
 
 
 class WaitFailed(Exception):
@@ -52,10 +52,10 @@ async def until_ready(
     if current is None:
         return Settled(False, f"{key}: deleted while the sync waited for it", HealthStatus.MISSING)
 
-    def settled(obj: dict[str, Any] | None) -> bool:
+    async def settled(obj: dict[str, Any] | None) -> bool:
         if obj is None:
             return True  # it was there, and is gone
-        health = judge(obj)
+        health = await judge(obj)
         if health is None or health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED):
             return True
         return hook and health.status is HealthStatus.UNKNOWN
@@ -63,7 +63,7 @@ async def until_ready(
     try:
         obj = await cache.wait_for(key, settled, timeout=timeout)
     except WaitTimeout as exc:
-        health = judge(exc.last) if exc.last is not None else None
+        health = await judge(exc.last) if exc.last is not None else None
         if health is not None:
             state = f"{health.status}: {health.message}" if health.message else str(health.status)
         else:
@@ -74,7 +74,7 @@ async def until_ready(
         )
     if obj is None:
         return Settled(False, f"{key}: deleted while the sync waited for it", HealthStatus.MISSING)
-    health = judge(obj)
+    health = await judge(obj)
     if health is None:
         return Settled(True, "hook completed" if hook else "ready (no health)", None)
     if health.status is HealthStatus.HEALTHY:

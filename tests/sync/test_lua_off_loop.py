@@ -1,0 +1,56 @@
+"""A slow Lua health check during a sync's wave wait runs off the event loop: the loop keeps its time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.sync.helpers import configmap
+from tether.cluster import Cluster
+from tether.health import LuaChecks
+from tether.sync import OperationPhase, SyncOptions, sync_app
+
+pytestmark = pytest.mark.cluster
+
+# Busy for about a quarter of a second, mostly inside table.sort (few Lua instructions, well inside the
+# 1 s and 20M-instruction limits; only the base and table libraries, as Argo CD gives without useOpenLibs).
+SLOW_CHECK = """
+local n = 0
+for r = 1, 3 do
+  local t = {}
+  for i = 1, 100000 do t[i] = (i * 7919) % 100003 end
+  table.sort(t)
+  n = n + t[1]
+end
+return {status = "Healthy", message = "sorted " .. tostring(n >= 0)}
+"""
+
+
+async def _worst_lag(stop: asyncio.Event, period: float = 0.02) -> float:
+    """How late a timer ticking every ``period`` seconds ever fired until ``stop`` is set."""
+    loop, worst = asyncio.get_running_loop(), 0.0
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(period)
+        worst = max(worst, loop.time() - before - period)
+    return worst
+
+
+async def test_wave_waits_judge_health_with_lua_off_the_event_loop(kube: Cluster, namespace: str, app: str) -> None:
+    lua = LuaChecks({"ConfigMap": SLOW_CHECK})
+    started = asyncio.get_running_loop().time()
+    assert (await lua.run_async(configmap("probe", namespace))) is not None
+    one_check = asyncio.get_running_loop().time() - started
+    desired = [configmap(f"early-{i}", namespace, wave=0) for i in range(4)] + [configmap("late", namespace, wave=1)]
+
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(_worst_lag(stop))
+    result = await sync_app(app, desired, cluster=kube, options=SyncOptions(namespace=namespace, timeout=60), lua=lua)
+    stop.set()
+    worst = await ticker
+
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert one_check > 0.1, f"the check must be slow enough to matter ({one_check:.3f}s)"
+    # on the loop, every judged check would hold it for about one_check; off it, the timer stays close
+    assert worst < one_check / 2, f"the event loop stalled {worst:.3f}s (one check takes {one_check:.3f}s)"
