@@ -289,9 +289,9 @@ class RequestCounter:
 
 def engine_delta(before: Any, after: Any) -> dict[str, Any] | None:
     """What the engine counted between two snapshots (``RequestCounts``: writes, dry runs, by verb)."""
-    if before is None or after is None:
+    if after is None:
         return None
-    spent = after - before
+    spent = after - before if before is not None else after
     return {
         "writes": spent.writes,
         "dry_runs": spent.dry_runs,

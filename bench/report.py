@@ -60,6 +60,8 @@ def _commit(data: Mapping[str, Any]) -> str:
 
 def _writes(entry: Mapping[str, Any]) -> str:
     server = entry.get("requests", {}).get("apiserver", {})
+    if isinstance(server, list):  # E3 files of the first runs: the in-process samples only
+        server = {"inprocess": server}
     out = []
     for variant in ("inprocess", "command", "kubectl"):
         rows = server.get(variant) or []
@@ -169,11 +171,18 @@ def _sync_tables(data: dict[str, Any], label: str) -> list[str]:
     return lines
 
 
-def _render_table(e4: Mapping[str, Any] | None) -> list[str]:
+def _render_table(e4: Mapping[str, Any] | None, before: Mapping[str, Any] | None = None) -> list[str]:
     if not e4:
         return ["E4 not measured yet.", ""]
     cached = e4["figures"]["cached"]
-    lines = [
+    lines = []
+    if before:
+        lines += [
+            f"Before ({_commit(before)}): cold {_s(before['figures']['cold'], 1)} ms, cached "
+            f"{_s(before['figures']['cached'], 2)} ms, tools {_s(before['baseline']['tools'], 1)} ms per app.",
+            "",
+        ]
+    lines += [
         "| | median ms per app (min–max) | tools run directly, ms per app | ratio | target |",
         "|---|---|---|---|---|",
         f"| cold (empty RenderCache) | {_range(e4['figures']['cold'], 1)} | {_range(e4['baseline']['tools'], 1)} | {_x(e4['ratios'].get('cold'))} | — |",
@@ -256,7 +265,7 @@ def generate(results: Path = RESULTS) -> str:
     lines += _sync_tables(after, "After") or ["Not measured yet.", ""]
     if before:
         lines += _sync_tables(before, "Before")
-    lines += ["### E4: render throughput", ""] + _render_table(after.get("e4-render"))
+    lines += ["### E4: render throughput", ""] + _render_table(after.get("e4-render"), before.get("e4-render"))
     lines += ["### E5: memory", ""] + _memory_table(after.get("e5-rss"))
     lines += ["### Profile: where a no-change sync spends its time", ""] + _profile(results)
     return "\n".join(lines)

@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class SyncBench:
         self.counter: RequestCounter | None = None
         self.dry_runs: Any = None
         self.namespaces: dict[str, str] = {}
+        self.e1_requests: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -195,7 +197,16 @@ class SyncBench:
             await self._connect()
             await self.cluster.apply(namespace_object(namespace))
             await self._sync_all(namespace, desired)
+            synced = time.perf_counter() - start
             await asyncio.to_thread(self._wait_available, namespace)
+            assert self.counter is not None
+            self.e1_requests.append(
+                {
+                    "sync_seconds": round(synced, 3),
+                    "counted_by_bench": RequestCounter.delta(Counter(), self.counter.snapshot()),
+                    "engine_counters": engine_delta(None, self.counter.engine()),
+                }
+            )
             return time.perf_counter() - start
         start = time.perf_counter()
         await asyncio.to_thread(self._command_sync, namespace)
@@ -227,6 +238,7 @@ class SyncBench:
             result.figures[variant] = summary(samples[variant])
             result.ratios[variant] = ratio(result.figures[variant], result.baseline["kubectl"])
         result.targets = {"inprocess": 1.3, "command": 1.5}
+        result.extra["requests"] = {"inprocess_per_trial": self.e1_requests}
         return result
 
     # ------------------------------------------------------------------ E2
@@ -363,7 +375,7 @@ class SyncBench:
         result.targets = {"inprocess_seconds": 1.0, "writes": 0}
         result.notes.append("No baseline: kubectl has no server-side diff of 400 objects through a warm cache.")
         result.extra["requests"] = {
-            "apiserver": server,
+            "apiserver": {"inprocess": server},
             "tether_inprocess_counted_by_bench": counted,
             "tether_inprocess_engine_counters": engine_counts,
         }
