@@ -43,6 +43,7 @@ class TetherError(Exception):
 
     def __init__(self, message: str = "", *, reason: str | None = None, retryable: bool | None = None) -> None:
         super().__init__(message)
+        self.detail = message
         self.app: str | None = None
         if reason is not None:
             self.reason = reason
@@ -53,8 +54,15 @@ class TetherError(Exception):
         """This error, its message prefixed with ``app '<app>': `` unless it already names an app."""
         if app and self.app is None:
             self.app = app
-            self.args = (f"app {app!r}: {self.args[0] if self.args else ''}", *self.args[1:])
+            self.args = (f"app {app!r}: {self.detail}", *self.args[1:])
         return self
+
+    @classmethod
+    def wrapping(cls, cause: TetherError, context: str = "") -> Self:
+        """A ``cls`` error for ``cause`` seen from ``context`` (e.g. the object): same app, reason, retryability."""
+        error = cls(f"{context}: {cause.detail}" if context else cause.detail)
+        error.reason, error.retryable = cause.reason, cause.retryable
+        return error.for_app(cause.app)
 
     def to_dict(self) -> dict[str, object]:
         """What a status condition or an API answer shows: the reason, retryability and message."""

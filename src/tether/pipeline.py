@@ -90,7 +90,7 @@ async def desired_state(
         await asyncio.to_thread(check_local_size, app, root, limits.max_checkout_bytes)
         rendered = await render(app, source, root, namespace=namespace, limits=limits)
     elif git is None:
-        raise TetherError(f"app {app!r}: source.repoURL is a git URL but no git cache was given")
+        raise TetherError("source.repoURL is a git URL but no git cache was given").for_app(app)
     else:
         url = source.repo_url
         revision = await git.resolve(url, source.target_revision, credentials)

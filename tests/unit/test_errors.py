@@ -29,3 +29,26 @@ def test_a_tool_that_times_out_is_a_retryable_timeout() -> None:
     with pytest.raises(ProcessError) as caught:
         asyncio.run(run(["sleep", "5"], timeout=0.2))
     assert caught.value.reason == Reason.TIMEOUT and caught.value.retryable
+
+
+def test_cluster_errors_carry_the_servers_reason_or_one_from_the_status() -> None:
+    from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind
+
+    forbidden = ClusterError.from_status("apply ConfigMap a/b", 403, {"reason": "Forbidden", "message": "no"})
+    assert (forbidden.reason, forbidden.retryable) == ("Forbidden", False)
+    assert (ClusterError("x", 409).reason, ClusterError("x", 409).retryable) == (Reason.CONFLICT, True)
+    assert (ClusterError("x", 503).reason, ClusterError("x", 503).retryable) == (Reason.CLUSTER_ERROR, True)
+    assert (ClusterError("x", 422).reason, ClusterError("x", 422).retryable) == (Reason.INVALID, False)
+    assert ClusterUnreachable("gone").to_dict()["reason"] == Reason.CLUSTER_UNREACHABLE
+    assert ClusterUnreachable("gone").retryable
+    assert UnknownKind("no such kind").retryable  # its CRD may arrive
+
+
+def test_a_wrapping_error_keeps_the_cause_s_app_reason_and_retryability() -> None:
+    from tether.diff.errors import DiffError
+
+    cause = ProcessError("jq: took too long", reason=Reason.TIMEOUT, retryable=True).for_app("web")
+    wrapped = DiffError.wrapping(cause, "ConfigMap shop/cfg").for_app("other")
+    assert str(wrapped) == "app 'web': ConfigMap shop/cfg: jq: took too long"
+    assert (wrapped.reason, wrapped.retryable) == (Reason.TIMEOUT, True)
+    assert DiffError("bad rule").reason == Reason.INVALID_SPEC

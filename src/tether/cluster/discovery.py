@@ -67,9 +67,7 @@ class Discovery:
             return refreshed[kind]
         raise UnknownKind(
             f"the cluster does not serve kind {kind!r} in apiVersion {api_version!r}"
-            " (is its CustomResourceDefinition installed?)",
-            404,
-            "NotFound",
+            " (is its CustomResourceDefinition installed?)"
         )
 
     async def preferred(self, api_version: str, kind: str) -> ResourceInfo:

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
+
+# The server's reason when its Status names none, and whether trying again can help.
+_BY_STATUS = {
+    0: (Reason.CLUSTER_UNREACHABLE, True),
+    400: (Reason.INVALID, False),
+    401: (Reason.FORBIDDEN, False),
+    403: (Reason.FORBIDDEN, False),
+    404: (Reason.NOT_FOUND, False),
+    409: (Reason.CONFLICT, True),
+    422: (Reason.INVALID, False),
+    429: ("TooManyRequests", True),
+}
 
 
 class ClusterError(TetherError):
-    """An API call failed. ``status`` is the HTTP status (0 when the server was not reached)."""
+    """An API call failed. ``status`` is the HTTP status (0 when the server was not reached).
+
+    ``reason`` is the server's own (``Forbidden``, ``Conflict``, ``Invalid``…), else one
+    derived from the status; 5xx answers, 409, 429 and silence are ``retryable``.
+    """
 
     def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
-        super().__init__(message)
+        derived, retryable = _BY_STATUS.get(status, (Reason.CLUSTER_ERROR, status >= 500))
+        super().__init__(message, reason=reason or derived, retryable=retryable)
         self.status = status
-        self.reason = reason
 
     @classmethod
     def from_status(cls, what: str, status: int, payload: dict[str, Any]) -> ClusterError:
@@ -43,6 +59,10 @@ class ClusterUnreachable(ClusterError):
 
 class UnknownKind(ClusterError):
     """The server does not serve this apiVersion/kind (yet): e.g. its CRD is not installed."""
+
+    def __init__(self, message: str, status: int = 404, reason: str = "UnknownKind") -> None:
+        super().__init__(message, status, reason)
+        self.retryable = True  # the CRD may arrive
 
 
 class WatchExpired(ClusterError):

@@ -175,7 +175,7 @@ async def diff_app(
     try:
         rules = parse_ignore_differences(ignore_differences)
     except DiffError as exc:
-        raise DiffError(f"app {app!r}: {exc}") from None
+        raise exc.for_app(app) from None
     try:
         objects = [o for o in await assign_namespaces(desired, cluster=cluster, namespace=namespace) if not is_hook(o)]
         keys = _check(app, objects)
@@ -185,10 +185,10 @@ async def diff_app(
                 await cache.track(api_version, kind)
             except UnknownKind:
                 pass
-    except DiffError:
-        raise
+    except DiffError as exc:
+        raise exc.for_app(app) from None
     except TetherError as exc:
-        raise DiffError(f"app {app!r}: {exc}") from exc
+        raise DiffError.wrapping(exc).for_app(app) from exc
 
     store = dry_runs if dry_runs is not None else DryRuns()  # within one diff at least, no-ops are predicted
     limit = asyncio.Semaphore(DRY_RUN_CONCURRENCY)
@@ -225,9 +225,9 @@ def _check(app: str, objects: Sequence[Mapping[str, Any]]) -> set[ResourceKey]:
     for index, obj in enumerate(objects):
         key = ResourceKey.of(obj)
         if not obj.get("apiVersion") or not key.kind or not key.name:
-            raise DiffError(f"app {app!r}: desired object #{index} ({key}) needs apiVersion, kind and metadata.name")
+            raise DiffError(f"desired object #{index} ({key}) needs apiVersion, kind and metadata.name").for_app(app)
         if key in keys:
-            raise DiffError(f"app {app!r}: {key} is desired twice")
+            raise DiffError(f"{key} is desired twice").for_app(app)
         keys.add(key)
     return keys
 
@@ -259,9 +259,9 @@ async def _diff_desired(
             error = _scrub(str(exc), obj, redactor)
             note = "the server rejected the dry run: compared client-side"
         else:
-            raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
+            raise _object_error(app, key, exc, obj, redactor) from None
     except TetherError as exc:
-        raise DiffError(f"app {app!r}: {key}: {_scrub(str(exc), obj, redactor)}") from None
+        raise _object_error(app, key, exc, obj, redactor) from None
     if predicted_raw is None:
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
@@ -295,6 +295,14 @@ async def _diff_desired(
         note=note,
         error=error,
     )
+
+
+def _object_error(
+    app: str, key: ResourceKey, cause: TetherError, obj: Mapping[str, Any], redactor: Redactor
+) -> DiffError:
+    """The diff of one object failed: its key, the cause's message without the object's secrets, the cause's reason."""
+    error = DiffError(_scrub(f"{key}: {cause.detail}", obj, redactor), reason=cause.reason, retryable=cause.retryable)
+    return error.for_app(cause.app or app)
 
 
 REFUSALS = (400, 422)  # the server judged the object itself: the same object meeting the same live one is refused again

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 
 
 class DiffError(TetherError):
-    """The diff could not be computed (bad ignore rule, unreachable cluster, rejected request)."""
+    """The diff could not be computed (bad ignore rule, unreachable cluster, rejected request).
+
+    Its own reason is ``InvalidSpec`` (a rule the app gave); one wrapping another error keeps that one's.
+    """
+
+    reason = Reason.INVALID_SPEC
 
 
 class JqError(DiffError):
@@ -24,3 +29,5 @@ class JqError(DiffError):
 
 class JqTimeout(JqError):
     """A ``jqPathExpressions`` entry ran past its deadline (or its memory cap) and was stopped."""
+
+    reason = Reason.TIMEOUT

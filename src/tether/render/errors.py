@@ -7,11 +7,13 @@ redaction once, here, so no caller can forget to.
 
 from __future__ import annotations
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 
 
 class RenderError(TetherError):
     """Manifests could not be produced for an app; the message is redacted."""
+
+    reason = Reason.RENDER_FAILED
 
 
 def redact(text: str) -> str:
@@ -24,4 +26,4 @@ def redact(text: str) -> str:
 
 def render_error(app: str, what: str, detail: str) -> RenderError:
     """``app 'x': <what>: <detail>`` with secrets and credentials masked."""
-    return RenderError(redact(f"app {app!r}: {what}: {detail}"))
+    return RenderError(redact(f"{what}: {detail}")).for_app(app)

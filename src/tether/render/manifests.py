@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 from tether.render.shape import ShapeError, check_object, field_path
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -92,6 +92,8 @@ DEFAULT_LIMITS = ParseLimits()
 
 class ManifestError(TetherError, ValueError):
     """Text that is not a set of Kubernetes objects; the message says which document, field and why."""
+
+    reason = Reason.RENDER_FAILED
 
 
 class YamlSyntaxError(ManifestError):

@@ -96,7 +96,7 @@ async def resolve_secrets(
     ``redactor.fields``, so every display can mask those fields on the live side too.
     """
     if sources is not None and len(sources) != len(objects):
-        raise TetherError(f"app {app!r}: {len(sources)} source names for {len(objects)} objects")
+        raise TetherError(f"{len(sources)} source names for {len(objects)} objects").for_app(app)
     resolved = [copy.deepcopy(obj) for obj in objects]
     sites = [site for index, obj in enumerate(resolved) for site in _sites(index, obj, app, sources)]
     if not sites:
@@ -122,8 +122,8 @@ async def resolve_secrets(
             if value is None:
                 what = f"has no key {placeholder.key!r}" if placeholder.key is not None else "has an empty first line"
                 raise SecretResolutionError(
-                    f"app {app!r}: secret entry {placeholder.path!r} {what} (needed by {site.where})"
-                )
+                    f"secret entry {placeholder.path!r} {what} (needed by {site.where})"
+                ).for_app(app)
             redactor.add(value)
             return apply_filter(value, placeholder.filter)
 
@@ -178,7 +178,7 @@ def _sites(index: int, obj: dict[str, Any], app: str, sources: Sequence[str | No
         try:
             found = find(text)
         except PlaceholderError as exc:
-            raise SecretResolutionError(f"app {app!r}: {exc} (in {where})") from None
+            raise SecretResolutionError(f"{exc} (in {where})").for_app(app) from None
         yield _Site(container, key, text, found, base64_data, where, object_key, pointer(tokens))
 
 
@@ -234,7 +234,8 @@ def _describe(obj: dict[str, Any], field: str, source: str | None) -> str:
 
 def _entry_error(app: str, path: str, error: BaseException, site: _Site) -> SecretResolutionError:
     if isinstance(error, EntryNotFound):
-        return SecretResolutionError(f"app {app!r}: {error} (needed by {site.where})")
-    return SecretResolutionError(
-        f"app {app!r}: secret entry {path!r} could not be read: {error} (needed by {site.where})"
-    )
+        return SecretResolutionError(f"{error} (needed by {site.where})").for_app(app)
+    failure = SecretResolutionError(f"secret entry {path!r} could not be read: {error} (needed by {site.where})")
+    if isinstance(error, TetherError):
+        failure.reason, failure.retryable = error.reason, error.retryable  # a locked key, a pass timeout…
+    return failure.for_app(app)

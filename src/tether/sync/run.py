@@ -435,7 +435,7 @@ class _Run:
                 CLUSTER_UNREACHABLE,
             )
         except TetherError as exc:
-            message = str(exc) if self.app in str(exc) else f"app {self.app}: {exc}"
+            message = str(exc.for_app(self.app))
             phase = OperationPhase.ERROR if isinstance(exc, ClusterError) and exc.status == 0 else OperationPhase.FAILED
             return self._finish(phase, message)
         except Exception as exc:
