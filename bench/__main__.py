@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                 from bench.memory import run_memory
 
                 assert state is not None
-                result = run_memory(kubeconfig=state.kubeconfig, workdir=workdir, sizes=rss_sizes)
+                result = run_memory(
+                    kubeconfig=state.kubeconfig, workdir=workdir, sizes=rss_sizes, cleanup=args.keep_cluster
+                )
                 written.append(result.write(out, run_info))
         finally:
             if state is not None and not args.keep_cluster:

@@ -40,7 +40,8 @@ def _apply(kubectl: Kubectl, workdir: Path, first: int, last: int) -> None:
         )
 
 
-def run_memory(*, kubeconfig: str, workdir: Path, sizes: list[int], reps: int = 3) -> Result:
+def run_memory(*, kubeconfig: str, workdir: Path, sizes: list[int], reps: int = 3, cleanup: bool = True) -> Result:
+    """``cleanup`` False leaves the namespace to the devcluster's own teardown (it is stopped right after)."""
     kubectl = Kubectl(kubeconfig)
     write_manifests(workdir / "e5" / "ns.yaml", [namespace_object(NAMESPACE)])
     kubectl("apply", "--server-side", "-f", str(workdir / "e5" / "ns.yaml"))
@@ -98,7 +99,8 @@ def run_memory(*, kubeconfig: str, workdir: Path, sizes: list[int], reps: int = 
             )
     finally:
         try:
-            kubectl.delete_namespaces([NAMESPACE], timeout=600)
+            if cleanup:
+                kubectl.delete_namespaces([NAMESPACE], timeout=600)
         except BenchError as exc:
             log(f"E5: cleanup: {exc}")
     result = Result(
