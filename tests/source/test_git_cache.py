@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import stat
 import threading
@@ -149,6 +150,16 @@ async def test_tree_ids_change_only_when_the_path_changes(cache: GitCache, histo
     assert await cache.tree_id(url, history["main"], "./apps/web/") == web["main"]
     with pytest.raises(GitError, match="invalid path"):
         await cache.tree_id(url, history["main"], "apps/../..")
+
+
+async def test_a_tree_id_is_asked_of_git_once(cache: GitCache, history: dict[str, str]) -> None:
+    """(commit, path) -> object id never changes, so the answer is remembered: no git call the second time."""
+    url = history["url"]
+    first = await cache.tree_id(url, history["main"], "apps/web")
+    missing = await cache.tree_id(url, history["v1.2.0"], "apps/db")
+    shutil.rmtree(cache.repository(url).path)  # git could not answer now
+    assert await cache.tree_id(url, history["main"], "./apps/web/") == first
+    assert await cache.tree_id(url, history["v1.2.0"], "apps/db") is missing is None
 
 
 async def test_checkout_is_read_only_and_cleaned_up(cache: GitCache, history: dict[str, str]) -> None:

@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 FIELD_MANAGER = "tether"
 DEFAULT_TIMEOUT = 30.0
 # Defaults per cluster; the reasons are in docs/cluster.md.
-DEFAULT_QPS, DEFAULT_BURST = 50.0, 100
+DEFAULT_QPS, DEFAULT_BURST = 200.0, 400
 DEFAULT_MAX_READS, DEFAULT_MAX_WRITES = 32, 32
 PROBE_CONNECTIONS = 2
 # HTTP 429 answers are retried this many times, after the server's retryAfterSeconds (capped).

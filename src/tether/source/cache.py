@@ -23,6 +23,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path, PurePosixPath
@@ -58,6 +59,9 @@ class GitError(TetherError):
     retryable = True  # a network or server failure; the next poll may succeed
 
 
+TREE_ID_MEMO = 65_536  # remembered (repository, commit, path) -> object id answers
+
+
 class GitCache:
     """Bare caches of remote repositories under ``cache_dir``, one per normalised URL.
 
@@ -84,6 +88,8 @@ class GitCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._askpass: Path | None = None
+        # (repository, commit, path) -> object id: immutable facts, so a bounded memo saves a git call per input
+        self._tree_ids: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
 
     @property
     def repos_dir(self) -> Path:
@@ -236,12 +242,18 @@ class GitRepository:
         clean = clean.strip("/")
         while clean.startswith("./"):
             clean = clean[2:].lstrip("/")
+        memo, memo_key = self.cache._tree_ids, (self.key, sha, clean)
+        if memo_key in memo:
+            memo.move_to_end(memo_key)
+            return memo[memo_key]
         await self.fetch(sha)
         spec = f"{sha}^{{tree}}" if clean in ("", ".") else f"{sha}:{clean}"
         done = await self._git(["rev-parse", "--verify", "--quiet", spec], what="rev-parse", cwd=self.path, check=False)
-        if done.returncode != 0:
-            return None
-        return done.text.strip()
+        found = done.text.strip() if done.returncode == 0 else None
+        memo[memo_key] = found
+        while len(memo) > TREE_ID_MEMO:
+            memo.popitem(last=False)
+        return found
 
     async def _fetch_locked(self, sha: str) -> None:
         async with self.cache._lock(self.key):
