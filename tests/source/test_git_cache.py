@@ -360,3 +360,28 @@ async def test_every_git_call_has_a_timeout(tmp_path: Path, silent_server: str) 
     cache = GitCache(tmp_path / "cache", timeout=1.5)
     with pytest.raises(GitError, match=r"git ls-remote of http://127\.0\.0\.1:\d+/repo\.git: timed out after 1\.5s"):
         await cache.resolve(silent_server, "main")
+
+
+async def test_one_ls_remote_per_repository_per_interval_shared_by_every_caller(
+    counting_git_server: GitHttpServer, tmp_path: Path
+) -> None:
+    repo = counting_git_server.create_repo("shared")
+    first = repo.commit("one", {"a.yaml": "a: 1\n"})
+    url = counting_git_server.url_for("shared")
+
+    def listings() -> int:
+        return sum(1 for method, path in counting_git_server.requests if "info/refs" in path)
+
+    polled = GitCache(tmp_path / "polled", timeout=30, refs_max_age=60)
+    before = listings()
+    answers = await asyncio.gather(*(polled.resolve(url, "main") for _ in range(8)))
+    answers += [await polled.resolve(url, "HEAD") for _ in range(3)]
+    assert set(answers) == {first}
+    assert listings() - before == 1  # eleven callers, one ls-remote within the interval
+
+    second = repo.commit("two", {"a.yaml": "a: 2\n"})
+    assert await polled.resolve(url, "main") == first  # still inside the interval: the listing is reused
+    fresh = GitCache(tmp_path / "fresh", timeout=30)  # refs_max_age 0 (the CLI): every resolve asks
+    before = listings()
+    assert [await fresh.resolve(url, "main") for _ in range(2)] == [second, second]
+    assert listings() - before == 2

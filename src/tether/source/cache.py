@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import structlog
 
@@ -78,8 +79,10 @@ class GitCache:
         max_repo_bytes: int = DEFAULT_MAX_REPO_BYTES,
         max_checkout_bytes: int = DEFAULT_MAX_CHECKOUT_BYTES,
         allowed_protocols: Sequence[str] = DEFAULT_PROTOCOLS,
+        refs_max_age: float = 0.0,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.refs_max_age = refs_max_age
         self.timeout = timeout
         self.max_repo_bytes = max_repo_bytes
         self.max_checkout_bytes = max_checkout_bytes
@@ -88,6 +91,10 @@ class GitCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._askpass: Path | None = None
+        # repository -> (when listed, its refs), and the listings under way: one ls-remote per repository
+        # per ``refs_max_age`` seconds (the controller's poll interval), shared by every app on it
+        self._refs: dict[str, tuple[float, RemoteRefs]] = {}
+        self._listing: dict[str, asyncio.Future[RemoteRefs]] = {}
         # (repository, commit, path) -> object id: immutable facts, so a bounded memo saves a git call per input
         self._tree_ids: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
 
@@ -170,9 +177,28 @@ class GitRepository:
         return text
 
     async def ls_remote(self) -> RemoteRefs:
-        """Every ref the remote advertises, without fetching anything."""
+        """Every ref the remote advertises, without fetching anything.
+
+        Callers asking at the same time share one ``git ls-remote``; with the cache's
+        ``refs_max_age`` above 0, a listing younger than that is reused.
+        """
+        cache, loop = self.cache, asyncio.get_running_loop()
+        listed = cache._refs.get(self.key)
+        if listed is not None and loop.time() - listed[0] < cache.refs_max_age:
+            return listed[1]
+        future = cache._listing.get(self.key)
+        if future is None:
+            future = asyncio.ensure_future(self._list_refs())
+            cache._listing[self.key] = future
+            future.add_done_callback(lambda f: _forget(cache._listing, self.key, f))
+        return await asyncio.shield(future)
+
+    async def _list_refs(self) -> RemoteRefs:
         done = await self._git(["ls-remote", "--symref", "--", self.url], what="ls-remote", network=True)
-        return parse_ls_remote(done.text)
+        refs = parse_ls_remote(done.text)
+        if self.cache.refs_max_age > 0:
+            self.cache._refs[self.key] = (asyncio.get_running_loop().time(), refs)
+        return refs
 
     async def resolve(self, revision: str) -> str:
         """The commit id ``revision`` names; a ``GitError`` naming the repository and revision if none."""
@@ -402,9 +428,7 @@ class GitRepository:
             raise GitError(self.redact(str(exc))) from None
 
 
-def _forget(
-    inflight: dict[tuple[str, str], asyncio.Future[None]], key: tuple[str, str], future: asyncio.Future[None]
-) -> None:
+def _forget(inflight: dict[Any, asyncio.Future[Any]], key: object, future: asyncio.Future[Any]) -> None:
     if inflight.get(key) is future:
         del inflight[key]
     if not future.cancelled():
