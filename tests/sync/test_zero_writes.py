@@ -129,5 +129,8 @@ async def test_a_fresh_tether_sync_process_with_nothing_changed_writes_nothing(
     before = await writes_served(devcluster)
     code, out, err = await tether_async(*args)
     assert code == 0, out + err
-    assert delta(await writes_served(devcluster), before) == {}, out
+    # Metrics are cluster-wide: other tests' namespaces are being cleaned up meanwhile (DELETEs by the
+    # namespace controller, kube-root-ca.crt POSTs). What Tether would send is an apply or a dry run.
+    sent = delta(await writes_served(devcluster), before)
+    assert {k: n for k, n in sent.items() if k[0] in ("APPLY", "PATCH", "PUT") or k[2]} == {}, (sent, out)
     assert out.count("in sync: not applied") == 4, out

@@ -9,6 +9,7 @@ failure can name the log file after the data is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -97,10 +98,14 @@ def status(name: str) -> dict[str, int | None]:
     return {c: (pid if _pid_alive(pid, c) else None) for c, pid in state.pids.items()}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports: all held open until all are chosen, so the kernel
+    cannot hand the same one out twice (it did: a scheduler once got the apiserver's port)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _port_taken(port: int) -> bool:
@@ -480,8 +485,10 @@ def up(
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     for component in COMPONENTS:
         log_file(name, component).write_bytes(b"")
-    ports = {c: _free_port() for c in ("etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler", "kwok")}
-    ports["kube-apiserver"] = apiserver_port or _free_port()
+    components = ("etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler", "kwok", "kube-apiserver")
+    ports = dict(zip(components, _free_ports(len(components)), strict=True))
+    if apiserver_port:
+        ports["kube-apiserver"] = apiserver_port
     token = secrets.token_hex(24)
     server = f"https://127.0.0.1:{ports['kube-apiserver']}"
     state = ClusterState(
