@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tether.health.assess import assess
+from tether.health.assess import assess_async
 from tether.health.lua_checks import LuaChecks
 from tether.health.status import Health, HealthStatus, aggregate
 
@@ -33,7 +33,7 @@ async def app_health(
     problems: list[str] = []
     for obj in desired:
         live = await live_of(obj)
-        health = Health(HealthStatus.MISSING, "not found") if live is None else assess(live, lua=lua)
+        health = Health(HealthStatus.MISSING, "not found") if live is None else await assess_async(live, lua=lua)
         healths.append(health)
         if health is not None and health.status is not HealthStatus.HEALTHY:
             meta = obj.get("metadata") or {}
