@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -43,15 +42,6 @@ def secret(namespace: str, token: str) -> dict[str, Any]:
         "type": "Opaque",
         "data": {"token": base64.b64encode(token.encode()).decode(), "user": "YWRtaW4="},
     }
-
-
-@pytest.fixture
-async def cache(kube: Cluster, namespace: str) -> AsyncIterator[LiveCache]:
-    live = LiveCache(kube, namespace=namespace)
-    try:
-        yield live
-    finally:
-        await live.close()
 
 
 async def synced(kube: Cluster, cache: LiveCache, *objects: dict[str, Any], app: str = APP) -> None:

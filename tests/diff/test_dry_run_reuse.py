@@ -8,10 +8,7 @@ checked alongside).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from tests.apiserver_metrics import served
 from tether.cluster import Cluster, LiveCache
@@ -26,15 +23,6 @@ from .test_diff_cluster import APP, config_map, deployment, seen, synced
 async def dry_runs_served(devcluster: ClusterState) -> int:
     """Dry-run requests the API server has answered so far, every verb and resource."""
     return sum(n for (_verb, _resource, dry_run), n in (await served(devcluster)).items() if dry_run == "All")
-
-
-@pytest.fixture
-async def cache(kube: Cluster, namespace: str) -> AsyncIterator[LiveCache]:
-    live = LiveCache(kube, namespace=namespace)
-    try:
-        yield live
-    finally:
-        await live.close()
 
 
 async def settled_deployment(cache: LiveCache, namespace: str) -> None:

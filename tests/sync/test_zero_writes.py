@@ -8,7 +8,6 @@ devcluster has no other client writing them once the Deployment controller is do
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -43,15 +42,6 @@ def app_objects(namespace: str) -> list[dict[str, Any]]:
     }
     account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web", "namespace": namespace}}
     return [account, configmap("cfg", namespace), service, deployment("web", namespace, replicas=0)]
-
-
-@pytest.fixture
-async def cache(kube: Cluster, namespace: str) -> AsyncIterator[LiveCache]:
-    live = LiveCache(kube, namespace=namespace)
-    try:
-        yield live
-    finally:
-        await live.close()
 
 
 async def settled(cache: LiveCache, namespace: str) -> None:
