@@ -27,7 +27,6 @@ Public surface::
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import threading
@@ -80,17 +79,15 @@ class DryRuns:
     def lookup(
         self, key: ResourceKey, mode: str, desired: Mapping[str, Any], live: Mapping[str, Any] | None
     ) -> Outcome | None:
-        """``get``, or ``live`` itself when ``mode`` is an apply that ``live`` shows would change nothing."""
-        live_rv = _resource_version(live)
-        stored = self.get(key, mode, desired, live_rv)
-        if stored is not None or live is None or not self.predict or not mode.startswith("apply"):
-            return stored
-        if not apply_is_noop(desired, live):
-            return None
-        with self._lock:
-            self.predicted += 1
-        self.put(key, mode, desired, live_rv, copy.deepcopy(dict(live)))
-        return dict(live)
+        """``live`` itself when ``mode`` is an apply that ``live`` shows would change nothing, else ``get``.
+
+        A prediction is not stored: it costs less to make again than to copy the live object into the store.
+        """
+        if self.predict and live is not None and mode.startswith("apply") and apply_is_noop(desired, live):
+            with self._lock:
+                self.predicted += 1
+            return dict(live)
+        return self.get(key, mode, desired, _resource_version(live))
 
     def put(
         self, key: ResourceKey, mode: str, desired: Mapping[str, Any], live_rv: str | None, outcome: Outcome
