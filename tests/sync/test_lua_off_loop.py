@@ -60,5 +60,6 @@ async def test_wave_waits_judge_health_with_lua_off_the_event_loop(kube: Cluster
 
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     assert one_check > 0.1, f"the check must be slow enough to matter ({one_check:.3f}s)"
-    # on the loop, every judged check would hold it for about one_check; off it, the timer stays close
-    assert worst < one_check / 2, f"the event loop stalled {worst:.3f}s (one check takes {one_check:.3f}s)"
+    # On the loop, a judged check holds it for a whole check (the old code stalled it 4x one_check: 1.1 s);
+    # off it, no stall lasts as long as one check, even on a busy 2-core machine.
+    assert worst < one_check, f"the event loop stalled {worst:.3f}s (one check takes {one_check:.3f}s)"
