@@ -228,16 +228,12 @@ class SyncBench:
                     await asyncio.to_thread(self.kubectl.delete_namespaces, [namespace])
                 else:
                     self.namespaces[variant] = namespace
-        result = Result(
-            name=f"e1-first-sync-n{self.n}",
-            title=f"E1: first sync of {self.n} apps ({self.n * 4} objects) until every Deployment is Available",
-            params=self._params(),
+        result = self._against_kubectl(
+            f"e1-first-sync-n{self.n}",
+            f"E1: first sync of {self.n} apps ({self.n * 4} objects) until every Deployment is Available",
+            samples,
+            {"inprocess": 1.3, "command": 1.5},
         )
-        result.baseline["kubectl"] = summary(samples["kubectl"])
-        for variant in ("inprocess", "command"):
-            result.figures[variant] = summary(samples[variant])
-            result.ratios[variant] = ratio(result.figures[variant], result.baseline["kubectl"])
-        result.targets = {"inprocess": 1.3, "command": 1.5}
         result.extra["requests"] = {"inprocess_per_trial": self.e1_requests}
         return result
 
@@ -302,16 +298,12 @@ class SyncBench:
                     f"dry runs {server_writes[variant][-1]['dry_runs']}"
                 )
         await self._profiled(lambda: self._sync_all(ns_inproc, self._desired()), f"e2-inprocess-n{self.n}")
-        result = Result(
-            name=f"e2-no-change-sync-n{self.n}",
-            title=f"E2: sync of {self.n} apps ({self.n * 4} objects) with nothing changed",
-            params=self._params(),
+        result = self._against_kubectl(
+            f"e2-no-change-sync-n{self.n}",
+            f"E2: sync of {self.n} apps ({self.n * 4} objects) with nothing changed",
+            samples,
+            {"inprocess": 1.0, "command": 1.5, "writes": 0},
         )
-        result.baseline["kubectl"] = summary(samples["kubectl"])
-        for variant in ("inprocess", "command"):
-            result.figures[variant] = summary(samples[variant])
-            result.ratios[variant] = ratio(result.figures[variant], result.baseline["kubectl"])
-        result.targets = {"inprocess": 1.0, "command": 1.5, "writes": 0}
         result.extra["requests"] = {
             "apiserver": server_writes,
             "tether_inprocess_counted_by_bench": tether_counts,
@@ -380,6 +372,18 @@ class SyncBench:
             "tether_inprocess_engine_counters": engine_counts,
         }
         result.extra["drifting_objects"] = {"warm_up": warm_drift, "samples": drift, "command_exit_codes": exit_codes}
+        return result
+
+    def _against_kubectl(
+        self, name: str, title: str, samples: dict[str, list[float]], targets: dict[str, float]
+    ) -> Result:
+        """A result whose in-process and command figures are each set against kubectl's, measured in the same run."""
+        result = Result(name=name, title=title, params=self._params())
+        result.baseline["kubectl"] = summary(samples["kubectl"])
+        for variant in ("inprocess", "command"):
+            result.figures[variant] = summary(samples[variant])
+            result.ratios[variant] = ratio(result.figures[variant], result.baseline["kubectl"])
+        result.targets = targets
         return result
 
     def _params(self) -> dict[str, Any]:
