@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := pass gnupg git openssl
+APT_PACKAGES := pass gnupg git openssl postgresql
 PYTEST_ARGS ?=
 # make bench QUICK=1: N=100 only and fewer repetitions (under 5 minutes); BENCH_ARGS: more flags for `python -m bench`.
 QUICK ?=
@@ -15,6 +15,7 @@ install: deps venv tools devcluster-build
 
 deps:
 	@missing=""; for cmd in pass gpg git openssl; do command -v $$cmd >/dev/null || missing=1; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing apt packages: $(APT_PACKAGES)"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \

@@ -101,7 +101,11 @@ async def test_measure_one_shared_pool_starves_the_write(devcluster, many_kinds:
         cluster = Cluster(shared, name="one-pool", watch_api=shared, timeout=3, retry_for=3)
         try:
             async with LiveCache(cluster) as cache:
-                await asyncio.gather(*(cache.track(f"{group}/v1", f"Gadget{index}") for index in range(KINDS)))
+                # Exactly as many kinds as the pool holds: each list still finds a connection (at most
+                # 99 watches are open while it runs), and the hundredth watch fills the pool. More kinds
+                # than that would starve the later lists too, which is the same finding, less clearly.
+                pool = configuration.connection_pool_maxsize
+                await asyncio.gather(*(cache.track(f"{group}/v1", f"Gadget{index}") for index in range(pool)))
 
                 async def open_watches() -> int:
                     return cluster.open_watches

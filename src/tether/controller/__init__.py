@@ -1,0 +1,1 @@
+"""The always-on reconcile loop: queue, triggers, automated sync, operations, status, audit."""
