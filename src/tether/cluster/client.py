@@ -141,6 +141,8 @@ class Cluster:
         context: str | None = None,
         *,
         in_cluster: bool = False,
+        config: Mapping[str, Any] | None = None,
+        name: str | None = None,
         qps: float = DEFAULT_QPS,
         burst: int = DEFAULT_BURST,
         timeout: float = DEFAULT_TIMEOUT,
@@ -148,7 +150,8 @@ class Cluster:
         max_reads: int = DEFAULT_MAX_READS,
         max_writes: int = DEFAULT_MAX_WRITES,
     ) -> Cluster:
-        """Connect through a kubeconfig (and context), or the in-cluster service account.
+        """Connect through a kubeconfig (and context), a kubeconfig already parsed (``config``, e.g.
+        from a cluster Secret; ``name`` names the cluster), or the in-cluster service account.
 
         ``qps``/``burst`` and ``max_reads``/``max_writes`` bound this cluster's traffic as a
         whole, whatever the number of callers (docs/cluster.md says why the defaults).
@@ -162,6 +165,12 @@ class Cluster:
             if in_cluster:
                 kube_config.load_incluster_config(client_configuration=configuration)
                 name = "in-cluster"
+            elif config is not None:
+                where = f"cluster {name or '(unnamed)'}"
+                await kube_config.load_kube_config_from_dict(
+                    dict(config), context=context, client_configuration=configuration
+                )
+                name = name or context or "current-context"
             else:
                 check_kubeconfig(kubeconfig, context)
                 await kube_config.load_kube_config(
@@ -170,7 +179,7 @@ class Cluster:
                     client_configuration=configuration,
                     persist_config=False,
                 )
-                name = context or "current-context"
+                name = name or context or "current-context"
             # Two pools on one configuration (so refreshed tokens serve both): requests get exactly
             # the connections their semaphores allow, watches an unlimited pool of their own.
             configuration.connection_pool_maxsize = max_reads + max_writes + PROBE_CONNECTIONS
@@ -677,11 +686,12 @@ class Cluster:
         kind: str,
         name: str,
         namespace: str | None,
-        patch: Mapping[str, Any],
+        patch: Mapping[str, Any] | list[Any],
         *,
         patch_type: str = "merge",
+        subresource: str | None = None,
     ) -> dict[str, Any]:
-        """A merge or JSON patch (used to mark drift in tests and to strip finalizers)."""
+        """A merge or JSON patch (drift in tests, finalizers, an Application's ``status`` subresource)."""
         info = await self.resource(api_version, kind)
         content_type = {
             "merge": "application/merge-patch+json",
@@ -690,7 +700,7 @@ class Cluster:
         }[patch_type]
         return await self._write(
             "PATCH",
-            info.path(namespace, name),
+            info.path(namespace, name) + (f"/{subresource}" if subresource else ""),
             patch,
             f"patch {kind} {_ref(namespace, name)}",
             {},

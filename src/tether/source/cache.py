@@ -126,6 +126,10 @@ class GitCache:
         """Object id of ``path`` in commit ``sha`` ("" or "." is the root tree); None if absent."""
         return await self.repository(url, credentials).tree_id(sha, path)
 
+    def forget_refs(self, url: str) -> None:
+        """Drop the remembered listing of ``url``, so the next resolve asks the server (a refresh, a poll)."""
+        self._refs.pop(cache_key(url), None)
+
     def _lock(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
 

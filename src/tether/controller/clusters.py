@@ -1,0 +1,226 @@
+"""Destination clusters: the one Tether runs in (``in-cluster``) and one per cluster Secret.
+
+A cluster Secret lives in the controller namespace, labelled ``tether.dev/secret-type: cluster``
+(Argo CD's ``argocd.argoproj.io/secret-type: cluster`` is read too). Its keys: ``name``,
+``server``, and either ``kubeconfig`` (a whole kubeconfig, YAML) or ``config`` (Argo CD's JSON:
+``bearerToken`` plus ``tlsClientConfig`` with ``caData`` / ``insecure`` / ``certData`` /
+``keyData``). Each destination gets one ``Cluster`` connection, one shared ``LiveCache`` and
+one ``DryRuns`` store, made on first use and dropped when its Secret changes or goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from tether.cluster import Cluster, LiveCache
+from tether.cluster.cache import CacheEvent
+from tether.diff.dryrun import DryRuns
+from tether.errors import Reason, TetherError
+from tether.render.manifests import ManifestError, load_yaml
+
+log = structlog.get_logger(__name__)
+
+IN_CLUSTER = "in-cluster"
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+SECRET_TYPE_LABELS = ("tether.dev/secret-type", "argocd.argoproj.io/secret-type")
+CLUSTER_SELECTOR = "tether.dev/secret-type=cluster"
+
+
+class ClusterConfigError(TetherError):
+    """A cluster Secret that cannot be used; the message names the Secret and key, never a credential."""
+
+    reason = Reason.INVALID_SPEC
+
+
+@dataclass
+class Destination:
+    """One destination cluster and what every app on it shares."""
+
+    name: str
+    server: str
+    cluster: Cluster
+    cache: LiveCache
+    dry_runs: DryRuns = field(default_factory=lambda: DryRuns(predict=True))
+    listener: asyncio.Task[None] | None = None
+
+    @property
+    def servers(self) -> set[str]:
+        return {self.server.rstrip("/"), self.cluster.server.rstrip("/")}
+
+
+def _decoded(secret: Mapping[str, Any], key: str) -> str | None:
+    data = secret.get("data") or {}
+    string_data = secret.get("stringData") or {}
+    if key in string_data:
+        return str(string_data[key])
+    if key not in data:
+        return None
+    try:
+        return base64.b64decode(str(data[key]), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        name = (secret.get("metadata") or {}).get("name")
+        raise ClusterConfigError(f"cluster Secret {name!r}: data.{key} is not base64 of UTF-8 text") from None
+
+
+def cluster_config(secret: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(name, server, kubeconfig as a dict) from a cluster Secret; ``ClusterConfigError`` if unusable."""
+    secret_name = (secret.get("metadata") or {}).get("name")
+    server = (_decoded(secret, "server") or "").strip()
+    name = (_decoded(secret, "name") or "").strip() or server
+    if not server:
+        raise ClusterConfigError(f"cluster Secret {secret_name!r}: data.server is missing")
+    kubeconfig = _decoded(secret, "kubeconfig")
+    if kubeconfig is not None:
+        try:
+            loaded = load_yaml(kubeconfig)
+        except ManifestError as exc:
+            raise ClusterConfigError(f"cluster Secret {secret_name!r}: data.kubeconfig: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ClusterConfigError(f"cluster Secret {secret_name!r}: data.kubeconfig is not a kubeconfig mapping")
+        return name, server, loaded
+    raw = _decoded(secret, "config")
+    if raw is None:
+        raise ClusterConfigError(f"cluster Secret {secret_name!r}: set data.kubeconfig or data.config")
+    try:
+        config = json.loads(raw)
+    except ValueError as exc:
+        raise ClusterConfigError(f"cluster Secret {secret_name!r}: data.config is not JSON: {exc.args[0]}") from None
+    if not isinstance(config, dict):
+        raise ClusterConfigError(f"cluster Secret {secret_name!r}: data.config must be a JSON object")
+    tls = config.get("tlsClientConfig") or {}
+    entry: dict[str, Any] = {"server": server}
+    if tls.get("caData"):
+        entry["certificate-authority-data"] = tls["caData"]
+    if tls.get("insecure"):
+        entry["insecure-skip-tls-verify"] = True
+    user: dict[str, Any] = {}
+    if config.get("bearerToken"):
+        user["token"] = config["bearerToken"]
+    if config.get("username"):
+        user["username"], user["password"] = config["username"], config.get("password", "")
+    if tls.get("certData") and tls.get("keyData"):
+        user["client-certificate-data"], user["client-key-data"] = tls["certData"], tls["keyData"]
+    if not user:
+        raise ClusterConfigError(f"cluster Secret {secret_name!r}: data.config has no bearerToken or client cert")
+    return (
+        name,
+        server,
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": entry}],
+            "users": [{"name": name, "user": user}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+        },
+    )
+
+
+class ClusterRegistry:
+    """Every destination by name and server; ``on_event(destination, change)`` for each live-cache change."""
+
+    def __init__(self, home: Cluster, on_event: Callable[[Destination, CacheEvent], None]) -> None:
+        self.home = home
+        self.on_event = on_event
+        self._secrets: dict[str, tuple[str, str, dict[str, Any]] | ClusterConfigError] = {}
+        self._open: dict[str, Destination] = {}
+        self._connecting: dict[str, asyncio.Future[Destination]] = {}
+
+    # --- the Secrets, from the controller's informer
+    def secret_changed(self, secret_name: str, secret: Mapping[str, Any] | None) -> list[str]:
+        """Record a cluster Secret's new content (None: deleted); returns the destination names to drop."""
+        old = self._secrets.pop(secret_name, None)
+        if secret is not None:
+            try:
+                self._secrets[secret_name] = cluster_config(secret)
+            except ClusterConfigError as exc:
+                self._secrets[secret_name] = exc
+        dropped = [old[0]] if isinstance(old, tuple) else []
+        return dropped
+
+    async def drop(self, name: str) -> None:
+        destination = self._open.pop(name, None)
+        if destination is not None:
+            await self._close(destination)
+
+    # --- lookups
+    def _configured(self, server: str | None, name: str | None) -> tuple[str, str, dict[str, Any]] | None:
+        for entry in self._secrets.values():
+            if isinstance(entry, ClusterConfigError):
+                continue
+            if (name and entry[0] == name) or (server and entry[1].rstrip("/") == server.rstrip("/")):
+                return entry
+        return None
+
+    def describe(self, server: str | None, name: str | None) -> str:
+        return f"name {name!r}" if name else f"server {server!r}"
+
+    async def resolve(self, server: str | None, name: str | None) -> Destination:
+        """The destination an app names by ``server`` or ``name``; connects on first use."""
+        if name == IN_CLUSTER or (not name and (server or "").rstrip("/") in self._home_servers()):
+            key, config = IN_CLUSTER, None
+        else:
+            found = self._configured(server, name)
+            if found is None:
+                broken = [str(e) for e in self._secrets.values() if isinstance(e, ClusterConfigError)]
+                hint = f" (unusable cluster Secrets: {'; '.join(broken)})" if broken else ""
+                raise ClusterConfigError(
+                    f"destination cluster {self.describe(server, name)} is not configured: "
+                    f"no cluster Secret labelled {CLUSTER_SELECTOR} names it{hint}"
+                )
+            key, config = found[0], found
+        if key in self._open:
+            return self._open[key]
+        future = self._connecting.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._connect(key, config))
+            self._connecting[key] = future
+            future.add_done_callback(lambda _: self._connecting.pop(key, None))
+        return await asyncio.shield(future)
+
+    def _home_servers(self) -> set[str]:
+        return {IN_CLUSTER_SERVER, self.home.server.rstrip("/")}
+
+    def opened(self) -> list[Destination]:
+        return list(self._open.values())
+
+    async def _connect(self, key: str, config: tuple[str, str, dict[str, Any]] | None) -> Destination:
+        if config is None:
+            cluster, server = self.home, IN_CLUSTER_SERVER
+        else:
+            cluster = await Cluster.connect(config=config[2], name=config[0])
+            server = config[1]
+        destination = Destination(name=key, server=server, cluster=cluster, cache=LiveCache(cluster))
+        destination.listener = asyncio.create_task(self._listen(destination), name=f"cache events {key}")
+        self._open[key] = destination
+        log.info("destination connected", cluster=key, server=server)
+        return destination
+
+    async def _listen(self, destination: Destination) -> None:
+        subscription = destination.cache.subscribe(maxsize=4096)
+        try:
+            async for change in subscription:
+                self.on_event(destination, change)
+        finally:
+            subscription.close()
+
+    async def _close(self, destination: Destination) -> None:
+        if destination.listener is not None:
+            destination.listener.cancel()
+            await asyncio.gather(destination.listener, return_exceptions=True)
+        await destination.cache.close()
+        if destination.cluster is not self.home:
+            await destination.cluster.close()
+
+    async def close(self) -> None:
+        for destination in list(self._open.values()):
+            await self._close(destination)
+        self._open.clear()
