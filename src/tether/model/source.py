@@ -5,16 +5,27 @@ Application written for Argo CD parses unchanged; Python code uses snake_case at
 Unknown fields are refused, so a typo is an error naming the field, not a silent no-op.
 Which of ``helm`` / ``kustomize`` / ``directory`` is present is the explicit source type,
 exactly as in Argo CD.
+
+Several sources (Argo CD's ``spec.sources[]``) may name one of them with ``ref: values``; a
+Helm value file written ``$values/envs/prod.yaml`` is then read from that source's
+repository, relative to its root. ``split_ref`` and ``ref_errors`` are the pure rules.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+REF_NAME = re.compile(r"[A-Za-z0-9_-]+")
+"""What ``ref`` may be: a plain name, so ``$<ref>/`` at the start of a value file is unambiguous."""
+
+_NOT_RENDER_OPTIONS = ("repoURL", "targetRevision", "ref", "name")
 
 
 class _Spec(BaseModel):
@@ -156,6 +167,35 @@ class ApplicationSource(_Spec):
     kustomize: KustomizeSource | None = None
     directory: DirectorySource | None = None
     plugin: dict[str, Any] | None = None  # config management plugins: refused at render time
+    ref: str | None = None  # multi-source: other sources' value files may read "$<ref>/..." from this repository
+    name: str | None = None  # Argo CD 2.14+ source name; a label only
+
+    @field_validator("ref")
+    @classmethod
+    def _ref_is_a_plain_name(cls, ref: str | None) -> str | None:
+        if ref is not None and not REF_NAME.fullmatch(ref):
+            raise ValueError(f"ref {ref!r} must be a plain name of letters, digits, '_' and '-'")
+        return ref
+
+    @model_validator(mode="after")
+    def _ref_is_not_a_chart(self) -> ApplicationSource:
+        if self.ref is not None and self.chart is not None:
+            raise ValueError("a source with ref cannot have chart (Argo CD's rule: value files come from git)")
+        return self
+
+    @property
+    def ref_only(self) -> bool:
+        """A ``ref`` source without a ``path``: it supplies files to other sources and renders nothing."""
+        return self.ref is not None and not self.path.strip()
+
+    def referenced_refs(self) -> tuple[str, ...]:
+        """The ref names this source's Helm value files read from, in order of first use."""
+        names: dict[str, None] = {}
+        for value_file in self.helm.value_files if self.helm else ():
+            found = split_ref(value_file)
+            if found is not None:
+                names.setdefault(found[0], None)
+        return tuple(names)
 
     @field_validator("target_revision", mode="before")
     @classmethod
@@ -186,6 +226,53 @@ class ApplicationSource(_Spec):
     def render_options(self) -> str:
         """Canonical JSON of everything but where and when: the render-relevant part of the spec."""
         spec = self.model_dump(by_alias=True, exclude_defaults=True, mode="json")
-        spec.pop("repoURL", None)
-        spec.pop("targetRevision", None)
+        for where_or_label in _NOT_RENDER_OPTIONS:  # ``ref`` and ``name`` do not change this source's output
+            spec.pop(where_or_label, None)
         return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def split_ref(path: str) -> tuple[str, str] | None:
+    """``("values", "envs/prod.yaml")`` for ``$values/envs/prod.yaml``; None for a path without a ``$ref``.
+
+    Only a first segment ``$<name>`` with a plain name counts (Argo CD: "only at the beginning");
+    ``$values.yaml`` stays an ordinary file name. The rest is relative to the ref source's root
+    (leading slashes dropped); it may be empty, which the renderer refuses as not a file.
+    """
+    head, _, rest = path.partition("/")
+    if not head.startswith("$") or not REF_NAME.fullmatch(head[1:]):
+        return None
+    return head[1:], rest.lstrip("/")
+
+
+def ref_errors(sources: Sequence[ApplicationSource], prefixes: Sequence[str] | None = None) -> list[str]:
+    """What is wrong with the refs of ``sources``, each message naming its field; empty when all is well.
+
+    ``prefixes[i]`` starts the field names of source ``i`` (default ``spec.sources[i].``; ``""``
+    for a single ``spec.source``). A ref name used twice, a ``$ref`` no source defines, and a
+    ``$ref`` in ``helm.fileParameters`` (Argo CD reads refs only in ``helm.valueFiles``) are errors.
+    """
+    fields = list(prefixes) if prefixes is not None else [f"spec.sources[{i}]." for i in range(len(sources))]
+    errors: list[str] = []
+    defined: dict[str, int] = {}
+    for index, source in enumerate(sources):
+        if source.ref is None:
+            continue
+        if source.ref in defined:
+            first = fields[defined[source.ref]].rstrip(".") or "spec.source"
+            errors.append(f"{fields[index]}ref: {source.ref!r} is already the ref of {first}")
+        else:
+            defined[source.ref] = index
+    for index, source in enumerate(sources):
+        helm = source.helm
+        if helm is None:
+            continue
+        for position, value_file in enumerate(helm.value_files):
+            found = split_ref(value_file)
+            if found is not None and found[0] not in defined:
+                where = f"{fields[index]}helm.valueFiles[{position}]"
+                errors.append(f"{where}: {value_file!r} names ${found[0]}, but no source has ref: {found[0]}")
+        for position, parameter in enumerate(helm.file_parameters):
+            if split_ref(parameter.path) is not None:
+                where = f"{fields[index]}helm.fileParameters[{position}].path"
+                errors.append(f"{where}: {parameter.path!r}: a $ref is only supported in helm.valueFiles")
+    return errors

@@ -4,10 +4,15 @@ The output is all objects or an error — never part of them. It is the *placeho
 form*: secrets are resolved later, in memory, by ``tether.secrets``. Alongside the
 objects comes the list of repository paths the render read, which the render cache turns
 into tree ids to decide later commits without checking them out.
+
+A source of a multi-source app may read Helm value files from other sources' repositories
+(``$<ref>/…``): their checkouts come in ``refs`` and what was read there joins the inputs as
+``$<ref>//<path>``, so the cache can ask that repository for the path's tree id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,11 +49,40 @@ async def render(
     *,
     namespace: str | None = None,
     limits: RenderLimits = RenderLimits(),
+    refs: Mapping[str, Path] | None = None,
+    field_prefix: str = "",
 ) -> Rendered:
-    """Render ``source.path`` of the repository checked out at ``root`` for ``app``."""
+    """Render ``source.path`` of the repository checked out at ``root`` for ``app``.
+
+    ``refs`` maps ref names to the checked-out roots of those sources (``$<ref>/…`` value files);
+    ``field_prefix`` (``spec.sources[1].``) starts field names in errors.
+    """
     checkout = Checkout(app=app, root=root)
+    ref_checkouts = {name: Checkout(app=app, root=ref_root) for name, ref_root in (refs or {}).items()}
     app_dir = checkout.app_dir(source.path)
     kind = source_type(app, source, app_dir)
-    request = RenderRequest(app=app, source=source, namespace=namespace, limits=limits)
+    request = RenderRequest(
+        app=app, source=source, namespace=namespace, limits=limits, refs=ref_checkouts, field_prefix=field_prefix
+    )
     objects = await _RENDERERS[kind](checkout, app_dir, request)
-    return Rendered(objects=objects, source_type=kind, inputs=checkout.input_paths())
+    inputs = checkout.input_paths() + tuple(
+        ref_input(name, path) for name, ref in sorted(ref_checkouts.items()) for path in ref.input_paths()
+    )
+    return Rendered(objects=objects, source_type=kind, inputs=inputs)
+
+
+def ref_input(ref: str, path: str) -> str:
+    """The input name of ``path`` in ref source ``ref``'s repository: ``$values//envs/prod.yaml``.
+
+    The double slash keeps it apart from the source's own paths: those are normalised
+    (``app/x``, ``.``) and never hold ``//``, even in a directory that happens to be named ``$values``.
+    """
+    return f"${ref}//{path}"
+
+
+def split_ref_input(name: str) -> tuple[str | None, str]:
+    """(ref, path) of an input name; ``(None, name)`` for a path in the source's own repository."""
+    head, separator, path = name.partition("//")
+    if separator and head.startswith("$") and "/" not in head:
+        return head[1:], path
+    return None, name

@@ -9,6 +9,10 @@ value files, then inline values (``valuesObject`` over ``values``) as the last v
 file; parameters as ``--set`` (``--set-string`` with ``forceString: true``); CRDs included
 unless ``skipCrds``. A value file or ``--set-file`` path written absolute (``/envs/prod.yaml``)
 is relative to the repository root, as in Argo CD; any other is relative to the chart.
+
+In a multi-source app a value file ``$<ref>/path`` is read from the repository of the source
+with ``ref: <ref>``, relative to its root, under the same rules (inside that repository, must
+exist unless ``ignoreMissingValueFiles``). A ``$ref`` no source defines is an InvalidSpec error.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any
 
 import yaml
 
-from tether.model.source import HelmSource
-from tether.render.errors import render_error
+from tether.errors import Reason
+from tether.model.source import HelmSource, split_ref
+from tether.render.errors import RenderError, redact, render_error
 from tether.render.manifests import ManifestError, load_yaml
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
@@ -39,8 +44,8 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
         raise render_error(request.app, f"helm chart {where}", "no Chart.yaml in the app path")
     checkout.check_symlinks(app_dir, what=f"helm chart {where}")
     check_dependencies_vendored(checkout, app_dir)
-    value_files = _value_files(checkout, app_dir, spec)
-    file_parameters = _file_parameters(checkout, app_dir, spec)
+    value_files = _value_files(checkout, app_dir, spec, request)
+    file_parameters = _file_parameters(checkout, app_dir, spec, request)
     with private_tool_env() as (env, scratch):
         argv: list[str] = [
             str(binary("helm")),
@@ -79,7 +84,7 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             request=request,
             what="helm template",
             where=f"helm chart {where}",
-            hide=(checkout.root,),
+            hide=(checkout.root, *(ref.root for ref in request.refs.values())),
         )
 
 
@@ -137,14 +142,14 @@ def _archived_chart_name(archive: Path) -> str:
     return ""
 
 
-def _value_files(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> list[Path]:
+def _value_files(checkout: Checkout, chart_dir: Path, spec: HelmSource, request: RenderRequest) -> list[Path]:
     paths: list[Path] = []
     for index, ref in enumerate(spec.value_files):
-        what = f"helm.valueFiles[{index}]"
+        what = f"{request.field_prefix}helm.valueFiles[{index}]"
         if "://" in ref:
             raise render_error(checkout.app, what, f"{ref!r}: remote value files are not supported")
-        base, relative = _base(checkout, chart_dir, ref)
-        path = checkout.resolve(base, relative, what=what, must_exist=not spec.ignore_missing_value_files, shown=ref)
+        where, base, relative = _value_file_base(checkout, chart_dir, ref, request, what)
+        path = where.resolve(base, relative, what=what, must_exist=not spec.ignore_missing_value_files, shown=ref)
         if path is None:
             continue
         if not path.is_file():
@@ -153,10 +158,35 @@ def _value_files(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> list[
     return paths
 
 
-def _file_parameters(checkout: Checkout, chart_dir: Path, spec: HelmSource) -> list[tuple[str, Path]]:
+def _value_file_base(
+    checkout: Checkout, chart_dir: Path, ref: str, request: RenderRequest, what: str
+) -> tuple[Checkout, Path, str]:
+    """The checkout a value file is read from, and where its path starts: a ``$ref`` source's root or ``_base``."""
+    found = split_ref(ref)
+    if found is None:
+        return (checkout, *_base(checkout, chart_dir, ref))
+    name, rest = found
+    source = request.refs.get(name)
+    if source is None:
+        raise invalid_spec(checkout.app, what, f"{ref!r} names ${name}, but no source has ref: {name}")
+    if not rest:
+        raise render_error(checkout.app, what, f"{ref!r} must name a file in the repository of ref source {name!r}")
+    return source, source.root, "./" + rest
+
+
+def invalid_spec(app: str, what: str, detail: str) -> RenderError:
+    """A render error the user must fix in the spec (reason InvalidSpec): retrying cannot help."""
+    return RenderError(redact(f"{what}: {detail}"), reason=Reason.INVALID_SPEC).for_app(app)
+
+
+def _file_parameters(
+    checkout: Checkout, chart_dir: Path, spec: HelmSource, request: RenderRequest
+) -> list[tuple[str, Path]]:
     resolved: list[tuple[str, Path]] = []
     for index, parameter in enumerate(spec.file_parameters):
-        what = f"helm.fileParameters[{index}].path"
+        what = f"{request.field_prefix}helm.fileParameters[{index}].path"
+        if split_ref(parameter.path) is not None:
+            raise invalid_spec(checkout.app, what, f"{parameter.path!r}: a $ref is only supported in helm.valueFiles")
         base, relative = _base(checkout, chart_dir, parameter.path)
         path = checkout.resolve(base, relative, what=what, shown=parameter.path)
         assert path is not None
