@@ -10,6 +10,12 @@ KUBE_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 
+# Flux, the benchmarks' baseline: v1.9.6 is the newest source-/kustomize-controller pair whose
+# dependencies the Go module proxy serves (v1.10.1's are refused). source-controller v1.9.6
+# requires github.com/fluxcd/pkg/artifact v0.18.3, which the proxy refuses too; v0.18.0 builds.
+FLUX_VERSION = "v1.9.6"
+FLUX_PINS = {"github.com/fluxcd/pkg/artifact": "v0.18.0"}
+
 # The kwok stages that make fake nodes Ready and let pods run, complete and go away;
 # `pod-container-running-failed` only touches pods labelled for it, so tests can make a pod fail.
 KWOK_STAGES = (
@@ -25,6 +31,11 @@ KWOK_STAGES = (
 def bin_dir() -> Path:
     """Where the built control-plane binaries for the pinned Kubernetes version live."""
     return cache_root() / "devcluster" / KUBE_VERSION / "bin"
+
+
+def flux_bin_dir() -> Path:
+    """Where the built Flux controllers for the pinned Flux version live."""
+    return cache_root() / "flux" / FLUX_VERSION / "bin"
 
 
 def go_env() -> dict[str, str]:
