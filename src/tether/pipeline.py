@@ -142,18 +142,23 @@ async def desired_state_of_sources(
     namespace: str | None = None,
     credentials_for: CredentialsFor | None = None,
     limits: RenderLimits = RenderLimits(),
+    fields: Sequence[str] | None = None,
 ) -> DesiredState:
     """``desired_state`` for ``spec.sources``: every source rendered (concurrently), merged in order.
 
-    Errors name fields as ``spec.sources[i].…``; a ``$ref`` no source defines, a ref name used
-    twice or a ``$ref`` outside ``helm.valueFiles`` is an InvalidSpec error before anything runs.
+    Errors name fields as ``spec.sources[i].…``, or from ``fields[i]`` when given (an app with a
+    single ``spec.source`` passes ``("spec.source.",)``). A ``$ref`` no source defines, a ref name
+    used twice or a ``$ref`` outside ``helm.valueFiles`` is an InvalidSpec error before anything runs.
     """
     if not sources:
         raise TetherError("spec.sources: no sources", reason=Reason.INVALID_SPEC).for_app(app)
+    prefixes = tuple(fields) if fields is not None else tuple(f"spec.sources[{i}]." for i in range(len(sources)))
+    if len(prefixes) != len(sources):
+        raise TetherError(f"{len(prefixes)} field names for {len(sources)} sources").for_app(app)
     return await _desired(
         app,
         tuple(sources),
-        tuple(f"spec.sources[{index}]." for index in range(len(sources))),
+        prefixes,
         git=git,
         cache=cache,
         secrets_backend=secrets_backend,
