@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -87,7 +87,7 @@ class _Outage:
 
     failing: bool = False
     failures: int = 0
-    started: float = field(default=0.0)
+    started: float = 0.0
 
 
 class EventRecorder:
