@@ -221,6 +221,16 @@ async def test_render_reads_ref_value_files_inside_the_ref_repository_only(tmp_p
         await run("$values/../outside.yaml", ignoreMissingValueFiles=True)
 
 
+async def test_helm_names_a_broken_ref_value_file_as_the_spec_does(tmp_path: Path) -> None:
+    chart_repo = write_tree(tmp_path / "a", CHART)
+    values_repo = write_tree(tmp_path / "b", {"ok.yaml": "color: red\n", "envs/bad.yaml": "color: [\n"})
+    source = chart_source(str(chart_repo), "$values/ok.yaml", "$values/envs/bad.yaml")
+    with pytest.raises(RenderError) as caught:
+        await render("web", source, chart_repo, refs={"values": values_repo})
+    assert "failed to parse $values/envs/bad.yaml" in str(caught.value), str(caught.value)
+    assert str(tmp_path) not in str(caught.value)
+
+
 async def test_render_refuses_unknown_refs_and_refs_in_file_parameters(tmp_path: Path) -> None:
     repo = write_tree(tmp_path / "a", {**CHART, "chart/cert.pem": "cert\n"})
     with pytest.raises(RenderError) as unknown:

@@ -62,8 +62,8 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             argv += [parameter.set_flag, f"{parameter.name}={_escape_set_value(parameter.value)}"]
         for name, path in file_parameters:
             argv += ["--set-file", f"{name}={_escape_set_value(str(path))}"]
-        for path in value_files:
-            argv += ["--values", str(path)]
+        for name, path in value_files:
+            argv += ["--values", _value_file_argument(scratch, request, name, path)]
         inline = spec.inline_values()
         if inline:
             inline_file = scratch / "inline-values.yaml"
@@ -142,36 +142,54 @@ def _archived_chart_name(archive: Path) -> str:
     return ""
 
 
-def _value_files(checkout: Checkout, chart_dir: Path, spec: HelmSource, request: RenderRequest) -> list[Path]:
-    paths: list[Path] = []
+def _value_files(
+    checkout: Checkout, chart_dir: Path, spec: HelmSource, request: RenderRequest
+) -> list[tuple[str | None, Path]]:
+    """(ref name or None for the chart's repository, real path) of each value file that applies."""
+    paths: list[tuple[str | None, Path]] = []
     for index, ref in enumerate(spec.value_files):
         what = f"{request.field_prefix}helm.valueFiles[{index}]"
         if "://" in ref:
             raise render_error(checkout.app, what, f"{ref!r}: remote value files are not supported")
-        where, base, relative = _value_file_base(checkout, chart_dir, ref, request, what)
+        name, where, base, relative = _value_file_base(checkout, chart_dir, ref, request, what)
         path = where.resolve(base, relative, what=what, must_exist=not spec.ignore_missing_value_files, shown=ref)
         if path is None:
             continue
         if not path.is_file():
             raise render_error(checkout.app, what, f"{ref!r} is not a file")
-        paths.append(path)
+        paths.append((name, path))
     return paths
+
+
+def _value_file_argument(scratch: Path, request: RenderRequest, name: str | None, path: Path) -> str:
+    """``--values`` argument: the path, or for a ref file ``$<ref>/<path>`` through a link in the scratch directory.
+
+    Helm runs in ``scratch``, so its messages then say ``$values/envs/prod.yaml``, as the spec
+    does, rather than a temporary checkout path that would be stripped to an ambiguous one.
+    """
+    if name is None:
+        return str(path)
+    ref = request.refs[name]
+    link = scratch / f"${name}"
+    if not link.is_symlink():
+        link.symlink_to(ref.root, target_is_directory=True)
+    return f"${name}/{ref.relative(path)}"
 
 
 def _value_file_base(
     checkout: Checkout, chart_dir: Path, ref: str, request: RenderRequest, what: str
-) -> tuple[Checkout, Path, str]:
-    """The checkout a value file is read from, and where its path starts: a ``$ref`` source's root or ``_base``."""
+) -> tuple[str | None, Checkout, Path, str]:
+    """(ref name, the checkout a value file is read from, where its path starts): a ``$ref`` root or ``_base``."""
     found = split_ref(ref)
     if found is None:
-        return (checkout, *_base(checkout, chart_dir, ref))
+        return (None, checkout, *_base(checkout, chart_dir, ref))
     name, rest = found
     source = request.refs.get(name)
     if source is None:
         raise invalid_spec(checkout.app, what, f"{ref!r} names ${name}, but no source has ref: {name}")
     if not rest:
         raise render_error(checkout.app, what, f"{ref!r} must name a file in the repository of ref source {name!r}")
-    return source, source.root, "./" + rest
+    return name, source, source.root, "./" + rest
 
 
 def invalid_spec(app: str, what: str, detail: str) -> RenderError:
