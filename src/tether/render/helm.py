@@ -62,8 +62,8 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             argv += [parameter.set_flag, f"{parameter.name}={_escape_set_value(parameter.value)}"]
         for name, path in file_parameters:
             argv += ["--set-file", f"{name}={_escape_set_value(str(path))}"]
-        for name, path in value_files:
-            argv += ["--values", _value_file_argument(scratch, request, name, path)]
+        for ref, value_file in value_files:
+            argv += ["--values", _value_file_argument(scratch, request, ref, value_file)]
         inline = spec.inline_values()
         if inline:
             inline_file = scratch / "inline-values.yaml"
