@@ -44,7 +44,8 @@ class TetherGroup(click.Group):
 @click.option("--log-json", is_flag=True, help="Logs as JSON lines.")
 def main(verbose: int, log_json: bool) -> None:
     """Tether: GitOps continuous delivery for Kubernetes."""
-    guard_signals(click.get_current_context().call_on_close)
+    ctx = click.get_current_context()
+    ctx.obj = {"signal_guard": guard_signals(ctx.call_on_close)}  # `serve` takes signals over for its graceful stop
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     log.configure(level, json_output=log_json)
 
@@ -54,10 +55,13 @@ def _register() -> None:
     from tether.cli.devcluster import devcluster
     from tether.cli.diff import diff
     from tether.cli.health import health
+    from tether.cli.importing import import_command
+    from tether.cli.install import install
+    from tether.cli.serve import serve
     from tether.cli.render import render
     from tether.cli.sync import sync
 
-    for command in (devcluster, render, diff, sync, health):
+    for command in (devcluster, render, diff, sync, health, install, import_command, serve):
         main.add_command(command)
 
 

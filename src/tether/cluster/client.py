@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import builtins
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -686,7 +687,7 @@ class Cluster:
         kind: str,
         name: str,
         namespace: str | None,
-        patch: Mapping[str, Any] | list[Any],
+        patch: Mapping[str, Any] | builtins.list[Any],
         *,
         patch_type: str = "merge",
         subresource: str | None = None,

@@ -53,7 +53,7 @@ class Destination:
 
     @property
     def servers(self) -> set[str]:
-        return {self.server.rstrip("/"), self.cluster.server.rstrip("/")}
+        return {self.server.rstrip("/"), str(self.cluster.server or "").rstrip("/")}
 
 
 def _decoded(secret: Mapping[str, Any], key: str) -> str | None:
@@ -187,7 +187,7 @@ class ClusterRegistry:
         return await asyncio.shield(future)
 
     def _home_servers(self) -> set[str]:
-        return {IN_CLUSTER_SERVER, self.home.server.rstrip("/")}
+        return {IN_CLUSTER_SERVER, str(self.home.server or "").rstrip("/")}
 
     def opened(self) -> list[Destination]:
         return list(self._open.values())

@@ -1,0 +1,148 @@
+"""`tether serve`: the controller and its HTTP server in one process.
+
+Every setting is a flag and a ``TETHER_*`` environment variable (docs/controller.md lists
+them). SIGTERM or SIGINT: stop taking work, let running operations save a resumable state,
+and exit within 30 s (a watchdog ends the process if anything hangs past that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+import uvicorn
+
+from tether.cluster import Cluster
+from tether.controller.controller import Controller
+from tether.controller.install import install, installed
+from tether.controller.settings import (
+    DEFAULT_LISTEN,
+    DEFAULT_NAMESPACE,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_POLL_JITTER,
+    Settings,
+)
+from tether.paths import cache_root
+from tether.server import create_app
+
+log = structlog.get_logger(__name__)
+STOP_DEADLINE = 30.0
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT; the controller starts after the CRDs are known to be installed."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    home = await Cluster.connect(settings.kubeconfig, settings.context, in_cluster=settings.in_cluster)
+    async with home:
+        if not await installed(home):
+            log.warning("Tether's CRDs are missing; installing them", namespace=settings.namespace)
+            await install(home, settings.namespace)
+        controller = Controller(settings, home)
+        host, port = settings.host_port
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(controller), host=host, port=port, log_level="warning", lifespan="off")
+        )
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours, above
+        serving = asyncio.create_task(server.serve(), name="http")
+        await controller.start()
+        click.echo(f"tether serve: watching namespace {settings.namespace}; http://{host}:{port}", err=True)
+        await stop.wait()
+        click.echo("tether serve: stopping", err=True)
+        _watchdog(STOP_DEADLINE)
+        await controller.stop()
+        server.should_exit = True
+        await asyncio.wait_for(serving, timeout=5)
+
+
+def _watchdog(seconds: float) -> None:
+    """End the process if the graceful stop overruns (a hung call must not keep a pod from terminating)."""
+
+    def expire() -> None:
+        os.write(2, b"error: tether serve did not stop in time; exiting\n")
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
+@click.command()
+@click.option(
+    "--namespace",
+    "-n",
+    default=DEFAULT_NAMESPACE,
+    show_default=True,
+    envvar="TETHER_NAMESPACE",
+    help="The namespace of the Applications, Projects and cluster Secrets.",
+)
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, envvar="TETHER_LISTEN", help="HTTP address.")
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=DEFAULT_POLL_INTERVAL,
+    show_default=True,
+    envvar="TETHER_POLL_INTERVAL",
+    help="Seconds between polls of each repository.",
+)
+@click.option(
+    "--poll-jitter",
+    type=float,
+    default=DEFAULT_POLL_JITTER,
+    show_default=True,
+    envvar="TETHER_POLL_JITTER",
+    help="Up to this many seconds are added to each poll interval.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    envvar="TETHER_DATABASE_URL",
+    help="Audit log: a SQLAlchemy URL (postgresql+psycopg://…); default SQLite in the state directory.",
+)
+@click.option("--max-compares", type=int, default=16, show_default=True, envvar="TETHER_MAX_COMPARES")
+@click.option("--max-syncs", type=int, default=8, show_default=True, envvar="TETHER_MAX_SYNCS")
+@click.option("--max-renders", type=int, default=4, show_default=True, envvar="TETHER_MAX_RENDERS")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="KUBECONFIG")
+@click.option("--context", default=None, envvar="TETHER_CONTEXT")
+@click.option("--in-cluster", is_flag=True, envvar="TETHER_IN_CLUSTER", help="Use the pod's service account.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="TETHER_STATE_DIR",
+    help="Git and render caches, the SQLite audit log (default: <cache root>/controller).",
+)
+@click.option(
+    "--password-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="PASSWORD_STORE_DIR",
+    help="The `pass` store (default ~/.password-store).",
+)
+@click.option("--gnupg-home", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="GNUPGHOME")
+@click.option(
+    "--sync-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    envvar="TETHER_SYNC_TIMEOUT",
+    help="Seconds for each wait inside a sync (a wave's health, a hook).",
+)
+@click.pass_context
+def serve(ctx: click.Context, **options: Any) -> None:
+    """Run the controller and its HTTP server (/healthz, /readyz, /metrics) until SIGTERM."""
+    guard = (ctx.find_root().obj or {}).get("signal_guard")
+    if guard is not None:
+        guard.restore()  # the one-second stop of one-shot commands does not suit a server
+    state_dir = options.pop("state_dir") or cache_root() / "controller"
+    settings = Settings(state_dir=state_dir, **options)
+    asyncio.run(run(settings))

@@ -1,0 +1,236 @@
+"""One app's comparison: desired objects (rendered only when their inputs changed) against the live cache.
+
+Called by the controller for every reconcile. Git is asked only for a trigger that can move
+a revision (a poll, a refresh, a spec or project change, the first look); a drift event
+compares the objects already in memory, so it costs no git call, no render and no ``pass``
+call. The render runs in a bounded pool (``render_slots``) so helm and kustomize processes
+never oversubscribe the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tether.cluster.errors import UnknownKind
+from tether.controller.clusters import Destination
+from tether.controller.memory import AppMemory
+from tether.diff import AppDiff, diff_app
+from tether.health import Health, HealthStatus, LuaChecks, aggregate, assess_async
+from tether.hooks import is_hook
+from tether.model import Application
+from tether.model.source import ApplicationSource
+from tether.pipeline import desired_state_of_sources, is_local_source
+from tether.render.cache import RenderCache
+from tether.resource import ResourceKey
+from tether.secrets import REDACTOR
+from tether.source import Credentials, GitCache, normalise_url
+
+# Triggers that may move a revision or change what is rendered: they ask git (within the poll interval's listing).
+GIT_REASONS = frozenset({"start", "poll", "refresh", "hard-refresh", "spec", "project", "repo", "secrets", "operation"})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What one comparison found; plain data for status, autosync and events."""
+
+    diff: AppDiff
+    healths: dict[ResourceKey, Health | None]
+    health: HealthStatus
+    health_message: str
+    versions: dict[ResourceKey, str]  # apiVersion per key, for status rows
+    live: list[dict[str, Any]]
+
+
+def spec_digest(app: Application) -> str:
+    """Digest of what a comparison depends on in the spec: sources, destination, ignoreDifferences."""
+    spec = app.spec
+    data = {
+        "sources": [s.model_dump(by_alias=True, exclude_defaults=True, mode="json") for s in spec.sources_list()],
+        "destination": spec.destination.model_dump(by_alias=True, mode="json"),
+        "ignoreDifferences": spec.ignore_differences_dicts(),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def compared_to(app: Application) -> dict[str, Any]:
+    """``status.sync.comparedTo``: the sources, destination and ignoreDifferences compared."""
+    spec = app.spec
+    out: dict[str, Any] = {"destination": spec.destination.model_dump(by_alias=True, exclude_defaults=True)}
+    sources = [s.model_dump(by_alias=True, exclude_defaults=True, mode="json") for s in spec.sources_list()]
+    if spec.multi_source:
+        out["sources"] = sources
+    else:
+        out["source"] = sources[0]
+    if spec.ignore_differences:
+        out["ignoreDifferences"] = spec.ignore_differences_dicts()
+    return out
+
+
+class Comparer:
+    """Shared pieces every comparison uses: the git cache, the render cache and pool, `pass`, Lua."""
+
+    def __init__(
+        self,
+        *,
+        git: GitCache,
+        render_cache: RenderCache | None,
+        render_slots: asyncio.Semaphore,
+        secrets_backend: Any,
+        credentials_for: Callable[[str], Credentials | None],
+        lua: LuaChecks | None = None,
+    ) -> None:
+        self.git = git
+        self.render_cache = render_cache
+        self.render_slots = render_slots
+        self.secrets_backend = secrets_backend
+        self.credentials_for = credentials_for
+        self.lua = lua
+
+    async def resolve(self, sources: Sequence[ApplicationSource]) -> tuple[str, ...]:
+        """Each source's commit (cached listings: one ls-remote per repository per poll interval)."""
+
+        async def one(source: ApplicationSource) -> str:
+            if is_local_source(source.repo_url):
+                return ""
+            url = source.repo_url
+            return await self.git.resolve(url, source.target_revision, self.credentials_for(url))
+
+        return tuple(await asyncio.gather(*(one(s) for s in sources)))
+
+    async def desired(
+        self,
+        app: Application,
+        memory: AppMemory,
+        reasons: frozenset[str],
+        *,
+        sources: Sequence[ApplicationSource] | None = None,
+        remember: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The app's desired objects: from memory when nothing that feeds them changed, else rendered.
+
+        ``sources`` overrides the spec's (a sync to a pinned revision); such a render is not
+        remembered as the app's desired state.
+        """
+        digest = spec_digest(app)
+        pinned = sources is not None
+        sources = tuple(sources if sources is not None else app.spec.sources_list())
+        hard = "hard-refresh" in reasons
+        if (
+            not pinned
+            and memory.desired is not None
+            and not (reasons & GIT_REASONS)
+            and memory.spec_digest == digest
+            and memory.rendered_generation == memory.secrets_generation
+        ):
+            return memory.desired
+        if hard:
+            for source in sources:
+                if not is_local_source(source.repo_url):
+                    self.git.forget_refs(source.repo_url)
+        revisions = await self.resolve(sources)
+        if (
+            not pinned
+            and not hard
+            and memory.desired is not None
+            and memory.spec_digest == digest
+            and memory.revisions == revisions
+            and memory.rendered_generation == memory.secrets_generation
+        ):
+            return memory.desired
+        generation = memory.secrets_generation
+        async with self.render_slots:
+            state = await desired_state_of_sources(
+                app.name,
+                sources,
+                git=self.git,
+                cache=None if hard else self.render_cache,
+                secrets_backend=self.secrets_backend,
+                redactor=REDACTOR,
+                namespace=app.spec.destination.namespace or None,
+                credentials_for=self.credentials_for,
+            )
+        if remember:
+            memory.desired = state.objects
+            memory.revisions = tuple(r or "" for r in state.revisions)
+            memory.source_types = tuple(t.value if t is not None else "" for t in state.source_types)
+            memory.spec_digest = digest
+            memory.rendered_generation = generation
+            memory.repos = frozenset(normalise_url(s.repo_url) for s in sources if not is_local_source(s.repo_url))
+            usage = state.secret_usage
+            memory.secret_entries = frozenset(usage.entries) if usage is not None else frozenset()
+        return state.objects
+
+    async def compare(
+        self,
+        app: Application,
+        desired: Sequence[Mapping[str, Any]],
+        destination: Destination,
+        extra_kinds: Sequence[tuple[str, str]],
+    ) -> Comparison:
+        """Diff against the destination's live cache, then each object's health from the same cache."""
+        diff = await diff_app(
+            app.name,
+            desired,
+            cluster=destination.cluster,
+            cache=destination.cache,
+            ignore_differences=app.spec.ignore_differences_dicts(),
+            namespace=app.spec.destination.namespace or None,
+            extra_kinds=extra_kinds,
+            dry_runs=destination.dry_runs,
+        )
+        healths: dict[ResourceKey, Health | None] = {}
+        versions: dict[ResourceKey, str] = {}
+        live_objects: list[dict[str, Any]] = []
+        named = {
+            (k.group, k.kind, k.name): str(o.get("apiVersion") or "")
+            for o in desired
+            if not is_hook(o)
+            for k in (ResourceKey.of(o),)
+        }
+        for r in diff.resources:
+            live = destination.cache.get(r.key)
+            version = named.get((r.key.group, r.key.kind, r.key.name))
+            if version is None and live is not None:
+                version = str(live.get("apiVersion") or "")
+            versions[r.key] = version or ""
+            if live is not None:
+                live_objects.append(live)
+            if r.status == "Extraneous":
+                continue
+            if live is None:
+                healths[r.key] = Health(HealthStatus.MISSING, "")
+            else:
+                healths[r.key] = await assess_async(live, lua=self.lua)
+        status = aggregate(list(healths.values())) if healths else HealthStatus.HEALTHY
+        worst = [
+            f"{k.kind} {k.name}: {h.message}"
+            for k, h in healths.items()
+            if h is not None and h.status is status and h.message
+        ]
+        return Comparison(
+            diff=diff,
+            healths=healths,
+            health=status,
+            health_message=worst[0] if worst and status is not HealthStatus.HEALTHY else "",
+            versions=versions,
+            live=live_objects,
+        )
+
+
+async def scopes(destination: Destination, desired: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:
+    """(group, kind, namespaced) of every desired kind, for a project's resource rules."""
+    seen: dict[tuple[str, str], bool] = {}
+    for obj in desired:
+        api_version, kind = str(obj.get("apiVersion") or ""), str(obj.get("kind") or "")
+        if (api_version, kind) in seen:
+            continue
+        try:
+            seen[(api_version, kind)] = (await destination.cluster.resource(api_version, kind)).namespaced
+        except UnknownKind:
+            seen[(api_version, kind)] = True
+    return [(a.rpartition("/")[0], k, namespaced) for (a, k), namespaced in seen.items()]

@@ -1,0 +1,693 @@
+"""The controller: informers and triggers feed one work queue; workers compare apps and start operations.
+
+One process, one asyncio loop. What it shares across apps: one ``LiveCache`` and one
+``DryRuns`` store per destination cluster, one git cache (one ``ls-remote`` per repository
+per poll interval), one render cache, and bounded pools for comparisons, syncs and renders.
+Nothing about one app waits on another: each reconcile runs under the comparison limit with
+its own timeouts, operations run as their own tasks under the sync limit, and a repository
+or cluster that fails backs off on its own.
+
+Triggers (docs/controller.md): the poller (refs moved), watch events on managed objects
+(drift), ``pass`` store commits (only the apps that used a changed entry), the refresh
+annotation, spec and project changes, the ``operation`` field, and a Terminating
+``status.operationState.phase``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tether.cluster import Cluster
+from tether.cluster.cache import RESYNC, CacheEvent
+from tether.cluster.errors import ClusterError
+from tether.controller import conditions as cond
+from tether.controller.audit import AuditEntry, AuditLog, default_url
+from tether.controller.autosync import AutoSyncInputs, LastOperation, ResourceState, decide
+from tether.controller.clusters import ClusterRegistry, Destination
+from tether.controller.compare import Comparer, Comparison, compared_to, scopes, spec_digest
+from tether.controller.events import EventRecorder
+from tether.controller.informer import Informer
+from tether.controller.memory import AppMemory
+from tether.controller.operations import OperationRequest, Operations, automated_request, request_from_field
+from tether.controller.repos import RepoCredentials
+from tether.controller.settings import Settings
+from tether.controller.status import APP_API_VERSION, StatusWriter, now_iso, resource_rows, short, summary
+from tether.controller.workqueue import WorkQueue
+from tether.errors import TetherError
+from tether.model import DEFAULT_PROJECT, Application, Project
+from tether.pipeline import is_local_source
+from tether.render.cache import RenderCache
+from tether.resource import owner_app
+from tether.secrets import PassBackend
+from tether.secrets.rotation import StoreWatcher
+from tether.source import GitCache, normalise_url
+from tether.sync.operation import OperationState
+
+log = structlog.get_logger(__name__)
+
+REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
+ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
+
+
+class Controller:
+    """Keeps every Application in ``settings.namespace`` in sync with git."""
+
+    def __init__(self, settings: Settings, home: Cluster) -> None:
+        self.settings = settings
+        self.home = home
+        state = Path(settings.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        max_age = settings.poll_interval + settings.poll_jitter + 5.0  # only the poller lists refs
+        self.git = GitCache(state / "git", refs_max_age=max_age)
+        self.render_cache = RenderCache(state / "render")
+        self.backend = PassBackend(settings.password_store, settings.gnupg_home)
+        self.repo_credentials = RepoCredentials()
+        self.comparer = Comparer(
+            git=self.git,
+            render_cache=self.render_cache,
+            render_slots=asyncio.Semaphore(settings.max_renders),
+            secrets_backend=self.backend,
+            credentials_for=self.repo_credentials.lookup,
+        )
+        self.sync_slots = asyncio.Semaphore(settings.max_syncs)
+        self.queue = WorkQueue()
+        self.registry = ClusterRegistry(home, self._on_cache_event)
+        ns = settings.namespace
+        self.apps = Informer(home, APP_API_VERSION, "Application", ns, self._on_app)
+        self.projects = Informer(home, APP_API_VERSION, "Project", ns, self._on_project)
+        self.cluster_secrets = Informer(
+            home, "v1", "Secret", ns, self._on_cluster_secret, label_selector="tether.dev/secret-type=cluster"
+        )
+        self.repo_secrets = Informer(
+            home, "v1", "Secret", ns, self._on_repo_secret, label_selector="tether.dev/secret-type=repository"
+        )
+        self.writer = StatusWriter(home, ns)
+        self.events = EventRecorder(home)
+        self.operations = Operations(self)
+        self.audit: AuditLog | None = None
+        self.memory: dict[str, AppMemory] = {}
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self.repo_errors: dict[str, tuple[float, float, str]] = {}  # url -> (retry at, backoff, message)
+        self.refs_seen: dict[str, Any] = {}
+        self.error_backoff: dict[str, float] = {}
+        self.stopping = False
+        self.reconciles = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the audit log, start the informers, workers and triggers; returns once the apps are listed."""
+        self.audit = await AuditLog.open(self.settings.database_url or default_url(Path(self.settings.state_dir)))
+        for informer in (self.cluster_secrets, self.repo_secrets, self.projects, self.apps):
+            informer.start()
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(i.synced.wait() for i in (self.cluster_secrets, self.repo_secrets, self.projects, self.apps))
+            ),
+            timeout=60,
+        )
+        spawn = self._tasks.append
+        spawn(asyncio.create_task(self.queue.run_timers(), name="queue timers"))
+        for index in range(self.settings.max_compares):
+            spawn(asyncio.create_task(self._worker(), name=f"worker {index}"))
+        spawn(asyncio.create_task(self._poll_loop(), name="poller"))
+        spawn(asyncio.create_task(self._watch_store(), name="pass store"))
+        log.info("controller started", namespace=self.settings.namespace, apps=len(self.apps.objects))
+
+    @property
+    def ready(self) -> bool:
+        return all(i.healthy for i in (self.apps, self.projects)) and not self.stopping
+
+    async def stop(self) -> None:
+        """Stop taking work, let operations save a resumable state, close everything (within the grace)."""
+        self.stopping = True
+        self.queue.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        running = [m.operation for m in self.memory.values() if m.operation is not None and not m.operation.done()]
+        for task in running:
+            task.cancel()  # the engine saves its state on cancellation; status keeps phase Running to resume
+        if running:
+            await asyncio.wait(running, timeout=self.settings.shutdown_grace)
+        for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets):
+            await informer.close()
+        await self.events.close()
+        await self.registry.close()
+        if self.audit is not None:
+            await self.audit.close()
+
+    # ------------------------------------------------------------------ triggers
+
+    def memory_of(self, name: str) -> AppMemory:
+        return self.memory.setdefault(name, AppMemory())
+
+    def _on_app(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if new is None:
+            self.queue.add(name, "deleted")
+            return
+        if old is None:
+            self.writer.seen(name, new.get("status"))
+            self.queue.add(name, "start")
+            return
+        old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+        if old_meta.get("generation") != new_meta.get("generation") or old.get("spec") != new.get("spec"):
+            self.queue.add(name, "spec")
+        annotations = new_meta.get("annotations") or {}
+        refresh = next((annotations[a] for a in REFRESH_ANNOTATIONS if a in annotations), None)
+        if refresh is not None:
+            self.queue.add(name, "hard-refresh" if refresh == "hard" else "refresh")
+        if new.get("operation") and new.get("operation") != old.get("operation"):
+            self.queue.add(name, "operation")
+        phase = ((new.get("status") or {}).get("operationState") or {}).get("phase")
+        if phase == "Terminating":
+            self.queue.add(name, "terminate")
+        if new_meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"):
+            self.queue.add(name, "deleting")
+        if old_meta.get("finalizers") != new_meta.get("finalizers") or old_meta.get("labels") != new_meta.get("labels"):
+            self.queue.add(name, "spec")
+
+    def _on_project(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if (old or {}).get("spec") == (new or {}).get("spec"):
+            return
+        for app_name, app in self.apps.objects.items():
+            if ((app.get("spec") or {}).get("project") or "default") == name:
+                self.queue.add(app_name, "project")
+
+    def _on_cluster_secret(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        for dropped in self.registry.secret_changed(name, new):
+            asyncio.get_running_loop().create_task(self.registry.drop(dropped))
+        self.queue.add_many(list(self.apps.objects), "project")
+
+    def _on_repo_secret(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        urls = self.repo_credentials.secret_changed(name, new)
+        for url in urls:
+            self.repo_errors.pop(url, None)
+            self.git.forget_refs(url)
+        self.queue.add_many([a for a, m in self.memory.items() if m.repos & urls or m.comparison_error], "repo")
+
+    def _on_cache_event(self, destination: Destination, change: CacheEvent) -> None:
+        if change.type == RESYNC:
+            self.queue.add_many([a for a, m in self.memory.items() if m.destination == destination.name], "drift")
+            return
+        app = owner_app(change.object) if change.object is not None else None
+        if app is not None and app in self.apps.objects and self.memory_of(app).destination == destination.name:
+            self.queue.add(app, "drift")
+
+    async def _poll_loop(self) -> None:
+        """One ``ls-remote`` per repository per interval; apps on a repository whose refs moved are compared."""
+        while True:
+            await asyncio.sleep(self.settings.poll_interval + random.uniform(0, self.settings.poll_jitter))
+            repos: dict[str, str] = {}  # normalised -> as the apps spell it (userinfo and all)
+            for obj in self.apps.objects.values():
+                spec = obj.get("spec") or {}
+                for source in spec.get("sources") or [spec.get("source") or {}]:
+                    url = str((source or {}).get("repoURL") or "") if isinstance(source, dict) else ""
+                    if url and not is_local_source(url):
+                        repos.setdefault(normalise_url(url), url)
+            limit = asyncio.Semaphore(8)
+            await asyncio.gather(*(self._poll_repo(key, url, limit) for key, url in repos.items()))
+            stale = [a for a, m in self.memory.items() if m.desired is None or m.comparison_error]
+            self.queue.add_many(stale, "poll")
+
+    async def _poll_repo(self, key: str, url: str, limit: asyncio.Semaphore) -> None:
+        failure = self.repo_errors.get(key)
+        if failure is not None and time.monotonic() < failure[0]:
+            return
+        async with limit:
+            self.git.forget_refs(url)
+            try:
+                refs = await self.git.repository(url, self.repo_credentials.lookup(url)).ls_remote()
+            except TetherError as exc:
+                backoff = min((failure[1] * 2) if failure else ERROR_RETRY_FIRST, ERROR_RETRY_MAX)
+                self.repo_errors[key] = (time.monotonic() + backoff, backoff, str(exc))
+                log.warning("repository poll failed", repo=key, retry_in=backoff, error=str(exc))
+                return
+        recovered = self.repo_errors.pop(key, None) is not None
+        moved = self.refs_seen.get(key) != refs
+        self.refs_seen[key] = refs
+        if moved or recovered:
+            self.queue.add_many([a for a, m in self.memory.items() if key in m.repos or m.desired is None], "poll")
+
+    async def _watch_store(self) -> None:
+        """Re-sync exactly the apps that used a `pass` entry that changed (names only are kept)."""
+        if not (Path(self.backend.store_dir) / ".git").exists():
+            log.info(
+                "pass store is not a git repository; secret rotation is not watched", store=str(self.backend.store_dir)
+            )
+            return
+        watcher = StoreWatcher(self.backend, interval=self.settings.pass_poll_interval)
+        async for changed in watcher.changes():
+            for name, memory in self.memory.items():
+                if memory.secret_entries and (changed is None or memory.secret_entries & changed):
+                    memory.secrets_generation += 1
+                    self.queue.add(name, "secrets")
+
+    # ------------------------------------------------------------------ workers
+
+    async def _worker(self) -> None:
+        while True:
+            name, reasons = await self.queue.get()
+            try:
+                await asyncio.wait_for(self.reconcile(name, reasons), timeout=600)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in one reconcile never stops the worker
+                log.exception("reconcile failed", app=name, reasons=sorted(reasons))
+                self.queue.add_after(name, "retry", self._backoff(name))
+            finally:
+                self.queue.done(name)
+
+    def _backoff(self, name: str) -> float:
+        delay = min(self.error_backoff.get(name, ERROR_RETRY_FIRST / 2) * 2, ERROR_RETRY_MAX)
+        self.error_backoff[name] = delay
+        return delay
+
+    # ------------------------------------------------------------------ status
+
+    async def update_status(self, name: str, mutate: Callable[[dict[str, Any]], Any]) -> None:
+        """Change the app's status in memory and write it if it changed (operations call this too)."""
+        status = self.statuses.get(name)
+        if status is None:
+            obj = self.apps.get(name)
+            status = copy.deepcopy((obj or {}).get("status") or {})
+            self.statuses[name] = status
+        mutate(status)
+        try:
+            await self.writer.write(name, status)
+        except ClusterError as exc:
+            log.warning("status write failed", app=name, error=str(exc))
+
+    async def clear_operation(self, name: str) -> None:
+        try:
+            await self.home.patch(APP_API_VERSION, "Application", name, self.settings.namespace, {"operation": None})
+        except ClusterError as exc:
+            if not exc.not_found:
+                log.warning("cannot clear the operation field", app=name, error=str(exc))
+
+    async def audit_record(self, entry: AuditEntry) -> None:
+        if self.audit is None:
+            return
+        try:
+            await self.audit.record(entry)
+        except TetherError as exc:
+            log.error("audit log write failed", app=entry.app, error=str(exc))
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, name: str, reasons: frozenset[str]) -> None:
+        """Compare one app, update its status, and start the operation its state calls for."""
+        self.reconciles += 1
+        obj = self.apps.get(name)
+        if obj is None:
+            self._forget(name)
+            return
+        memory = self.memory_of(name)
+        if "terminate" in reasons:
+            memory.terminate_requested = True
+            self.operations.terminate(name)
+        try:
+            app = Application.from_object(obj)
+        except TetherError as exc:
+            await self._invalid(name, str(exc))
+            return
+        if app.deleting:
+            from tether.controller.deletion import delete_app
+
+            await delete_app(self, app, obj)
+            return
+        refresh = app.annotation("refresh")
+        if refresh is not None:
+            reasons = reasons | {"hard-refresh" if refresh == "hard" else "refresh"}
+            await self._remove_refresh(name, obj)
+        project = self._project(app)
+        if isinstance(project, str):
+            await self._invalid(name, project)
+            return
+        try:
+            destination = await self.registry.resolve(
+                app.spec.destination.server or None, app.spec.destination.name or None
+            )
+        except TetherError as exc:
+            await self._invalid(name, str(exc))
+            return
+        memory.destination = destination.name
+        violations = project.app_violations(app.spec, destination.server, destination.name)
+        if violations:
+            await self._invalid(name, "; ".join(violations))
+            return
+        try:
+            self._check_repo_backoff(app)
+            desired = await self.comparer.desired(app, memory, reasons)
+            resource_violations = project.resource_violations(await scopes(destination, desired))
+            if resource_violations:
+                await self._invalid(name, "; ".join(resource_violations))
+                return
+            extra = [
+                (
+                    r.get("group", "") + "/" + r.get("version", "") if r.get("group") else r.get("version", "v1"),
+                    r["kind"],
+                )
+                for r in (obj.get("status") or {}).get("resources") or []
+                if isinstance(r, dict) and r.get("kind")
+            ]
+            comparison = await self.comparer.compare(app, desired, destination, [e for e in extra if e[0].strip("/")])
+        except TetherError as exc:
+            await self._comparison_error(name, app, memory, exc)
+            return
+        memory.comparison_error = None
+        self.error_backoff.pop(name, None)
+        memory.diff = comparison.diff
+        await self._after_compare(name, app, obj, memory, project, destination, comparison)
+
+    def _check_repo_backoff(self, app: Application) -> None:
+        for source in app.spec.sources_list():
+            failure = self.repo_errors.get(normalise_url(source.repo_url))
+            if failure is not None and time.monotonic() < failure[0]:
+                raise TetherError(
+                    f"{failure[2]} (retrying the repository in {failure[0] - time.monotonic():.0f}s)",
+                    reason="SourceFailed",
+                    retryable=True,
+                )
+
+    def _project(self, app: Application) -> Project | str:
+        raw = self.projects.get(app.spec.project)
+        if raw is None:
+            if app.spec.project == "default":
+                return DEFAULT_PROJECT
+            return f"Application referencing project {app.spec.project} which does not exist"
+        try:
+            return Project.from_object(raw)
+        except TetherError as exc:
+            return f"project {app.spec.project!r} is invalid: {exc}"
+
+    async def _remove_refresh(self, name: str, obj: dict[str, Any]) -> None:
+        """Remove the refresh annotation first, with a test of its value: a request made later sets it again."""
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        ops: list[dict[str, Any]] = []
+        for key in REFRESH_ANNOTATIONS:
+            if key in annotations:
+                path = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+                ops += [{"op": "test", "path": path, "value": annotations[key]}, {"op": "remove", "path": path}]
+        if not ops:
+            return
+        try:
+            await self.home.patch(APP_API_VERSION, "Application", name, self.settings.namespace, ops, patch_type="json")
+        except ClusterError as exc:
+            log.info("refresh annotation changed meanwhile; it stays for the next refresh", app=name, error=str(exc))
+
+    async def _invalid(self, name: str, message: str) -> None:
+        now = now_iso()
+        memory = self.memory_of(name)
+        memory.drop_desired()
+
+        def mutate(status: dict[str, Any]) -> None:
+            conditions = status.get("conditions") or []
+            conditions = cond.set_condition(conditions, cond.INVALID_SPEC_ERROR, "True", "InvalidSpec", message, now)
+            conditions = cond.set_condition(conditions, cond.READY, "False", "InvalidSpec", message, now)
+            conditions = cond.set_condition(conditions, cond.STALLED, "True", "InvalidSpec", message, now)
+            conditions = cond.set_condition(conditions, cond.RECONCILING, "False", "InvalidSpec", "", now)
+            status["conditions"] = conditions
+            status.setdefault("sync", {})["status"] = "Unknown"
+
+        await self.update_status(name, mutate)
+
+    async def _comparison_error(self, name: str, app: Application, memory: AppMemory, exc: TetherError) -> None:
+        message = short(str(exc))
+        memory.comparison_error = message
+        now = now_iso()
+        log.warning("comparison failed", app=name, error=message)
+
+        def mutate(status: dict[str, Any]) -> None:
+            conditions = cond.remove_condition(status.get("conditions") or [], cond.INVALID_SPEC_ERROR)
+            conditions = cond.set_condition(
+                conditions, cond.COMPARISON_ERROR, "True", exc.reason or "ComparisonError", message, now
+            )
+            conditions = cond.set_condition(conditions, cond.READY, "False", "ComparisonError", message, now)
+            conditions = cond.set_condition(conditions, cond.STALLED, "False", "ComparisonError", "", now)
+            status["conditions"] = conditions
+            status.setdefault("sync", {})["status"] = "Unknown"
+
+        await self.update_status(name, mutate)
+        if exc.retryable or exc.reason in ("SourceFailed", "ClusterUnreachable", "SecretMissing", "Timeout"):
+            self.queue.add_after(name, "retry", self._backoff(name))
+
+    async def _after_compare(
+        self,
+        name: str,
+        app: Application,
+        obj: dict[str, Any],
+        memory: AppMemory,
+        project: Project,
+        destination: Destination,
+        comparison: Comparison,
+    ) -> None:
+        now = now_iso()
+        diff = comparison.diff
+        sync_status = "Synced" if diff.in_sync else "OutOfSync"
+        status = self.statuses.get(name)
+        if status is None:
+            status = copy.deepcopy(obj.get("status") or {})
+            self.statuses[name] = status
+        before_sync = (status.get("sync") or {}).get("status")
+        before_health = (status.get("health") or {}).get("status")
+        digest = spec_digest(app)
+        # --- operations: a requested one, one to resume, or automated sync
+        op_state = status.get("operationState") or {}
+        request: OperationRequest | None = None
+        sync_error: str | None = None
+        if not memory.operating and not self.stopping:
+            if obj.get("operation"):
+                try:
+                    request = request_from_field(app, obj["operation"])
+                except TetherError as exc:
+                    await self._refuse_operation(name, obj, str(exc))
+                    status = self.statuses[name]
+                    op_state = status.get("operationState") or {}
+            elif op_state.get("phase") in ("Running", "Terminating") and op_state.get("syncState"):
+                request = self._resume_request(app, op_state)
+            if request is None and not obj.get("operation"):
+                decision = decide(
+                    self._autosync_inputs(app, memory, digest, sync_status, diff, op_state, project, destination)
+                )
+                if decision.sync:
+                    request = automated_request(app, memory.revisions, decision.partial, decision.self_heal_attempt)
+                    request.operation["specDigest"] = digest
+                    log.info("automated sync", app=name, reason=decision.reason)
+                elif decision.requeue_after is not None:
+                    self.queue.add_after(name, "self-heal", decision.requeue_after)
+                sync_error = decision.error
+        # --- status
+        revisions = list(memory.revisions)
+        sync_block: dict[str, Any] = {"status": sync_status, "comparedTo": compared_to(app)}
+        if app.spec.multi_source:
+            sync_block["revisions"] = revisions
+        else:
+            sync_block["revision"] = revisions[0] if revisions else ""
+        health_block: dict[str, Any] = {"status": comparison.health.value}
+        if comparison.health_message:
+            health_block["message"] = short(comparison.health_message, 512)
+        previous_health = status.get("health") or {}
+        health_block["lastTransitionTime"] = (
+            previous_health.get("lastTransitionTime", now)
+            if previous_health.get("status") == comparison.health.value
+            else now
+        )
+        conditions = status.get("conditions") or []
+        for gone in (cond.INVALID_SPEC_ERROR, cond.COMPARISON_ERROR):
+            conditions = cond.remove_condition(conditions, gone)
+        shared = [f"{r.key} is also part of app {r.shared_with}" for r in diff.resources if r.shared_with]
+        conditions = (
+            cond.set_condition(
+                conditions, cond.SHARED_RESOURCE_WARNING, "True", "SharedResource", "; ".join(shared)[:1000], now
+            )
+            if shared
+            else cond.remove_condition(conditions, cond.SHARED_RESOURCE_WARNING)
+        )
+        if sync_error:
+            conditions = cond.set_condition(conditions, cond.SYNC_ERROR, "True", "SyncFailed", sync_error, now)
+        elif request is not None or sync_status == "Synced":
+            conditions = cond.remove_condition(conditions, cond.SYNC_ERROR)
+        operating = request is not None or memory.operating
+        ready = sync_status == "Synced" and comparison.health.value == "Healthy" and not sync_error
+        conditions = cond.set_condition(
+            conditions,
+            cond.READY,
+            "True" if ready else "False",
+            "Succeeded"
+            if ready
+            else ("Progressing" if operating else sync_status if sync_status != "Synced" else comparison.health.value),
+            "" if ready else (comparison.health_message or f"{sync_status}, {comparison.health.value}"),
+            now,
+        )
+        conditions = cond.set_condition(
+            conditions,
+            cond.RECONCILING,
+            "True" if operating else "False",
+            "Progressing" if operating else "Idle",
+            "",
+            now,
+        )
+        conditions = cond.set_condition(
+            conditions,
+            cond.STALLED,
+            "True" if sync_error else "False",
+            "SyncFailed" if sync_error else "Idle",
+            sync_error or "",
+            now,
+        )
+        status["conditions"] = conditions
+        status["sync"] = sync_block
+        status["health"] = health_block
+        status["resources"] = resource_rows(diff, comparison.healths, comparison.versions)
+        status["summary"] = summary(comparison.live)
+        if app.spec.multi_source:
+            status["sourceTypes"] = [t.capitalize() for t in memory.source_types]
+            status.pop("sourceType", None)
+        else:
+            status["sourceType"] = (memory.source_types[0] if memory.source_types else "").capitalize()
+        status["reconciledAt"] = now
+        status["observedGeneration"] = (obj.get("metadata") or {}).get("generation")
+        await self.update_status(name, lambda s: None)
+        if before_sync != sync_status:
+            self.events.emit(
+                obj, "ResourceUpdated", f"Updated sync status: {before_sync or 'Unknown'} -> {sync_status}"
+            )
+        if before_health != comparison.health.value:
+            self.events.emit(
+                obj,
+                "ResourceUpdated",
+                f"Updated health status: {before_health or 'Unknown'} -> {comparison.health.value}",
+            )
+        if request is not None:
+            self.operations.start(name, request)
+
+    async def _refuse_operation(self, name: str, obj: dict[str, Any], message: str) -> None:
+        """An operation that cannot run (e.g. a rollback with auto-sync on): recorded as failed, field cleared."""
+        now = now_iso()
+        op_state = {
+            "operation": obj.get("operation"),
+            "phase": "Failed",
+            "message": short(message),
+            "startedAt": now,
+            "finishedAt": now,
+            "retryCount": 0,
+        }
+        await self.update_status(name, lambda s: s.__setitem__("operationState", op_state))
+        self.events.emit(obj, "OperationRefused", short(message, 500), warning=True)
+        await self.clear_operation(name)
+
+    def _resume_request(self, app: Application, op_state: dict[str, Any]) -> OperationRequest | None:
+        try:
+            saved = OperationState.from_dict(op_state["syncState"])
+            raw = op_state.get("operation") or {}
+            fake = dict(app.model_dump(by_alias=True, mode="json"))
+            fake["operation"] = raw
+            if raw.get("initiatedBy", {}).get("automated"):
+                sync = raw.get("sync") or {}
+                request = automated_request(
+                    app,
+                    tuple(sync.get("revisions") or ([sync["revision"]] if sync.get("revision") else [])),
+                    None,
+                    int(sync.get("selfHealAttemptsCount") or 0),
+                )
+                if sync.get("resources"):
+                    from tether.sync.options import Selector
+
+                    request.resources = tuple(
+                        Selector(r.get("group", ""), r["kind"], r["name"], r.get("namespace", ""))
+                        for r in sync["resources"]
+                    )
+                request.operation = copy.deepcopy(raw)
+            else:
+                request = request_from_field(Application.from_object(fake), raw)
+                request.manual = True
+            request.resume = saved
+            request.started_at = str(op_state.get("startedAt") or now_iso())
+            request.retry_count = int(op_state.get("retryCount") or 0)
+            return request
+        except (TetherError, KeyError, TypeError, ValueError) as exc:
+            log.warning("cannot resume the saved operation; it is abandoned", app=app.name, error=str(exc))
+            return None
+
+    def _autosync_inputs(
+        self,
+        app: Application,
+        memory: AppMemory,
+        digest: str,
+        sync_status: str,
+        diff: Any,
+        op_state: dict[str, Any],
+        project: Project,
+        destination: Destination,
+    ) -> AutoSyncInputs:
+        automated = app.spec.automated
+        last = None
+        if op_state.get("phase"):
+            result = op_state.get("syncResult") or {}
+            op = op_state.get("operation") or {}
+            revisions = tuple(result.get("revisions") or ([result["revision"]] if result.get("revision") else []))
+            finished = op_state.get("finishedAt")
+            finished_at = None
+            if finished:
+                try:
+                    finished_at = datetime.strptime(finished, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+                except ValueError:
+                    finished_at = None
+            last = LastOperation(
+                revisions=revisions,
+                compared_digest=str(op.get("specDigest") or digest),
+                phase=str(op_state.get("phase")),
+                message=str(op_state.get("message") or ""),
+                finished_at=finished_at,
+                automated=bool((op.get("initiatedBy") or {}).get("automated")),
+                self_heal_attempts=int((op.get("sync") or {}).get("selfHealAttemptsCount") or 0),
+            )
+        verdict = project.windows.verdict(
+            app.name,
+            app.spec.destination.namespace,
+            (destination.name, destination.server),
+            datetime.now(UTC),
+            manual=False,
+        )
+        return AutoSyncInputs(
+            automated=automated is not None,
+            enabled=automated is not None,
+            prune=bool(automated and automated.prune),
+            self_heal=bool(automated and automated.self_heal),
+            allow_empty=bool(automated and automated.allow_empty),
+            sync_status=sync_status,
+            operation_running=memory.operating,
+            deleting=app.deleting,
+            revisions=memory.revisions,
+            compared_digest=digest,
+            resources=tuple(
+                ResourceState(
+                    r.key,
+                    "OutOfSync" if r.counts_as_drift else "Synced",
+                    requires_pruning=r.status == "Extraneous" and not r.ignore_extraneous,
+                )
+                for r in diff.resources
+            ),
+            last=last,
+            window_allows=verdict.allowed,
+            window_reason=verdict.reason,
+            now=time.time(),
+        )
+
+    def _forget(self, name: str) -> None:
+        self.memory.pop(name, None)
+        self.statuses.pop(name, None)
+        self.writer.forget(name)
+        self.queue.forget(name)
+        self.error_backoff.pop(name, None)

@@ -1,0 +1,42 @@
+"""What the controller remembers about one app between reconciles: in memory only, never written.
+
+The resolved desired objects are kept here (not on disk, not in status) so that a drift
+event re-compares against the revision the app already has, with no git call, no render and
+no ``pass`` call. They are dropped when the app is re-rendered or deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.diff import AppDiff
+
+
+@dataclass
+class AppMemory:
+    """One app's last comparison and its running operation, if any."""
+
+    spec_digest: str = ""  # sources + destination + ignoreDifferences last compared
+    revisions: tuple[str, ...] = ()
+    desired: list[dict[str, Any]] | None = field(default=None, repr=False)  # secrets resolved: memory only
+    source_types: tuple[str, ...] = ()
+    repos: frozenset[str] = frozenset()  # normalised repository URLs of its sources
+    secret_entries: frozenset[str] = frozenset()  # `pass` entries the render used (names only, never values)
+    secrets_generation: int = 0  # bumped when one of those entries changes in the store
+    rendered_generation: int = -1  # the secrets generation ``desired`` was resolved at
+    destination: str | None = None  # the destination cluster's name
+    diff: AppDiff | None = field(default=None, repr=False)
+    comparison_error: str | None = None
+    operation: asyncio.Task[None] | None = field(default=None, repr=False)
+    terminate_requested: bool = False
+    polled: bool = False  # a poll is scheduled for it
+
+    @property
+    def operating(self) -> bool:
+        return self.operation is not None and not self.operation.done()
+
+    def drop_desired(self) -> None:
+        self.desired = None
+        self.diff = None

@@ -1,0 +1,422 @@
+"""Sync operations: started by the ``operation`` field (a user, the API, ``kubectl``) or by automated
+sync, recorded in ``status.operationState`` as they run, resumed after a restart, terminated on request.
+
+An operation runs as its own task under the sync limit, never inside a reconcile, so a long
+hook or wave wait stalls no comparison and no other app. Its engine state (the small,
+secret-free ``tether.sync.OperationState``) is saved in ``status.operationState.syncState`` at
+most once a second while it runs, and always when it ends, so a controller killed mid-sync
+resumes it and never runs a finished hook twice. Retries follow the app's ``retry`` strategy.
+At the end: the history entry (a full, successful, real sync only), the audit record, an
+Event, and the ``operation`` field cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from tether.controller import history
+from tether.controller.audit import AuditEntry, AuditResource
+from tether.controller.status import now_iso, short
+from tether.errors import TetherError
+from tether.model import Application
+from tether.model.source import ApplicationSource
+from tether.sync import OperationPhase, SyncOperation, SyncOptions, SyncResult
+from tether.sync.operation import OperationState
+from tether.sync.options import Selector
+
+if TYPE_CHECKING:
+    from tether.controller.controller import Controller
+
+log = structlog.get_logger(__name__)
+
+SAVE_EVERY = 1.0  # seconds between saves of a running operation's state
+ROLLBACK_REFUSED = "rollback cannot be initiated when auto-sync is enabled"
+
+
+@dataclass
+class OperationRequest:
+    """One operation to run: what the ``operation`` field (or automated sync) asked for."""
+
+    operation: dict[str, Any]  # Argo CD's Operation, as stored in status.operationState.operation
+    revisions: tuple[str, ...] | None = None  # pinned (rollback, sync --revision); None: the app's own
+    sources: tuple[ApplicationSource, ...] | None = None
+    prune: bool = False
+    dry_run: bool = False
+    sync_options: tuple[str, ...] = ()
+    resources: tuple[Selector, ...] | None = None
+    automated: bool = False
+    manual: bool = False  # clear the ``operation`` field when done
+    self_heal_attempt: int = 0
+    retry_limit: int = 0
+    retry: Any = None  # tether.model.RetryStrategy or None
+    resume: OperationState | None = None
+    retry_count: int = 0
+    started_at: str = field(default_factory=now_iso)
+
+    @property
+    def initiated_by(self) -> dict[str, Any]:
+        return dict(self.operation.get("initiatedBy") or {"automated": self.automated})
+
+    @property
+    def partial(self) -> bool:
+        return self.resources is not None
+
+
+def request_from_field(app: Application, raw: dict[str, Any]) -> OperationRequest:
+    """The operation a user set on the app; ``TetherError`` when it cannot run (e.g. a refused rollback)."""
+    op = app.operation
+    assert op is not None and op.sync is not None
+    sync = op.sync
+    pinned: tuple[str, ...] | None = None
+    if sync.revisions:
+        pinned = tuple(sync.revisions)
+    elif sync.revision:
+        pinned = (sync.revision,)
+    sources = sync.sources or ((sync.source,) if sync.source is not None else None)
+    if pinned is not None:
+        own = app.spec.sources_list()
+        if app.spec.automated is not None and tuple(s.target_revision for s in own) != pinned:
+            rollback = any(i.name.lower() == "rollback" for i in op.info)
+            raise TetherError(
+                (
+                    ROLLBACK_REFUSED
+                    if rollback
+                    else f"Cannot sync to {', '.join(pinned)}: auto-sync currently set to "
+                    + ", ".join(s.target_revision for s in own)
+                )
+                + " (turn automated sync off first: remove spec.syncPolicy.automated, e.g. "
+                f"`kubectl -n {app.namespace} patch application {app.name} --type json "
+                '-p \'[{"op":"remove","path":"/spec/syncPolicy/automated"}]\'`)'
+            ).for_app(app.name)
+        base = sources or app.spec.sources_list()
+        if len(pinned) != len(base):
+            raise TetherError(f"operation.sync: {len(pinned)} revisions for {len(base)} sources").for_app(app.name)
+        sources = tuple(s.model_copy(update={"target_revision": r}) for s, r in zip(base, pinned, strict=True))
+    resources = (
+        tuple(Selector(r.group, r.kind, r.name, r.namespace) for r in sync.resources) if sync.resources else None
+    )
+    retry = op.retry or (app.spec.sync_policy.retry if app.spec.sync_policy else None)
+    return OperationRequest(
+        operation=copy.deepcopy(raw),
+        revisions=pinned,
+        sources=sources,
+        prune=sync.prune,
+        dry_run=sync.dry_run,
+        sync_options=tuple(sync.sync_options),
+        resources=resources,
+        automated=op.initiated_by.automated,
+        manual=True,
+        retry=retry,
+    )
+
+
+def automated_request(app: Application, revisions: tuple[str, ...], partial: Any, attempt: int) -> OperationRequest:
+    """The operation automated sync starts (Argo CD's shape, ``initiatedBy.automated: true``)."""
+    automated = app.spec.automated
+    assert automated is not None
+    sync: dict[str, Any] = {"prune": automated.prune}
+    if len(revisions) > 1:
+        sync["revisions"] = list(revisions)
+    elif revisions:
+        sync["revision"] = revisions[0]
+    selectors = None
+    if partial is not None:
+        sync["resources"] = [
+            {"group": k.group, "kind": k.kind, "name": k.name, **({"namespace": k.namespace} if k.namespace else {})}
+            for k in partial
+        ]
+        sync["selfHealAttemptsCount"] = attempt
+        selectors = tuple(Selector(k.group, k.kind, k.name, k.namespace) for k in partial)
+    return OperationRequest(
+        operation={"sync": sync, "initiatedBy": {"automated": True}, "retry": {}},
+        prune=automated.prune,
+        resources=selectors,
+        automated=True,
+        self_heal_attempt=attempt,
+        retry=app.spec.sync_policy.retry if app.spec.sync_policy else None,
+    )
+
+
+def _result_rows(result: SyncResult) -> list[dict[str, Any]]:
+    rows = []
+    for r in result.resources:
+        row: dict[str, Any] = {
+            "group": r.group,
+            "kind": r.kind,
+            "namespace": r.namespace,
+            "name": r.name,
+            "status": r.status.value,
+            "message": short(r.message, 256),
+            "syncPhase": r.phase.value if hasattr(r.phase, "value") else str(r.phase),
+            "action": r.action.value,
+        }
+        if r.hook_phase is not None:
+            row["hookPhase"] = r.hook_phase.value
+        rows.append(row)
+    return rows
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+class Operations:
+    """Starts, saves, resumes and terminates the controller's sync operations."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.running: dict[str, SyncOperation] = {}
+
+    def start(self, name: str, request: OperationRequest) -> None:
+        memory = self.controller.memory_of(name)
+        memory.terminate_requested = False
+        request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")  # one audit record per operation
+        memory.operation = asyncio.create_task(self._run(name, request), name=f"operation {name}")
+
+    def terminate(self, name: str) -> bool:
+        operation = self.running.get(name)
+        if operation is None:
+            return False
+        operation.terminate()
+        return True
+
+    async def _run(self, name: str, request: OperationRequest) -> None:
+        c = self.controller
+        try:
+            async with c.sync_slots:
+                await self._operate(name, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never let one app's operation end the controller
+            log.exception("operation failed", app=name)
+            await self._finish_error(name, request, f"internal error: {exc!r}")
+        finally:
+            self.running.pop(name, None)
+            c.queue.add(name, "operation-done")
+
+    def _state_saver(self, name: str) -> Any:
+        c = self.controller
+        pending: dict[str, Any] = {}
+        last = [0.0]
+
+        async def flush() -> None:
+            await asyncio.sleep(max(0.0, SAVE_EVERY - (asyncio.get_running_loop().time() - last[0])))
+            state = pending.pop("state", None)
+            pending.pop("task", None)
+            if state is None:
+                return
+            last[0] = asyncio.get_running_loop().time()
+            await c.update_status(name, lambda s: s.setdefault("operationState", {}).update({"syncState": state}))
+
+        def save(state: OperationState) -> None:
+            pending["state"] = state.to_dict()
+            if "task" not in pending:
+                pending["task"] = asyncio.create_task(flush())
+
+        return save
+
+    async def _operate(self, name: str, request: OperationRequest) -> None:
+        c = self.controller
+        obj = c.apps.get(name)
+        if obj is None:
+            return
+        app = Application.from_object(obj)
+        memory = c.memory_of(name)
+        destination = await c.registry.resolve(app.spec.destination.server or None, app.spec.destination.name or None)
+        op_state: dict[str, Any] = {
+            "operation": request.operation,
+            "phase": "Running",
+            "message": "resuming" if request.resume is not None else "syncing",
+            "startedAt": request.started_at,
+            "retryCount": request.retry_count,
+        }
+        if request.resume is not None:
+            op_state["syncState"] = request.resume.to_dict()
+        await c.update_status(name, lambda s: s.__setitem__("operationState", op_state))
+        if request.resume is None:
+            c.events.emit(
+                obj,
+                "OperationStarted",
+                f"Initiated {'automated ' if request.automated else ''}sync to "
+                f"{', '.join(request.revisions or memory.revisions) or 'HEAD'}",
+            )
+        resume = request.resume
+        while True:
+            try:
+                if request.sources is not None:
+                    desired = await c.comparer.desired(
+                        app, memory, frozenset({"operation"}), sources=request.sources, remember=False
+                    )
+                    revisions = request.revisions or ()
+                else:
+                    desired = await c.comparer.desired(
+                        app, memory, frozenset({"operation"}) if memory.desired is None else frozenset()
+                    )
+                    revisions = memory.revisions
+            except TetherError as exc:
+                await self._finish_error(name, request, str(exc))
+                return
+            options = SyncOptions.from_strings(
+                list(app.spec.sync_options) + list(request.sync_options),
+                namespace=app.spec.destination.namespace,
+                prune=request.prune,
+                dry_run=request.dry_run,
+                resources=request.resources,
+                allow_empty=bool(app.spec.automated and app.spec.automated.allow_empty),
+                ignore_differences=tuple(app.spec.ignore_differences_dicts()),
+                timeout=c.settings.sync_timeout,
+                revision=revisions[0] if revisions else "",
+            )
+            operation = SyncOperation(
+                name,
+                desired,
+                cluster=destination.cluster,
+                cache=destination.cache,
+                options=options,
+                lua=c.comparer.lua,
+                dry_runs=destination.dry_runs,
+                on_state=self._state_saver(name),
+                resume=resume,
+            )
+            self.running[name] = operation
+            if memory.terminate_requested:
+                operation.terminate()
+            result = await operation.run()
+            self.running.pop(name, None)
+            retry = request.retry
+            terminated = memory.terminate_requested
+            if (
+                result.phase is OperationPhase.FAILED
+                and not terminated
+                and retry is not None
+                and retry.allows(request.retry_count)
+            ):
+                delay = retry.delay(request.retry_count)
+                request.retry_count += 1
+                resume = None
+                message = f"Retrying attempt #{request.retry_count} at {delay:.0f}s: {short(result.message, 512)}"
+                op_state.update({"phase": "Running", "message": message, "retryCount": request.retry_count})
+                op_state.pop("syncState", None)
+                await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
+                await asyncio.sleep(delay)
+                obj = c.apps.get(name) or obj
+                app = Application.from_object(obj)
+                continue
+            break
+        await self._finish(name, app, obj, request, result, revisions, terminated)
+
+    async def _finish(
+        self,
+        name: str,
+        app: Application,
+        obj: dict[str, Any],
+        request: OperationRequest,
+        result: SyncResult,
+        revisions: tuple[str, ...],
+        terminated: bool,
+    ) -> None:
+        c = self.controller
+        phase = "Terminated" if terminated and not result.succeeded else result.phase.value
+        finished = now_iso()
+        sync_result: dict[str, Any] = {"resources": _result_rows(result)}
+        sources = [
+            s.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+            for s in (request.sources or app.spec.sources_list())
+        ]
+        if len(revisions) > 1:
+            sync_result["revisions"], sync_result["sources"] = list(revisions), sources
+        else:
+            sync_result["revision"] = revisions[0] if revisions else ""
+            sync_result["source"] = sources[0] if sources else {}
+        op_state = {
+            "operation": request.operation,
+            "phase": phase,
+            "message": short(result.message or phase),
+            "startedAt": request.started_at,
+            "finishedAt": finished,
+            "retryCount": request.retry_count,
+            "syncResult": sync_result,
+        }
+        full = result.succeeded and not request.dry_run and not request.partial
+
+        def record(status: dict[str, Any]) -> None:
+            status["operationState"] = op_state
+            if full:
+                status["history"] = history.append(
+                    status.get("history") or [],
+                    revisions=list(revisions) if len(revisions) > 1 else (revisions[0] if revisions else ""),
+                    sources=sources,
+                    deployed_at=finished,
+                    started_at=request.started_at,
+                    initiated_by=request.initiated_by,
+                    limit=app.spec.revision_history_limit,
+                )
+
+        await c.update_status(name, record)
+        c.events.emit(
+            obj,
+            "OperationCompleted",
+            f"{'Partial ' if request.partial else ''}Sync operation to {', '.join(revisions) or 'HEAD'} {phase.lower()}"
+            + (f": {short(result.message, 300)}" if result.message and not result.succeeded else ""),
+            warning=not result.succeeded,
+        )
+        await c.audit_record(
+            AuditEntry(
+                app=f"{app.namespace}/{name}",
+                operation_id=str(request.operation.get("id") or name),
+                kind="rollback"
+                if any(i.get("name", "").lower() == "rollback" for i in request.operation.get("info") or [])
+                else "sync",
+                initiated_by=str(
+                    request.initiated_by.get("username") or ("automated" if request.automated else "unknown")
+                ),
+                automated=request.automated,
+                revisions=tuple(revisions),
+                phase=phase,
+                message=short(result.message or phase),
+                started_at=_parse_time(request.started_at),
+                finished_at=_parse_time(finished),
+                resources=tuple(
+                    AuditResource(
+                        group=r.group,
+                        kind=r.kind,
+                        namespace=r.namespace or None,
+                        name=r.name,
+                        action=r.action.value,
+                        status=r.status.value,
+                        message=short(r.message, 512),
+                        hook_phase=r.hook_phase.value if r.hook_phase is not None else None,
+                    )
+                    for r in result.resources
+                ),
+            )
+        )
+        if request.manual:
+            await c.clear_operation(name)
+
+    async def _finish_error(self, name: str, request: OperationRequest, message: str) -> None:
+        c = self.controller
+        op_state = {
+            "operation": request.operation,
+            "phase": "Error",
+            "message": short(message),
+            "startedAt": request.started_at,
+            "finishedAt": now_iso(),
+            "retryCount": request.retry_count,
+        }
+        await c.update_status(name, lambda s: s.__setitem__("operationState", op_state))
+        obj = c.apps.get(name)
+        if obj is not None:
+            c.events.emit(obj, "OperationCompleted", f"Sync operation failed: {short(message, 300)}", warning=True)
+        if request.manual:
+            await c.clear_operation(name)
