@@ -91,12 +91,9 @@ class AuditLog:
         """Write ``entry`` and return its id. Recording an ``operation_id`` again updates that record in
         place (phase, finish, message, revisions) and replaces its resources, so a resumed operation
         appears once, with its final outcome."""
-        row = self._operation_row(entry)
-        resource_rows = [self._resource_row(position, r) for position, r in enumerate(entry.resources)]
-        return await self._call(
-            f"record operation {row['operation_id']!r} of app {row['app']!r}",
-            functools.partial(self._record_sync, row, resource_rows),
-        )
+        self._check(entry)
+        what = f"record operation {self._redactor.redact(entry.operation_id)!r} of app {self._redactor.redact(entry.app)!r}"
+        return await self._call(what, functools.partial(self._record_sync, entry))
 
     async def entries(self, app: str | None = None, *, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` operations (of ``app`` when given), newest first, with their resources."""
@@ -140,8 +137,10 @@ class AuditLog:
 
     # -- off the event loop ---------------------------------------------------------------------------
 
-    def _record_sync(self, row: dict[str, Any], resource_rows: list[dict[str, Any]]) -> int:
+    def _record_sync(self, entry: AuditEntry) -> int:
         operations, resources = schema.operations, schema.resources
+        row = self._operation_row(entry)
+        resource_rows = [self._resource_row(position, r) for position, r in enumerate(entry.resources)]
         with self._engine.begin() as connection:
             make_insert = postgres_insert if connection.dialect.name == "postgresql" else sqlite_insert
             statement = make_insert(operations).values(row)
@@ -221,13 +220,16 @@ class AuditLog:
     def _key(self, value: str, limit: int) -> str:
         return schema.bounded_key(self._redactor.redact(value), limit)
 
-    def _operation_row(self, entry: AuditEntry) -> dict[str, Any]:
-        where = f"audit entry of app {entry.app!r}, operation {entry.operation_id!r}"
+    def _check(self, entry: AuditEntry) -> None:
+        """Refuse an entry the log cannot store faithfully, naming the app, the operation and the field."""
+        where = f"audit entry of app {self._redactor.redact(entry.app)!r}, operation {self._redactor.redact(entry.operation_id)!r}"
         if not entry.operation_id:
             raise AuditError(f"{where}: operation_id is empty", reason=Reason.INVALID, retryable=False)
         for field, stamp in (("started_at", entry.started_at), ("finished_at", entry.finished_at)):
             if stamp is not None and stamp.tzinfo is None:
                 raise AuditError(f"{where}: {field} must be timezone-aware", reason=Reason.INVALID, retryable=False)
+
+    def _operation_row(self, entry: AuditEntry) -> dict[str, Any]:
         return {
             "operation_id": self._key(entry.operation_id, schema.OPERATION_ID_LEN),
             "app": self._key(entry.app, schema.APP_LEN),
