@@ -217,7 +217,8 @@ async def _desired(
 
     results = await _each(app, prefixes, [render_one(i) for i in range(len(sources))])
     rendered = [result.rendered for result in results if result.rendered is not None]
-    objects, warnings = merge_objects([r.objects for r in rendered], namespace)
+    # ref-only sources contribute an empty list, so the warnings' indices are the spec's
+    objects, warnings = merge_objects([r.rendered.objects if r.rendered else [] for r in results], namespace)
     usage = None
     if secrets_backend is not None:
         resolved = await resolve_secrets(objects, secrets_backend, app=app, redactor=redactor)

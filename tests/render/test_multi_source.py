@@ -178,6 +178,8 @@ def test_merge_keeps_order_and_the_later_of_repeated_objects() -> None:
         "the later one is used"
     ]
     assert merge_objects([first, []], "shop") == (first, [])
+    _, after_a_ref_only_source = merge_objects([first, [], second], "shop")
+    assert "spec.sources[0] and spec.sources[2]" in after_a_ref_only_source[0]
 
 
 # ------------------------------------------------------------------- render from local directories
@@ -383,6 +385,7 @@ async def test_plain_sources_merge_in_order_and_a_ref_source_with_a_path_renders
     )
     sources = [
         spec(repoURL=first.url, path="app", targetRevision="main"),
+        values_source(first.url, ref="unused"),  # renders nothing; indices in messages stay the spec's
         values_source(second.url, ref="cfg", path="overrides"),  # a ref source with a path renders too
         chart_source(first.url, "$cfg/values/v.yaml"),
     ]
@@ -395,10 +398,10 @@ async def test_plain_sources_merge_in_order_and_a_ref_source_with_a_path_renders
         ("shared", {"from": "second"}),  # the later source's copy, in its place
         ("web", {"color": "plum"}),
     ]
-    assert state.source_types == (SourceType.DIRECTORY, SourceType.KUSTOMIZE, SourceType.HELM)
-    assert state.revisions == (first.head, second.head, first.head)
+    assert state.source_types == (SourceType.DIRECTORY, None, SourceType.KUSTOMIZE, SourceType.HELM)
+    assert state.revisions == (first.head, first.head, second.head, first.head)
     assert state.warnings == (
-        "RepeatedResourceWarning: ConfigMap shop/shared is produced by spec.sources[0] and spec.sources[1]; "
+        "RepeatedResourceWarning: ConfigMap shop/shared is produced by spec.sources[0] and spec.sources[2]; "
         "the later one is used",
     )
     again = await desired_state_of_sources("mix", sources, git=git, cache=cache, secrets_backend=None, namespace="shop")
