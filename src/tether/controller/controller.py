@@ -461,7 +461,8 @@ class Controller:
             self.statuses[name] = status
         before_sync = (status.get("sync") or {}).get("status")
         before_health = (status.get("health") or {}).get("status")
-        digest = spec_digest(app)
+        # A rotated `pass` entry counts as a new spec: the app gets a full sync, not a self-heal.
+        digest = f"{spec_digest(app)}:{memory.rendered_generation}"
         # --- operations: a requested one, one to resume, or automated sync
         op_state = status.get("operationState") or {}
         request: OperationRequest | None = None

@@ -1,0 +1,156 @@
+"""Manual operations, rollback, projects and secret rotation through the running controller."""
+
+from __future__ import annotations
+
+import secrets
+
+from tests.controller.conftest import API, application, eventually
+from tests.controller.test_loop import app_status, configmap, synced_healthy
+from tether.cluster import Cluster
+from tether.controller.controller import Controller
+from tether.devcluster.gitserver import GitHttpServer
+from tether.devcluster.passstore import PassStore
+
+
+async def test_rollback_runs_with_auto_sync_off_and_is_refused_with_it_on(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    first = repo.commit("v1", files={"app/a.yaml": configmap("a", "v1")})
+    await kube.apply(application("roll", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, "roll"), synced_healthy)
+    second = repo.commit("v2", files={"app/a.yaml": configmap("a", "v2")})
+    status = await eventually(
+        lambda: app_status(kube, namespace, "roll"),
+        lambda s: (s.get("sync") or {}).get("revision") == second and synced_healthy(s),
+        timeout=30,
+    )
+    assert [h["revision"] for h in status["history"]] == [first, second]
+    rollback = {
+        "sync": {"revision": first},
+        "initiatedBy": {"username": "alice"},
+        "info": [{"name": "Rollback", "value": "0"}],
+    }
+    # auto-sync on: refused with Argo CD's message, nothing changes
+    await kube.patch(API, "Application", "roll", namespace, {"operation": rollback})
+    status = await eventually(
+        lambda: app_status(kube, namespace, "roll"),
+        lambda s: (
+            "rollback cannot be initiated when auto-sync is enabled"
+            in (s.get("operationState") or {}).get("message", "")
+        ),
+        timeout=20,
+    )
+    assert status["operationState"]["phase"] == "Failed"
+    assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "v2"
+    assert (await kube.get(API, "Application", "roll", namespace)).get("operation") is None
+    # auto-sync off: the rollback syncs the first revision
+    await kube.patch(
+        API,
+        "Application",
+        "roll",
+        namespace,
+        [{"op": "remove", "path": "/spec/syncPolicy/automated"}],
+        patch_type="json",
+    )
+    await kube.patch(API, "Application", "roll", namespace, {"operation": rollback})
+
+    async def value() -> str:
+        return ((await kube.get("v1", "ConfigMap", "a", namespace)) or {}).get("data", {}).get("value", "")
+
+    await eventually(value, lambda v: v == "v1", timeout=30)
+    status = await eventually(
+        lambda: app_status(kube, namespace, "roll"),
+        lambda s: (
+            (s.get("operationState") or {}).get("phase") == "Succeeded"
+            and (s.get("operationState") or {}).get("syncResult", {}).get("revision") == first
+        ),
+        timeout=20,
+    )
+    assert status["history"][-1]["revision"] == first
+    assert status["history"][-1]["initiatedBy"]["username"] == "alice"
+    entries = await controller.audit.entries(f"{namespace}/roll") if controller.audit else []
+    assert [e.kind for e in entries][:1] == ["rollback"]
+    assert entries[0].initiated_by == "alice" and entries[0].phase == "Succeeded"
+
+
+async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_applied(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    role = (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n"
+        f"  name: {namespace}-forbidden\nrules: []\n"
+    )
+    repo.commit("v1", files={"app/a.yaml": configmap("a"), "cluster/role.yaml": role})
+    await kube.apply(
+        {
+            "apiVersion": API,
+            "kind": "Project",
+            "metadata": {"name": "narrow", "namespace": namespace},
+            "spec": {
+                "sourceRepos": [repo.url],
+                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": namespace}],
+            },
+        }
+    )
+    await kube.apply(
+        application("far", namespace, repo.url, "app", "elsewhere", project="narrow", syncPolicy={"automated": {}})
+    )
+    await kube.apply(
+        application("role", namespace, repo.url, "cluster", namespace, project="narrow", syncPolicy={"automated": {}})
+    )
+
+    def invalid(s: dict) -> bool:
+        return any(c.get("type") == "InvalidSpecError" for c in s.get("conditions") or [])
+
+    far = await eventually(lambda: app_status(kube, namespace, "far"), invalid, timeout=30)
+    message = next(c["message"] for c in far["conditions"] if c["type"] == "InvalidSpecError")
+    assert "elsewhere" in message and "narrow" in message
+    role_status = await eventually(lambda: app_status(kube, namespace, "role"), invalid, timeout=30)
+    assert "ClusterRole" in next(c["message"] for c in role_status["conditions"] if c["type"] == "InvalidSpecError")
+    assert await kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"{namespace}-forbidden") is None
+    assert await kube.get("v1", "ConfigMap", "a", "elsewhere") is None
+
+
+async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(
+    controller: Controller,
+    kube: Cluster,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    pass_store: PassStore,
+) -> None:
+    entry = f"ctl/db-{secrets.token_hex(3)}"
+    first, second = f"canary-{secrets.token_hex(8)}", f"canary-{secrets.token_hex(8)}"
+    pass_store.insert(entry, f"{first}\n")
+    secret = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: <pass:{entry}>\n"
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"uses/secret.yaml": secret, "other/a.yaml": configmap("plain")})
+    await kube.apply(
+        application("uses", namespace, repo.url, "uses", namespace, syncPolicy={"automated": {"selfHeal": True}})
+    )
+    await kube.apply(application("other", namespace, repo.url, "other", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, "uses"), synced_healthy)
+    await eventually(lambda: app_status(kube, namespace, "other"), synced_healthy)
+    other_ops = (await app_status(kube, namespace, "other"))["operationState"]["startedAt"]
+    pass_store.insert(entry, f"{second}\n")
+
+    async def password() -> str:
+        import base64
+
+        live = await kube.get("v1", "Secret", "db", namespace) or {}
+        return base64.b64decode((live.get("data") or {}).get("password", "")).decode()
+
+    await eventually(password, lambda v: v == second, timeout=30)
+    status = await app_status(kube, namespace, "uses")
+    assert len(status["history"]) == 2  # a full sync, not a self-heal
+    assert (await app_status(kube, namespace, "other"))["operationState"]["startedAt"] == other_ops
+    # the canary never reaches status, events or the state directory
+    events, _ = await kube.list("v1", "Event", namespace)
+    for text in (str(status), str(events)):
+        assert first not in text and second not in text
+    for path in controller.settings.state_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert first.encode() not in data and second.encode() not in data, path
