@@ -57,8 +57,8 @@ def _register() -> None:
     from tether.cli.health import health
     from tether.cli.importing import import_command
     from tether.cli.install import install
-    from tether.cli.serve import serve
     from tether.cli.render import render
+    from tether.cli.serve import serve
     from tether.cli.sync import sync
 
     for command in (devcluster, render, diff, sync, health, install, import_command, serve):
