@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import builtins
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
