@@ -368,6 +368,20 @@ async def test_bad_input_is_refused_with_the_app_and_field(tmp_path: Path) -> No
         await log.entries()
 
 
+async def test_an_unusable_sqlite_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(AuditError, match=f"cannot create the directory {blocker}"):
+        await AuditLog.open(f"sqlite:///{blocker}/state/audit.db")
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    (readonly / "audit.db").mkdir()  # a directory where the database file should be
+    with pytest.raises(
+        AuditError, match=r"audit log sqlite:///.*readonly/audit.db: cannot migrate the schema: .*database"
+    ):
+        await AuditLog.open(f"sqlite:///{readonly / 'audit.db'}")
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -497,8 +511,11 @@ async def test_the_event_loop_keeps_running_during_database_work(db_url: str) ->
     gaps: list[float] = []
     done = asyncio.Event()
 
+    ticking = asyncio.Event()
+
     async def ticker() -> None:
         last = time.monotonic()
+        ticking.set()
         while not done.is_set():
             await asyncio.sleep(0.005)
             now = time.monotonic()
@@ -510,6 +527,7 @@ async def test_the_event_loop_keeps_running_during_database_work(db_url: str) ->
     try:
         async with await AuditLog.open(db_url) as log:
             task = asyncio.create_task(ticker())
+            await ticking.wait()
             started = time.monotonic()
             await log.record(_entry("big", resources=many))
             calls.append(time.monotonic() - started)

@@ -103,7 +103,14 @@ def _sqlite_engine(url: URL, timeout: float) -> Engine:
     else:
         assert url.database is not None
         if not url.database.startswith("file:"):
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(url.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise AuditError(
+                    f"audit log {display_url(url)}: cannot create the directory {directory}: {err.strerror or err}",
+                    retryable=False,
+                ) from None
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": timeout},

@@ -190,8 +190,9 @@ class AuditLog:
         try:
             return await asyncio.wait_for(future, self._timeout)
         except TimeoutError as err:
+            waited = str(err) if future.done() and not future.cancelled() else f"no answer within {self._timeout:g} s"
             raise AuditError(
-                f"audit log {self.url}: cannot {what}: no answer within {self._timeout:g} s",
+                f"audit log {self.url}: cannot {what}: {waited}",
                 reason=Reason.TIMEOUT,
             ) from err
         except CommandError as err:
@@ -206,6 +207,8 @@ class AuditLog:
                 f"audit log {self.url}: cannot {what}: {describe(err, self._url, self._redactor)}",
                 retryable=retryable,
             ) from None
+        except OSError as err:
+            raise AuditError(f"audit log {self.url}: cannot {what}: {err.strerror or err}", retryable=False) from None
         except SQLAlchemyError as err:
             raise AuditError(
                 f"audit log {self.url}: cannot {what}: {describe(err, self._url, self._redactor)}",
