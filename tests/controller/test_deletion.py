@@ -1,0 +1,123 @@
+"""Deleting an Application through the running controller: with the resources finalizer its objects go in
+reverse wave order, then its PostDelete hook runs, then the Application is gone; without it, objects stay."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.controller.conftest import API, application, eventually
+from tests.controller.test_loop import app_status, synced_healthy
+from tests.sync.helpers import Recorder, job
+from tether.cluster import Cluster
+from tether.controller.controller import Controller
+from tether.devcluster.gitserver import GitHttpServer
+
+pytestmark = pytest.mark.cluster
+
+HOLD = "test.tether.dev/hold"
+
+
+def waved(name: str, wave: int) -> str:
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+        f"  annotations:\n    tether.dev/sync-wave: '{wave}'\ndata:\n  value: {name}\n"
+    )
+
+
+def post_delete_job(name: str) -> str:
+    hook = job(name, "", hook="PostDelete")
+    del hook["metadata"]["namespace"]
+    return yaml.safe_dump(hook)
+
+
+async def live(kube: Cluster, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+    return await kube.get("batch/v1" if kind == "Job" else "v1", kind, name, namespace)
+
+
+async def test_the_finalizer_deletes_resources_in_reverse_wave_order_then_runs_post_delete_hooks(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit(
+        "v1",
+        files={
+            "app/early.yaml": waved("early", 0),
+            "app/late.yaml": waved("late", 1),
+            "app/cleanup.yaml": post_delete_job("cleanup"),
+        },
+    )
+    app = application("doomed", namespace, repo.url, "app", namespace, syncPolicy={"automated": {"prune": True}})
+    app["metadata"]["finalizers"] = ["resources-finalizer.tether.dev"]
+    await kube.apply(app)
+    status = await eventually(lambda: app_status(kube, namespace, "doomed"), synced_healthy, timeout=30)
+    assert {r["name"] for r in status["resources"]} == {"early", "late"}  # the PostDelete hook is no resource
+    assert await live(kube, "Job", "cleanup", namespace) is None  # and it does not run in a sync
+
+    # hold the higher wave with a finalizer of our own: the lower wave must wait for it to be gone
+    await kube.patch("v1", "ConfigMap", "late", namespace, {"metadata": {"finalizers": [HOLD]}})
+    async with Recorder(kube, namespace, [("v1", "ConfigMap"), ("batch/v1", "Job")]) as seen:
+        await kube.delete(API, "Application", "doomed", namespace, propagation="Background")
+        await eventually(
+            lambda: live(kube, "ConfigMap", "late", namespace),
+            lambda o: bool((o or {}).get("metadata", {}).get("deletionTimestamp")),
+            timeout=30,
+        )
+        await asyncio.sleep(3)
+        early = await live(kube, "ConfigMap", "early", namespace)
+        assert early is not None and not early["metadata"].get("deletionTimestamp"), "wave 0 went before wave 1"
+        assert await live(kube, "Job", "cleanup", namespace) is None, "PostDelete ran before the resources went"
+        assert await kube.get(API, "Application", "doomed", namespace) is not None
+
+        await kube.patch("v1", "ConfigMap", "late", namespace, {"metadata": {"finalizers": None}})
+        await eventually(lambda: kube.get(API, "Application", "doomed", namespace), lambda o: o is None, timeout=60)
+    order = [(e.type, e.kind, e.name) for e in sorted(seen.events, key=lambda e: e.resource_version)]
+    deleted_late = order.index(("DELETED", "ConfigMap", "late"))
+    deleted_early = order.index(("DELETED", "ConfigMap", "early"))
+    added_hook = order.index(("ADDED", "Job", "cleanup"))
+    assert deleted_late < deleted_early < added_hook, order
+    # the hook ran to completion before the finalizer came off, and was cleaned up afterwards
+    completed = [
+        o
+        for o in seen.objects
+        if o.get("kind", "Job") == "Job"
+        and (o.get("metadata") or {}).get("name") == "cleanup"
+        and any(c.get("type") == "Complete" for c in (o.get("status") or {}).get("conditions") or [])
+    ]
+    assert completed, "the PostDelete Job never completed"
+    assert completed[0]["metadata"]["labels"]["tether.dev/app"] == "doomed"
+    await eventually(lambda: live(kube, "Job", "cleanup", namespace), lambda o: o is None, timeout=30)
+    assert await live(kube, "ConfigMap", "early", namespace) is None
+
+
+@pytest.mark.parametrize("finalizer", [None, "resources-finalizer.argocd.argoproj.io"])
+async def test_without_our_finalizer_resources_stay_and_argo_cds_finalizer_is_honoured(
+    controller: Controller,
+    kube: Cluster,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    finalizer: str | None,
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/kept.yaml": waved("kept", 0), "app/cleanup.yaml": post_delete_job("cleanup")})
+    app = application("left", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}})
+    if finalizer:
+        app["metadata"]["finalizers"] = [finalizer]
+    await kube.apply(app)
+    await eventually(lambda: app_status(kube, namespace, "left"), synced_healthy, timeout=30)
+    async with Recorder(kube, namespace, [("batch/v1", "Job")]) as seen:
+        await kube.delete(API, "Application", "left", namespace, propagation="Background")
+        await eventually(lambda: kube.get(API, "Application", "left", namespace), lambda o: o is None, timeout=30)
+        await asyncio.sleep(2)
+    kept = await live(kube, "ConfigMap", "kept", namespace)
+    if finalizer is None:
+        assert kept is not None and not kept["metadata"].get("deletionTimestamp")
+        assert kept["data"]["value"] == "kept"
+        assert seen.events == []  # no PostDelete hook without the finalizer
+    else:
+        assert kept is None
+        assert [(e.type, e.name) for e in seen.events][:1] == [("ADDED", "cleanup")]
