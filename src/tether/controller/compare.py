@@ -153,6 +153,7 @@ class Comparer:
                 redactor=REDACTOR,
                 namespace=app.spec.destination.namespace or None,
                 credentials_for=self.credentials_for,
+                fields=None if app.spec.multi_source else ("spec.source.",),
             )
         if remember:
             memory.desired = state.objects

@@ -467,6 +467,7 @@ class Controller:
         op_state = status.get("operationState") or {}
         request: OperationRequest | None = None
         sync_error: str | None = None
+        window_block: str | None = None
         if not memory.operating and not self.stopping:
             if obj.get("operation"):
                 try:
@@ -475,7 +476,9 @@ class Controller:
                     await self._refuse_operation(name, obj, str(exc))
                     status = self.statuses[name]
                     op_state = status.get("operationState") or {}
-            elif op_state.get("phase") in ("Running", "Terminating") and op_state.get("syncState"):
+            elif op_state.get("phase") in ("Running", "Terminating"):
+                # Left running by a process that died: resume from the saved state, or start the same
+                # operation again when it died before the engine saved any (nothing was applied yet).
                 request = self._resume_request(app, op_state)
             if request is None and not obj.get("operation"):
                 decision = decide(
@@ -487,6 +490,9 @@ class Controller:
                     log.info("automated sync", app=name, reason=decision.reason)
                 elif decision.requeue_after is not None:
                     self.queue.add_after(name, "self-heal", decision.requeue_after)
+                elif decision.reason.startswith("a sync window denies"):
+                    window_block = decision.reason
+                    self.queue.add_after(name, "window", 60.0)  # look again when the window may have moved
                 sync_error = decision.error
         # --- status
         revisions = list(memory.revisions)
@@ -527,8 +533,10 @@ class Controller:
             "True" if ready else "False",
             "Succeeded"
             if ready
+            else "SyncWindowClosed"
+            if window_block
             else ("Progressing" if operating else sync_status if sync_status != "Synced" else comparison.health.value),
-            "" if ready else (comparison.health_message or f"{sync_status}, {comparison.health.value}"),
+            "" if ready else (window_block or comparison.health_message or f"{sync_status}, {comparison.health.value}"),
             now,
         )
         conditions = cond.set_condition(
@@ -590,7 +598,7 @@ class Controller:
 
     def _resume_request(self, app: Application, op_state: dict[str, Any]) -> OperationRequest | None:
         try:
-            saved = OperationState.from_dict(op_state["syncState"])
+            saved = OperationState.from_dict(op_state["syncState"]) if op_state.get("syncState") else None
             raw = op_state.get("operation") or {}
             fake = dict(app.model_dump(by_alias=True, mode="json"))
             fake["operation"] = raw

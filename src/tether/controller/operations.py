@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,13 @@ def _result_rows(result: SyncResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _with_sync_state(state: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(status: dict[str, Any]) -> None:
+        status.setdefault("operationState", {})["syncState"] = state
+
+    return mutate
+
+
 def _parse_time(text: str) -> datetime:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -176,6 +184,7 @@ class Operations:
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.running: dict[str, SyncOperation] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
@@ -205,24 +214,42 @@ class Operations:
             c.queue.add(name, "operation-done")
 
     def _state_saver(self, name: str) -> Any:
+        """An ``on_state`` sink: at most one status write a second, but a change of any hook's status
+        (created, finished, deleted) is written at once, so a restarted controller never runs a hook
+        of this run again because its finish was not yet saved."""
         c = self.controller
         pending: dict[str, Any] = {}
         last = [0.0]
+        hooks_saved: list[dict[str, str]] = [{}]
 
-        async def flush() -> None:
-            await asyncio.sleep(max(0.0, SAVE_EVERY - (asyncio.get_running_loop().time() - last[0])))
+        async def flush(delay: float) -> None:
+            await asyncio.sleep(delay)
             state = pending.pop("state", None)
             pending.pop("task", None)
-            if state is None:
+            if state is None or pending.get("closed"):
                 return
             last[0] = asyncio.get_running_loop().time()
             await c.update_status(name, lambda s: s.setdefault("operationState", {}).update({"syncState": state}))
 
         def save(state: OperationState) -> None:
-            pending["state"] = state.to_dict()
-            if "task" not in pending:
-                pending["task"] = asyncio.create_task(flush())
+            data = state.to_dict()
+            hooks = {t["hookName"]: t["status"] for t in data["tasks"] if t.get("hookName")}
+            urgent = hooks != hooks_saved[0]
+            hooks_saved[0] = hooks
+            pending["state"] = data
+            if pending.get("closed") or ("task" in pending and not urgent):
+                return
+            since = asyncio.get_running_loop().time() - last[0]
+            delay = 0.0 if urgent else max(0.0, SAVE_EVERY - since)
+            task = asyncio.create_task(flush(delay))
+            pending["task"] = task
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
 
+        def close() -> None:
+            pending["closed"] = True  # the operation ended: its final record replaces the running state
+
+        save.close = close  # type: ignore[attr-defined]
         return save
 
     async def _operate(self, name: str, request: OperationRequest) -> None:
@@ -277,6 +304,7 @@ class Operations:
                 timeout=c.settings.sync_timeout,
                 revision=revisions[0] if revisions else "",
             )
+            saver = self._state_saver(name)
             operation = SyncOperation(
                 name,
                 desired,
@@ -285,13 +313,18 @@ class Operations:
                 options=options,
                 lua=c.comparer.lua,
                 dry_runs=destination.dry_runs,
-                on_state=self._state_saver(name),
+                on_state=saver,
                 resume=resume,
             )
+            if resume is None:  # the run id is saved before anything is applied: a restart resumes this run
+                await c.update_status(name, _with_sync_state(operation.state.to_dict()))
             self.running[name] = operation
             if memory.terminate_requested:
                 operation.terminate()
-            result = await operation.run()
+            try:
+                result = await operation.run()
+            finally:
+                saver.close()
             self.running.pop(name, None)
             retry = request.retry
             terminated = memory.terminate_requested
