@@ -49,14 +49,7 @@ bench: install
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 demo: install
-	@$(BIN)/tether devcluster status --name demo >/dev/null 2>&1 || $(BIN)/tether devcluster up --name demo
-	$(BIN)/tether sync demo/apps/hello --app hello --dest-namespace demo --sync-option CreateNamespace=true \
-	  --kubeconfig "$$($(BIN)/tether devcluster kubeconfig --name demo)"
-	@echo
-	@echo "The demo devcluster is running, with the app in demo/apps/hello synced into namespace demo."
-	@echo "  $(BIN)/kubectl --kubeconfig \"$$($(BIN)/tether devcluster kubeconfig --name demo)\" get all -n demo"
-	@echo "  $(BIN)/tether diff demo/apps/hello --app hello --dest-namespace demo --kubeconfig \"$$($(BIN)/tether devcluster kubeconfig --name demo)\""
-	@echo "Stop it with: make demo-down"
+	$(BIN)/python -m tether.devcluster.demo --name demo $(DEMO_ARGS)
 
 demo-down: venv
 	$(BIN)/tether devcluster down --name demo
