@@ -154,3 +154,35 @@ async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(
         if path.is_file():
             data = path.read_bytes()
             assert first.encode() not in data and second.encode() not in data, path
+
+
+async def test_a_deny_sync_window_stops_automated_sync_with_a_condition(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/a.yaml": configmap("windowed")})
+    await kube.apply(
+        {
+            "apiVersion": API,
+            "kind": "Project",
+            "metadata": {"name": "frozen", "namespace": namespace},
+            "spec": {
+                "sourceRepos": ["*"],
+                "destinations": [{"server": "*", "namespace": "*"}],
+                "syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["*"]}],
+            },
+        }
+    )
+    await kube.apply(
+        application("held", namespace, repo.url, "app", namespace, project="frozen", syncPolicy={"automated": {}})
+    )
+
+    def blocked(s: dict) -> bool:
+        ready = next((c for c in s.get("conditions") or [] if c.get("type") == "Ready"), {})
+        return ready.get("reason") == "SyncWindowClosed"
+
+    status = await eventually(lambda: app_status(kube, namespace, "held"), blocked, timeout=30)
+    assert status["sync"]["status"] == "OutOfSync"
+    assert "sync window" in next(c["message"] for c in status["conditions"] if c["type"] == "Ready")
+    assert await kube.get("v1", "ConfigMap", "windowed", namespace) is None
+    assert "operationState" not in status
