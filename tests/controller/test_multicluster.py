@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controller.conftest import application, eventually
+from tests.controller.conftest import API, application, eventually
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
@@ -18,6 +19,8 @@ from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
 
 pytestmark = pytest.mark.cluster
+
+FINALIZER = "resources-finalizer.tether.dev"
 
 
 @pytest.fixture
@@ -28,6 +31,16 @@ async def remote_namespace(second_kube: Cluster, namespace: str) -> AsyncIterato
         yield namespace
     finally:
         await second_kube.delete("v1", "Namespace", namespace, propagation="Background")
+
+
+def _home_configmap(namespace: str) -> dict[str, Any]:
+    """An unmanaged ConfigMap of the same name on the controller's own cluster, which deletion must not touch."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "remote", "namespace": namespace},
+        "data": {"value": "home"},
+    }
 
 
 def cluster_secret(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
@@ -108,6 +121,15 @@ async def test_an_app_syncs_into_a_second_cluster_named_by_a_kubeconfig_secret(
     assert "'nowhere'" in message and "not configured" in message
     assert "operationState" not in status
 
+    # the Secret goes: the app is an invalid spec again, and what it put on the second cluster stays there
+    await kube.delete("v1", "Secret", "cluster-second", namespace)
+    status = await eventually(
+        lambda: app_status(kube, namespace, "far"), lambda s: condition(s, "InvalidSpecError") is not None, timeout=30
+    )
+    assert "'second'" in condition(status, "InvalidSpecError")["message"]
+    await asyncio.sleep(2)
+    assert await value_on(second_kube, "remote", remote_namespace) == "two"
+
 
 async def test_an_app_syncs_into_a_second_cluster_named_by_a_bearer_token_config(
     controller: Controller,
@@ -139,3 +161,12 @@ async def test_an_app_syncs_into_a_second_cluster_named_by_a_bearer_token_config
     assert token not in json.dumps(status)
     events, _ = await kube.list("v1", "Event", namespace)
     assert token not in json.dumps(events)
+
+    # deleting it with the resources finalizer deletes its objects on the second cluster, not on the first
+    home = _home_configmap(namespace)
+    await kube.apply(home)
+    await kube.patch(API, "Application", "by-server", namespace, {"metadata": {"finalizers": [FINALIZER]}})
+    await kube.delete(API, "Application", "by-server", namespace, propagation="Background")
+    await eventually(lambda: kube.get(API, "Application", "by-server", namespace), lambda o: o is None, timeout=30)
+    assert await value_on(second_kube, "remote", remote_namespace) is None
+    assert await value_on(kube, "remote", namespace) == home["data"]["value"]
