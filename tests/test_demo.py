@@ -138,13 +138,26 @@ async def test_demo_syncs_four_apps_picks_up_a_push_and_stops_everything(
         print(f"the push landed {time.monotonic() - pushed_at:.1f}s after it was made")
         assert await demo.wait_synced(timeout=30) == head
 
-        # the secret value is nowhere but in the cluster's Secret
-        encoded = base64.b64encode(secret.encode())
-        assert secret not in summary and secret not in "\n".join(lines)
-        assert secret not in demo.serve_log.read_text()
-        for obj in (await kube.list("tether.dev/v1alpha1", "Application", demo_namespaces))[0]:
-            assert secret not in str(obj) and encoded.decode() not in str(obj)
-        assert _files_containing(config.state_dir / "controller", secret.encode()) == []
+        # the printed rotation command gives the database a new password, which reaches its Secret
+        assert demo.rotate_command in summary
+        rotated = subprocess.run(["bash", "-c", demo.rotate_command], capture_output=True, text=True, timeout=60)
+        assert rotated.returncode == 0 and rotated.stdout == "", rotated.stdout + rotated.stderr
+        new_secret = demo.store.show(SECRET_ENTRY).splitlines()[0]
+        assert new_secret != secret and demo.store.show(SECRET_ENTRY).endswith("username: demo\n")
+        rotated_at = time.monotonic()
+        while (live := await demo.live_secret()) != new_secret:
+            assert live == secret and time.monotonic() < rotated_at + 20, "the rotated password did not land"
+            await asyncio.sleep(0.2)
+        print(f"the rotated password landed {time.monotonic() - rotated_at:.1f}s after the pass commit")
+
+        # neither value is anywhere but in the cluster's Secret: not printed, logged, in status or state
+        applications = str((await kube.list("tether.dev/v1alpha1", "Application", demo_namespaces))[0])
+        for value in (secret, new_secret):
+            encoded = base64.b64encode(value.encode()).decode()
+            assert value not in summary and value not in "\n".join(lines)
+            assert value not in demo.serve_log.read_text()
+            assert value not in applications and encoded not in applications
+            assert _files_containing(config.state_dir / "controller", value.encode()) == []
 
         await demo.stop()
         stopped = True

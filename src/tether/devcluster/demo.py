@@ -203,6 +203,15 @@ class Demo:
         sed = f'sed -i "s/{PUSHED_KEY}: .*/{PUSHED_KEY}: \\"hello, pushed at $(date +%T)\\"/" {target}'
         return f'{sed} && git -C {clone} commit -qam "hello: a new greeting" && git -C {clone} push -q'
 
+    @property
+    def rotate_command(self) -> str:
+        """One shell line that gives the database a new password in ``pass`` (a commit in the store),
+        printing nothing of it."""
+        if self.store is None:
+            raise DemoError("the demo's pass store is not running")
+        env = f"PASSWORD_STORE_DIR={shlex.quote(str(self.store.store_dir))} GNUPGHOME={shlex.quote(str(self.store.gnupg_home))}"
+        return f"{env} pass generate --in-place {SECRET_ENTRY} 24 >/dev/null"
+
     def kubectl(self, *args: str) -> str:
         """A kubectl command line against the demo's cluster, with the pinned kubectl."""
         kubectl = _shown(Path(sys.prefix) / "bin" / "kubectl")
@@ -245,6 +254,10 @@ class Demo:
                 f'jsonpath={{.data.{PUSHED_KEY}}}{{"\\n"}}',
             ),
             "",
+            "Rotate the database password in pass (tether sees the store's new commit and re-syncs the database app;",
+            "the value is never shown):",
+            "  " + self.rotate_command,
+            "",
         ]
         if stop_note:
             lines += [stop_note, ""]
@@ -267,6 +280,12 @@ class Demo:
         self.store = PassStore.create(self.state_dir / "pass")
         password = secrets.token_urlsafe(18)
         self.store.insert(SECRET_ENTRY, f"{password}\nusername: demo\n")
+        for key, value in (
+            ("user.name", "Tether Demo"),
+            ("user.email", "demo@tether.invalid"),
+            ("commit.gpgsign", "false"),
+        ):
+            _git("-C", str(self.store.store_dir), "config", key, value)  # `pass generate` from a user's shell commits
 
         self.git = GitHttpServer(self.state_dir / "git").start()
         repo = self.git.create_repo("demo", from_dir=config.source_dir)
