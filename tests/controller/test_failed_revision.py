@@ -119,3 +119,30 @@ async def test_retry_limit_retries_the_failed_sync_within_the_operation(
     assert [e.name for e in seen.events if e.type == "ADDED"] == ["migrate"] * 3
     entries = await controller.audit.entries(f"{namespace}/retried") if controller.audit else []
     assert [(e.phase, e.automated) for e in entries] == [("Failed", True)]  # one operation, retried within
+
+
+async def test_a_spec_change_after_a_failed_attempt_syncs_the_same_revision(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    revision = repo.commit(
+        "both",
+        files={
+            "bad/migrate.yaml": presync("migrate", fail=True),
+            "bad/a.yaml": configmap("a", "bad"),
+            "good/a.yaml": configmap("a", "good"),
+        },
+    )
+    await kube.apply(application("moved", namespace, repo.url, "bad", namespace, syncPolicy={"automated": {}}))
+    status = await eventually(
+        lambda: app_status(kube, namespace, "moved"), lambda s: condition(s, "SyncError") is not None, timeout=45
+    )
+    assert status["operationState"]["phase"] == "Failed"
+    # same revision, another path: the compared spec changed, so automated sync tries again
+    await kube.patch(API, "Application", "moved", namespace, {"spec": {"source": {"path": "good"}}})
+    status = await eventually(lambda: app_status(kube, namespace, "moved"), synced_healthy, timeout=30)
+    assert status["sync"]["revision"] == revision
+    assert status["operationState"]["phase"] == "Succeeded"
+    assert status["operationState"]["syncResult"]["source"]["path"] == "good"
+    assert condition(status, "SyncError") is None
+    assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "good"
