@@ -26,6 +26,7 @@ from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.demo import (
     APPS,
+    DB_USER,
     DEMO_SOURCE,
     SECRET_ENTRY,
     Demo,
@@ -143,7 +144,7 @@ async def test_demo_syncs_four_apps_picks_up_a_push_and_stops_everything(
         rotated = subprocess.run(["bash", "-c", demo.rotate_command], capture_output=True, text=True, timeout=60)
         assert rotated.returncode == 0 and rotated.stdout == "", rotated.stdout + rotated.stderr
         new_secret = demo.store.show(SECRET_ENTRY).splitlines()[0]
-        assert new_secret != secret and demo.store.show(SECRET_ENTRY).endswith("username: demo\n")
+        assert new_secret != secret and demo.store.show(SECRET_ENTRY).endswith(f"username: {DB_USER}\n")
         rotated_at = time.monotonic()
         while (live := await demo.live_secret()) != new_secret:
             assert live == secret and time.monotonic() < rotated_at + 20, "the rotated password did not land"

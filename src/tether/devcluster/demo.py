@@ -50,6 +50,7 @@ API = "tether.dev/v1alpha1"
 DEMO_SOURCE = Path(__file__).resolve().parents[3] / "demo"
 PART_OF = ("app.kubernetes.io/part-of", "tether-demo")
 SECRET_ENTRY = "demo/db"
+DB_USER = "pg_owner_7f3k"
 DEFAULT_PORT = 8080
 READY_TIMEOUT = 240.0
 SERVE_START_TIMEOUT = 60.0
@@ -279,7 +280,9 @@ class Demo:
         say("pass store: a throwaway GnuPG key and the entry demo/db (a random password, never shown)")
         self.store = PassStore.create(self.state_dir / "pass")
         password = secrets.token_urlsafe(18)
-        self.store.insert(SECRET_ENTRY, f"{password}\nusername: demo\n")
+        # Tether masks every value it reads from pass wherever it shows up, so the user name must not be a
+        # word the demo uses elsewhere ("demo" would turn namespaces and paths in messages into ********).
+        self.store.insert(SECRET_ENTRY, f"{password}\nusername: {DB_USER}\n")
         for key, value in (
             ("user.name", "Tether Demo"),
             ("user.email", "demo@tether.invalid"),
