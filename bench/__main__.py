@@ -1,4 +1,9 @@
-"""``python -m bench``: start a devcluster of our own, run E1–E5, write bench/results/*.json, stop it.
+"""``python -m bench``: start a devcluster of our own, run E1–E5 and C1–C3, write bench/results/*.json, stop it.
+
+C1–C3 measure ``tether serve`` against kubectl and Flux (bench/controller.py); Flux's controllers are
+built from the Go module proxy when missing, in the background while the devcluster starts, and
+waited for before anything is measured. C0 (not in the default set) measures the control plane
+itself: the kubectl baseline with kube-controller-manager's default and raised concurrency.
 
 ``--src DIR`` measures the Tether source in DIR (e.g. a worktree of an older commit) with this
 harness: the process re-executes itself with ``PYTHONPATH=DIR`` so every ``tether`` import (and
@@ -30,12 +35,21 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--src", type=Path, help="Tether source directory to measure (default: this checkout's src).")
     parser.add_argument("--out", type=Path, help="Where the result files go (default: bench/results).")
-    parser.add_argument("--only", default="E1,E2,E3,E4,E5", help="Comma-separated subset, e.g. E1,E2,E3.")
+    parser.add_argument(
+        "--only", default="E1,E2,E3,E4,E5,C1,C2,C3", help="Comma-separated subset, e.g. E1,E2,E3 or C0,C1."
+    )
     parser.add_argument("--apps", default=None, help="Comma-separated N values for E1–E3 (default 100, full: 100,500).")
     parser.add_argument("--reps", type=int, default=None, help="E1 repetitions per variant.")
     parser.add_argument("--steady-reps", type=int, default=None, help="E2/E3 repetitions per variant.")
     parser.add_argument("--concurrency", type=int, default=10, help="In-process apps synced at once (default 10).")
     parser.add_argument("--rss-sizes", default=None, help="Comma-separated E5 object counts (full: 1000,5000,10000).")
+    parser.add_argument(
+        "--c-apps", default=None, help="Comma-separated N values for C0/C1 (default 100, full: 100,500,1000)."
+    )
+    parser.add_argument("--c-reps", type=int, default=1, help="C1 repetitions per N (each is a full cold start).")
+    parser.add_argument("--steady-seconds", type=float, default=None, help="C2 duration (default 600, quick 120).")
+    parser.add_argument("--drift-reps", type=int, default=None, help="C3 repetitions (default 5, quick 3).")
+    parser.add_argument("--poll-interval", type=float, default=120.0, help="tether serve --poll-interval in C1–C3.")
     parser.add_argument("--no-profile", action="store_true", help="Skip the pyinstrument profile of E2.")
     parser.add_argument("--no-report", action="store_true", help="Do not refresh docs/benchmarks.md.")
     parser.add_argument("--keep-cluster", action="store_true", help="Leave the devcluster running (debugging).")
@@ -73,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     reps = args.reps or (2 if quick else 5)
     steady_reps = args.steady_reps or (3 if quick else 5)
     rss_sizes = [int(x) for x in (args.rss_sizes or ("1000" if quick else "1000,5000,10000")).split(",")]
+    c_sizes = [int(x) for x in (args.c_apps or ("100" if quick else "100,500,1000")).split(",")]
     if args.src is not None and args.out is None:
         raise BenchError("--src needs --out (e.g. bench/results/before), so this checkout's results stay as they are")
     out = args.out or RESULTS
@@ -89,10 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         workdir = Path(tmp)
         state = None
+        flux_log = workdir / "flux-build.log"
+        flux_build = None
+        if only & {"C1", "C2", "C3"}:
+            from bench.flux import start_build
+
+            flux_build = start_build(flux_log)
         try:
             if only & {"E1", "E2", "E3", "E5"}:
                 log(f"starting devcluster {name}")
                 state = devcluster.up(name, log=lambda line: log(f"devcluster: {line}"))
+            if flux_build is not None:
+                from bench.flux import finish_build
+
+                finish_build(flux_build, flux_log)  # before any measurement: a build would skew them all
+            if "C0" in only:
+                from bench.controller import run_control_plane
+
+                written.append(run_control_plane(workdir=workdir, sizes=c_sizes, out=out, run_info=run_info))
             results: list[Result] = []
             if only & {"E1", "E2", "E3"}:
                 from bench.syncs import run_syncs
@@ -125,6 +154,28 @@ def main(argv: list[str] | None = None) -> int:
                     kubeconfig=state.kubeconfig, workdir=workdir, sizes=rss_sizes, cleanup=args.keep_cluster
                 )
                 written.append(result.write(out, run_info))
+            if only & {"C1", "C2", "C3"}:
+                from bench.controller import run_controller
+
+                if state is not None and not args.keep_cluster:  # E5's 10k objects must not weigh on C1
+                    log(f"stopping devcluster {name}")
+                    devcluster.down(name)
+                    state = None
+                name = f"{name}-c"
+                log(f"starting devcluster {name}")
+                state = devcluster.up(name, log=lambda line: log(f"devcluster: {line}"))
+                written += run_controller(
+                    kubeconfig=state.kubeconfig,
+                    workdir=workdir,
+                    sizes=c_sizes,
+                    reps=args.c_reps,
+                    steady_seconds=args.steady_seconds or (120.0 if quick else 600.0),
+                    drift_reps=args.drift_reps or (3 if quick else 5),
+                    poll_interval=args.poll_interval,
+                    only=only,
+                    out=out,
+                    run_info=run_info,
+                )
         finally:
             if state is not None and not args.keep_cluster:
                 log(f"stopping devcluster {name}")

@@ -231,6 +231,140 @@ def _memory_table(e5: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
+_C_METHOD = [
+    "N apps in Flux's shape (4 objects each) from one monorepo on the bench's smart-HTTP git server, one",
+    "namespace per app. Per N, on one devcluster, each variant on a clean slate: **kubectl** — `apply --server-side`",
+    "of the N Namespaces and 4N objects, then `kubectl wait --for=condition=Available` on the N Deployments;",
+    "**Flux** v1.9.6 — source- and kustomize-controller as local processes (built from the Go module proxy; their",
+    "defaults: `--concurrent=4`, QPS 50, burst 300; temp dir on tmpfs), one GitRepository and N Kustomizations",
+    "(`prune`, `wait`, a target namespace each), until all are Ready; **Tether** — a fresh `tether serve`, from",
+    "creating N Applications (automated sync, prune, self-heal, `CreateNamespace=true`) until all are Synced and",
+    "Healthy. CPU seconds come from /proc/<pid>/stat (the process and its children), peak RSS from VmHWM of the",
+    "process (the tree's sampled peak beside it). C2 leaves the last `tether serve` alone; API requests are",
+    "`apiserver_request_total` deltas on the kinds Tether manages, its CRs, Events and Secrets (the API server",
+    "does not label clients; nothing else touches those while idle). C3 patches a managed Deployment's replicas",
+    "0 → 2 and times, from a `kubectl get -w`, the event showing 2 to the event showing 0 again.",
+    "",
+]
+
+
+def _control_plane_table(c0: Mapping[str, Any] | None) -> list[str]:
+    if not c0:
+        return ["C0 not measured yet (`python -m bench --only C0`).", ""]
+    figures = c0["figures"]
+    sizes = c0["params"]["sizes"]
+    flags = " ".join(f"`--{k}={v}`" for k, v in c0["params"]["raised_flags"].items())
+    lines = [
+        "kubectl baseline (apply --server-side of N apps into N namespaces, then wait until all N Deployments are",
+        f"Available), on a fresh devcluster each: kube-controller-manager's defaults, then the devcluster's {flags}.",
+        "",
+        "| N apps | kcm defaults, s | devcluster (raised), s | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for n in sizes:
+        before = figures["kcm_defaults"]["seconds_by_n"].get(str(n))
+        after = figures["devcluster"]["seconds_by_n"].get(str(n))
+        speed = f"{before / after:.2f}×" if before and after else "—"
+        lines.append(f"| {n} | {before:.1f} | {after:.1f} | {speed} |")
+    lines += ["", f"Commit: {_commit(c0)}; run {c0.get('finished_at', '?')}.", ""]
+    return lines
+
+
+def _cold_start_table(data: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    runs = sorted(
+        ((int(m.group(1)), v) for k, v in data.items() if (m := re.match(r"c1-cold-start-n(\d+)$", k))),
+        key=lambda item: item[0],
+    )
+    if not runs:
+        return ["C1 not measured yet.", ""]
+    lines = [
+        "| N apps | Tether s | kubectl s | Flux s | Tether / kubectl (target ≤ 1.25) | Tether / Flux (target < 1) "
+        "| Tether CPU-s | Tether peak RSS MiB (tree) | kustomize-controller CPU-s | its peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, c1 in runs:
+        fig, base, ratios = c1["figures"], c1["baseline"], c1["ratios"]
+        to_kubectl, to_flux = ratios.get("tether_to_kubectl"), ratios.get("tether_to_flux")
+        flux_verdict = "—" if to_flux is None else ("met" if to_flux < 1 else "**missed**")
+        lines.append(
+            f"| {n} | {_range(fig['tether'], 1)} | {_range(base['kubectl'], 1)} | {_range(base['flux'], 1)} | "
+            f"{_x(to_kubectl)} {_verdict(to_kubectl, c1['targets'].get('ratio_to_kubectl'))} | "
+            f"{_x(to_flux)} {flux_verdict} | {_s(fig['tether_cpu_seconds'], 1)} | "
+            f"{_s(fig['tether_peak_rss_mib'], 0)} ({_s(fig.get('tether_peak_tree_rss_mib'), 0)}) | "
+            f"{_s(base['kustomize-controller_cpu_seconds'], 1)} | {_s(base['kustomize-controller_peak_rss_mib'], 0)} |"
+        )
+    lines += ["", f"Commit: {_commit(runs[-1][1])}; run {runs[-1][1].get('finished_at', '?')}.", ""]
+    return lines
+
+
+def _requests_line(rows: Mapping[str, Mapping[str, int]]) -> str:
+    if not rows:
+        return "none"
+    return "; ".join(
+        f"{verb} " + ", ".join(f"{label} {count}" for label, count in sorted(by.items()))
+        for verb, by in sorted(rows.items())
+    )
+
+
+def _steady_state_table(c2: Mapping[str, Any] | None) -> list[str]:
+    if not c2:
+        return ["C2 not measured yet.", ""]
+    st, targets = c2["steady_state"], c2["targets"]
+    allowed = st["ls_remote_allowed_per_repository"]
+    worst = max(st["ls_remote"].values(), default=0)
+    cpu_ok = "met" if st["cpu_percent"] < targets["cpu_percent"] else "**missed**"
+    writes_ok = "met" if st["apiserver_writes_on_tether_resources"] <= targets["writes"] else "**missed**"
+    git_ok = "met" if worst <= allowed else "**missed**"
+    lines = [
+        f"{c2['params']['apps']} apps, {st['seconds']:.0f} s with nothing changing, `--poll-interval "
+        f"{st['poll_interval']:g}`.",
+        "",
+        "| | measured | target | verdict |",
+        "|---|---|---|---|",
+        f"| CPU of `tether serve` (% of one core) | {st['cpu_percent']:.2f} % ({st['cpu_seconds']:.1f} CPU-s) | "
+        f"< {targets['cpu_percent']:g} % | {cpu_ok} |",
+        f"| API writes on Tether's kinds | {st['apiserver_writes_on_tether_resources']} | {targets['writes']} | {writes_ok} |",
+        f"| API reads on Tether's kinds | {st['apiserver_reads_on_tether_resources']} | — | — |",
+        f"| `ls-remote` per repository | {worst} (fetches: {sum(st['fetches'].values())}) | ≤ {allowed} "
+        f"(one per interval) | {git_ok} |",
+        "",
+        f"Requests on Tether's kinds by verb: {_requests_line(st['apiserver_requests']['tether_resources'])}.",
+        f"Other clients (control plane, kwok) in the same window: {_requests_line(st['apiserver_requests']['other_resources'])}.",
+        f"Tether's own counters in the window (its /metrics): "
+        f"{json.dumps(st['tether_own_counters'], sort_keys=True) if st['tether_own_counters'] else 'all unchanged'}.",
+        "",
+        f"Commit: {_commit(c2)}; run {c2.get('finished_at', '?')}.",
+        "",
+    ]
+    return lines
+
+
+def _drift_table(c3: Mapping[str, Any] | None) -> list[str]:
+    if not c3:
+        return ["C3 not measured yet.", ""]
+    fig = c3["figures"]
+    return [
+        "| | median s (min–max) |",
+        "|---|---|",
+        f"| patch seen → revert seen | {_range(fig['revert_seconds'], 3)} |",
+        f"| `kubectl patch` started → revert seen | {_range(fig['revert_seconds_from_patch_command'], 3)} |",
+        "",
+        f"{c3['params']['apps']} apps running; one app per repetition. Commit: {_commit(c3)}; run {c3.get('finished_at', '?')}.",
+        "",
+    ]
+
+
+def _controller_section(after: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = ["### C1–C3: the controller against kubectl and Flux", "", *_C_METHOD]
+    lines += ["#### C1: cold start", ""] + _cold_start_table(after)
+    lines += ["#### C2: steady state", ""] + _steady_state_table(after.get("c2-steady-state"))
+    lines += ["#### C3: drift reverted by self-heal", ""] + _drift_table(after.get("c3-drift"))
+    lines += ["#### C0: the control plane is not what is measured", ""] + _control_plane_table(
+        after.get("c0-control-plane")
+    )
+    return lines
+
+
 def _profile(directory: Path, lines_wanted: int = 45) -> list[str]:
     files = sorted((directory / "profiles").glob("e2-inprocess-n*.txt"))
     if not files:
@@ -267,6 +401,7 @@ def generate(results: Path = RESULTS) -> str:
         lines += _sync_tables(before, "Before")
     lines += ["### E4: render throughput", ""] + _render_table(after.get("e4-render"), before.get("e4-render"))
     lines += ["### E5: memory", ""] + _memory_table(after.get("e5-rss"))
+    lines += _controller_section(after)
     lines += ["### Profile: where a no-change sync spends its time", ""] + _profile(results)
     return "\n".join(lines)
 

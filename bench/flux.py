@@ -1,0 +1,493 @@
+"""Flux itself, the baseline of C1: source-controller and kustomize-controller as local processes.
+
+Run as Flux's own benchmark runs them: their defaults (``--concurrent=4`` for kustomize-controller,
+QPS 50, burst 300), all namespaces watched, the temp directory on tmpfs. One ``GitRepository``
+(smart HTTP from the bench's ``GitHttpServer``, interval 10m) holds the N app directories; N
+``Kustomization``s (``prune``, ``wait``, a target namespace each, interval 10m) apply them. The
+clock runs from creating the Kustomizations until all N are Ready. Each app directory carries its
+Namespace, as kubectl's file does: kustomize-controller does not create a target namespace.
+
+Also here: what a process costs (CPU seconds from /proc/<pid>/stat, peak RSS from VmHWM), and a
+watch that waits for N objects to satisfy a predicate, used for Flux and Tether alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from bench.common import BenchError, Kubectl, log
+from bench.workload import app_name, flux_app, namespace_object
+
+FLUX_NAMESPACE = "flux-system"
+FLUX_PREFIX = "flux-"
+GITREPOSITORY = "fleet"
+KUSTOMIZATIONS = "kustomizations.kustomize.toolkit.fluxcd.io"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+START_TIMEOUT = 60.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- what a process costs
+
+
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User + system CPU of ``pid``; with ``children``, plus its live descendants and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3); utime/stime are fields 14/15, cutime/cstime 16/17.
+    total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    if children:
+        total += (int(fields[13]) + int(fields[14])) / CLK_TCK
+        for child in _children(pid):
+            try:
+                total += cpu_seconds(child)
+            except (OSError, IndexError):
+                pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM: the most resident memory ``pid`` itself has had."""
+    return _status_kib(pid, "VmHWM") / 1024
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory now of ``pid`` and its live descendants (a render pool's workers, say)."""
+    total = _status_kib(pid, "VmRSS") / 1024
+    for child in _children(pid):
+        try:
+            total += tree_rss_mib(child)
+        except OSError:
+            pass
+    return total
+
+
+class TreeMemory:
+    """Samples the resident memory of a process tree every ``period`` s; ``peak`` is the largest sum seen."""
+
+    def __init__(self, pid: int, period: float = 0.5) -> None:
+        self.pid, self.period, self.peak = pid, period, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"rss-{pid}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, tree_rss_mib(self.pid))
+            except OSError:
+                return
+            self._stop.wait(self.period)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.peak
+
+
+def cpu_mark(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of ``pid`` with its children, and of ``pid`` alone: the start of a window for ``cost``."""
+    return cpu_seconds(pid), cpu_seconds(pid, children=False)
+
+
+def cost(pid: int, mark: tuple[float, float]) -> dict[str, float]:
+    """CPU seconds since ``mark`` (with children, and the process alone) and the peak RSS of the process."""
+    return {
+        "cpu_seconds": round(cpu_seconds(pid) - mark[0], 3),
+        "cpu_seconds_process_only": round(cpu_seconds(pid, children=False) - mark[1], 3),
+        "peak_rss_mib": round(peak_rss_mib(pid), 1),
+    }
+
+
+# --------------------------------------------------------------------------- ports and the API
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Api:
+    """Plain HTTPS to the devcluster's apiserver from its kubeconfig (token and CA), for watches."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        config = yaml.safe_load(Path(kubeconfig).read_text())
+        cluster = config["clusters"][0]["cluster"]
+        self.server = cluster["server"]
+        context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        self.client = httpx.Client(
+            base_url=self.server,
+            verify=context,
+            headers={"Authorization": f"Bearer {config['users'][0]['user']['token']}"},
+            timeout=httpx.Timeout(60.0, read=90.0),
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def wait_all(
+        self,
+        path: str,
+        names: set[str],
+        done: Callable[[dict[str, Any]], bool],
+        *,
+        timeout: float,
+        alive: Callable[[], None] = lambda: None,
+        what: str = "objects",
+    ) -> dict[str, float]:
+        """Watch the collection at ``path`` until every object in ``names`` satisfies ``done``.
+
+        Returns when each became done (monotonic clock). ``alive`` is called between events and
+        may raise (a controller that died); past ``timeout`` a BenchError names what is missing.
+        """
+        finished: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        listing = self.client.get(path)
+        listing.raise_for_status()
+        body = listing.json()
+        for item in body.get("items", []):
+            if item["metadata"]["name"] in names and done(item):
+                finished.setdefault(item["metadata"]["name"], time.monotonic())
+        version = body["metadata"]["resourceVersion"]
+        last_report = time.monotonic()
+        while len(finished) < len(names):
+            alive()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                missing = sorted(names - finished.keys())
+                raise BenchError(
+                    f"{len(missing)} of {len(names)} {what} not done after {timeout:.0f}s (first: {missing[:5]})"
+                )
+            params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
+            params["timeoutSeconds"] = str(int(min(10, max(1, remaining))))
+            with self.client.stream("GET", path, params=params) as stream:
+                if stream.status_code == 410:  # history gone: list again
+                    return {**finished, **self.wait_all(path, names - finished.keys(), done, timeout=remaining)}
+                stream.raise_for_status()
+                for line in stream.iter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    obj = event.get("object", {})
+                    version = obj.get("metadata", {}).get("resourceVersion", version)
+                    if event.get("type") == "ERROR":
+                        if obj.get("code") == 410:
+                            remaining = deadline - time.monotonic()
+                            return {**finished, **self.wait_all(path, names - finished.keys(), done, timeout=remaining)}
+                        raise BenchError(f"watch of {path} failed: {obj.get('message')}")
+                    name = obj.get("metadata", {}).get("name")
+                    if event.get("type") in ("ADDED", "MODIFIED") and name in names and done(obj):
+                        finished.setdefault(name, time.monotonic())
+                    if len(finished) == len(names):
+                        break
+            if time.monotonic() - last_report > 15:
+                log(f"{len(finished)}/{len(names)} {what} done")
+                last_report = time.monotonic()
+        return finished
+
+
+def condition_true(kind: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether an object's ``status.conditions`` has ``kind`` True for its current generation."""
+
+    def check(obj: dict[str, Any]) -> bool:
+        generation = obj.get("metadata", {}).get("generation")
+        status = obj.get("status", {})
+        observed = status.get("observedGeneration")
+        if observed is not None and generation is not None and observed < generation:
+            return False
+        return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions", []))
+
+    return check
+
+
+# --------------------------------------------------------------------------- the monorepo
+
+
+def flux_tree(root: Path, n: int, prefix: str = FLUX_PREFIX) -> Path:
+    """``apps/app-NNNN/`` for N apps in Flux's shape, each with the Namespace its Kustomization targets."""
+    for i in range(n):
+        name = app_name(i)
+        objects = [namespace_object(f"{prefix}{name}"), *flux_app(name)]
+        target = root / "apps" / name / "app.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    return root
+
+
+def gitrepository(url: str, namespace: str = FLUX_NAMESPACE) -> dict[str, Any]:
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "GitRepository",
+        "metadata": {"name": GITREPOSITORY, "namespace": namespace},
+        "spec": {"url": url, "interval": "10m", "ref": {"branch": "main"}, "timeout": "60s"},
+    }
+
+
+def kustomization(i: int, *, namespace: str = FLUX_NAMESPACE, prefix: str = FLUX_PREFIX, suspend: bool = False) -> dict:
+    name = app_name(i)
+    spec: dict[str, Any] = {
+        "interval": "10m",
+        "path": f"./apps/{name}",
+        "prune": True,
+        "wait": True,
+        "timeout": "5m",
+        "targetNamespace": f"{prefix}{name}",
+        "sourceRef": {"kind": "GitRepository", "name": GITREPOSITORY},
+    }
+    if suspend:
+        spec["suspend"] = True
+    return {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+# --------------------------------------------------------------------------- the controllers
+
+
+@dataclass
+class _Controller:
+    name: str
+    process: subprocess.Popen[bytes]
+    health_port: int
+    log_path: Path
+
+
+class FluxControllers:
+    """source-controller and kustomize-controller started by us, stopped by pid."""
+
+    def __init__(self, kubeconfig: str, workdir: Path) -> None:
+        from tether.devcluster.flux import is_built
+        from tether.devcluster.versions import flux_bin_dir
+
+        if not is_built():
+            raise BenchError("Flux is not built: python -m tether.devcluster.flux (the bench starts it when missing)")
+        self.bins = flux_bin_dir()
+        self.kubeconfig = kubeconfig
+        self.workdir = workdir
+        self.controllers: dict[str, _Controller] = {}
+        shm = Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None
+        self.tmp = Path(tempfile.mkdtemp(prefix="tether-bench-flux-", dir=shm))
+
+    def start(self) -> None:
+        storage_port = free_port()
+        storage = self.tmp / "storage"
+        storage.mkdir()
+        common = ["--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json"]
+        self._spawn(
+            "source-controller",
+            [
+                *common,
+                f"--storage-path={storage}",
+                f"--storage-addr=127.0.0.1:{storage_port}",
+                f"--storage-adv-addr=127.0.0.1:{storage_port}",
+            ],
+        )
+        self._spawn("kustomize-controller", [*common, "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst=300"])
+        deadline = time.monotonic() + START_TIMEOUT
+        for controller in self.controllers.values():
+            while True:
+                self.check_alive()
+                try:
+                    if httpx.get(f"http://127.0.0.1:{controller.health_port}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{controller.name} not ready after {START_TIMEOUT:g}s; see {controller.log_path}")
+                time.sleep(0.2)
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        health, metrics = free_port(), free_port()
+        tmpdir = self.tmp / f"{name}-tmp"
+        tmpdir.mkdir()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.tmp),
+            "KUBECONFIG": self.kubeconfig,
+            "TMPDIR": str(tmpdir),
+            "RUNTIME_NAMESPACE": FLUX_NAMESPACE,
+        }
+        argv = [
+            str(self.bins / name),
+            f"--metrics-addr=127.0.0.1:{metrics}",
+            f"--health-addr=127.0.0.1:{health}",
+            "--enable-leader-election=false",
+            *args,
+        ]
+        log_path = self.workdir / f"{name}.log"
+        with log_path.open("ab") as sink:
+            process = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.controllers[name] = _Controller(name, process, health, log_path)
+
+    def pid(self, name: str) -> int:
+        return self.controllers[name].process.pid
+
+    def check_alive(self) -> None:
+        for controller in self.controllers.values():
+            code = controller.process.poll()
+            if code is not None:
+                tail = controller.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise BenchError(f"{controller.name} exited with {code}; see {controller.log_path}\n" + "\n".join(tail))
+
+    def stop(self) -> None:
+        for controller in self.controllers.values():
+            if controller.process.poll() is None:
+                controller.process.send_signal(signal.SIGTERM)
+        for controller in self.controllers.values():
+            try:
+                controller.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                controller.process.kill()
+                controller.process.wait(timeout=10)
+        self.controllers.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def install_crds(kubectl: Kubectl) -> None:
+    """Apply Flux's CRDs from the module sources and wait until they are served."""
+    from tether.devcluster.flux import crd_paths
+
+    paths = crd_paths()
+    args: list[str] = []
+    for path in paths:
+        args += ["-f", str(path)]
+    kubectl("apply", "--server-side", "--force-conflicts", *args, timeout=120)
+    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=90)
+
+
+def _apply_docs(kubectl: Kubectl, path: Path, docs: list[dict[str, Any]], timeout: float = 600) -> None:
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), timeout=timeout)
+
+
+def run_flux(*, kubeconfig: str, workdir: Path, repo_url: str, n: int, timeout: float) -> dict[str, Any]:
+    """One cold start of Flux on N apps; returns the seconds until all N Kustomizations are Ready and the costs."""
+    kubectl = Kubectl(kubeconfig)
+    install_crds(kubectl)
+    kubectl("create", "namespace", FLUX_NAMESPACE, check=False, timeout=30)
+    flux = FluxControllers(kubeconfig, workdir)
+    api = Api(kubeconfig)
+    try:
+        flux.start()
+        pids = {name: flux.pid(name) for name in flux.controllers}
+        cpu0 = {name: cpu_mark(pid) for name, pid in pids.items()}
+        memory = {name: TreeMemory(pid) for name, pid in pids.items()}
+        names = {app_name(i) for i in range(n)}
+        source = workdir / f"flux-n{n}-sources.yaml"
+        started = time.monotonic()
+        _apply_docs(kubectl, source, [gitrepository(repo_url), *(kustomization(i) for i in range(n))])
+        applied = time.monotonic() - started
+        finished = api.wait_all(
+            f"/apis/{KUSTOMIZE_API}/namespaces/{FLUX_NAMESPACE}/kustomizations",
+            names,
+            condition_true("Ready"),
+            timeout=timeout,
+            alive=flux.check_alive,
+            what="Kustomizations Ready",
+        )
+        seconds = max(finished.values()) - started
+        costs = {
+            name: {**cost(pid, cpu0[name]), "peak_tree_rss_mib": round(memory[name].stop(), 1)}
+            for name, pid in pids.items()
+        }
+        log(f"flux: {n} Kustomizations Ready in {seconds:.1f}s; kustomize-controller {costs['kustomize-controller']}")
+        result = {"seconds": round(seconds, 3), "create_seconds": round(applied, 3), "controllers": costs}
+        _cleanup(kubectl, workdir, n, flux)
+        return result
+    finally:
+        api.close()
+        flux.stop()
+
+
+def _cleanup(kubectl: Kubectl, workdir: Path, n: int, flux: FluxControllers) -> None:
+    """Suspend (so deletion skips the prune), delete the Kustomizations while the controllers run, drop namespaces."""
+    suspended = workdir / f"flux-n{n}-suspend.yaml"
+    _apply_docs(kubectl, suspended, [kustomization(i, suspend=True) for i in range(n)])
+    kubectl("delete", KUSTOMIZATIONS, "--all", "-n", FLUX_NAMESPACE, "--wait=true", "--timeout=300s", timeout=330)
+    kubectl(
+        "delete", "gitrepositories.source.toolkit.fluxcd.io", "--all", "-n", FLUX_NAMESPACE, "--timeout=60s", timeout=90
+    )
+    flux.check_alive()
+    kubectl.delete_namespaces([f"{FLUX_PREFIX}{app_name(i)}" for i in range(n)], timeout=600)
+
+
+def start_build(log_path: Path) -> subprocess.Popen[bytes] | None:
+    """Start ``python -m tether.devcluster.flux`` in the background when the binaries are missing."""
+    from tether.devcluster.flux import is_built
+
+    if is_built():
+        return None
+    log(f"flux: building source- and kustomize-controller in the background (log {log_path})")
+    with log_path.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tether.devcluster.flux"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(os.environ),
+        )
+
+
+def finish_build(process: subprocess.Popen[bytes] | None, log_path: Path, timeout: float = 3600) -> None:
+    """Wait for a background build; a failure is a BenchError quoting its log."""
+    if process is None:
+        return
+    log("flux: waiting for the background build")
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise BenchError(f"flux build did not finish within {timeout:g}s; see {log_path}") from None
+    if code != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-10:]
+        raise BenchError(f"flux build failed (exit {code}); see {log_path}\n" + "\n".join(tail))
+
+
+def summarize_costs(rows: Sequence[Mapping[str, Any]], controller: str) -> dict[str, list[float]]:
+    """Per-sample CPU seconds and peak RSS of one controller across repetitions."""
+    return {
+        "cpu_seconds": [r["controllers"][controller]["cpu_seconds"] for r in rows],
+        "peak_rss_mib": [r["controllers"][controller]["peak_rss_mib"] for r in rows],
+    }
