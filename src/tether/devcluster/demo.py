@@ -273,12 +273,14 @@ class Demo:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self._stop_leftover_serve(say)
+        self._stop_leftover_agent(say)
         for part in ("git", "work", "pass", "controller"):
             shutil.rmtree(self.state_dir / part, ignore_errors=True)
         self.serve_log.unlink(missing_ok=True)
 
         say("pass store: a throwaway GnuPG key and the entry demo/db (a random password, never shown)")
         self.store = PassStore.create(self.state_dir / "pass")
+        (self.state_dir / "gnupg-home").write_text(f"{self.store.gnupg_home}\n")
         password = secrets.token_urlsafe(18)
         # Tether masks every value it reads from pass wherever it shows up, so the user name must not be a
         # word the demo uses elsewhere ("demo" would turn namespaces and paths in messages into ********).
@@ -287,6 +289,7 @@ class Demo:
             ("user.name", "Tether Demo"),
             ("user.email", "demo@tether.invalid"),
             ("commit.gpgsign", "false"),
+            ("core.hooksPath", os.devnull),
         ):
             _git("-C", str(self.store.store_dir), "config", key, value)  # `pass generate` from a user's shell commits
 
@@ -414,6 +417,26 @@ class Demo:
             _stop_process_group(pid, lambda: not Path(f"/proc/{pid}").exists())
         pid_file.unlink(missing_ok=True)
 
+    def _stop_leftover_agent(self, say: Say) -> None:
+        """The gpg-agent and key of an earlier run that was killed hard (``gnupg-home`` names them) go too."""
+        record = self.state_dir / "gnupg-home"
+        try:
+            home = Path(record.read_text().strip())
+        except OSError:
+            return
+        if home.name.startswith("tg-") and home.parent in (Path("/dev/shm"), Path("/tmp")) and home.is_dir():
+            say(f"stopping the gpg-agent left by an earlier demo run and deleting its key ({home})")
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(
+                    ["gpgconf", "--kill", "all"],
+                    env={**os.environ, "GNUPGHOME": str(home)},
+                    capture_output=True,
+                    timeout=30,
+                    stdin=subprocess.DEVNULL,
+                )
+            shutil.rmtree(home, ignore_errors=True)
+        record.unlink(missing_ok=True)
+
     # ---- running
 
     def check_serve(self) -> None:
@@ -492,6 +515,7 @@ class Demo:
             say("stopping the pass store's gpg-agent and deleting its key")
             store, self.store = self.store, None
             store.close()
+            (self.state_dir / "gnupg-home").unlink(missing_ok=True)
         if self._lock is not None:
             lock, self._lock = self._lock, None
             lock.close()  # releases the flock
