@@ -502,7 +502,7 @@ class Demo:
                 deadline = time.monotonic() + SERVE_STOP_TIMEOUT
                 while serve.poll() is None and time.monotonic() < deadline:
                     await asyncio.sleep(0.1)
-            _stop_process_group(serve.pid, lambda: serve.poll() is not None)
+            _stop_process_group(serve.pid, lambda: serve.poll() is not None, grace=0.0)  # waited above
             (self.state_dir / "serve.pid").unlink(missing_ok=True)
         if self.kube is not None:
             kube, self.kube = self.kube, None
@@ -521,13 +521,13 @@ class Demo:
             lock.close()  # releases the flock
 
 
-def _stop_process_group(pid: int, gone: Callable[[], bool]) -> None:
-    """SIGTERM, a grace period, then SIGKILL to the whole group (helm, git or pass children too)."""
-    for signum, grace in ((signal.SIGTERM, SERVE_STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
+def _stop_process_group(pid: int, gone: Callable[[], bool], grace: float = SERVE_STOP_TIMEOUT) -> None:
+    """SIGTERM, ``grace`` seconds, then SIGKILL to the whole group (helm, git or pass children too)."""
+    for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         if not gone():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signum)
-            deadline = time.monotonic() + grace
+            deadline = time.monotonic() + wait
             while not gone() and time.monotonic() < deadline:
                 time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError, PermissionError):
