@@ -149,7 +149,11 @@ def kubectl_baseline(kubectl: Kubectl, workdir: Path, n: int) -> float:
     )
     seconds = time.monotonic() - started
     log(f"kubectl: {n} apps applied in {applied:.1f}s, all Available after {seconds:.1f}s")
-    kubectl.delete_namespaces([f"{KUBECTL_PREFIX}{app_name(i)}" for i in range(n)], timeout=600)
+    api = Api(kubectl.kubeconfig)
+    try:
+        api.delete_namespaces([f"{KUBECTL_PREFIX}{app_name(i)}" for i in range(n)])
+    finally:
+        api.close()
     return seconds
 
 
@@ -374,7 +378,11 @@ def cleanup_tether(kubectl: Kubectl, serve: TetherServe, n: int) -> None:
     """Delete the Applications (while serve runs, in case it added a finalizer), stop serve, drop the namespaces."""
     kubectl("delete", APPLICATIONS, "--all", "-n", TETHER_NAMESPACE, "--timeout=300s", timeout=330)
     serve.stop()
-    kubectl.delete_namespaces([app_name(i) for i in range(n)], timeout=600)
+    api = Api(kubectl.kubeconfig)
+    try:
+        api.delete_namespaces([app_name(i) for i in range(n)])
+    finally:
+        api.close()
 
 
 # --------------------------------------------------------------------------- C2 and C3

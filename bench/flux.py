@@ -161,6 +161,29 @@ class Api:
     def close(self) -> None:
         self.client.close()
 
+    def delete_namespaces(self, names: list[str], timeout: float = 900.0) -> None:
+        """Delete namespaces (8 requests at a time: one kubectl call for 1000 names outlasted its timeout)
+        and return once they are gone, so the next variant starts on a clean slate."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def delete(name: str) -> None:
+            response = self.client.delete(f"/api/v1/namespaces/{name}")
+            if response.status_code not in (200, 202, 404, 409):
+                raise BenchError(f"deleting namespace {name}: HTTP {response.status_code} {response.text[:200]}")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(delete, names))
+        wanted, deadline = set(names), time.monotonic() + timeout
+        while True:
+            listing = self.client.get("/api/v1/namespaces")
+            listing.raise_for_status()
+            left = wanted & {item["metadata"]["name"] for item in listing.json().get("items", [])}
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{len(left)} namespaces still there {timeout:.0f}s after their deletion")
+            time.sleep(1.0)
+
     def wait_all(
         self,
         path: str,
@@ -198,7 +221,10 @@ class Api:
             params["timeoutSeconds"] = str(int(min(10, max(1, remaining))))
             with self.client.stream("GET", path, params=params) as stream:
                 if stream.status_code == 410:  # history gone: list again
-                    return {**finished, **self.wait_all(path, names - finished.keys(), done, timeout=remaining)}
+                    return {
+                        **finished,
+                        **self.wait_all(path, names - finished.keys(), done, timeout=remaining, alive=alive, what=what),
+                    }
                 stream.raise_for_status()
                 for line in stream.iter_lines():
                     if not line:
@@ -209,7 +235,12 @@ class Api:
                     if event.get("type") == "ERROR":
                         if obj.get("code") == 410:
                             remaining = deadline - time.monotonic()
-                            return {**finished, **self.wait_all(path, names - finished.keys(), done, timeout=remaining)}
+                            return {
+                                **finished,
+                                **self.wait_all(
+                                    path, names - finished.keys(), done, timeout=remaining, alive=alive, what=what
+                                ),
+                            }
                         raise BenchError(f"watch of {path} failed: {obj.get('message')}")
                     name = obj.get("metadata", {}).get("name")
                     if event.get("type") in ("ADDED", "MODIFIED") and name in names and done(obj):
@@ -433,14 +464,14 @@ def run_flux(*, kubeconfig: str, workdir: Path, repo_url: str, n: int, timeout: 
         }
         log(f"flux: {n} Kustomizations Ready in {seconds:.1f}s; kustomize-controller {costs['kustomize-controller']}")
         result = {"seconds": round(seconds, 3), "create_seconds": round(applied, 3), "controllers": costs}
-        _cleanup(kubectl, workdir, n, flux)
+        _cleanup(kubectl, api, workdir, n, flux)
         return result
     finally:
         api.close()
         flux.stop()
 
 
-def _cleanup(kubectl: Kubectl, workdir: Path, n: int, flux: FluxControllers) -> None:
+def _cleanup(kubectl: Kubectl, api: Api, workdir: Path, n: int, flux: FluxControllers) -> None:
     """Suspend (so deletion skips the prune), delete the Kustomizations while the controllers run, drop namespaces."""
     suspended = workdir / f"flux-n{n}-suspend.yaml"
     _apply_docs(kubectl, suspended, [kustomization(i, suspend=True) for i in range(n)])
@@ -449,7 +480,7 @@ def _cleanup(kubectl: Kubectl, workdir: Path, n: int, flux: FluxControllers) -> 
         "delete", "gitrepositories.source.toolkit.fluxcd.io", "--all", "-n", FLUX_NAMESPACE, "--timeout=60s", timeout=90
     )
     flux.check_alive()
-    kubectl.delete_namespaces([f"{FLUX_PREFIX}{app_name(i)}" for i in range(n)], timeout=600)
+    api.delete_namespaces([f"{FLUX_PREFIX}{app_name(i)}" for i in range(n)])
 
 
 def start_build(log_path: Path) -> subprocess.Popen[bytes] | None:
