@@ -31,7 +31,9 @@ from tether.secrets import REDACTOR
 from tether.source import Credentials, GitCache, normalise_url
 
 # Triggers that may move a revision or change what is rendered: they ask git (within the poll interval's listing).
-GIT_REASONS = frozenset({"start", "poll", "refresh", "hard-refresh", "spec", "project", "repo", "secrets", "operation"})
+GIT_REASONS = frozenset(
+    {"start", "poll", "refresh", "hard-refresh", "spec", "project", "repo", "secrets", "operation", "retry"}
+)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from tether.controller import conditions as cond
 from tether.controller.audit import AuditEntry, AuditLog, default_url
 from tether.controller.autosync import AutoSyncInputs, LastOperation, ResourceState, decide
 from tether.controller.clusters import ClusterRegistry, Destination
-from tether.controller.compare import Comparer, Comparison, compared_to, scopes, spec_digest
+from tether.controller.compare import GIT_REASONS, Comparer, Comparison, compared_to, scopes, spec_digest
 from tether.controller.events import EventRecorder
 from tether.controller.informer import Informer
 from tether.controller.memory import AppMemory
@@ -232,6 +232,8 @@ class Controller:
                 backoff = min((failure[1] * 2) if failure else ERROR_RETRY_FIRST, ERROR_RETRY_MAX)
                 self.repo_errors[key] = (time.monotonic() + backoff, backoff, str(exc))
                 log.warning("repository poll failed", repo=key, retry_in=backoff, error=str(exc))
+                if failure is None:  # the apps on it show the error (a ComparisonError naming the repository)
+                    self.queue.add_many([a for a, m in self.memory.items() if key in m.repos], "repo")
                 return
         recovered = self.repo_errors.pop(key, None) is not None
         moved = self.refs_seen.get(key) != refs
@@ -347,7 +349,8 @@ class Controller:
             await self._invalid(name, "; ".join(violations))
             return
         try:
-            self._check_repo_backoff(app)
+            if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
+                self._check_repo_backoff(app)
             desired = await self.comparer.desired(app, memory, reasons)
             resource_violations = project.resource_violations(await scopes(destination, desired))
             if resource_violations:
