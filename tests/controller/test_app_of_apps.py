@@ -105,12 +105,6 @@ async def test_a_parent_app_creates_children_that_reconcile_and_prunes_a_child_w
         await tear_down(kube, namespace, "parent")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tether.health.assess falls back to the Ready/Reconciling/Stalled conditions for any kind, so a child "
-    "Application gets a health (Degraded when it cannot compare) and makes its parent Degraded; Argo CD >= 1.8 and "
-    "docs/controller.md give an Application inside an app no health",
-)
 async def test_a_child_that_cannot_compare_leaves_its_parent_healthy(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:

@@ -123,11 +123,6 @@ async def test_without_our_finalizer_resources_stay_and_argo_cds_finalizer_is_ho
         assert [(e.type, e.name) for e in seen.events][:1] == [("ADDED", "cleanup")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/tether/controller/deletion.py delete_app skips every hook (`and not is_hook(o)`), so a hook a sync "
-    "kept (BeforeHookCreation, HookFailed on success...) outlives its app; Argo CD deletes all but PostDelete hooks",
-)
 async def test_the_finalizer_deletes_hooks_a_sync_left_behind(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
@@ -149,11 +144,6 @@ async def test_the_finalizer_deletes_hooks_a_sync_left_behind(
     await eventually(lambda: live(kube, "Job", "migrate", namespace), lambda o: o is None, timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/tether/controller/deletion.py delete_app deletes every owned object; Argo CD's shouldBeDeleted keeps "
-    "objects with sync-options Delete=false (and helm.sh/resource-policy: keep, and CRDs)",
-)
 async def test_the_finalizer_keeps_objects_marked_delete_false(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:

@@ -10,6 +10,7 @@ Finalizers: ``resources-finalizer.tether.dev`` and Argo CD's
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +18,14 @@ import structlog
 
 from tether.cluster.errors import ClusterError
 from tether.controller import conditions as cond
+from tether.controller.audit import AuditEntry, AuditResource
 from tether.controller.status import APP_API_VERSION, now_iso, short
 from tether.diff import assign_namespaces
 from tether.errors import TetherError
 from tether.health import HealthStatus, assess_async
-from tether.hooks import POST_DELETE, hook_types, is_hook, wave
+from tether.hooks import POST_DELETE, hook_types, wave
 from tether.model import Application
-from tether.resource import ResourceKey, mark
+from tether.resource import ResourceKey, annotation_options, mark
 
 if TYPE_CHECKING:
     from tether.controller.controller import Controller
@@ -47,13 +49,22 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
         c.memory.pop(app.name, None)
         return
     background = all(f.endswith("/background") for f in ours)
+    memory = c.memory_of(app.name)
+    if memory.operating and memory.operation is not None:
+        # A sync still applying objects would leave some behind: end it first (its state is saved).
+        memory.terminate_requested = True
+        c.operations.terminate(app.name)
+        await asyncio.wait([memory.operation], timeout=60)
+    started = datetime.now(UTC)
+    deleted: list[ResourceKey] = []
     try:
         destination = await c.registry.resolve(app.spec.destination.server or None, app.spec.destination.name or None)
         cache = destination.cache
         await cache.track_all()
-        live = [o for o in (cache.get(k) for k in cache.owned_keys(app.name)) if o is not None and not is_hook(o)]
+        live = [o for o in (cache.get(k) for k in cache.owned_keys(app.name)) if o is not None and _deleted_with_app(o)]
         for _, group in groupby(sorted(live, key=wave, reverse=True), key=wave):
             members = list(group)
+            deleted += [ResourceKey.of(o) for o in members]
             await asyncio.gather(
                 *(
                     destination.cluster.delete(
@@ -103,6 +114,43 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
             c.queue.add_after(app.name, "deleting", 1.0)
         return
     c.events.emit(obj, "ResourceDeleted", f"Deleted the resources of application {app.name}")
+    finished = datetime.now(UTC)
+    await c.audit_record(
+        AuditEntry(
+            app=f"{app.namespace}/{app.name}",
+            operation_id=f"{app.name}-delete-{app.metadata.uid or finished.timestamp()}",
+            kind="delete",
+            initiated_by="unknown",
+            automated=False,
+            revisions=tuple(memory.revisions),
+            phase="Succeeded",
+            message=f"deleted {len(deleted)} resource(s) of application {app.name}",
+            started_at=started,
+            finished_at=finished,
+            resources=tuple(
+                AuditResource(
+                    group=k.group,
+                    kind=k.kind,
+                    namespace=k.namespace or None,
+                    name=k.name,
+                    action="pruned",
+                    status="Pruned",
+                )
+                for k in deleted
+            ),
+        )
+    )
+
+
+def _deleted_with_app(obj: dict[str, Any]) -> bool:
+    """Whether deleting the app deletes ``obj``: everything it owns (hooks a sync kept included), but
+    PostDelete hooks (they run after), ``Delete=false`` objects and helm's ``resource-policy: keep``."""
+    if POST_DELETE in hook_types(obj):
+        return False
+    if annotation_options(obj, "sync-options").get("Delete", "").strip().lower() == "false":
+        return False
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get("helm.sh/resource-policy", "")).strip().lower() != "keep"
 
 
 async def _post_delete_hooks(c: Controller, app: Application, destination: Any) -> None:

@@ -66,6 +66,9 @@ async def explain_async(obj: Mapping[str, Any], *, lua: LuaChecks | None = None)
     return _after_lua(obj, verdict)
 
 
+APPLICATION_KINDS = frozenset({("tether.dev", "Application"), ("argoproj.io", "Application")})
+
+
 def _before_lua(obj: Mapping[str, Any]) -> Assessment | None:
     """The rules Argo CD applies before any check: the opt-out annotation, pending deletion."""
     if health_ignored(obj):
@@ -84,6 +87,10 @@ def _after_lua(obj: Mapping[str, Any], verdict: tuple[LuaScript, ScriptResult] |
         script, result = verdict
         return Assessment(result.health, f"lua {script.origin}", result.printed)
     key = ResourceKey.of(obj)
+    if (key.group, key.kind) in APPLICATION_KINDS:
+        # Argo CD (since 1.8): an Application inside an app has no health unless a Lua check gives one,
+        # so a child's trouble does not make its parent Degraded (docs/controller.md, "App of apps").
+        return Assessment(None, "no health: an Application inside an app")
     check = BUILTIN_CHECKS.get((key.group, key.kind))
     if check is not None:
         return Assessment(run_check(check, obj, key.kind), f"built-in {object_key(obj)}")
