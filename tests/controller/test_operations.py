@@ -186,3 +186,26 @@ async def test_a_deny_sync_window_stops_automated_sync_with_a_condition(
     assert "sync window" in next(c["message"] for c in status["conditions"] if c["type"] == "Ready")
     assert await kube.get("v1", "ConfigMap", "windowed", namespace) is None
     assert "operationState" not in status
+
+
+async def test_managed_namespace_metadata_lands_on_the_created_namespace(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    target = f"{namespace}-meta"
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/a.yaml": configmap("inside")})
+    policy = {
+        "automated": {},
+        "syncOptions": ["CreateNamespace=true"],
+        "managedNamespaceMetadata": {"labels": {"team": "blue"}, "annotations": {"owner": "platform"}},
+    }
+    await kube.apply(application("meta", namespace, repo.url, "app", target, syncPolicy=policy))
+    try:
+        await eventually(lambda: app_status(kube, namespace, "meta"), synced_healthy)
+        live = await kube.get("v1", "Namespace", target)
+        assert live is not None
+        assert live["metadata"]["labels"]["team"] == "blue"
+        assert live["metadata"]["annotations"]["owner"] == "platform"
+        assert await kube.get("v1", "ConfigMap", "inside", target) is not None
+    finally:
+        await kube.delete("v1", "Namespace", target, propagation="Background")

@@ -164,6 +164,17 @@ def _result_rows(result: SyncResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _namespace_metadata(app: Application) -> dict[str, Any]:
+    """``managedNamespaceMetadata`` as sync options (used with ``CreateNamespace=true``)."""
+    managed = app.spec.sync_policy.managed_namespace_metadata if app.spec.sync_policy else None
+    if managed is None:
+        return {}
+    return {
+        "namespace_labels": tuple(sorted(managed.labels.items())),
+        "namespace_annotations": tuple(sorted(managed.annotations.items())),
+    }
+
+
 def _with_sync_state(state: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     def mutate(status: dict[str, Any]) -> None:
         status.setdefault("operationState", {})["syncState"] = state
@@ -303,6 +314,7 @@ class Operations:
                 ignore_differences=tuple(app.spec.ignore_differences_dicts()),
                 timeout=c.settings.sync_timeout,
                 revision=revisions[0] if revisions else "",
+                **_namespace_metadata(app),
             )
             saver = self._state_saver(name)
             operation = SyncOperation(

@@ -77,6 +77,9 @@ class SyncOptions:
     ignore_differences: tuple[Any, ...] = ()
     timeout: float = 300.0
     revision: str = ""
+    # managedNamespaceMetadata: labels and annotations put on the namespace CreateNamespace makes (and kept there)
+    namespace_labels: tuple[tuple[str, str], ...] = ()
+    namespace_annotations: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.prune_propagation_policy.lower() not in PROPAGATION_POLICIES:

@@ -287,7 +287,12 @@ def plan(
     if options.create_namespace and options.namespace:
         ns_key = ResourceKey("", "Namespace", "", options.namespace)
         if ns_key not in seen:
-            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": options.namespace}}
+            meta: dict[str, Any] = {"name": options.namespace}
+            if options.namespace_labels:
+                meta["labels"] = dict(options.namespace_labels)
+            if options.namespace_annotations:
+                meta["annotations"] = dict(options.namespace_annotations)
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
             tasks.append(Task(Action.NAMESPACE, Phase.PRE_SYNC, 0, ns_key, "v1", namespace, options))
 
     tasks.sort(key=_sort_key)

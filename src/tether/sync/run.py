@@ -159,6 +159,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _carries_metadata(live: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether ``live`` already has every label and annotation ``wanted`` names (managedNamespaceMetadata)."""
+    have, want = live.get("metadata") or {}, wanted.get("metadata") or {}
+    return all(
+        (have.get(section) or {}).get(key) == value
+        for section in ("labels", "annotations")
+        for key, value in (want.get(section) or {}).items()
+    )
+
+
 def _rv(obj: Mapping[str, Any] | None) -> str:
     return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
 
@@ -911,9 +921,16 @@ class _Run:
         try:
             async with self.limit:
                 if task.action is Action.NAMESPACE:
-                    if live is not None:
+                    if live is not None and _carries_metadata(live, task.obj):
                         self._record(task, ResourceAction.UNCHANGED, ResultStatus.SYNCED, "namespace exists")
                         self._status(task, SKIPPED)
+                        return True
+                    if live is not None:  # managedNamespaceMetadata the live namespace lacks: applied, once
+                        written = await self.cluster.apply(task.obj, force=True)
+                        self.written_rv[id(task)] = _rv(written)
+                        self._status(task, SUCCEEDED)
+                        message = "namespace metadata applied (managedNamespaceMetadata)"
+                        self._record(task, ResourceAction.CONFIGURED, ResultStatus.SYNCED, message)
                         return True
                     written = await self.cluster.create(task.obj)
                     self.written_rv[id(task)] = _rv(written)
