@@ -209,3 +209,46 @@ async def test_managed_namespace_metadata_lands_on_the_created_namespace(
         assert await kube.get("v1", "ConfigMap", "inside", target) is not None
     finally:
         await kube.delete("v1", "Namespace", target, propagation="Background")
+
+
+async def test_orphaned_resources_warn_when_the_project_opts_in_and_repeated_objects_warn(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"one/a.yaml": configmap("shared", "first"), "two/a.yaml": configmap("shared", "second")})
+    await kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stray", "namespace": namespace}})
+    await kube.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ignored-stray", "namespace": namespace}}
+    )
+    await kube.apply(
+        {
+            "apiVersion": API,
+            "kind": "Project",
+            "metadata": {"name": "tidy", "namespace": namespace},
+            "spec": {
+                "sourceRepos": ["*"],
+                "destinations": [{"server": "*", "namespace": "*"}],
+                "orphanedResources": {"warn": True, "ignore": [{"kind": "ConfigMap", "name": "ignored-*"}]},
+            },
+        }
+    )
+    app = application("tidy", namespace, repo.url, "one", namespace, project="tidy", syncPolicy={"automated": {}})
+    del app["spec"]["source"]
+    app["spec"]["sources"] = [
+        {"repoURL": repo.url, "path": "one", "targetRevision": "HEAD"},
+        {"repoURL": repo.url, "path": "two", "targetRevision": "HEAD"},
+    ]
+    await kube.apply(app)
+
+    def warned(s: dict) -> bool:
+        types = {c.get("type") for c in s.get("conditions") or []}
+        return synced_healthy(s) and {"OrphanedResourceWarning", "RepeatedResourceWarning"} <= types
+
+    status = await eventually(lambda: app_status(kube, namespace, "tidy"), warned, timeout=30)
+    orphaned = next(c["message"] for c in status["conditions"] if c["type"] == "OrphanedResourceWarning")
+    assert "ConfigMap/stray" in orphaned and "ignored-stray" not in orphaned and "shared" not in orphaned
+    repeated = next(c["message"] for c in status["conditions"] if c["type"] == "RepeatedResourceWarning")
+    assert "shared" in repeated
+    assert (await kube.get("v1", "ConfigMap", "shared", namespace))["data"][
+        "value"
+    ] == "second"  # the later source wins

@@ -164,6 +164,7 @@ class Comparer:
             memory.spec_digest = digest
             memory.rendered_generation = generation
             memory.repos = frozenset(normalise_url(s.repo_url) for s in sources if not is_local_source(s.repo_url))
+            memory.render_warnings = tuple(state.warnings)
             usage = state.secret_usage
             memory.secret_entries = frozenset(usage.entries) if usage is not None else frozenset()
         return state.objects

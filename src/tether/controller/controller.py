@@ -38,6 +38,7 @@ from tether.controller.events import EventRecorder
 from tether.controller.informer import Informer
 from tether.controller.memory import AppMemory
 from tether.controller.operations import OperationRequest, Operations, automated_request, request_from_field
+from tether.controller.orphans import orphans
 from tether.controller.repos import RepoCredentials
 from tether.controller.settings import Settings
 from tether.controller.status import APP_API_VERSION, StatusWriter, now_iso, resource_rows, short, summary
@@ -371,6 +372,17 @@ class Controller:
         memory.comparison_error = None
         self.error_backoff.pop(name, None)
         memory.diff = comparison.diff
+        if (
+            project.warns_orphans
+            and app.spec.destination.namespace
+            and (reasons & GIT_REASONS or memory.orphans is None)
+        ):
+            try:
+                memory.orphans = await orphans(destination.cluster, app.spec.destination.namespace, project)
+            except TetherError as exc:
+                log.info("cannot list the destination namespace for orphaned resources", app=name, error=str(exc))
+        elif not project.warns_orphans:
+            memory.orphans = None
         await self._after_compare(name, app, obj, memory, project, destination, comparison)
 
     def _check_repo_backoff(self, app: Application) -> None:
@@ -524,6 +536,22 @@ class Controller:
             if shared
             else cond.remove_condition(conditions, cond.SHARED_RESOURCE_WARNING)
         )
+        repeated = [w.removeprefix("RepeatedResourceWarning: ") for w in memory.render_warnings if "Repeated" in w]
+        conditions = (
+            cond.set_condition(
+                conditions, "RepeatedResourceWarning", "True", "RepeatedResource", "; ".join(repeated), now
+            )
+            if repeated
+            else cond.remove_condition(conditions, "RepeatedResourceWarning")
+        )
+        if memory.orphans:
+            listed = ", ".join(memory.orphans[:10]) + (" …" if len(memory.orphans) > 10 else "")
+            message = f"Application has {len(memory.orphans)} orphaned resources: {listed}"
+            conditions = cond.set_condition(
+                conditions, cond.ORPHANED_RESOURCE_WARNING, "True", "OrphanedResources", message, now
+            )
+        else:
+            conditions = cond.remove_condition(conditions, cond.ORPHANED_RESOURCE_WARNING)
         if sync_error:
             conditions = cond.set_condition(conditions, cond.SYNC_ERROR, "True", "SyncFailed", sync_error, now)
         elif request is not None or sync_status == "Synced":

@@ -29,6 +29,8 @@ class AppMemory:
     destination: str | None = None  # the destination cluster's name
     diff: AppDiff | None = field(default=None, repr=False)
     comparison_error: str | None = None
+    render_warnings: tuple[str, ...] = ()  # e.g. RepeatedResourceWarning lines of a multi-source render
+    orphans: list[str] | None = None  # Kind/name of orphaned objects (projects that opt in), last listed
     operation: asyncio.Task[None] | None = field(default=None, repr=False)
     terminate_requested: bool = False
     polled: bool = False  # a poll is scheduled for it
