@@ -252,3 +252,55 @@ async def test_orphaned_resources_warn_when_the_project_opts_in_and_repeated_obj
     assert (await kube.get("v1", "ConfigMap", "shared", namespace))["data"][
         "value"
     ] == "second"  # the later source wins
+
+
+async def test_a_manual_sync_through_the_operation_field_can_be_terminated(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    claim = (
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: waits\n"
+        "spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
+    )
+    later = configmap("later").replace(
+        "metadata:\n", "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: '1'\n"
+    )
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later})
+    await kube.apply(application("manual", namespace, repo.url, "app", namespace))
+    await eventually(
+        lambda: app_status(kube, namespace, "manual"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+    )
+    await kube.patch(
+        API, "Application", "manual", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "bob"}}}
+    )
+    # wave 0 never becomes healthy (no volume provisioner): the operation waits there
+    await eventually(
+        lambda: app_status(kube, namespace, "manual"),
+        lambda s: (
+            (s.get("operationState") or {}).get("phase") == "Running"
+            and ((s.get("operationState") or {}).get("syncState") or {}).get("wave") == 0
+            and any(
+                t.get("name") == "waits" and t.get("status") == "Running"
+                for t in s["operationState"]["syncState"]["tasks"]
+            )
+        ),
+        timeout=30,
+    )
+    assert await kube.get("v1", "PersistentVolumeClaim", "waits", namespace) is not None
+    await kube.patch(
+        API,
+        "Application",
+        "manual",
+        namespace,
+        {"status": {"operationState": {"phase": "Terminating"}}},
+        subresource="status",
+    )
+    status = await eventually(
+        lambda: app_status(kube, namespace, "manual"),
+        lambda s: (s.get("operationState") or {}).get("phase") == "Terminated",
+        timeout=30,
+    )
+    assert status["operationState"]["operation"]["initiatedBy"]["username"] == "bob"
+    assert await kube.get("v1", "ConfigMap", "later", namespace) is None  # wave 1 never ran
+    assert (await kube.get(API, "Application", "manual", namespace)).get("operation") is None
+    assert status.get("history") in (None, [])  # a terminated sync adds no history
