@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from tests.controller.conftest import API, application, eventually
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
@@ -120,6 +122,7 @@ async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(
     git_server: GitHttpServer,
     unique_repo_name: str,
     pass_store: PassStore,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     entry = f"ctl/db-{secrets.token_hex(3)}"
     first, second = f"canary-{secrets.token_hex(8)}", f"canary-{secrets.token_hex(8)}"
@@ -149,6 +152,9 @@ async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(
     # the canary never reaches status, events or the state directory
     events, _ = await kube.list("v1", "Event", namespace)
     for text in (str(status), str(events)):
+        assert first not in text and second not in text
+    logged = capfd.readouterr()
+    for text in (logged.out, logged.err):  # the controller's logs (the audit log is in the state directory)
         assert first not in text and second not in text
     for path in controller.settings.state_dir.rglob("*"):
         if path.is_file():
