@@ -349,6 +349,8 @@ class Controller:
         if violations:
             await self._invalid(name, "; ".join(violations))
             return
+        if memory.comparison_error and not reasons & GIT_REASONS:
+            return  # the error stands until a trigger that may cure it (a poll, a retry, a refresh) compares again
         try:
             if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
                 self._check_repo_backoff(app)
