@@ -383,9 +383,19 @@ def run_tether(
         what="Applications Synced and Healthy",
     )
     seconds = max(finished.values()) - started
-    figures = {**cost(pid, cpu0), "peak_tree_rss_mib": round(memory.stop(), 1)}
+    figures = {**cost(pid, cpu0), "peak_tree_rss_mib": round(memory.stop(), 1), **progress(finished, started)}
     log(f"tether: {n} Applications Synced and Healthy in {seconds:.1f}s; {figures}")
     return {"seconds": round(seconds, 3), "create_seconds": round(created, 3), **figures}
+
+
+def progress(finished: dict[str, float], started: float) -> dict[str, float]:
+    """When the first, the median and the 90th-percentile object became done: the shape of the ramp."""
+    times = sorted(t - started for t in finished.values())
+    return {
+        "first_done_seconds": round(times[0], 3),
+        "median_done_seconds": round(times[len(times) // 2], 3),
+        "p90_done_seconds": round(times[int(len(times) * 0.9)], 3),
+    }
 
 
 def cleanup_tether(kubectl: Kubectl, serve: TetherServe, n: int) -> None:

@@ -463,7 +463,15 @@ def run_flux(*, kubeconfig: str, workdir: Path, repo_url: str, n: int, timeout: 
             for name, pid in pids.items()
         }
         log(f"flux: {n} Kustomizations Ready in {seconds:.1f}s; kustomize-controller {costs['kustomize-controller']}")
-        result = {"seconds": round(seconds, 3), "create_seconds": round(applied, 3), "controllers": costs}
+        times = sorted(t - started for t in finished.values())
+        result = {
+            "seconds": round(seconds, 3),
+            "create_seconds": round(applied, 3),
+            "first_done_seconds": round(times[0], 3),
+            "median_done_seconds": round(times[len(times) // 2], 3),
+            "p90_done_seconds": round(times[int(len(times) * 0.9)], 3),
+            "controllers": costs,
+        }
         _cleanup(kubectl, api, workdir, n, flux)
         return result
     finally:

@@ -303,6 +303,28 @@ def _cold_start_table(data: Mapping[str, Mapping[str, Any]]) -> list[str]:
             f"{_s(fig['tether_peak_rss_mib'], 0)} ({_s(fig.get('tether_peak_tree_rss_mib'), 0)}) | "
             f"{_s(base['kustomize-controller_cpu_seconds'], 1)} | {_s(base['kustomize-controller_peak_rss_mib'], 0)} |"
         )
+    ramp = [
+        "",
+        "When the apps became done (seconds after the start; median over repetitions): first, median, 90th percentile, last.",
+        "",
+        "| N apps | Tether | Flux |",
+        "|---|---|---|",
+    ]
+    for n, c1 in runs:
+        cells = []
+        for variant in ("tether", "flux"):
+            rows = c1.get("samples", {}).get(variant) or []
+            if rows and "median_done_seconds" in rows[0]:
+                mid = sorted(rows, key=lambda r: r["seconds"])[len(rows) // 2]
+                cells.append(
+                    f"{mid['first_done_seconds']:.1f} / {mid['median_done_seconds']:.1f} / "
+                    f"{mid['p90_done_seconds']:.1f} / {mid['seconds']:.1f}"
+                )
+            else:
+                cells.append("—")
+        ramp.append(f"| {n} | {cells[0]} | {cells[1]} |")
+    if any("/" in line for line in ramp[5:]):
+        lines += ramp
     lines += ["", f"Commit: {_commit(runs[-1][1])}; run {runs[-1][1].get('finished_at', '?')}.", ""]
     return lines
 
