@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests.controller.conftest import API, application, eventually
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
+from tether.controller.settings import Settings
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
 
@@ -146,8 +148,9 @@ async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(
         return base64.b64decode((live.get("data") or {}).get("password", "")).decode()
 
     await eventually(password, lambda v: v == second, timeout=30)
-    status = await app_status(kube, namespace, "uses")
-    assert len(status["history"]) == 2  # a full sync, not a self-heal
+    status = await eventually(  # a full sync, not a self-heal: it adds a history entry
+        lambda: app_status(kube, namespace, "uses"), lambda s: len(s.get("history") or []) == 2, timeout=15
+    )
     assert (await app_status(kube, namespace, "other"))["operationState"]["startedAt"] == other_ops
     # the canary never reaches status, events or the state directory
     events, _ = await kube.list("v1", "Event", namespace)
@@ -310,3 +313,85 @@ async def test_a_manual_sync_through_the_operation_field_can_be_terminated(
     assert await kube.get("v1", "ConfigMap", "later", namespace) is None  # wave 1 never ran
     assert (await kube.get(API, "Application", "manual", namespace)).get("operation") is None
     assert status.get("history") in (None, [])  # a terminated sync adds no history
+
+
+async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes_it(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    pass_store: PassStore,
+    tmp_path: Path,
+) -> None:
+    claim = (
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  storageClassName: ''\n"
+        f"  volumeName: {namespace}-pv\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: 1Gi\n"
+    )
+    later = configmap("after-restart").replace(
+        "metadata:\n", "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: '1'\n"
+    )
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later})
+    settings = Settings(
+        namespace=namespace,
+        poll_interval=2.0,
+        poll_jitter=0.5,
+        state_dir=tmp_path / "state",
+        password_store=pass_store.store_dir,
+        gnupg_home=pass_store.gnupg_home,
+    )
+    first = Controller(settings, kube)
+    await first.start()
+    try:
+        await kube.apply(application("resumed", namespace, repo.url, "app", namespace))
+        await eventually(
+            lambda: app_status(kube, namespace, "resumed"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+        )
+        await kube.patch(
+            API, "Application", "resumed", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "eve"}}}
+        )
+        waiting = await eventually(
+            lambda: app_status(kube, namespace, "resumed"),
+            lambda s: any(
+                t.get("name") == "data" and t.get("status") == "Running"
+                for t in ((s.get("operationState") or {}).get("syncState") or {}).get("tasks") or []
+            ),
+            timeout=30,
+        )
+    finally:
+        await first.stop()  # what SIGTERM does: the operation stops where it can be resumed
+    run_id = waiting["operationState"]["syncState"]["runId"]
+    saved = await app_status(kube, namespace, "resumed")
+    assert saved["operationState"]["phase"] == "Running"
+    assert await kube.get("v1", "ConfigMap", "after-restart", namespace) is None
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{namespace}-pv"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "hostPath": {"path": "/tmp/unused"},
+            "claimRef": {"namespace": namespace, "name": "data"},
+        },
+    }
+    await kube.apply(volume)
+    second = Controller(settings, kube)
+    await second.start()
+    try:
+        done = await eventually(
+            lambda: app_status(kube, namespace, "resumed"),
+            lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded",
+            timeout=60,
+        )
+        assert await kube.get("v1", "ConfigMap", "after-restart", namespace) is not None
+        assert done["history"][-1]["initiatedBy"]["username"] == "eve"
+        assert (await kube.get(API, "Application", "resumed", namespace)).get("operation") is None
+        entries = await second.audit.entries(f"{namespace}/resumed") if second.audit else []
+        assert len(entries) == 1 and entries[0].phase == "Succeeded"  # one record for the resumed operation
+    finally:
+        await second.stop()
+        await kube.delete("v1", "PersistentVolume", f"{namespace}-pv", propagation="Background")
+    assert run_id  # the same run continued: its id was saved before the stop

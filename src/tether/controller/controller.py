@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,8 +139,11 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         running = [m.operation for m in self.memory.values() if m.operation is not None and not m.operation.done()]
+        # Syncs under way are saved where they are and suspended (not terminated: their hooks stay);
+        # status keeps phase Running, so the next controller resumes each from its saved state.
+        await asyncio.wait_for(self.operations.suspend_all(), timeout=self.settings.shutdown_grace)
         for task in running:
-            task.cancel()  # the engine saves its state on cancellation; status keeps phase Running to resume
+            task.cancel()  # the ones still rendering or waiting for a sync slot: started again after a restart
         if running:
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
         for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets):
@@ -170,6 +175,8 @@ class Controller:
             self.queue.add(name, "hard-refresh" if refresh == "hard" else "refresh")
         if new.get("operation") and new.get("operation") != old.get("operation"):
             self.queue.add(name, "operation")
+        if not new.get("operation") and name in self.memory:
+            self.memory[name].handled_operation = None
         phase = ((new.get("status") or {}).get("operationState") or {}).get("phase")
         if phase == "Terminating":
             self.queue.add(name, "terminate")
@@ -486,18 +493,24 @@ class Controller:
         sync_error: str | None = None
         window_block: str | None = None
         if not memory.operating and not self.stopping:
-            if obj.get("operation"):
+            requested = obj.get("operation")
+            left_running = op_state.get("phase") in ("Running", "Terminating")
+            if requested and _fingerprint(requested) == memory.handled_operation:
+                pass  # already run; the informer has not yet seen the field cleared
+            elif left_running and (not requested or _same_operation(op_state.get("operation"), requested)):
+                # Left running by a process that died: resume from the saved state, or start the same
+                # operation again when it died before the engine saved any (nothing was applied yet).
+                memory.handled_operation = _fingerprint(requested) if requested else None
+                request = self._resume_request(app, op_state)
+            elif requested:
+                memory.handled_operation = _fingerprint(requested)
                 try:
                     request = request_from_field(app, obj["operation"])
                 except TetherError as exc:
                     await self._refuse_operation(name, obj, str(exc))
                     status = self.statuses[name]
                     op_state = status.get("operationState") or {}
-            elif op_state.get("phase") in ("Running", "Terminating"):
-                # Left running by a process that died: resume from the saved state, or start the same
-                # operation again when it died before the engine saved any (nothing was applied yet).
-                request = self._resume_request(app, op_state)
-            if request is None and not obj.get("operation"):
+            if request is None and not requested:
                 decision = decide(
                     self._autosync_inputs(app, memory, digest, sync_status, diff, op_state, project, destination)
                 )
@@ -600,6 +613,10 @@ class Controller:
             status["sourceType"] = (memory.source_types[0] if memory.source_types else "").capitalize()
         status["reconciledAt"] = now
         status["observedGeneration"] = (obj.get("metadata") or {}).get("generation")
+        if request is not None:  # one write announces the operation with the comparison that started it
+            request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")
+            status["operationState"] = request.running_state()
+            request.announced = True
         await self.update_status(name, lambda s: None)
         if before_sync != sync_status:
             self.events.emit(
@@ -633,8 +650,9 @@ class Controller:
         try:
             saved = OperationState.from_dict(op_state["syncState"]) if op_state.get("syncState") else None
             raw = op_state.get("operation") or {}
+            asked = {k: v for k, v in raw.items() if k not in ("id", "specDigest")}  # what the user's field held
             fake = dict(app.model_dump(by_alias=True, mode="json"))
-            fake["operation"] = raw
+            fake["operation"] = asked
             if raw.get("initiatedBy", {}).get("automated"):
                 sync = raw.get("sync") or {}
                 request = automated_request(
@@ -652,14 +670,15 @@ class Controller:
                     )
                 request.operation = copy.deepcopy(raw)
             else:
-                request = request_from_field(Application.from_object(fake), raw)
+                request = request_from_field(Application.from_object(fake), asked)
+                request.operation = copy.deepcopy(raw)  # keeps its id: one audit record for the whole operation
                 request.manual = True
             request.resume = saved
             request.started_at = str(op_state.get("startedAt") or now_iso())
             request.retry_count = int(op_state.get("retryCount") or 0)
             return request
-        except (TetherError, KeyError, TypeError, ValueError) as exc:
-            log.warning("cannot resume the saved operation; it is abandoned", app=app.name, error=str(exc))
+        except Exception as exc:  # a saved state this version cannot use must not stop the app for ever
+            log.warning("cannot resume the saved operation; it is abandoned", app=app.name, error=repr(exc))
             return None
 
     def _autosync_inputs(
@@ -733,3 +752,14 @@ class Controller:
         self.writer.forget(name)
         self.queue.forget(name)
         self.error_backoff.pop(name, None)
+
+
+def _fingerprint(operation: Any) -> str:
+    return json.dumps(operation, sort_keys=True, default=str)
+
+
+def _same_operation(saved: Any, requested: Any) -> bool:
+    """Whether the operation saved in status is the one the ``operation`` field asks for (ids aside)."""
+    if not isinstance(saved, dict) or not isinstance(requested, dict):
+        return False
+    return _fingerprint({k: v for k, v in saved.items() if k not in ("id", "specDigest")}) == _fingerprint(requested)

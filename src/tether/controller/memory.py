@@ -33,6 +33,9 @@ class AppMemory:
     orphans: list[str] | None = None  # Kind/name of orphaned objects (projects that opt in), last listed
     operation: asyncio.Task[None] | None = field(default=None, repr=False)
     terminate_requested: bool = False
+    # The ``operation`` field an operation ran for, until the informer shows it cleared: a reconcile
+    # that reads the app before the clearing arrives must not run the same operation again.
+    handled_operation: str | None = None
     polled: bool = False  # a poll is scheduled for it
 
     @property

@@ -26,6 +26,7 @@ from tether.controller import history
 from tether.controller.audit import AuditEntry, AuditResource
 from tether.controller.status import now_iso, short
 from tether.errors import TetherError
+from tether.hooks import is_hook
 from tether.model import Application
 from tether.model.source import ApplicationSource
 from tether.sync import OperationPhase, SyncOperation, SyncOptions, SyncResult
@@ -60,6 +61,21 @@ class OperationRequest:
     resume: OperationState | None = None
     retry_count: int = 0
     started_at: str = field(default_factory=now_iso)
+
+    announced: bool = False  # operationState Running already written with the reconcile's status
+
+    def running_state(self) -> dict[str, Any]:
+        """``status.operationState`` while this operation runs."""
+        state: dict[str, Any] = {
+            "operation": self.operation,
+            "phase": "Running",
+            "message": "resuming" if self.resume is not None else "syncing",
+            "startedAt": self.started_at,
+            "retryCount": self.retry_count,
+        }
+        if self.resume is not None:
+            state["syncState"] = self.resume.to_dict()
+        return state
 
     @property
     def initiated_by(self) -> dict[str, Any]:
@@ -189,13 +205,60 @@ def _parse_time(text: str) -> datetime:
         return datetime.now(UTC)
 
 
+class StateSaver:
+    """The ``on_state`` sink of one running sync.
+
+    At most one status write a second, but a change of any hook's status (created, finished,
+    deleted) is written at once, so a restarted controller never runs a hook of this run again
+    because its finish was not yet saved. ``close`` ends the saves (the final record replaces
+    them); ``park`` writes the newest state now and then closes (a shutdown).
+    """
+
+    def __init__(self, controller: Controller, name: str) -> None:
+        self.controller, self.name = controller, name
+        self.latest: dict[str, Any] | None = None
+        self.closed = False
+        self._last_write = 0.0
+        self._hooks: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, state: OperationState) -> None:
+        data = state.to_dict()
+        hooks = {t["hookName"]: t["status"] for t in data["tasks"] if t.get("hookName")}
+        urgent = hooks != self._hooks
+        self._hooks = hooks
+        self.latest = data
+        if self.closed or (self._task is not None and not urgent):
+            return
+        since = asyncio.get_running_loop().time() - self._last_write
+        self._task = asyncio.create_task(self._flush(0.0 if urgent else max(0.0, SAVE_EVERY - since)))
+
+    async def _flush(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._task = None
+        state, self.latest = self.latest, None
+        if state is None or self.closed:
+            return
+        self._last_write = asyncio.get_running_loop().time()
+        await self.controller.update_status(self.name, _with_sync_state(state))
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def park(self) -> None:
+        state, self.latest = self.latest, None
+        self.closed = True
+        if state is not None:
+            await self.controller.update_status(self.name, _with_sync_state(state))
+
+
 class Operations:
     """Starts, saves, resumes and terminates the controller's sync operations."""
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.running: dict[str, SyncOperation] = {}
-        self._flushes: set[asyncio.Task[None]] = set()
+        self.savers: dict[str, StateSaver] = {}
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
@@ -222,46 +285,21 @@ class Operations:
             await self._finish_error(name, request, f"internal error: {exc!r}")
         finally:
             self.running.pop(name, None)
+            self.savers.pop(name, None)
             c.queue.add(name, "operation-done")
 
-    def _state_saver(self, name: str) -> Any:
-        """An ``on_state`` sink: at most one status write a second, but a change of any hook's status
-        (created, finished, deleted) is written at once, so a restarted controller never runs a hook
-        of this run again because its finish was not yet saved."""
-        c = self.controller
-        pending: dict[str, Any] = {}
-        last = [0.0]
-        hooks_saved: list[dict[str, str]] = [{}]
+    def _state_saver(self, name: str) -> StateSaver:
+        saver = StateSaver(self.controller, name)
+        self.savers[name] = saver
+        return saver
 
-        async def flush(delay: float) -> None:
-            await asyncio.sleep(delay)
-            state = pending.pop("state", None)
-            pending.pop("task", None)
-            if state is None or pending.get("closed"):
-                return
-            last[0] = asyncio.get_running_loop().time()
-            await c.update_status(name, lambda s: s.setdefault("operationState", {}).update({"syncState": state}))
-
-        def save(state: OperationState) -> None:
-            data = state.to_dict()
-            hooks = {t["hookName"]: t["status"] for t in data["tasks"] if t.get("hookName")}
-            urgent = hooks != hooks_saved[0]
-            hooks_saved[0] = hooks
-            pending["state"] = data
-            if pending.get("closed") or ("task" in pending and not urgent):
-                return
-            since = asyncio.get_running_loop().time() - last[0]
-            delay = 0.0 if urgent else max(0.0, SAVE_EVERY - since)
-            task = asyncio.create_task(flush(delay))
-            pending["task"] = task
-            self._flushes.add(task)
-            task.add_done_callback(self._flushes.discard)
-
-        def close() -> None:
-            pending["closed"] = True  # the operation ended: its final record replaces the running state
-
-        save.close = close  # type: ignore[attr-defined]
-        return save
+    async def suspend_all(self) -> None:
+        """Shutting down: save where each running sync is, then stop it without terminating it."""
+        for name, operation in list(self.running.items()):
+            saver = self.savers.get(name)
+            if saver is not None:
+                await saver.park()
+            operation.suspend()
 
     async def _operate(self, name: str, request: OperationRequest) -> None:
         c = self.controller
@@ -271,16 +309,9 @@ class Operations:
         app = Application.from_object(obj)
         memory = c.memory_of(name)
         destination = await c.registry.resolve(app.spec.destination.server or None, app.spec.destination.name or None)
-        op_state: dict[str, Any] = {
-            "operation": request.operation,
-            "phase": "Running",
-            "message": "resuming" if request.resume is not None else "syncing",
-            "startedAt": request.started_at,
-            "retryCount": request.retry_count,
-        }
-        if request.resume is not None:
-            op_state["syncState"] = request.resume.to_dict()
-        await c.update_status(name, lambda s: s.__setitem__("operationState", op_state))
+        op_state = request.running_state()
+        if not request.announced:  # the reconcile that started it usually wrote this already
+            await c.update_status(name, lambda s: s.__setitem__("operationState", op_state))
         if request.resume is None:
             c.events.emit(
                 obj,
@@ -328,7 +359,9 @@ class Operations:
                 on_state=saver,
                 resume=resume,
             )
-            if resume is None:  # the run id is saved before anything is applied: a restart resumes this run
+            if resume is None and any(is_hook(o) for o in desired):
+                # The run id is saved before anything is applied, so a restart resumes this run and adopts
+                # its hooks by name. Without hooks a restart may start afresh: applies are idempotent.
                 await c.update_status(name, _with_sync_state(operation.state.to_dict()))
             self.running[name] = operation
             if memory.terminate_requested:

@@ -107,6 +107,15 @@ class SyncOperation:
         """Stop the sync: running hooks are deleted, SyncFail hooks do not run (as Argo CD), phase Failed."""
         self._run.terminate()
 
+    def suspend(self) -> None:
+        """Stop the sync where it is, to be resumed by another process (a controller shutting down).
+
+        Unlike ``terminate`` nothing is deleted and no state is saved after this call: ``run()``
+        raises ``CancelledError``, and the last state given to ``on_state`` is where a resumed
+        sync continues, exactly as after the process was killed.
+        """
+        self._run.suspend()
+
     async def run(self) -> SyncResult:
         """Run (or resume) the sync to its end; never raises for what happens on the cluster."""
         own_cache = self.cache is None
@@ -272,6 +281,7 @@ class _Run:
         self.op_message = ""
         self.stage, self.step_index, self.step_phase, self.step_wave = STAGE_SYNC, -1, "", 0
         self.terminating = False
+        self.suspending = False
         self.task: asyncio.Task[Any] | None = None
 
     # ----------------------------------------------------------------- operation state
@@ -296,7 +306,7 @@ class _Run:
         )
 
     def _save(self) -> None:
-        if self.on_state is None or self.options.dry_run:
+        if self.on_state is None or self.options.dry_run or self.suspending:
             return
         try:
             self.on_state(self.state())
@@ -330,6 +340,11 @@ class _Run:
 
     def terminate(self) -> None:
         self.terminating = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def suspend(self) -> None:
+        self.suspending = True
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -434,6 +449,8 @@ class _Run:
                 raise asyncio.CancelledError
             return await self._execute(desired)
         except asyncio.CancelledError:
+            if self.suspending:
+                raise  # left for another process to resume from the last saved state
             if self.task is not None:
                 self.task.uncancel()
             return await self._terminated()
