@@ -29,6 +29,7 @@ async def test_nothing_changed_means_no_writes_and_one_ls_remote_per_interval(
     await controller.events.drain()
     before = kube.requests.snapshot()
     status_writes = controller.writer.writes
+    events = controller.events.sent + controller.events.aggregated
     listed_before = sum(1 for _, path in counting_git_server.requests if "info/refs" in path)
     reconciles = controller.reconciles
     # every trigger that does not change anything: polls, drift re-compares, a resync of all apps
@@ -42,5 +43,6 @@ async def test_nothing_changed_means_no_writes_and_one_ls_remote_per_interval(
     assert spent.writes == 0, f"writes sent while nothing changed: {dict(spent)}"
     assert spent.dry_runs == 0
     assert controller.writer.writes == status_writes
+    assert controller.events.sent + controller.events.aggregated == events  # Events have their own client
     listed = sum(1 for _, path in counting_git_server.requests if "info/refs" in path) - listed_before
     assert 1 <= listed <= 4  # one ls-remote per repository per interval (7.5 s at 2-2.5 s), whatever the apps

@@ -133,6 +133,7 @@ class Cluster:
         self.discovery = Discovery(self._get_json)
         self._last_answer = float("-inf")
         self._probe: asyncio.Task[None] | None = None
+        self._borrowed = False  # a ``sibling``: the connections belong to another Cluster
 
     @classmethod
     async def connect(
@@ -203,7 +204,27 @@ class Cluster:
             watch_api=watch_api,
         )
 
+    def sibling(self, name: str, *, qps: float, burst: int, max_writes: int = 4) -> Cluster:
+        """Another view of this cluster over the same connections, with a rate limit of its own: for
+        traffic that must never spend the main budget (the controller's Events). Closing it closes nothing."""
+        twin = Cluster(
+            self._api,
+            qps=qps,
+            burst=burst,
+            timeout=self.timeout,
+            name=name,
+            retry_for=self.retry_for,
+            max_reads=max_writes,
+            max_writes=max_writes,
+            watch_api=self._watch_api,
+        )
+        twin.discovery = self.discovery
+        twin._borrowed = True
+        return twin
+
     async def close(self) -> None:
+        if self._borrowed:
+            return
         if self._probe is not None and not self._probe.done():
             self._probe.cancel()
             await asyncio.gather(self._probe, return_exceptions=True)

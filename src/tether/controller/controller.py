@@ -59,6 +59,7 @@ log = structlog.get_logger(__name__)
 
 REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
 ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
+EVENT_QPS, EVENT_BURST = 50.0, 200
 
 
 class Controller:
@@ -94,7 +95,8 @@ class Controller:
             home, "v1", "Secret", ns, self._on_repo_secret, label_selector="tether.dev/secret-type=repository"
         )
         self.writer = StatusWriter(home, ns)
-        self.events = EventRecorder(home)
+        # Events have a rate limit of their own: a burst of them never delays a sync or a status write.
+        self.events = EventRecorder(home.sibling("events", qps=EVENT_QPS, burst=EVENT_BURST))
         self.operations = Operations(self)
         self.audit: AuditLog | None = None
         self.memory: dict[str, AppMemory] = {}

@@ -218,7 +218,9 @@ class StateSaver:
         self.controller, self.name = controller, name
         self.latest: dict[str, Any] | None = None
         self.closed = False
-        self._last_write = 0.0
+        # The first save waits a second too: a sync shorter than that (most) writes no running state
+        # at all; hook changes are written at once whatever the time.
+        self._last_write = asyncio.get_running_loop().time()
         self._hooks: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
 
