@@ -385,3 +385,28 @@ async def test_one_ls_remote_per_repository_per_interval_shared_by_every_caller(
     before = listings()
     assert [await fresh.resolve(url, "main") for _ in range(2)] == [second, second]
     assert listings() - before == 2
+
+
+async def test_a_commit_is_materialised_once_for_every_render_and_kept_ones_are_bounded(
+    tmp_path: Path, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    url = git_server.url_for(unique_repo_name)
+    shas = [repo.commit(f"c{i}", {f"apps/a{i}.yaml": f"n: {i}\n"}) for i in range(4)]
+    cache = GitCache(tmp_path / "kept", kept_checkouts=2)
+
+    async def render(sha: str) -> Path:
+        async with cache.checkout(url, sha) as tree:
+            await asyncio.sleep(0.05)
+            return tree
+
+    trees = await asyncio.gather(*(render(shas[0]) for _ in range(5)))
+    assert len(set(trees)) == 1  # five renders at once, one tree
+    again = await render(shas[0])
+    assert again == trees[0] and again.exists()  # kept for the next render
+    for sha in shas[1:]:
+        await render(sha)
+    assert len(list(cache.scratch_dir.glob("checkout-*"))) == 2  # only the newest two are kept
+    assert not trees[0].exists()
+    await cache.close()
+    assert list(cache.scratch_dir.glob("checkout-*")) == []

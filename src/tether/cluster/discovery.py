@@ -15,6 +15,8 @@ import structlog
 
 from tether.cluster.errors import ClusterError, ClusterUnreachable, UnknownKind
 
+SERVED_TTL = 10.0  # seconds a listing of the served groups is reused by ``served``
+
 log = structlog.get_logger(__name__)
 
 
@@ -57,6 +59,8 @@ class Discovery:
         self._locks: dict[str, asyncio.Lock] = {}
         self._preferred_versions: dict[str, str] = {}
         self._groups_lock = asyncio.Lock()
+        self._served: tuple[float, tuple[dict[str, Any], dict[str, Any]]] | None = None
+        self._listing: asyncio.Future[tuple[dict[str, Any], dict[str, Any]]] | None = None
 
     async def lookup(self, api_version: str, kind: str) -> ResourceInfo:
         known = self._by_group_version.get(api_version, {})
@@ -101,9 +105,20 @@ class Discovery:
         return self._preferred_versions.get(group)
 
     async def served(self) -> list[ResourceInfo]:
-        """Every resource type the server serves, in the preferred version of each API group."""
-        core = await self._get_json("/api") or {}
-        groups = await self._get_json("/apis") or {}
+        """Every resource type the server serves, in the preferred version of each API group.
+
+        The group listing is reused for ``SERVED_TTL`` seconds (and shared by callers at the same
+        time): a controller starting a hundred syncs asks once, not twice per sync. ``invalidate``
+        forgets it, as after a CRD was applied.
+        """
+        loop = asyncio.get_running_loop()
+        if self._served is not None and loop.time() - self._served[0] < SERVED_TTL:
+            core, groups = self._served[1]
+        else:
+            if self._listing is None or self._listing.done():
+                self._listing = asyncio.ensure_future(self._list_groups())
+            core, groups = await asyncio.shield(self._listing)
+            self._served = (loop.time(), (core, groups))
         versions = list(core.get("versions") or [])
         for group in groups.get("groups") or []:
             preferred = (group.get("preferredVersion") or {}).get("groupVersion")
@@ -125,8 +140,12 @@ class Discovery:
             found.extend(known.values())
         return found
 
+    async def _list_groups(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (await self._get_json("/api") or {}), (await self._get_json("/apis") or {})
+
     def invalidate(self, api_version: str | None = None) -> None:
         """Forget cached discovery (all of it, or one group/version)."""
+        self._served = None
         if api_version is None:
             self._by_group_version.clear()
             self._preferred_versions.clear()

@@ -186,6 +186,7 @@ class Comparer:
             namespace=app.spec.destination.namespace or None,
             extra_kinds=extra_kinds,
             dry_runs=destination.dry_runs,
+            text=False,
         )
         healths: dict[ResourceKey, Health | None] = {}
         versions: dict[ResourceKey, str] = {}

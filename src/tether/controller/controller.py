@@ -60,6 +60,7 @@ log = structlog.get_logger(__name__)
 REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
 ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
 EVENT_QPS, EVENT_BURST = 50.0, 200
+KEPT_CHECKOUTS = 4
 
 
 class Controller:
@@ -71,7 +72,8 @@ class Controller:
         state = Path(settings.state_dir)
         state.mkdir(parents=True, exist_ok=True)
         max_age = settings.poll_interval + settings.poll_jitter + 5.0  # only the poller lists refs
-        self.git = GitCache(state / "git", refs_max_age=max_age)
+        # Materialised commits are kept for the next render: a monorepo is extracted once per commit.
+        self.git = GitCache(state / "git", refs_max_age=max_age, kept_checkouts=KEPT_CHECKOUTS)
         self.render_cache = RenderCache(state / "render")
         self.backend = PassBackend(settings.password_store, settings.gnupg_home)
         self.repo_credentials = RepoCredentials()
@@ -152,6 +154,7 @@ class Controller:
             await informer.close()
         await self.events.close()
         await self.registry.close()
+        await self.git.close()
         if self.audit is not None:
             await self.audit.close()
 

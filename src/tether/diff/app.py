@@ -158,6 +158,7 @@ async def diff_app(
     extra_kinds: Iterable[tuple[str, str]] = (),
     redactor: Redactor = REDACTOR,
     dry_runs: DryRuns | None = None,
+    text: bool = True,
 ) -> AppDiff:
     """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
 
@@ -167,6 +168,8 @@ async def diff_app(
     ``redactor`` knows the secret values and which fields came from placeholders (recorded
     by ``resolve_secrets``): those fields are masked on both sides, and every string of the
     result is redacted, so the result can be printed as it is, as text or JSON.
+    ``text`` False leaves out each drifting object's unified YAML diff (the controller's status
+    needs only which objects drift, and the YAML costs more than the comparison).
     ``dry_runs`` keeps each dry-run outcome (mode ``"apply-force"``, keyed on the marked
     object and the live resourceVersion it met) and reuses it while neither changed, so a
     comparison that finds nothing changed sends no write request; share it with the sync.
@@ -197,7 +200,15 @@ async def diff_app(
         async def one(obj: dict[str, Any]) -> ResourceDiff:
             async with limit:
                 return await _diff_desired(
-                    app, obj, cluster=cluster, cache=cache, rules=rules, jq=jq, redactor=redactor, dry_runs=store
+                    app,
+                    obj,
+                    cluster=cluster,
+                    cache=cache,
+                    rules=rules,
+                    jq=jq,
+                    redactor=redactor,
+                    dry_runs=store,
+                    text=text,
                 )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
@@ -242,6 +253,7 @@ async def _diff_desired(
     jq: JqRunner,
     redactor: Redactor,
     dry_runs: DryRuns | None,
+    text: bool = True,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
     live_raw = await _live_as(cache, key, str(obj["apiVersion"]))
@@ -288,7 +300,7 @@ async def _diff_desired(
         changed=changed,
         live=masked_live,
         predicted=masked_predicted,
-        diff=unified(masked_live, masked_predicted, str(key)) if status != SYNCED else "",
+        diff=unified(masked_live, masked_predicted, str(key)) if text and status != SYNCED else "",
         owner=owner,
         shared_with=owner if owner and owner != app else None,
         comparison=comparison,

@@ -60,7 +60,9 @@ class GitError(TetherError):
     retryable = True  # a network or server failure; the next poll may succeed
 
 
-TREE_ID_MEMO = 65_536  # remembered (repository, commit, path) -> object id answers
+TREE_ID_MEMO = 65_536
+LISTED_COMMITS = 8  # commits whose whole listing (path -> object id) is kept
+LISTED_PATHS = 50_000  # a commit with more entries is asked path by path  # remembered (repository, commit, path) -> object id answers
 
 
 class GitCache:
@@ -80,8 +82,10 @@ class GitCache:
         max_checkout_bytes: int = DEFAULT_MAX_CHECKOUT_BYTES,
         allowed_protocols: Sequence[str] = DEFAULT_PROTOCOLS,
         refs_max_age: float = 0.0,
+        kept_checkouts: int = 0,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.kept_checkouts = kept_checkouts
         self.refs_max_age = refs_max_age
         self.timeout = timeout
         self.max_repo_bytes = max_repo_bytes
@@ -97,6 +101,10 @@ class GitCache:
         self._listing: dict[str, asyncio.Future[RemoteRefs]] = {}
         # (repository, commit, path) -> object id: immutable facts, so a bounded memo saves a git call per input
         self._tree_ids: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
+        self._listings: OrderedDict[tuple[str, str], dict[str, str] | None] = OrderedDict()
+        self._listing_flights: dict[tuple[str, str], asyncio.Future[dict[str, str] | None]] = {}
+        self._known: set[tuple[str, str]] = set()  # (repository, commit) known to be in the cache
+        self._checkouts: OrderedDict[tuple[str, str], _SharedTree] = OrderedDict()  # oldest first
 
     @property
     def repos_dir(self) -> Path:
@@ -126,6 +134,21 @@ class GitCache:
         """Object id of ``path`` in commit ``sha`` ("" or "." is the root tree); None if absent."""
         return await self.repository(url, credentials).tree_id(sha, path)
 
+    async def _trim_checkouts(self) -> None:
+        """Remove materialised trees beyond the newest ``kept_checkouts`` that nobody is using."""
+        idle = [key for key, shared in self._checkouts.items() if shared.users == 0]
+        for key in idle[: max(0, len(idle) - self.kept_checkouts)]:
+            shared = self._checkouts.pop(key)
+            if shared.ready.done() and shared.ready.exception() is None:
+                await asyncio.to_thread(_remove_tree, shared.ready.result().parent)
+
+    async def close(self) -> None:
+        """Remove every materialised tree (a process that stops leaves no checkout behind)."""
+        for shared in list(self._checkouts.values()):
+            if shared.ready.done() and shared.ready.exception() is None:
+                await asyncio.to_thread(_remove_tree, shared.ready.result().parent)
+        self._checkouts.clear()
+
     def forget_refs(self, url: str) -> None:
         """Drop the remembered listing of ``url``, so the next resolve asks the server (a refresh, a poll)."""
         self._refs.pop(cache_key(url), None)
@@ -153,6 +176,14 @@ class GitCache:
                 "GIT_ALLOW_PROTOCOL": ":".join(self.allowed_protocols),
             }
         )
+
+
+class _SharedTree:
+    """One materialised commit and how many callers are inside its ``checkout`` block."""
+
+    def __init__(self, ready: asyncio.Future[Path]) -> None:
+        self.ready = ready
+        self.users = 0
 
 
 class GitRepository:
@@ -219,7 +250,10 @@ class GitRepository:
         sha = self._full_sha(sha)
         inflight = self.cache._inflight
         key = (self.key, sha)
+        if key in self.cache._known:
+            return
         if key not in inflight and await self._has_commit(sha):
+            self.cache._known.add(key)
             return
         future = inflight.get(key)
         if future is None:
@@ -227,15 +261,35 @@ class GitRepository:
             inflight[key] = future
             future.add_done_callback(lambda f: _forget(inflight, key, f))
         await asyncio.shield(future)
+        self.cache._known.add(key)
 
     @contextlib.asynccontextmanager
     async def checkout(self, sha: str) -> AsyncIterator[Path]:
-        """Materialise commit ``sha`` read-only in a temporary directory that is removed on exit.
+        """Commit ``sha`` materialised read-only; the directory is valid until the block ends.
 
         Files are the committed bytes (no attribute rewriting, LFS pointers left as is).
         Symlinks that point outside the tree, device files and oversized trees are refused.
+        Callers of the same commit at the same time share one materialised tree; with
+        ``kept_checkouts`` above 0 (the controller's cache) the newest trees nobody uses are kept
+        for the next render, so a monorepo of many apps is extracted once per commit, not once
+        per app. ``close`` removes them.
         """
         sha = self._full_sha(sha)
+        key = (self.key, sha)
+        shared = self.cache._checkouts.get(key)
+        if shared is None or (shared.ready.done() and shared.ready.exception() is not None):
+            shared = _SharedTree(asyncio.ensure_future(self._materialise(sha)))
+            self.cache._checkouts[key] = shared
+        shared.users += 1
+        self.cache._checkouts.move_to_end(key)
+        try:
+            tree = await asyncio.shield(shared.ready)
+            yield tree
+        finally:
+            shared.users -= 1
+            await self.cache._trim_checkouts()
+
+    async def _materialise(self, sha: str) -> Path:
         await self.fetch(sha)
         total, count = await self._tree_size(sha)
         limit = self.cache.max_checkout_bytes
@@ -256,9 +310,10 @@ class GitRepository:
                 raise GitError(f"{self.display_url}@{sha[:12]}: refusing to check out: {exc}") from None
             archive.unlink()
             await asyncio.to_thread(_make_read_only, tree)
-            yield tree
-        finally:
+            return tree
+        except BaseException:
             await asyncio.to_thread(_remove_tree, workdir)
+            raise
 
     async def tree_id(self, sha: str, path: str) -> str | None:
         """Object id at ``path`` in commit ``sha`` (a tree for directories); None when it does not exist.
@@ -276,6 +331,9 @@ class GitRepository:
         if memo_key in memo:
             memo.move_to_end(memo_key)
             return memo[memo_key]
+        listing = await self._listing(sha)
+        if listing is not None:
+            return listing.get("" if clean in ("", ".") else clean)
         await self.fetch(sha)
         spec = f"{sha}^{{tree}}" if clean in ("", ".") else f"{sha}:{clean}"
         done = await self._git(["rev-parse", "--verify", "--quiet", spec], what="rev-parse", cwd=self.path, check=False)
@@ -284,6 +342,39 @@ class GitRepository:
         while len(memo) > TREE_ID_MEMO:
             memo.popitem(last=False)
         return found
+
+    async def _listing(self, sha: str) -> dict[str, str] | None:
+        """Every path of commit ``sha`` with its object id, from one ``git ls-tree`` (shared by the apps of a
+        monorepo, which would otherwise ask once each); None for a tree too large to keep listed."""
+        listings, key = self.cache._listings, (self.key, sha)
+        if key in listings:
+            listings.move_to_end(key)
+            return listings[key]
+        future = self.cache._listing_flights.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._list_tree(sha))
+            self.cache._listing_flights[key] = future
+            future.add_done_callback(lambda f: _forget(self.cache._listing_flights, key, f))
+        listing = await asyncio.shield(future)
+        listings[key] = listing
+        while len(listings) > LISTED_COMMITS:
+            listings.popitem(last=False)
+        return listing
+
+    async def _list_tree(self, sha: str) -> dict[str, str] | None:
+        await self.fetch(sha)
+        done = await self._git(["ls-tree", "-r", "-t", "-z", "--full-tree", sha], what="ls-tree", cwd=self.path)
+        entries = [e for e in done.stdout.split(b"\0") if e]
+        if len(entries) > LISTED_PATHS:
+            return None
+        root = await self._git(["rev-parse", "--verify", "--quiet", f"{sha}^{{tree}}"], what="rev-parse", cwd=self.path)
+        listing = {"": root.text.strip()}
+        for entry in entries:
+            head, _, path = entry.partition(b"\t")
+            fields = head.split()
+            if len(fields) >= 3:
+                listing[path.decode("utf-8", "surrogateescape")] = fields[2].decode()
+        return listing
 
     async def _fetch_locked(self, sha: str) -> None:
         async with self.cache._lock(self.key):
@@ -393,6 +484,7 @@ class GitRepository:
             return
         trash = Path(tempfile.mkdtemp(prefix="drop-", dir=self.cache.scratch_dir))
         self.path.rename(trash / "repo")
+        self.cache._known = {known for known in self.cache._known if known[0] != self.key}
         await asyncio.to_thread(_remove_tree, trash)
         raise GitError(
             f"{self.display_url}: repository cache is {size} bytes after {after}, above the limit of "
