@@ -17,11 +17,7 @@ from typing import Any
 
 import click
 import structlog
-import uvicorn
 
-from tether.cluster import Cluster
-from tether.controller.controller import Controller
-from tether.controller.install import install, installed
 from tether.controller.settings import (
     DEFAULT_LISTEN,
     DEFAULT_NAMESPACE,
@@ -30,7 +26,6 @@ from tether.controller.settings import (
     Settings,
 )
 from tether.paths import cache_root
-from tether.server import create_app
 
 log = structlog.get_logger(__name__)
 STOP_DEADLINE = 30.0
@@ -38,6 +33,14 @@ STOP_DEADLINE = 30.0
 
 async def run(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; the controller starts after the CRDs are known to be installed."""
+    # Imported here, not at the top: every other `tether` command would pay for them at start-up.
+    import uvicorn
+
+    from tether.cluster import Cluster
+    from tether.controller.controller import Controller
+    from tether.controller.install import install, installed
+    from tether.server import create_app
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
