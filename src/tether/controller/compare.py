@@ -188,6 +188,14 @@ class Comparer:
             dry_runs=destination.dry_runs,
             text=False,
         )
+        return await self.judge(diff, desired, destination)
+
+    async def judge(self, diff: AppDiff, desired: Sequence[Mapping[str, Any]], destination: Destination) -> Comparison:
+        """Health (and the summary's live objects) of a diff's objects, read from the live cache now.
+
+        Also the whole of a "health" reconcile: a watch event that changed only an object's
+        status cannot change what drifts, so the last diff stands and only health is judged again.
+        """
         healths: dict[ResourceKey, Health | None] = {}
         versions: dict[ResourceKey, str] = {}
         live_objects: list[dict[str, Any]] = []
@@ -225,6 +233,20 @@ class Comparer:
             versions=versions,
             live=live_objects,
         )
+
+
+def fingerprint(obj: Mapping[str, Any]) -> str:
+    """What of a live object a comparison can see: everything but its status and server bookkeeping.
+
+    Two watch events with the same fingerprint differ only in status, so the second needs a new
+    health judgement, not a new diff (Argo CD's ``ignoreResourceUpdates`` idea, built in).
+    """
+    meta = dict(obj.get("metadata") or {})
+    for noise in ("resourceVersion", "managedFields", "generation"):
+        meta.pop(noise, None)
+    body = {k: v for k, v in obj.items() if k not in ("status", "metadata")}
+    body["metadata"] = meta
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 async def scopes(destination: Destination, desired: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:

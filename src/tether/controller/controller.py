@@ -21,7 +21,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,21 @@ from typing import Any
 import structlog
 
 from tether.cluster import Cluster
-from tether.cluster.cache import RESYNC, CacheEvent
+from tether.cluster.cache import DELETED, MODIFIED, RESYNC, CacheEvent
 from tether.cluster.errors import ClusterError
 from tether.controller import conditions as cond
 from tether.controller.audit import AuditEntry, AuditLog, default_url
 from tether.controller.autosync import AutoSyncInputs, LastOperation, ResourceState, decide
 from tether.controller.clusters import ClusterRegistry, Destination
-from tether.controller.compare import GIT_REASONS, Comparer, Comparison, compared_to, scopes, spec_digest
+from tether.controller.compare import (
+    GIT_REASONS,
+    Comparer,
+    Comparison,
+    compared_to,
+    fingerprint,
+    scopes,
+    spec_digest,
+)
 from tether.controller.events import EventRecorder
 from tether.controller.informer import Informer
 from tether.controller.memory import AppMemory
@@ -61,6 +69,7 @@ REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
 ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
 EVENT_QPS, EVENT_BURST = 50.0, 200
 KEPT_CHECKOUTS = 4
+STOP_STEP_TIMEOUT = 10.0
 
 
 class Controller:
@@ -106,6 +115,8 @@ class Controller:
         self.repo_errors: dict[str, tuple[float, float, str]] = {}  # url -> (retry at, backoff, message)
         self.refs_seen: dict[str, Any] = {}
         self.error_backoff: dict[str, float] = {}
+        # (destination, object) -> what a comparison can see of it, to tell status-only watch events apart
+        self.fingerprints: dict[tuple[str, Any], str] = {}
         self.stopping = False
         self.reconciles = 0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -136,27 +147,37 @@ class Controller:
         return all(i.healthy for i in (self.apps, self.projects)) and not self.stopping
 
     async def stop(self) -> None:
-        """Stop taking work, let operations save a resumable state, close everything (within the grace)."""
+        """Stop taking work, let operations save a resumable state, close everything (within the grace).
+
+        Every step is bounded: a component that does not stop in time is logged and left behind,
+        so a SIGTERM always ends the process (`tether serve` has a watchdog besides).
+        """
         self.stopping = True
         self.queue.close()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._bounded("workers", asyncio.gather(*self._tasks, return_exceptions=True))
         running = [m.operation for m in self.memory.values() if m.operation is not None and not m.operation.done()]
         # Syncs under way are saved where they are and suspended (not terminated: their hooks stay);
         # status keeps phase Running, so the next controller resumes each from its saved state.
-        await asyncio.wait_for(self.operations.suspend_all(), timeout=self.settings.shutdown_grace)
+        await self._bounded("saving running syncs", self.operations.suspend_all(), self.settings.shutdown_grace)
         for task in running:
             task.cancel()  # the ones still rendering or waiting for a sync slot: started again after a restart
         if running:
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
         for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets):
-            await informer.close()
-        await self.events.close()
-        await self.registry.close()
-        await self.git.close()
+            await self._bounded(f"informer {informer.kind}", informer.close())
+        await self._bounded("events", self.events.close())
+        await self._bounded("destinations", self.registry.close())
+        await self._bounded("git cache", self.git.close())
         if self.audit is not None:
-            await self.audit.close()
+            await self._bounded("audit log", self.audit.close())
+
+    async def _bounded(self, what: str, step: Awaitable[Any], timeout: float = STOP_STEP_TIMEOUT) -> None:
+        try:
+            await asyncio.wait_for(step, timeout)
+        except TimeoutError:
+            log.warning("did not stop in time; left behind", what=what, timeout=timeout)
 
     # ------------------------------------------------------------------ triggers
 
@@ -214,8 +235,19 @@ class Controller:
             self.queue.add_many([a for a, m in self.memory.items() if m.destination == destination.name], "drift")
             return
         app = owner_app(change.object) if change.object is not None else None
-        if app is not None and app in self.apps.objects and self.memory_of(app).destination == destination.name:
-            self.queue.add(app, "drift")
+        if app is None or app not in self.apps.objects or self.memory_of(app).destination != destination.name:
+            return
+        reason = "drift"
+        if change.key is not None and change.object is not None:
+            slot = (destination.name, change.key)
+            if change.type == DELETED:
+                self.fingerprints.pop(slot, None)
+            else:
+                seen = fingerprint(change.object)
+                if change.type == MODIFIED and self.fingerprints.get(slot) == seen:
+                    reason = "health"  # only its status moved: what drifts is the same, health may not be
+                self.fingerprints[slot] = seen
+        self.queue.add(app, reason)
 
     async def _poll_loop(self) -> None:
         """One ``ls-remote`` per repository per interval; apps on a repository whose refs moved are compared."""
@@ -363,6 +395,11 @@ class Controller:
             return
         if memory.comparison_error and not reasons & GIT_REASONS:
             return  # the error stands until a trigger that may cure it (a poll, a retry, a refresh) compares again
+        if reasons <= {"health"} and memory.diff is not None and memory.desired is not None:
+            # Only objects' status moved since the last comparison: the diff stands, health is judged again.
+            comparison = await self.comparer.judge(memory.diff, memory.desired, destination)
+            await self._after_compare(name, app, obj, memory, project, destination, comparison)
+            return
         try:
             if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
                 self._check_repo_backoff(app)
