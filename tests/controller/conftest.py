@@ -18,6 +18,21 @@ from tether.devcluster.passstore import PassStore
 API = "tether.dev/v1alpha1"
 
 
+def settings_for(namespace: str, state_dir: Path, pass_store: PassStore, **overrides: Any) -> Settings:
+    """A controller's settings for a test: its namespace, a 2 s poll, the test `pass` store."""
+    values: dict[str, Any] = {
+        "namespace": namespace,
+        "poll_interval": 2.0,
+        "poll_jitter": 0.5,
+        "state_dir": state_dir,
+        "password_store": pass_store.store_dir,
+        "gnupg_home": pass_store.gnupg_home,
+        "pass_poll_interval": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 @pytest.fixture(scope="session")
 async def crds_installed(kube: Cluster) -> None:
     if not await installed(kube):
@@ -28,17 +43,7 @@ async def crds_installed(kube: Cluster) -> None:
 async def controller(
     kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
 ) -> AsyncIterator[Controller]:
-    settings = Settings(
-        namespace=namespace,
-        poll_interval=2.0,
-        poll_jitter=0.5,
-        state_dir=tmp_path / "state",
-        password_store=pass_store.store_dir,
-        gnupg_home=pass_store.gnupg_home,
-        pass_poll_interval=0.5,
-        sync_timeout=60.0,
-        max_compares=4,
-    )
+    settings = settings_for(namespace, tmp_path / "state", pass_store, sync_timeout=60.0, max_compares=4)
     c = Controller(settings, kube)
     await c.start()
     try:

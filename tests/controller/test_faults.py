@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller.conftest import application, eventually
+from tests.controller.conftest import application, eventually, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tests.fixtures.cluster import ApiServer
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.controller.install import install
-from tether.controller.settings import Settings
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
@@ -175,14 +174,7 @@ async def test_the_controller_survives_an_apiserver_outage_and_recovers_by_itsel
     await outage_kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     repo = git_server.create_repo(unique_repo_name)
     repo.commit("v1", files={"app/a.yaml": configmap("a")})
-    settings = Settings(
-        namespace=namespace,
-        poll_interval=1.0,
-        poll_jitter=0.2,
-        state_dir=tmp_path / "state",
-        password_store=pass_store.store_dir,
-        gnupg_home=pass_store.gnupg_home,
-    )
+    settings = settings_for(namespace, tmp_path / "state", pass_store, poll_interval=1.0, poll_jitter=0.2)
     controller = Controller(settings, outage_kube)
     await controller.start()
     try:

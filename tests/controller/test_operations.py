@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller.conftest import API, application, eventually
+from tests.controller.conftest import API, application, eventually, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
-from tether.controller.settings import Settings
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
 
@@ -311,7 +310,9 @@ async def test_a_manual_sync_through_the_operation_field_can_be_terminated(
     )
     assert status["operationState"]["operation"]["initiatedBy"]["username"] == "bob"
     assert await kube.get("v1", "ConfigMap", "later", namespace) is None  # wave 1 never ran
-    assert (await kube.get(API, "Application", "manual", namespace)).get("operation") is None
+    await eventually(
+        lambda: kube.get(API, "Application", "manual", namespace), lambda o: o.get("operation") is None, timeout=10
+    )
     assert status.get("history") in (None, [])  # a terminated sync adds no history
 
 
@@ -333,14 +334,7 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
     )
     repo = git_server.create_repo(unique_repo_name)
     repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later})
-    settings = Settings(
-        namespace=namespace,
-        poll_interval=2.0,
-        poll_jitter=0.5,
-        state_dir=tmp_path / "state",
-        password_store=pass_store.store_dir,
-        gnupg_home=pass_store.gnupg_home,
-    )
+    settings = settings_for(namespace, tmp_path / "state", pass_store)
     first = Controller(settings, kube)
     await first.start()
     try:
@@ -388,7 +382,9 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         )
         assert await kube.get("v1", "ConfigMap", "after-restart", namespace) is not None
         assert done["history"][-1]["initiatedBy"]["username"] == "eve"
-        assert (await kube.get(API, "Application", "resumed", namespace)).get("operation") is None
+        await eventually(
+            lambda: kube.get(API, "Application", "resumed", namespace), lambda o: o.get("operation") is None, timeout=10
+        )
         entries = await second.audit.entries(f"{namespace}/resumed") if second.audit else []
         assert len(entries) == 1 and entries[0].phase == "Succeeded"  # one record for the resumed operation
     finally:

@@ -336,8 +336,15 @@ class Controller:
             log.warning("status write failed", app=name, error=str(exc))
 
     async def clear_operation(self, name: str) -> None:
+        """Remove the ``operation`` field an operation ran for; the informer's copy is updated at once, so
+        the reconcile that follows the operation never reads the field it just cleared."""
         try:
-            await self.home.patch(APP_API_VERSION, "Application", name, self.settings.namespace, {"operation": None})
+            cleared = await self.home.patch(
+                APP_API_VERSION, "Application", name, self.settings.namespace, {"operation": None}
+            )
+            current = self.apps.get(name)
+            if current is not None and _rv(cleared) >= _rv(current):
+                self.apps.objects[name] = cleared
         except ClusterError as exc:
             if not exc.not_found:
                 log.warning("cannot clear the operation field", app=name, error=str(exc))
@@ -805,3 +812,10 @@ def _same_operation(saved: Any, requested: Any) -> bool:
     if not isinstance(saved, dict) or not isinstance(requested, dict):
         return False
     return _fingerprint({k: v for k, v in saved.items() if k not in ("id", "specDigest")}) == _fingerprint(requested)
+
+
+def _rv(obj: dict[str, Any]) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
