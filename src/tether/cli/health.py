@@ -8,6 +8,7 @@ the healths are; 2 when the file or the Lua directory cannot be used.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +25,29 @@ NO_HEALTH = "-"
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a `kubectl get -o yaml` of a large namespace fits many times over
 
 
-def read_objects(path: Path) -> list[dict[str, Any]]:
-    """The objects of a multi-document YAML file, ``kind: List`` flattened, parsed within the manifest limits.
+def read_objects(path: Path | str, limit: int = MAX_FILE_BYTES) -> list[dict[str, Any]]:
+    """The objects of a multi-document YAML file (``-``: stdin), ``kind: List`` flattened, parsed within
+    the manifest limits and at most ``limit`` bytes.
 
-    The file is untrusted like any manifest (an alias bomb, a ``!!binary`` value), so it goes
+    The input is untrusted like any manifest (an alias bomb, a ``!!binary`` value), so it goes
     through the same bounded loader and shape check as a render; errors name the file.
     """
+    where = "stdin" if str(path) == "-" else str(path)
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-        if len(raw) > MAX_FILE_BYTES:
-            raise TetherError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(path).open("rb") as handle:
+                raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise TetherError(f"{where}: larger than {limit} bytes")
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise TetherError(f"{path}: cannot read: {exc}") from None
+        raise TetherError(f"{where}: cannot read: {exc}") from None
     try:
         return objects_from_yaml(text)
     except ManifestError as exc:
-        raise TetherError(f"{path}: {exc}") from None
+        raise TetherError(f"{where}: {exc}") from None
 
 
 def _row(obj: dict[str, Any], assessment: Assessment) -> dict[str, Any]:

@@ -14,38 +14,22 @@ the unsupported fields are dropped (the other objects are still printed).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
 from tether.cli.common import EXIT_ERROR, fail
+from tether.cli.health import read_objects
 from tether.errors import TetherError
 from tether.model.argocd import DEFAULT_NAMESPACE, convert
-from tether.render.manifests import ManifestError, objects_from_yaml
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # thousands of Applications; more is not a manifest someone wrote
 
 
 def read_manifests(source: str) -> list[dict[str, Any]]:
     """The objects in one input (a path, or ``-`` for stdin), parsed with the bounded manifest loader."""
-    where = "stdin" if source == "-" else source
-    try:
-        if source == "-":
-            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        else:
-            with Path(source).open("rb") as handle:
-                raw = handle.read(MAX_INPUT_BYTES + 1)
-        if len(raw) > MAX_INPUT_BYTES:
-            raise TetherError(f"{where}: larger than {MAX_INPUT_BYTES} bytes")
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TetherError(f"{where}: cannot read: {exc}") from None
-    try:
-        return objects_from_yaml(text)
-    except ManifestError as exc:
-        raise TetherError(f"{where}: {exc}") from None
+    return read_objects(source, MAX_INPUT_BYTES)
 
 
 def dump_documents(objects: list[dict[str, Any]]) -> str:
