@@ -13,6 +13,7 @@ import yaml
 from tests.cli import tether
 from tether.cluster import Cluster
 from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig
+from tether.devcluster.cluster import ClusterState
 
 GOOD = {
     "apiVersion": "v1",
@@ -160,3 +161,24 @@ def test_cli_gives_exit_2_and_one_line_for_a_malformed_kubeconfig(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and expected in lines[0] and str(config) in lines[0]
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+async def test_proxy_variables_are_read_once_at_connect(
+    devcluster: ClusterState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp would read ~/.netrc and the proxy variables on every request; Tether reads them once."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = await Cluster.connect(devcluster.kubeconfig)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    direct = await Cluster.connect(devcluster.kubeconfig)
+    try:
+        for cluster in (proxied, direct):
+            assert cluster._api.rest_client.pool_manager.trust_env is False
+        assert str(proxied._api.rest_client.proxy) == "http://proxy.invalid:3128"
+        assert direct._api.rest_client.proxy is None
+        assert await direct.get("v1", "Namespace", "default") is not None  # and it still talks
+    finally:
+        await proxied.close()
+        await direct.close()

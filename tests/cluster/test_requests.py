@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from tether.cluster import Cluster, LiveCache
-from tether.resource import mark
+from tether.resource import ResourceKey, mark
 
 
 def config_map(namespace: str, name: str) -> dict:
@@ -78,3 +78,41 @@ async def test_reads_never_exceed_the_cluster_concurrency(devcluster) -> None:
         finally:
             spy.cancel()
         assert peak == 3
+
+
+def unlabelled(namespace: str, name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}}
+
+
+async def test_objects_in_a_missing_namespace_cost_no_get_once_namespaces_are_watched(
+    kube: Cluster, namespace: str
+) -> None:
+    async with LiveCache(kube) as cache:
+        await cache.track("v1", "ConfigMap")
+        await cache.track_namespaces()
+        before = kube.requests.snapshot()
+        await cache.ensure([unlabelled(f"{namespace}-nowhere", "a"), unlabelled(f"{namespace}-nowhere", "b")])
+        assert (kube.requests.snapshot() - before).as_dict() == {}
+        await kube.apply(unlabelled(namespace, "present"))
+        before = kube.requests.snapshot()
+        await cache.ensure([unlabelled(namespace, "present"), unlabelled(namespace, "absent")])
+        # The namespace exists: its unlabelled objects are asked for, one GET each, and found or not.
+        assert (kube.requests.snapshot() - before).as_dict() == {"GET": 2}
+        assert cache.get(ResourceKey("", "ConfigMap", namespace, "present")) is not None
+
+
+async def test_a_recent_absence_stands_for_absent_for_seconds(kube: Cluster, namespace: str) -> None:
+    async with LiveCache(kube) as cache:
+        await cache.track("v1", "ConfigMap")
+        wanted = [unlabelled(namespace, "later")]
+        await cache.ensure(wanted)
+        before = kube.requests.snapshot()
+        await cache.ensure(wanted, absent_for=30.0)  # the sync that follows a comparison
+        assert (kube.requests.snapshot() - before).as_dict() == {}
+        await cache.ensure(wanted)  # without it, an unlabelled name is always asked for again
+        assert (kube.requests.snapshot() - before).as_dict() == {"GET": 1}
+        await kube.apply(unlabelled(namespace, "later"))
+        await cache.ensure(wanted, absent_for=30.0)  # the last GET found nothing; it still stands
+        assert cache.get(ResourceKey("", "ConfigMap", namespace, "later")) is None
+        await cache.ensure(wanted)
+        assert cache.get(ResourceKey("", "ConfigMap", namespace, "later")) is not None

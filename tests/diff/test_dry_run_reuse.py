@@ -13,7 +13,7 @@ from typing import Any
 from tests.apiserver_metrics import served
 from tether.cluster import Cluster, LiveCache
 from tether.devcluster.cluster import ClusterState
-from tether.diff import OUT_OF_SYNC, diff_app
+from tether.diff import MISSING, OUT_OF_SYNC, diff_app
 from tether.diff.dryrun import DryRuns
 from tether.resource import ResourceKey
 
@@ -153,3 +153,16 @@ async def test_a_fresh_store_predicts_unchanged_objects_and_asks_the_server_abou
         assert await dry_runs_served(devcluster) - before == 1
         env = next(r for r in report.resources if r.key.name == "env")
         assert env.status == OUT_OF_SYNC and env.changed == ["/data/b"]
+
+
+async def test_the_controller_compares_a_missing_object_without_a_dry_run(
+    kube: Cluster, namespace: str, cache: LiveCache, devcluster: ClusterState
+) -> None:
+    desired = [config_map(namespace, "new", a="1")]
+    before = await dry_runs_served(devcluster)
+    quiet = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=DryRuns(), dry_run_missing=False)
+    assert [r.status for r in quiet.resources] == [MISSING]
+    assert await dry_runs_served(devcluster) - before == 0  # Missing whatever the server would add
+    shown = await diff_app(APP, desired, cluster=kube, cache=cache, dry_runs=DryRuns())
+    assert [r.status for r in shown.resources] == [MISSING]
+    assert await dry_runs_served(devcluster) - before == 1  # `tether diff` shows the server's defaults

@@ -34,6 +34,7 @@ Public surface::
     await cache.track_all()                               # every served list/watch kind (prune, CLI)
     await cache.track_tree()                              # descendant kinds, for tree()
     await cache.ensure(desired_objects)                   # track their kinds, GET unlabelled ones
+    await cache.track_namespaces()                        # all Namespaces: objects in a missing one need no GET
     cache.get(ResourceKey(...)) -> dict | None            # a deep copy, preferred version; None when absent
     await cache.get_as(key, "autoscaling/v1")             # the same object in the version named
     await cache.at_least(key, rv, api_version=...)        # as of resourceVersion rv or later
@@ -67,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -337,6 +339,7 @@ class LiveCache:
         self._objects: dict[ResourceKey, dict[str, Any]] = {}
         self._unmanaged: dict[ResourceKey, dict[str, Any]] = {}
         self._named_at: dict[ResourceKey, float] = {}
+        self._absent_at: dict[ResourceKey, float] = {}  # when a GET last found no such object
         self._nodes: dict[ResourceKey, TreeNode] = {}
         self._versions: dict[tuple[ResourceKey, str], dict[str, Any]] = {}
         self._index = Index()
@@ -380,6 +383,27 @@ class LiveCache:
                 continue
             watched.append((api_version, kind))
         return watched
+
+    async def track_namespaces(self) -> None:
+        """Watch every Namespace, labelled or not (they are few), so ``ensure`` knows without a GET
+        that an object in a namespace that does not exist does not exist either (a fleet's first sync)."""
+        await self._track("v1", "Namespace", None, everything=True)
+
+    def _known_absent(self, key: ResourceKey) -> bool:
+        """Whether a watch of everything proves ``key`` absent: its own kind's, or its namespace's."""
+        watch = self._watch_of(key)
+        if watch is not None and watch.everything:
+            return key not in self._objects and key not in self._nodes
+        if not key.namespace:
+            return False
+        namespace = ResourceKey("", "Namespace", "", key.namespace)
+        namespaces = self._watch_of(namespace)
+        return (
+            namespaces is not None
+            and namespaces.everything
+            and namespace not in self._objects
+            and namespace not in self._nodes
+        )
 
     async def _track(self, api_version: str, kind: str, namespace: str | None, *, everything: bool) -> _TypeWatch:
         if self._closed:
@@ -456,13 +480,15 @@ class LiveCache:
                 tracked.append((info.api_version, info.kind))
         return tracked
 
-    async def ensure(self, objects: Iterable[Mapping[str, Any]]) -> None:
+    async def ensure(self, objects: Iterable[Mapping[str, Any]], *, absent_for: float = 0.0) -> None:
         """Make every object named in ``objects`` known: track its kind, GET it when it lacks the label.
 
         Kinds the cluster does not serve (CRD not installed yet) are skipped: such objects
         cannot exist, and ``get`` answers None for them. Unlabelled objects are fetched again on
-        every call (refresh on demand), in the watched version; those no call has named for
-        ``unmanaged_ttl`` seconds are forgotten.
+        every call (refresh on demand), in the watched version, unless a watch of everything
+        proves them absent (``track_namespaces``, ``track_tree``); those no call has named for
+        ``unmanaged_ttl`` seconds are forgotten. ``absent_for`` trusts a GET that found no object
+        for that many seconds: a sync that follows its comparison does not ask again.
         """
         self.sweep()
         wanted: set[ResourceKey] = set()
@@ -485,6 +511,10 @@ class LiveCache:
         async def refresh(key: ResourceKey, watch: _TypeWatch) -> None:
             self._named_at[key] = now
             live = await self.cluster.get(watch.api_version, key.kind, key.name, key.namespace or None)
+            if live is None:
+                self._absent_at[key] = now
+            else:
+                self._absent_at.pop(key, None)
             if key in self._objects:
                 return  # the watch delivered it meanwhile, and is fresher
             self._remember_unmanaged(key, live, watch.api_version)
@@ -493,7 +523,10 @@ class LiveCache:
             *(
                 refresh(key, watch)
                 for key in wanted
-                if key not in self._objects and (watch := self._watch_of(key)) is not None
+                if key not in self._objects
+                and not self._known_absent(key)
+                and not (absent_for > 0 and now - self._absent_at.get(key, -math.inf) < absent_for)
+                and (watch := self._watch_of(key)) is not None
             )
         )
 
@@ -503,6 +536,7 @@ class LiveCache:
         stale = [key for key, at in self._named_at.items() if at < cutoff]
         for key in stale:
             del self._named_at[key]
+            self._absent_at.pop(key, None)
             if self._unmanaged.pop(key, None) is not None:
                 self._reindex(key)
         return len(stale)
@@ -783,6 +817,7 @@ class LiveCache:
     def _forget_unmanaged(self, key: ResourceKey) -> None:
         self._unmanaged.pop(key, None)
         self._named_at.pop(key, None)
+        self._absent_at.pop(key, None)
 
     # ----------------------------------------------------------------- watch health
 

@@ -32,6 +32,7 @@ IN_CLUSTER = "in-cluster"
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 SECRET_TYPE_LABELS = ("tether.dev/secret-type", "argocd.argoproj.io/secret-type")
 CLUSTER_SELECTOR = "tether.dev/secret-type=cluster"
+NAMESPACE_WATCH_TIMEOUT = 10.0  # seconds: the Namespace watch is an optimisation, never a reason to wait long
 
 
 class ClusterConfigError(TetherError):
@@ -199,6 +200,10 @@ class ClusterRegistry:
             cluster = await Cluster.connect(config=config[2], name=config[0])
             server = config[1]
         destination = Destination(name=key, server=server, cluster=cluster, cache=LiveCache(cluster))
+        try:  # an optimisation only: without it, objects in a missing namespace cost a GET each
+            await asyncio.wait_for(destination.cache.track_namespaces(), NAMESPACE_WATCH_TIMEOUT)
+        except (TetherError, TimeoutError) as exc:
+            log.info("namespaces not watched", cluster=key, error=str(exc) or type(exc).__name__)
         destination.listener = asyncio.create_task(self._listen(destination), name=f"cache events {key}")
         self._open[key] = destination
         log.info("destination connected", cluster=key, server=server)

@@ -187,6 +187,7 @@ class Comparer:
             extra_kinds=extra_kinds,
             dry_runs=destination.dry_runs,
             text=False,
+            dry_run_missing=False,
         )
         return await self.judge(diff, desired, destination)
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SAVE_EVERY = 1.0  # seconds between saves of a running operation's state
+SAVE_EVERY = 5.0  # seconds between saves of a running sync's state (hook changes are saved at once)
 ROLLBACK_REFUSED = "rollback cannot be initiated when auto-sync is enabled"
 
 

@@ -159,6 +159,7 @@ async def diff_app(
     redactor: Redactor = REDACTOR,
     dry_runs: DryRuns | None = None,
     text: bool = True,
+    dry_run_missing: bool = True,
 ) -> AppDiff:
     """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
 
@@ -170,6 +171,9 @@ async def diff_app(
     result is redacted, so the result can be printed as it is, as text or JSON.
     ``text`` False leaves out each drifting object's unified YAML diff (the controller's status
     needs only which objects drift, and the YAML costs more than the comparison).
+    ``dry_run_missing`` False compares an object the cluster lacks client-side, with no dry run:
+    it is Missing whatever the server would say, and the sync dry-runs it before writing (the
+    controller's choice; ``tether diff`` shows the server's defaults and refusals).
     ``dry_runs`` keeps each dry-run outcome (mode ``"apply-force"``, keyed on the marked
     object and the live resourceVersion it met) and reuses it while neither changed, so a
     comparison that finds nothing changed sends no write request; share it with the sync.
@@ -209,6 +213,7 @@ async def diff_app(
                     redactor=redactor,
                     dry_runs=store,
                     text=text,
+                    dry_run_missing=dry_run_missing,
                 )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
@@ -254,6 +259,7 @@ async def _diff_desired(
     redactor: Redactor,
     dry_runs: DryRuns | None,
     text: bool = True,
+    dry_run_missing: bool = True,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
     live_raw = await _live_as(cache, key, str(obj["apiVersion"]))
@@ -261,7 +267,10 @@ async def _diff_desired(
     comparison, note, error = SERVER_SIDE, None, None
     predicted_raw: dict[str, Any] | None = None
     try:
-        predicted_raw, live_raw = await _dry_run(key, marked, live_raw, cluster=cluster, cache=cache, dry_runs=dry_runs)
+        if live_raw is not None or dry_run_missing:
+            predicted_raw, live_raw = await _dry_run(
+                key, marked, live_raw, cluster=cluster, cache=cache, dry_runs=dry_runs
+            )
     except UnknownKind:
         note = f"kind {key.kind} is not served by the cluster (CRD not installed yet?): compared client-side"
     except ClusterError as exc:

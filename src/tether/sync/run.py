@@ -64,6 +64,7 @@ log = structlog.get_logger(__name__)
 
 CONCURRENCY = 16
 CRD_TIMEOUT = 60.0
+ABSENCE_TRUSTED = 5.0  # seconds a GET that found no object stands for the sync (LiveCache.ensure)
 MAX_BLOCKERS = 100  # objects named in a pruneSkipped result (the count is always complete)
 CLUSTER_UNREACHABLE = "ClusterUnreachable"
 
@@ -517,7 +518,8 @@ class _Run:
         if the_plan.refusal:
             return self._finish(OperationPhase.FAILED, the_plan.refusal)
         everything = list(the_plan.tasks) + list(the_plan.sync_fail)
-        await self.cache.ensure([t.obj for t in everything if t.action is not Action.PRUNE])
+        # An absence the comparison just saw stands: a controller's sync follows its comparison at once.
+        await self.cache.ensure([t.obj for t in everything if t.action is not Action.PRUNE], absent_for=ABSENCE_TRUSTED)
         for task in everything:
             self.live[id(task)] = self.cache.get(task.key)
         self._track(everything)
