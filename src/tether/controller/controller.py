@@ -165,6 +165,7 @@ class Controller:
             task.cancel()  # the ones still rendering or waiting for a sync slot: started again after a restart
         if running:
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
+        await self._bounded("staged statuses", self._write_statuses())
         for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets):
             await self._bounded(f"informer {informer.kind}", informer.close())
         await self._bounded("events", self.events.close())
@@ -172,6 +173,12 @@ class Controller:
         await self._bounded("git cache", self.git.close())
         if self.audit is not None:
             await self._bounded("audit log", self.audit.close())
+
+    async def _write_statuses(self) -> None:
+        """Write what operations staged and no reconcile wrote yet (nothing for a status already written)."""
+        for name in list(self.statuses):
+            if name in self.apps.objects:
+                await self.update_status(name, lambda s: None)
 
     async def _bounded(self, what: str, step: Awaitable[Any], timeout: float = STOP_STEP_TIMEOUT) -> None:
         try:
@@ -322,13 +329,21 @@ class Controller:
 
     # ------------------------------------------------------------------ status
 
-    async def update_status(self, name: str, mutate: Callable[[dict[str, Any]], Any]) -> None:
-        """Change the app's status in memory and write it if it changed (operations call this too)."""
+    def stage_status(self, name: str, mutate: Callable[[dict[str, Any]], Any]) -> None:
+        """Change the app's status in memory only: the next reconcile of the app writes it (``operation-done``)."""
+        mutate(self._status_of(name))
+
+    def _status_of(self, name: str) -> dict[str, Any]:
         status = self.statuses.get(name)
         if status is None:
             obj = self.apps.get(name)
             status = copy.deepcopy((obj or {}).get("status") or {})
             self.statuses[name] = status
+        return status
+
+    async def update_status(self, name: str, mutate: Callable[[dict[str, Any]], Any]) -> None:
+        """Change the app's status in memory and write it if it changed (operations call this too)."""
+        status = self._status_of(name)
         mutate(status)
         try:
             await self.writer.write(name, status)
@@ -362,6 +377,13 @@ class Controller:
     async def reconcile(self, name: str, reasons: frozenset[str]) -> None:
         """Compare one app, update its status, and start the operation its state calls for."""
         self.reconciles += 1
+        try:
+            await self._reconcile(name, reasons)
+        finally:
+            if "operation-done" in reasons and name in self.statuses and name in self.apps.objects:
+                await self.update_status(name, lambda s: None)  # what the operation staged, whatever happened
+
+    async def _reconcile(self, name: str, reasons: frozenset[str]) -> None:
         obj = self.apps.get(name)
         if obj is None:
             self._forget(name)

@@ -442,7 +442,11 @@ class Operations:
                     limit=app.spec.revision_history_limit,
                 )
 
-        await c.update_status(name, record)
+        if request.manual:
+            await c.update_status(name, record)  # before the operation field is cleared, as Argo CD's one patch
+        else:
+            # The comparison that follows every operation writes this with its own result: one write, not two.
+            c.stage_status(name, record)
         c.events.emit(
             obj,
             "OperationCompleted",
