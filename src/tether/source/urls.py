@@ -71,3 +71,30 @@ def normalise_url(url: str) -> str:
 def cache_key(url: str) -> str:
     """Directory name of the bare cache of ``url``: a hash of its normalised form."""
     return hashlib.sha256(normalise_url(url).encode()).hexdigest()[:32]
+
+
+def repository_identity(url: str) -> str:
+    """One string per repository, for matching a webhook's repository URLs against app sources.
+
+    Scheme, userinfo, port, query, fragment, a trailing ``/`` and ``.git`` are dropped and
+    everything is lower-cased; the scp-like ssh form ``git@host:org/repo`` reads as
+    ``host/org/repo``. So ``https://Git.Example.com/Org/Repo``, ``ssh://git@git.example.com:22/org/repo.git``
+    and ``git@git.example.com:org/repo.git`` all give ``git.example.com/org/repo``. Local paths
+    (and ``file://`` URLs) give the path, normalised the same way. Never raises.
+    """
+    text = url.strip()
+    scheme_url = re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://(?P<netloc>[^/?#]*)(?P<path>[^?#]*)", text)
+    scp = _SCP_LIKE.match(text)
+    if scheme_url:
+        netloc = scheme_url.group("netloc").rpartition("@")[2]
+        host = netloc[: netloc.find("]") + 1] if netloc.startswith("[") else netloc.partition(":")[0]  # [IPv6]:port
+        path = unquote(scheme_url.group("path"))
+    elif scp and not text.startswith(("/", ".")):
+        host, path = scp.group("host"), scp.group("path")
+    else:
+        host, path = "", text
+    path = path.rstrip("/").removesuffix(".git").rstrip("/")
+    if not host:
+        return (path or text).lower()
+    path = path.lstrip("/")
+    return (f"{host}/{path}" if path else host).lower()
