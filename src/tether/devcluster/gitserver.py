@@ -15,6 +15,14 @@ The counts let tests assert that something (a render) made no request at all.
 Bare repositories created here allow fetching any commit by id
 (``uploadpack.allowReachableSHA1InWant`` / ``allowAnySHA1InWant``), as GitHub, GitLab and
 Bitbucket do, so clients can ``git fetch --depth 1 origin <sha>``.
+
+With ``webhook_url`` (or after ``set_webhook``), every repository here sends a GitHub-format push
+event to that URL for each ref a push updates, signed with ``webhook_secret`` as GitHub signs
+(``X-Hub-Signature-256``), from a ``post-receive`` hook: see ``tether.devcluster.githook``.
+
+    with GitHttpServer(root, webhook_url="http://127.0.0.1:8080/api/webhook", webhook_secret="s") as server:
+        ...
+        server.set_webhook("http://127.0.0.1:9090/api/webhook", "s2")   # existing repositories follow
 """
 
 from __future__ import annotations
@@ -27,15 +35,17 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from tether.devcluster import githook
 from tether.errors import TetherError
 from tether.proc import base_env, trim
 
@@ -50,6 +60,7 @@ GIT_TIMEOUT = 60.0
 _COPY_CHUNK = 64 * 1024
 _MAX_LINE = 64 * 1024
 _MAX_CGI_HEADERS = 100
+_RECEIVE_PACK = "/git-receive-pack"
 
 _BARE_CONFIG = {
     "http.receivepack": "true",
@@ -156,6 +167,8 @@ class _Handler(BaseHTTPRequestHandler):
             with tempfile.TemporaryFile() as body:
                 length = self._read_body(body)
                 body.seek(0)
+                if self.command == "POST" and path_info.endswith(_RECEIVE_PACK):
+                    self.server.before_receive_pack(path_info.removesuffix(_RECEIVE_PACK))
                 self._run_backend(path_info, split.query, user, body, length)
         except _BodyTooLarge:
             self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large\n")
@@ -357,6 +370,7 @@ class _Server(ThreadingHTTPServer):
     credentials: tuple[str, str] | None
     max_body_bytes: int
     cgi_timeout: float
+    before_receive_pack: Callable[[str], None]
 
     def server_activate(self) -> None:
         self.counter_lock = threading.Lock()
@@ -379,6 +393,12 @@ class GitHttpServer:
 
     With ``username`` and ``password`` every request needs HTTP basic auth; without, it is
     anonymous and still accepts pushes.
+
+    With ``webhook_url``, every repository under ``root`` (made by ``create_repo``, there before
+    the server started, or put there later by any other means) sends a GitHub push event there
+    for each pushed ref, signed with ``webhook_secret`` when one is given. ``set_webhook`` changes
+    both at any time. The secret is kept only in each repository's ``tether-webhook.json`` (mode
+    0600, never served over HTTP) and in this object.
     """
 
     def __init__(
@@ -391,9 +411,17 @@ class GitHttpServer:
         port: int = 0,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         cgi_timeout: float = DEFAULT_CGI_TIMEOUT,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         if (username is None) != (password is None):
             raise TetherError("GitHttpServer needs both username and password, or neither")
+        self._webhook_lock = threading.RLock()
+        self._webhook: tuple[str, str | None] | None = None
+        self._hooked: dict[Path, tuple[str, str | None]] = {}  # bare repository -> the webhook it was given
+        self._check_webhook(webhook_url, webhook_secret)
+        if webhook_url is not None:
+            self._webhook = (webhook_url, webhook_secret or None)
         self.root = Path(root)
         self.username = username
         self.password = password
@@ -422,7 +450,9 @@ class GitHttpServer:
         server.credentials = (self.username, self.password) if self.username is not None else None  # type: ignore[assignment]
         server.max_body_bytes = self._max_body
         server.cgi_timeout = self._cgi_timeout
+        server.before_receive_pack = self._hook_before_push
         self._server = server
+        self._sync_hooks()  # repositories already under root: given this server's webhook, or none
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="tether-gitserver", daemon=True
         )
@@ -433,6 +463,13 @@ class GitHttpServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            with self._webhook_lock:  # a push through file:// after the stop must not call out
+                for bare in list(self._hooked):
+                    try:
+                        githook.uninstall(bare)
+                    except OSError as exc:
+                        log.warning("git server: could not remove the webhook of %s: %s", bare, exc)
+                self._hooked.clear()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -471,6 +508,75 @@ class GitHttpServer:
         with self._server.counter_lock:
             return list(self._server.requests)
 
+    @property
+    def webhook_url(self) -> str | None:
+        """Where pushes are announced (None: nowhere)."""
+        with self._webhook_lock:
+            return self._webhook[0] if self._webhook else None
+
+    def set_webhook(self, url: str | None, secret: str | None = None) -> None:
+        """Announce every later push, in every repository here, to ``url`` (None: to nobody).
+
+        Existing repositories follow at once; before ``start`` this only sets what ``start`` installs.
+        """
+        self._check_webhook(url, secret)
+        with self._webhook_lock:
+            self._webhook = (url, secret or None) if url is not None else None
+            if self._server is not None:
+                self._sync_hooks()
+
+    @staticmethod
+    def _check_webhook(url: str | None, secret: str | None) -> None:
+        if url is None:
+            if secret:
+                raise TetherError("a webhook secret needs a webhook URL")
+            return
+        try:
+            githook.check_url(url)
+        except githook.WebhookError as exc:
+            raise TetherError(str(exc)) from None
+        _check_hook_interpreter()
+
+    def _sync_hooks(self) -> None:
+        """Give every repository under root the current webhook, or take Tether's hook away."""
+        with self._webhook_lock:
+            for bare in _bare_repositories(self.root):
+                self._hook(bare)
+
+    def _hook(self, bare: Path) -> None:
+        with self._webhook_lock:
+            webhook = self._webhook
+            if webhook is None:
+                if self._hooked.pop(bare, None) is not None or (bare / githook.CONFIG_NAME).exists():
+                    try:
+                        githook.uninstall(bare)
+                    except OSError as exc:
+                        log.warning("git server: could not remove the webhook of %s: %s", bare, exc)
+                return
+            if self._hooked.get(bare) == webhook:
+                return
+            clone_url = f"{self.base_url}/{bare.relative_to(self.root).as_posix()}"
+            try:
+                githook.install(bare, githook.HookConfig(url=webhook[0], secret=webhook[1], clone_url=clone_url))
+            except (githook.WebhookError, OSError) as exc:  # a push goes on without its webhook
+                log.warning("git server: no webhook for %s: %s", bare, exc)
+                return
+            self._hooked[bare] = webhook
+
+    def _hook_before_push(self, repo_path: str) -> None:
+        """Called before each push: a repository made behind the server's back gets the webhook too."""
+        if self._webhook is None and not self._hooked:
+            return
+        relative = repo_path.strip("/")
+        if not relative:
+            return
+        root = self.root.resolve()
+        for candidate in (relative, f"{relative}.git"):
+            bare = (self.root / candidate).resolve()
+            if bare.is_relative_to(root) and bare != root and _is_bare_repository(bare):
+                self._hook(self.root / bare.relative_to(root))
+                return
+
     def url_for(self, name: str) -> str:
         """Clone URL of repository ``name`` (``.git`` is added when missing); never carries credentials."""
         return f"{self.base_url}/{_repo_dir_name(name)}"
@@ -505,6 +611,7 @@ class GitHttpServer:
         _git(["init", "--quiet", "--bare", f"--initial-branch={DEFAULT_BRANCH}", str(bare)], env=env)
         for key, value in _BARE_CONFIG.items():
             _git(["config", key, value], env=env, cwd=bare)
+        self._hook(bare)
         work = self._private / "clones" / dir_name.removesuffix(".git")
         work.parent.mkdir(parents=True, exist_ok=True)
         _git(["init", "--quiet", f"--initial-branch={DEFAULT_BRANCH}", str(work)], env=env)
@@ -514,6 +621,40 @@ class GitHttpServer:
         if from_dir is not None:
             repo.commit("initial import", copy_tree=from_dir)
         return repo
+
+
+def _is_bare_repository(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
+
+
+def _bare_repositories(root: Path) -> Iterator[Path]:
+    """Every bare repository under ``root`` (not looking inside one)."""
+    for directory, subdirs, _ in os.walk(root):
+        here = Path(directory)
+        if _is_bare_repository(here) and here != root:
+            subdirs.clear()
+            yield here
+
+
+_interpreter_checked = False
+
+
+def _check_hook_interpreter() -> None:
+    """The hook runs ``tether.devcluster.githook`` with this interpreter: make sure it can, once."""
+    global _interpreter_checked
+    if _interpreter_checked:
+        return
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", "import tether.devcluster.githook"],
+        env=base_env(),
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        detail = trim(done.stderr.decode("utf-8", "replace"))
+        raise TetherError(f"{sys.executable} cannot import the webhook hook's module: {detail}")
+    _interpreter_checked = True
 
 
 class LocalRepo:
