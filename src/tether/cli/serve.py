@@ -39,7 +39,8 @@ async def run(settings: Settings) -> None:
     from tether.cluster import Cluster
     from tether.controller.controller import Controller
     from tether.controller.install import install, installed
-    from tether.server import create_app
+    from tether.server.app import create_app
+    from tether.server.protocol import with_header_timeout
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -52,9 +53,15 @@ async def run(settings: Settings) -> None:
             await install(home, settings.namespace)
         controller = Controller(settings, home)
         host, port = settings.host_port
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(controller), host=host, port=port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            create_app(controller),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            http=with_header_timeout(settings.webhook_read_timeout),
         )
+        server = uvicorn.Server(config)
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours, above
         serving = asyncio.create_task(server.serve(), name="http")
         await controller.start()
@@ -140,9 +147,39 @@ def _watchdog(seconds: float) -> None:
     envvar="TETHER_SYNC_TIMEOUT",
     help="Seconds for each wait inside a sync (a wave's health, a hook).",
 )
+@click.option(
+    "--webhook-max-body",
+    type=click.IntRange(min=1024),
+    default=1024 * 1024,
+    show_default=True,
+    envvar="TETHER_WEBHOOK_MAX_BODY",
+    help="Bytes: a bigger webhook delivery is refused (413) without being read.",
+)
+@click.option(
+    "--webhook-read-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    envvar="TETHER_WEBHOOK_READ_TIMEOUT",
+    help="Seconds a client has for a request's headers, and again for its body.",
+)
+@click.option(
+    "--webhook-queue",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    envvar="TETHER_WEBHOOK_QUEUE",
+    help="Pushes waiting for the webhook worker; beyond that, deliveries get 503 and Retry-After.",
+)
+@click.option(
+    "--webhook-allow-unauthenticated",
+    is_flag=True,
+    envvar="TETHER_WEBHOOK_ALLOW_UNAUTHENTICATED",
+    help="Accept deliveries from providers with no secret configured (off: they get 401; docs/webhooks.md).",
+)
 @click.pass_context
 def serve(ctx: click.Context, **options: Any) -> None:
-    """Run the controller and its HTTP server (/healthz, /readyz, /metrics) until SIGTERM."""
+    """Run the controller and its HTTP server (/healthz, /readyz, /metrics, POST /api/webhook) until SIGTERM."""
     guard = (ctx.find_root().obj or {}).get("signal_guard")
     if guard is not None:
         guard.restore()  # the one-second stop of one-shot commands does not suit a server

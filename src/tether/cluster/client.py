@@ -497,6 +497,7 @@ class Cluster:
         namespace: str | None = None,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         limit: int = 500,
     ) -> tuple[list[dict[str, Any]], str]:
         """All objects (paged), with each item's apiVersion/kind filled in, and the list's resourceVersion."""
@@ -509,7 +510,12 @@ class Cluster:
                 "GET",
                 info.path(namespace),
                 what=what,
-                query={"labelSelector": label_selector, "limit": limit, "continue": token},
+                query={
+                    "labelSelector": label_selector,
+                    "fieldSelector": field_selector,
+                    "limit": limit,
+                    "continue": token,
+                },
                 verb="LIST",
             )
             if status >= 400:
@@ -560,6 +566,7 @@ class Cluster:
         *,
         resource_version: str,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         timeout_seconds: int = 300,
         opened: Callable[[], None] | None = None,
     ) -> AsyncIterator[WatchEvent]:
@@ -579,7 +586,9 @@ class Cluster:
             ("allowWatchBookmarks", "true"),
             ("resourceVersion", resource_version),
             ("timeoutSeconds", str(timeout_seconds)),
-        ] + ([("labelSelector", label_selector)] if label_selector else [])
+        ]
+        query += [("labelSelector", label_selector)] if label_selector else []
+        query += [("fieldSelector", field_selector)] if field_selector else []
         try:
             response = await self._watch_client().call_api(
                 info.path(namespace),

@@ -32,7 +32,7 @@ from tether.source import Credentials, GitCache, normalise_url
 
 # Triggers that may move a revision or change what is rendered: they ask git (within the poll interval's listing).
 GIT_REASONS = frozenset(
-    {"start", "poll", "refresh", "hard-refresh", "spec", "project", "repo", "secrets", "operation", "retry"}
+    {"start", "poll", "refresh", "hard-refresh", "spec", "project", "repo", "secrets", "operation", "retry", "webhook"}
 )
 
 
@@ -71,6 +71,23 @@ def compared_to(app: Application) -> dict[str, Any]:
     if spec.ignore_differences:
         out["ignoreDifferences"] = spec.ignore_differences_dicts()
     return out
+
+
+def inputs_by_source(
+    sources: Sequence[ApplicationSource], source_inputs: Sequence[Sequence[str]]
+) -> tuple[tuple[str, ...], ...]:
+    """Each source's paths in its own repository, ``$<ref>//path`` inputs moved to the ref source they name."""
+    own: list[set[str]] = [set() for _ in sources]
+    by_ref = {s.ref: i for i, s in enumerate(sources) if s.ref}
+    for index, inputs in enumerate(source_inputs[: len(sources)]):
+        for path in inputs:
+            if path.startswith("$") and "//" in path:
+                name, _, inner = path[1:].partition("//")
+                if name in by_ref:
+                    own[by_ref[name]].add(inner)
+                continue
+            own[index].add(path)
+    return tuple(tuple(sorted(paths)) for paths in own)
 
 
 class Comparer:
@@ -165,6 +182,8 @@ class Comparer:
             memory.rendered_generation = generation
             memory.repos = frozenset(normalise_url(s.repo_url) for s in sources if not is_local_source(s.repo_url))
             memory.render_warnings = tuple(state.warnings)
+            memory.inputs = inputs_by_source(sources, state.source_inputs)
+            memory.moved = None
             usage = state.secret_usage
             memory.secret_entries = frozenset(usage.entries) if usage is not None else frozenset()
         return state.objects

@@ -52,6 +52,7 @@ from tether.controller.orphans import orphans
 from tether.controller.repos import RepoCredentials
 from tether.controller.settings import Settings
 from tether.controller.status import APP_API_VERSION, StatusWriter, now_iso, resource_rows, short, summary
+from tether.controller.webhooks import WebhookTrigger
 from tether.controller.workqueue import WorkQueue
 from tether.errors import TetherError
 from tether.model import DEFAULT_PROJECT, Application, Project
@@ -60,6 +61,7 @@ from tether.render.cache import RenderCache
 from tether.resource import owner_app
 from tether.secrets import PassBackend
 from tether.secrets.rotation import StoreWatcher
+from tether.server.webhook.secrets import WebhookSecrets
 from tether.source import GitCache, normalise_url
 from tether.sync.operation import OperationState
 
@@ -68,6 +70,7 @@ log = structlog.get_logger(__name__)
 REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
 ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
 EVENT_QPS, EVENT_BURST = 50.0, 200
+WEBHOOK_SECRET = "tether-webhook"  # the Secret holding each provider's webhook secret
 KEPT_CHECKOUTS = 4
 STOP_STEP_TIMEOUT = 10.0
 
@@ -105,6 +108,11 @@ class Controller:
         self.repo_secrets = Informer(
             home, "v1", "Secret", ns, self._on_repo_secret, label_selector="tether.dev/secret-type=repository"
         )
+        # Looked up by name: the operator creates it (docs/webhooks.md); a change applies at once.
+        self.webhook_secret = Informer(
+            home, "v1", "Secret", ns, lambda *_: None, field_selector=f"metadata.name={WEBHOOK_SECRET}"
+        )
+        self.webhooks = WebhookTrigger(self, max_pending=settings.webhook_queue)
         self.writer = StatusWriter(home, ns)
         # Events have a rate limit of their own: a burst of them never delays a sync or a status write.
         self.events = EventRecorder(home.sibling("events", qps=EVENT_QPS, burst=EVENT_BURST))
@@ -126,21 +134,23 @@ class Controller:
     async def start(self) -> None:
         """Open the audit log, start the informers, workers and triggers; returns once the apps are listed."""
         self.audit = await AuditLog.open(self.settings.database_url or default_url(Path(self.settings.state_dir)))
-        for informer in (self.cluster_secrets, self.repo_secrets, self.projects, self.apps):
+        informers = (self.cluster_secrets, self.repo_secrets, self.webhook_secret, self.projects, self.apps)
+        for informer in informers:
             informer.start()
-        await asyncio.wait_for(
-            asyncio.gather(
-                *(i.synced.wait() for i in (self.cluster_secrets, self.repo_secrets, self.projects, self.apps))
-            ),
-            timeout=60,
-        )
+        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout=60)
         spawn = self._tasks.append
         spawn(asyncio.create_task(self.queue.run_timers(), name="queue timers"))
         for index in range(self.settings.max_compares):
             spawn(asyncio.create_task(self._worker(), name=f"worker {index}"))
         spawn(asyncio.create_task(self._poll_loop(), name="poller"))
+        spawn(asyncio.create_task(self.webhooks.run(), name="webhooks"))
         spawn(asyncio.create_task(self._watch_store(), name="pass store"))
         log.info("controller started", namespace=self.settings.namespace, apps=len(self.apps.objects))
+
+    def webhook_secrets(self) -> WebhookSecrets:
+        """The providers' secrets as the ``tether-webhook`` Secret holds them now."""
+        secret = self.webhook_secret.get(WEBHOOK_SECRET)
+        return WebhookSecrets.from_secret_data((secret or {}).get("data"))
 
     @property
     def ready(self) -> bool:
@@ -166,7 +176,7 @@ class Controller:
         if running:
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
         await self._bounded("staged statuses", self._write_statuses())
-        for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets):
+        for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets, self.webhook_secret):
             await self._bounded(f"informer {informer.kind}", informer.close())
         await self._bounded("events", self.events.close())
         await self._bounded("destinations", self.registry.close())
@@ -389,6 +399,11 @@ class Controller:
             self._forget(name)
             return
         memory = self.memory_of(name)
+        if "moved" in reasons and memory.moved is not None:
+            before, after = memory.moved
+            memory.moved = None
+            if memory.revisions == before:  # no render since the webhook looked: the app is at the new revision
+                memory.revisions = after
         if "terminate" in reasons:
             memory.terminate_requested = True
             self.operations.terminate(name)

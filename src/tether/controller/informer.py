@@ -36,9 +36,10 @@ class Informer:
         on_change: Handler,
         *,
         label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> None:
         self.cluster, self.api_version, self.kind, self.namespace = cluster, api_version, kind, namespace
-        self.label_selector = label_selector
+        self.label_selector, self.field_selector = label_selector, field_selector
         self.on_change = on_change
         self.objects: dict[str, dict[str, Any]] = {}
         self.synced = asyncio.Event()
@@ -58,7 +59,11 @@ class Informer:
 
     async def _list(self) -> str:
         items, version = await self.cluster.list(
-            self.api_version, self.kind, self.namespace, label_selector=self.label_selector
+            self.api_version,
+            self.kind,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
         )
         fresh = {str(item["metadata"]["name"]): item for item in items}
         old = self.objects
@@ -85,6 +90,7 @@ class Informer:
                     self.namespace,
                     resource_version=version,
                     label_selector=self.label_selector,
+                    field_selector=self.field_selector,
                 ):
                     obj = event.object
                     meta = obj.get("metadata") or {}

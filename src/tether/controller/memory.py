@@ -37,6 +37,10 @@ class AppMemory:
     # that reads the app before the clearing arrives must not run the same operation again.
     handled_operation: str | None = None
     polled: bool = False  # a poll is scheduled for it
+    # Per source, the paths of its own repository its last render read (a ``ref`` source: what others read
+    # through ``$<ref>/``): a push that changes none of them needs no render (tether.controller.webhooks).
+    inputs: tuple[tuple[str, ...], ...] = ()
+    moved: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (from, to) revisions a webhook found unread
 
     @property
     def operating(self) -> bool:

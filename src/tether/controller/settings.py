@@ -40,6 +40,10 @@ class Settings:
     pass_poll_interval: float = 5.0
     shutdown_grace: float = 25.0
     sync_timeout: float = 300.0
+    webhook_max_body: int = 1024 * 1024  # bytes: a bigger delivery is refused with 413, unread
+    webhook_read_timeout: float = 10.0  # seconds for a delivery's headers, and again for its body
+    webhook_queue: int = 1000  # pushes waiting to be handled; beyond that deliveries get 503 and Retry-After
+    webhook_allow_unauthenticated: bool = False  # accept providers with no secret configured (docs/webhooks.md)
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -1,5 +1,5 @@
-"""The HTTP side of `tether serve`: health, readiness and metrics now; the API, UI and webhooks later."""
+"""The HTTP side of `tether serve`: health, readiness, metrics and the webhook receiver; the API and UI later.
 
-from tether.server.app import create_app
-
-__all__ = ["create_app"]
+``tether.server.app.create_app`` builds the FastAPI app. This package imports nothing itself, so the
+controller can use the webhook event types (``tether.server.webhook.events``) without a cycle.
+"""

@@ -1,4 +1,5 @@
-"""FastAPI app: ``/healthz`` (the process answers), ``/readyz`` (the controller can do its work), ``/metrics``.
+"""FastAPI app: ``/healthz`` (the process answers), ``/readyz`` (the controller can do its work), ``/metrics``,
+and the webhook receiver ``POST /api/webhook`` (``tether.server.webhook``).
 
 Readiness is false while the controller's own informers cannot reach the API server, so an
 outage shows here as well as in each app's conditions; it comes back by itself.
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from tether.controller.controller import Controller
+from tether.server.webhook.receiver import add_webhook_route
 
 
 def create_app(controller: Controller, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -36,6 +38,35 @@ def create_app(controller: Controller, registry: CollectorRegistry | None = None
         "Write requests (dry runs included) sent to the controller's own cluster.",
         lambda: controller.home.requests.snapshot().writes,
     )
+
+    gauge(
+        "tether_renders_total",
+        "Renders performed (not served from the render cache).",
+        lambda: controller.render_cache.stats.renders,
+    )
+    gauge(
+        "tether_render_cache_hits_total",
+        "Renders served from the render cache.",
+        lambda: controller.render_cache.stats.hits,
+    )
+    hooks = controller.webhooks.stats
+    gauge("tether_webhook_pushes_total", "Pushes taken from webhook deliveries.", lambda: hooks.pushes)
+    gauge(
+        "tether_webhook_batches_total",
+        "Passes over the webhook queue (pushes per batch: coalescing).",
+        lambda: hooks.batches,
+    )
+    gauge("tether_webhook_unmatched_total", "Pushes for repositories or refs no app uses.", lambda: hooks.unmatched)
+    gauge("tether_webhook_refreshes_total", "Apps refreshed by a webhook (a changed input).", lambda: hooks.refreshed)
+    gauge("tether_webhook_moves_total", "Apps moved to a pushed revision without a render.", lambda: hooks.moved)
+    gauge("tether_webhook_diffs_total", "git diffs for pushes without a complete file list.", lambda: hooks.diffs)
+    gauge("tether_webhook_refused_total", "Deliveries answered 503 (queue full).", lambda: hooks.refused)
+    gauge(
+        "tether_webhook_queue_depth",
+        "Pushes waiting for the webhook worker.",
+        lambda: controller.webhooks.pending.qsize(),
+    )
+    add_webhook_route(app, controller)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

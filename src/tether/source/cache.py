@@ -149,6 +149,25 @@ class GitCache:
                 await asyncio.to_thread(_remove_tree, shared.ready.result().parent)
         self._checkouts.clear()
 
+    def note_ref(self, url: str, ref: str, sha: str | None) -> bool:
+        """A push said ``ref`` now points at ``sha`` (None: deleted): update the remembered listing, if any.
+
+        So a webhook spares the next resolve and the next poll an ``ls-remote``. The listing keeps its
+        age: the poller still lists once per interval. False when nothing was remembered for ``url``.
+        """
+        key = cache_key(url)
+        listed = self._refs.get(key)
+        if listed is None:
+            return False
+        self._refs[key] = (listed[0], listed[1].moved(ref, sha))
+        return True
+
+    async def changed_paths(
+        self, url: str, before: str, after: str, credentials: Credentials | None = None
+    ) -> list[str]:
+        """Paths that differ between two commits (``git diff --name-only``), fetching either when missing."""
+        return await self.repository(url, credentials).changed_paths(before, after)
+
     def forget_refs(self, url: str) -> None:
         """Drop the remembered listing of ``url``, so the next resolve asks the server (a refresh, a poll)."""
         self._refs.pop(cache_key(url), None)
@@ -262,6 +281,16 @@ class GitRepository:
             future.add_done_callback(lambda f: _forget(inflight, key, f))
         await asyncio.shield(future)
         self.cache._known.add(key)
+
+    async def changed_paths(self, before: str, after: str) -> list[str]:
+        """Paths changed from ``before`` to ``after`` (renames as a removal and an addition); trees only, no history."""
+        await asyncio.gather(self.fetch(before), self.fetch(after))
+        done = await self._git(
+            ["diff", "--name-only", "--no-renames", "-z", self._full_sha(before), self._full_sha(after), "--"],
+            what="diff",
+            cwd=self.path,
+        )
+        return [name for name in done.stdout.decode("utf-8", "replace").split("\0") if name]
 
     @contextlib.asynccontextmanager
     async def checkout(self, sha: str) -> AsyncIterator[Path]:

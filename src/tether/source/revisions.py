@@ -42,6 +42,14 @@ class RemoteRefs:
     def tips(self) -> set[str]:
         return set(self.refs.values()) | ({self.head} if self.head else set())
 
+    def moved(self, ref: str, sha: str | None) -> RemoteRefs:
+        """This listing after a push set ``ref`` to ``sha`` (None: deleted it)."""
+        refs = {name: tip for name, tip in self.refs.items() if name != ref}
+        if sha is not None:
+            refs[ref] = sha
+        head = sha if self.head_ref == ref else self.head
+        return RemoteRefs(refs=refs, head=head, head_ref=self.head_ref)
+
     def tags(self) -> dict[str, str]:
         return {
             name.removeprefix("refs/tags/"): sha for name, sha in self.refs.items() if name.startswith("refs/tags/")
@@ -142,3 +150,25 @@ def highest_tag(tags: dict[str, str], constraint: str) -> str | None:
         if best is None or version.compare(best[0]) > 0:
             best = (version, name)
     return best[1] if best else None
+
+
+def ref_matches(revision: str, ref: str, default_branch: str | None) -> bool | None:
+    """Whether a push to ``ref`` (a full ref) can move what ``revision`` names; None when only the
+    repository's default branch could tell and it is not known (the caller resolves it).
+
+    A branch or tag name matches its ref; ``HEAD`` or empty matches the default branch; a semver
+    range matches a pushed tag inside it; a commit id never moves.
+    """
+    rev = revision.strip()
+    if rev in ("", "HEAD"):
+        if default_branch is None:
+            return None
+        return ref == "refs/heads/" + default_branch.removeprefix("refs/heads/")
+    if FULL_SHA.fullmatch(rev):
+        return False
+    if rev.startswith("refs/"):
+        return ref == rev
+    if ref in ("refs/heads/" + rev, "refs/tags/" + rev):
+        return True
+    tag = ref.removeprefix("refs/tags/")
+    return ref.startswith("refs/tags/") and highest_tag({tag: ""}, rev) == tag

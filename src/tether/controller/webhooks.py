@@ -1,0 +1,303 @@
+"""From a pushed commit to the apps it changed: only an app whose render read a changed file renders again.
+
+The receiver (``tether.server.webhook``) parses and checks a delivery, hands its pushes to
+``WebhookTrigger.offer`` and answers at once; this worker does the rest, off the request path:
+
+1. **Batch.** Every push waiting is taken at once, so a burst costs one pass: one lookup per
+   repository, one ``git diff`` per repository and revision pair, one refresh per app.
+2. **Match.** Repository URLs are compared by ``repository_identity`` (scheme, userinfo, port,
+   ``.git``, case and the scp-like ssh form do not matter). A source matches when its
+   ``targetRevision`` can name the pushed ref (``ref_matches``: the branch, the tag, the default
+   branch for ``HEAD``, a tag inside a semver range). ``ref`` sources count.
+3. **Note.** The poller's remembered ``ls-remote`` listing learns the new tip (``GitCache.note_ref``),
+   so neither the refresh nor the next poll asks the server again.
+4. **Decide.** Each matching app's new revision is resolved from that listing. The paths its
+   last render read (kept per source by the comparer: ``../base``, value files elsewhere, ``$ref``
+   files) — or Argo CD's ``manifest-generate-paths`` annotation when the app has one — are
+   checked against the changed files: the payload's list when it is complete, else one
+   ``git diff --name-only`` per repository. An app with a changed input gets a ``webhook``
+   refresh (resolve, render, compare, and sync if its policy says so). Any other app only *moves*
+   to the new revision: no render, no sync; its status shows the revision compared.
+
+Pull request events are kept (the last hundred) for the preview feature; they trigger nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tether.errors import TetherError
+from tether.model import Application
+from tether.pipeline import is_local_source
+from tether.server.webhook.events import Event, PullRequest, Push
+from tether.source.revisions import ref_matches
+from tether.source.urls import normalise_url, repository_identity
+
+if TYPE_CHECKING:
+    from tether.controller.controller import Controller
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_PENDING = 1000
+KEPT_PULL_REQUESTS = 100
+PATHS_ANNOTATION = "manifest-generate-paths"
+
+
+@dataclass
+class WebhookStats:
+    """Counters since start, for /metrics and the tests."""
+
+    pushes: int = 0  # pushes taken from the queue
+    batches: int = 0  # passes over the queue (pushes / batches shows the coalescing)
+    unmatched: int = 0  # pushes no app's source named
+    refreshed: int = 0  # apps given a webhook refresh (may render)
+    moved: int = 0  # apps moved to a new revision without a render
+    diffs: int = 0  # git diffs computed (payloads without a complete file list)
+    refused: int = 0  # deliveries answered 503: the queue was full
+    pull_requests: int = 0
+
+
+@dataclass(frozen=True)
+class _Match:
+    app: str
+    index: int  # the source's index in the app's sources
+    url: str  # as the app spells it (credentials are looked up by it)
+    revision: str  # its targetRevision
+
+
+class WebhookTrigger:
+    """A bounded queue of pushes and the worker that turns them into refreshes (see the module docstring)."""
+
+    def __init__(self, controller: Controller, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        self.controller = controller
+        self.pending: asyncio.Queue[Push] = asyncio.Queue(max_pending)
+        self.pull_requests: deque[PullRequest] = deque(maxlen=KEPT_PULL_REQUESTS)
+        self.stats = WebhookStats()
+
+    def offer(self, events: Sequence[Event]) -> bool:
+        """Queue a delivery's pushes; False (nothing queued) when they do not all fit: the sender retries."""
+        pushes = [e for e in events if isinstance(e, Push)]
+        if self.pending.qsize() + len(pushes) > self.pending.maxsize:
+            self.stats.refused += 1
+            return False
+        for push in pushes:
+            self.pending.put_nowait(push)
+        for event in events:
+            if isinstance(event, PullRequest):
+                self.pull_requests.append(event)
+                self.stats.pull_requests += 1
+        return True
+
+    async def run(self) -> None:
+        """Take every push waiting, handle them as one batch, repeat; an error loses that batch only."""
+        while True:
+            batch = [await self.pending.get()]
+            while not self.pending.empty():
+                batch.append(self.pending.get_nowait())
+            self.stats.pushes += len(batch)
+            self.stats.batches += 1
+            try:
+                await self.handle(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not end the worker: polling still catches the push
+                log.exception("webhook batch failed", pushes=len(batch))
+
+    async def handle(self, pushes: Sequence[Push]) -> None:
+        """Refresh or move every app the pushes concern."""
+        index = self._sources_by_repository()
+        per_app: dict[str, list[tuple[_Match, list[Push]]]] = {}
+        for push in pushes:
+            identities = {repository_identity(u) for u in push.repo_urls if u}
+            matches = [m for identity in identities for m in index.get(identity, ())]
+            if not matches:
+                self.stats.unmatched += 1
+                continue
+            default_branch = push.default_branch
+            for match in matches:
+                fits = ref_matches(match.revision, push.ref, default_branch)
+                if fits is None:
+                    default_branch = await self._default_branch(match.url)
+                    fits = ref_matches(match.revision, push.ref, default_branch)
+                if not fits:
+                    continue
+                self._note(match.url, push)
+                entries = per_app.setdefault(match.app, [])
+                for known, seen in entries:
+                    if known == match:
+                        seen.append(push)
+                        break
+                else:
+                    entries.append((match, [push]))
+        diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]] = {}
+        await asyncio.gather(*(self._decide(app, entries, diffs) for app, entries in per_app.items()))
+
+    def _note(self, url: str, push: Push) -> None:
+        """The new tip, in the listing resolves use and in the one the poller compares with: no refresh twice."""
+        c = self.controller
+        c.git.note_ref(url, push.ref, push.after)
+        key = normalise_url(url)
+        seen = c.refs_seen.get(key)
+        if seen is not None:
+            c.refs_seen[key] = seen.moved(push.ref, push.after)
+
+    # ------------------------------------------------------------------ matching
+
+    def _sources_by_repository(self) -> dict[str, list[_Match]]:
+        """Every app source by repository identity (one pass over the apps the informer holds)."""
+        index: dict[str, list[_Match]] = {}
+        for name, obj in self.controller.apps.objects.items():
+            spec = obj.get("spec") if isinstance(obj, dict) else None
+            if not isinstance(spec, dict):
+                continue
+            sources = spec.get("sources") if spec.get("sources") else [spec.get("source")]
+            for position, source in enumerate(sources if isinstance(sources, list) else []):
+                if not isinstance(source, dict) or source.get("chart"):
+                    continue
+                url = source.get("repoURL")
+                if not isinstance(url, str) or not url or is_local_source(url):
+                    continue
+                revision = source.get("targetRevision")
+                match = _Match(name, position, url, revision if isinstance(revision, str) else "HEAD")
+                index.setdefault(repository_identity(url), []).append(match)
+        return index
+
+    async def _default_branch(self, url: str) -> str | None:
+        """The default branch from the remembered listing, else one ``ls-remote``."""
+        try:
+            refs = await self.controller.git.repository(url, self.controller.repo_credentials.lookup(url)).ls_remote()
+        except TetherError as exc:
+            log.info("webhook: cannot resolve the default branch", repo=url, error=str(exc))
+            return None
+        return refs.head_ref.removeprefix("refs/heads/") if refs.head_ref else None
+
+    # ------------------------------------------------------------------ deciding
+
+    async def _decide(
+        self,
+        name: str,
+        entries: list[tuple[_Match, list[Push]]],
+        diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]],
+    ) -> None:
+        c = self.controller
+        memory = c.memory.get(name)
+        obj = c.apps.get(name)
+        if obj is None:
+            return
+        if memory is None or memory.desired is None or not memory.revisions or memory.operating:
+            self._refresh(name)
+            return
+        try:
+            app = Application.from_object(obj)
+        except TetherError:
+            self._refresh(name)  # the reconcile says what is wrong with it
+            return
+        sources = app.spec.sources_list()
+        before = tuple(memory.revisions)
+        after = list(before)
+        changed_input = False
+        for match, pushes in entries:
+            if match.index >= len(sources) or match.index >= len(before):
+                changed_input = True
+                continue
+            try:
+                new = await c.git.resolve(match.url, match.revision, c.repo_credentials.lookup(match.url))
+            except TetherError:
+                changed_input = True  # the refresh shows the error
+                continue
+            old = before[match.index]
+            if new == old:
+                continue
+            after[match.index] = new
+            watched = self._watched(app, match.index, memory.inputs)
+            if watched is None:
+                changed_input = True
+                continue
+            files = _listed(pushes, old, new)
+            if files is None:
+                key = (repository_identity(match.url), old, new)
+                if key not in diffs:
+                    diffs[key] = asyncio.ensure_future(self._diff(match.url, old, new))
+                files = await diffs[key]
+            if files is None or _touches(files, watched):
+                changed_input = True
+        if tuple(after) == before:
+            return
+        if changed_input:
+            self._refresh(name)
+            return
+        memory.moved = (before, tuple(after))
+        self.stats.moved += 1
+        c.queue.add(name, "moved")
+
+    def _refresh(self, name: str) -> None:
+        self.stats.refreshed += 1
+        self.controller.queue.add(name, "webhook")
+
+    def _watched(self, app: Application, index: int, inputs: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | None:
+        """The repository paths whose change concerns source ``index``; None when unknown (refresh it)."""
+        annotated = app.annotation(PATHS_ANNOTATION)
+        if annotated is not None:
+            base = app.spec.sources_list()[index].path.strip("/")
+            paths = []
+            for part in annotated.split(";"):
+                part = part.strip()
+                if not part:
+                    continue
+                joined = part.lstrip("/") if part.startswith("/") else f"{base}/{part}" if base else part
+                paths.append(_clean(joined))
+            return tuple(paths)
+        if index >= len(inputs):
+            return None
+        return inputs[index]
+
+    async def _diff(self, url: str, old: str, new: str) -> frozenset[str] | None:
+        c = self.controller
+        self.stats.diffs += 1
+        try:
+            return frozenset(await c.git.changed_paths(url, old, new, c.repo_credentials.lookup(url)))
+        except TetherError as exc:
+            log.info("webhook: cannot list the changed files; refreshing", repo=url, error=str(exc))
+            return None
+
+
+def _listed(pushes: Sequence[Push], old: str, new: str) -> frozenset[str] | None:
+    """The files changed from ``old`` to ``new`` by the payloads alone, when they form one unbroken chain."""
+    by_before = {p.before: p for p in pushes if p.before}
+    files: set[str] = set()
+    at = old
+    for _ in range(len(pushes)):
+        push = by_before.get(at)
+        if push is None or push.changed_files is None or push.forced:
+            return None
+        files.update(push.changed_files)
+        at = push.after or ""
+        if at == new:
+            return frozenset(files)
+    return None
+
+
+def _clean(path: str) -> str:
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    out: list[str] = []
+    for part in parts:
+        if part == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(part)
+    return "/".join(out)
+
+
+def _touches(files: frozenset[str], watched: Sequence[str]) -> bool:
+    """Whether any changed file is a watched path or lies under one (``.`` or "" is the whole repository)."""
+    prefixes = [_clean(p) for p in watched]
+    if any(p == "" for p in prefixes):
+        return bool(files)
+    return any(f == p or f.startswith(p + "/") for f in files for p in prefixes)

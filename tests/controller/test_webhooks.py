@@ -1,0 +1,225 @@
+"""Webhooks end to end: real provider payloads over HTTP to `POST /api/webhook`, the devcluster, git over smart HTTP.
+
+Polling is set to an hour in these tests, so only a webhook can move an app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from tests.controller.conftest import API, application, eventually, settings_for
+from tests.webhook_deliveries import PROVIDERS, SECRETS, headers, retarget, secret_data
+from tether.cluster import Cluster
+from tether.controller.controller import Controller
+from tether.devcluster.gitserver import GitHttpServer
+from tether.devcluster.passstore import PassStore
+from tether.server.app import create_app
+from tether.server.protocol import with_header_timeout
+
+HOUR = 3600.0
+
+
+def configmap(name: str, value: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: {value}\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Receiver:
+    """`tether serve`'s HTTP server (same app, same protocol class) for an in-process controller."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(controller),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            http=with_header_timeout(controller.settings.webhook_read_timeout),
+        )
+        self.server = uvicorn.Server(config)
+        self.server.capture_signals = lambda: _nothing()  # type: ignore[method-assign,assignment]
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Receiver:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)
+
+    async def deliver(self, provider: str, body: bytes, secret: str | None) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(f"{self.url}/api/webhook", content=body, headers=headers(provider, body, secret))
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+async def webhook_secret(kube: Cluster, namespace: str, data: dict[str, str]) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "tether-webhook", "namespace": namespace},
+        "data": data,
+    }
+    await kube.apply(secret)
+
+
+@pytest.fixture
+async def hooked(
+    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
+) -> AsyncIterator[Receiver]:
+    """A started controller (polls an hour apart) with every provider's secret, and its HTTP server."""
+    await webhook_secret(kube, namespace, secret_data())
+    settings = settings_for(namespace, tmp_path / "state", pass_store, poll_interval=HOUR, poll_jitter=0.0)
+    c = Controller(settings, kube)
+    await c.start()
+    try:
+        async with Receiver(c) as receiver:
+            yield receiver
+    finally:
+        await c.stop()
+
+
+async def status_of(kube: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    obj = await kube.get(API, "Application", name, namespace)
+    return (obj or {}).get("status") or {}
+
+
+def revision_is(sha: str) -> Any:
+    return lambda s: (s.get("sync") or {}).get("revision") == sha and (s.get("sync") or {}).get("status") == "Synced"
+
+
+async def test_every_providers_real_push_refreshes_the_matching_app(
+    hooked: Receiver, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    head = repo.commit("first", files={"app/cm.yaml": configmap("cm", "first")})
+    spec = {"syncPolicy": {"automated": {"prune": True}}}
+    await kube.apply(application("web", namespace, repo.url, "app", namespace, **spec))
+    await eventually(lambda: status_of(kube, namespace, "web"), revision_is(head))
+    for provider in PROVIDERS:
+        before, head = head, repo.commit(provider, files={"app/cm.yaml": configmap("cm", provider)})
+        body = retarget(provider, repo.url, before=before, after=head, files=["app/cm.yaml"])
+        refused = await hooked.deliver(provider, body, "not-" + SECRETS[provider])
+        assert refused.status_code == 401, (provider, refused.text)
+        answer = await hooked.deliver(provider, body, SECRETS[provider])
+        assert answer.status_code == 202, (provider, answer.text)
+        await eventually(lambda: status_of(kube, namespace, "web"), revision_is(head), timeout=30)
+        live = await kube.get("v1", "ConfigMap", "cm", namespace)
+        assert live is not None and live["data"]["value"] == provider
+    stats = hooked.controller.webhooks.stats
+    assert stats.refreshed == len(PROVIDERS)  # each push changed the app's input: one refresh each
+    assert stats.unmatched == 0
+
+
+async def test_a_provider_without_a_secret_is_refused_unless_unauthenticated_webhooks_are_on(
+    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
+) -> None:
+    only_github = {k: v for k, v in secret_data().items() if k == "github"}
+    await webhook_secret(kube, namespace, only_github)
+    body = retarget("gitlab", "http://127.0.0.1:1/none.git", before="a" * 40, after="b" * 40, files=[])
+    for allow, expected in ((False, 401), (True, 202)):
+        settings = settings_for(namespace, tmp_path / f"state-{allow}", pass_store, webhook_allow_unauthenticated=allow)
+        c = Controller(settings, kube)
+        await c.start()
+        try:
+            async with Receiver(c) as receiver:
+                answer = await receiver.deliver("gitlab", body, None)
+                assert answer.status_code == expected, answer.text
+                if not allow:
+                    assert "no webhook secret" in answer.json()["error"]
+                signed = await receiver.deliver(
+                    "github",
+                    retarget("github", "http://127.0.0.1:1/x.git", before=None, after="c" * 40),
+                    SECRETS["github"],
+                )
+                assert signed.status_code == 202  # the configured provider is unaffected
+        finally:
+            await c.stop()
+
+
+async def test_a_changed_secret_applies_without_a_restart(hooked: Receiver, kube: Cluster, namespace: str) -> None:
+    body = retarget("github", "http://127.0.0.1:1/none.git", before="a" * 40, after="b" * 40, files=[])
+    assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 202
+    rotated = {**secret_data(), "github": base64.b64encode(b"rotated").decode()}
+    await webhook_secret(kube, namespace, rotated)
+
+    async def answer() -> int:
+        return (await hooked.deliver("github", body, "rotated")).status_code
+
+    await eventually(answer, lambda code: code == 202, timeout=10)
+    assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 401
+
+
+def monorepo(apps: int, kustomized: int) -> dict[str, str]:
+    """``apps`` plain apps and ``kustomized`` apps that include the shared ``base/``."""
+    files = {"base/kustomization.yaml": "resources: [shared.yaml]\n", "base/shared.yaml": configmap("shared", "v1")}
+    for i in range(apps):
+        files[f"apps/app-{i:03d}/cm.yaml"] = configmap(f"app-{i:03d}", "v1")
+    for i in range(kustomized):
+        files[f"apps/kust-{i:03d}/kustomization.yaml"] = f"namePrefix: k{i:03d}-\nresources: [../../base]\n"
+    return files
+
+
+async def test_one_commit_in_a_300_app_monorepo_renders_only_the_apps_that_read_it(
+    hooked: Receiver, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    plain, kustomized = 280, 20
+    repo = git_server.create_repo(unique_repo_name)
+    head = repo.commit("fleet", files=monorepo(plain, kustomized))
+    names = [f"app-{i:03d}" for i in range(plain)] + [f"kust-{i:03d}" for i in range(kustomized)]
+    await asyncio.gather(*(kube.apply(application(n, namespace, repo.url, f"apps/{n}", namespace)) for n in names))
+
+    async def revisions() -> set[str]:
+        items, _ = await kube.list(API, "Application", namespace)
+        return {((i.get("status") or {}).get("sync") or {}).get("revision", "") for i in items}
+
+    await eventually(revisions, lambda r: r == {head}, timeout=180)
+    c = hooked.controller
+    stats = c.webhooks.stats
+
+    async def push(provider: str, files: dict[str, str], listed: bool) -> int:
+        nonlocal head
+        renders = c.render_cache.stats.renders
+        before, head = head, repo.commit("change", files=files)
+        body = retarget(provider, repo.url, before=before, after=head, files=list(files) if listed else None)
+        assert (await hooked.deliver(provider, body, SECRETS[provider])).status_code == 202
+        await eventually(revisions, lambda r: r == {head}, timeout=120)
+        return c.render_cache.stats.renders - renders
+
+    moved = stats.moved
+    assert await push("github", {"apps/app-007/cm.yaml": configmap("app-007", "v2")}, listed=True) == 1
+    assert stats.moved - moved == len(names) - 1  # every other app moved to the new revision, unrendered
+    assert await push("github", {"base/shared.yaml": configmap("shared", "v2")}, listed=True) == kustomized
+    diffs = stats.diffs
+    # Bitbucket Server sends no file list: one git diff for the repository gives the same answer.
+    assert await push("bitbucketserver", {"apps/app-011/cm.yaml": configmap("app-011", "v2")}, listed=False) == 1
+    assert stats.diffs - diffs == 1
+    assert await push("bitbucketserver", {"base/shared.yaml": configmap("shared", "v3")}, listed=False) == kustomized
