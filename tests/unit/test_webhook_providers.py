@@ -773,7 +773,7 @@ def test_secrets_from_a_secrets_data() -> None:
 
 
 def test_secrets_never_raise_and_never_show() -> None:
-    for data in (
+    samples: list[Any] = [
         None,
         {},
         {"github": None},
@@ -782,8 +782,9 @@ def test_secrets_never_raise_and_never_show() -> None:
         {"github": "Z2g=\n"},
         "github",
         [1],
-    ):
-        assert WebhookSecrets.from_secret_data(data) == WebhookSecrets()  # type: ignore[arg-type]
+    ]
+    for data in samples:
+        assert WebhookSecrets.from_secret_data(data) == WebhookSecrets()
     secrets = WebhookSecrets.from_secret_data({"github": _b64("hunter2"), "azuredevops-password": _b64("pw-9")})
     assert "hunter2" not in repr(secrets) and "pw-9" not in repr(secrets)
 
@@ -967,6 +968,27 @@ def test_a_malformed_delivery_is_a_bad_request_with_a_short_message(
     error = refused(400, parse, provider, headers, body)
     assert 0 < len(error.message) <= 120
     assert SENTINEL not in error.message and SENTINEL not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("number", "2"),
+        ("number", True),
+        ("number", 2.0),
+        ("pull_request", None),
+        ("pull_request.head", None),
+        ("pull_request.head.ref", 3),
+        ("pull_request.head.sha", "not hex"),
+        ("pull_request.base", ["master"]),
+        ("pull_request.title", {"text": "t"}),
+        ("action", None),
+    ],
+)
+def test_a_pull_request_of_a_wrong_type_is_a_bad_request(path: str, value: Any) -> None:
+    payload = _set(load(GITHUB / "pull_request" / "opened.payload.json"), path, value)
+    body = json.dumps(payload).encode()
+    refused(400, parse, "github", headers_for("github", "pull_request", body), body)
 
 
 def test_gitlab_reads_the_repository_when_the_project_is_missing_and_refuses_neither() -> None:
