@@ -7,88 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from tests.controller.conftest import API, application, eventually, settings_for
-from tests.webhook_deliveries import PROVIDERS, SECRETS, headers, retarget, secret_data
+from tests.controller.conftest import API, Receiver, application, eventually, settings_for, webhook_secret
+from tests.webhook_deliveries import PROVIDERS, SECRETS, retarget, secret_data
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
-from tether.server.app import create_app
-from tether.server.protocol import with_header_timeout
 
 HOUR = 3600.0
 
 
 def configmap(name: str, value: str) -> str:
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: {value}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Receiver:
-    """`tether serve`'s HTTP server (same app, same protocol class) for an in-process controller."""
-
-    def __init__(self, controller: Controller) -> None:
-        self.controller = controller
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            create_app(controller),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan="off",
-            http=with_header_timeout(controller.settings.webhook_read_timeout),
-        )
-        self.server = uvicorn.Server(config)
-        self.server.capture_signals = lambda: _nothing()  # type: ignore[method-assign,assignment]
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Receiver:
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.02)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 10)
-
-    async def deliver(self, provider: str, body: bytes, secret: str | None) -> httpx.Response:
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.post(f"{self.url}/api/webhook", content=body, headers=headers(provider, body, secret))
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-async def webhook_secret(kube: Cluster, namespace: str, data: dict[str, str]) -> None:
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "tether-webhook", "namespace": namespace},
-        "data": data,
-    }
-    await kube.apply(secret)
 
 
 @pytest.fixture
