@@ -19,6 +19,7 @@ from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
+from tether.source import normalise_url
 
 HOUR = 3600.0
 
@@ -50,6 +51,10 @@ async def status_of(kube: Cluster, namespace: str, name: str) -> dict[str, Any]:
 
 def revision_is(sha: str) -> Any:
     return lambda s: (s.get("sync") or {}).get("revision") == sha and (s.get("sync") or {}).get("status") == "Synced"
+
+
+def compared_at(sha: str) -> Any:
+    return lambda s: (s.get("sync") or {}).get("revision") == sha
 
 
 async def test_every_providers_real_push_refreshes_the_matching_app(
@@ -159,3 +164,56 @@ async def test_one_commit_in_a_300_app_monorepo_renders_only_the_apps_that_read_
     assert await push("bitbucketserver", {"apps/app-011/cm.yaml": configmap("app-011", "v2")}, listed=False) == 1
     assert stats.diffs - diffs == 1
     assert await push("bitbucketserver", {"base/shared.yaml": configmap("shared", "v3")}, listed=False) == kustomized
+
+
+async def test_a_burst_coalesces_and_pushes_for_unused_repositories_cost_nothing(
+    hooked: Receiver, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    head = repo.commit("first", files={"app/cm.yaml": configmap("cm", "first")})
+    await kube.apply(application("web", namespace, repo.url, "app", namespace))
+    await eventually(lambda: status_of(kube, namespace, "web"), compared_at(head))
+    c = hooked.controller
+    stats = c.webhooks.stats
+    fetches, refreshed, batches, unmatched = c.git.fetch_count, stats.refreshed, stats.batches, stats.unmatched
+    before, head = head, repo.commit("second", files={"app/cm.yaml": configmap("cm", "second")})
+    ours = retarget("github", repo.url, before=before, after=head, files=["app/cm.yaml"])
+    theirs = retarget("github", "https://git.example.com/nobody/else.git", before=before, after=head, files=[])
+    answers = await asyncio.gather(
+        *(hooked.deliver("github", body, SECRETS["github"]) for body in [ours] * 10 + [theirs] * 10)
+    )
+    assert {a.status_code for a in answers} == {202}
+    await eventually(lambda: status_of(kube, namespace, "web"), compared_at(head))
+    await eventually(lambda: asyncio.sleep(0, stats.pushes), lambda pushes: c.webhooks.pending.empty())
+    assert c.git.fetch_count - fetches == 1  # one fetch of the new commit for ten deliveries
+    assert stats.unmatched - unmatched == 10  # the other repository: a lookup each, nothing else
+    assert 1 <= stats.refreshed - refreshed <= stats.batches - batches  # at most one refresh per app per batch
+    assert c.refs_seen[normalise_url(repo.url)].refs["refs/heads/main"] == head  # the next poll finds nothing new
+
+
+async def test_manifest_generate_paths_decides_instead_of_the_recorded_inputs(
+    hooked: Receiver, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    files = {"app/cm.yaml": configmap("cm", "first"), "config/flag.txt": "on\n"}
+    head = repo.commit("first", files=files)
+    app = application("web", namespace, repo.url, "app", namespace)
+    app["metadata"]["annotations"] = {"argocd.argoproj.io/manifest-generate-paths": ".;/config"}
+    await kube.apply(app)
+    await eventually(lambda: status_of(kube, namespace, "web"), compared_at(head))
+    c = hooked.controller
+
+    async def push(changed: dict[str, str]) -> str:
+        nonlocal head
+        refreshed, moved = c.webhooks.stats.refreshed, c.webhooks.stats.moved
+        before, head = head, repo.commit("change", files=changed)
+        body = retarget("github", repo.url, before=before, after=head, files=list(changed))
+        assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 202
+        await eventually(lambda: status_of(kube, namespace, "web"), compared_at(head))
+        if c.webhooks.stats.refreshed > refreshed:
+            return "refreshed"
+        return "moved" if c.webhooks.stats.moved > moved else "nothing"
+
+    assert await push({"config/flag.txt": "off\n"}) == "refreshed"  # not read by the render, named by the annotation
+    assert await push({"README.md": "# docs\n"}) == "moved"  # named by neither: no refresh
+    assert await push({"app/cm.yaml": configmap("cm", "second")}) == "refreshed"  # "." is the source's own path

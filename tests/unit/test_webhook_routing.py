@@ -8,7 +8,7 @@ from tether.controller.compare import inputs_by_source
 from tether.controller.webhooks import _listed, _touches
 from tether.model.source import ApplicationSource
 from tether.server.webhook.events import Push
-from tether.source.revisions import RemoteRefs, ref_matches
+from tether.source.revisions import ref_matches
 
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 
@@ -34,16 +34,6 @@ def test_which_pushed_refs_can_move_a_target_revision(
     revision: str, ref: str, default: str | None, expected: bool | None
 ) -> None:
     assert ref_matches(revision, ref, default) is expected
-
-
-def test_a_listing_after_a_push_moves_the_ref_and_head_that_follows_it() -> None:
-    refs = RemoteRefs(refs={"refs/heads/main": SHA_A, "refs/tags/v1": SHA_B}, head=SHA_A, head_ref="refs/heads/main")
-    moved = refs.moved("refs/heads/main", SHA_C)
-    assert (moved.refs["refs/heads/main"], moved.head) == (SHA_C, SHA_C)
-    assert refs.refs["refs/heads/main"] == SHA_A  # the old listing is left alone
-    other = refs.moved("refs/heads/dev", SHA_B)
-    assert other.head == SHA_A and other.refs["refs/heads/dev"] == SHA_B
-    assert "refs/tags/v1" not in refs.moved("refs/tags/v1", None).refs
 
 
 def test_ref_inputs_count_for_the_source_whose_repository_holds_them() -> None:

@@ -9,8 +9,9 @@ The receiver (``tether.server.webhook``) parses and checks a delivery, hands its
    ``.git``, case and the scp-like ssh form do not matter). A source matches when its
    ``targetRevision`` can name the pushed ref (``ref_matches``: the branch, the tag, the default
    branch for ``HEAD``, a tag inside a semver range). ``ref`` sources count.
-3. **Note.** The poller's remembered ``ls-remote`` listing learns the new tip (``GitCache.note_ref``),
-   so neither the refresh nor the next poll asks the server again.
+3. **List.** Each repository with a matching source is listed once (``ls-remote``); the poller keeps
+   that listing, so the next poll finds nothing new. The payload's commit ids are only a hint: what
+   an app moves to is what the repository says its ``targetRevision`` names.
 4. **Decide.** Each matching app's new revision is resolved from that listing. The paths its
    last render read (kept per source by the comparer: ``../base``, value files elsewhere, ``$ref``
    files) — or Argo CD's ``manifest-generate-paths`` annotation when the app has one — are
@@ -113,6 +114,7 @@ class WebhookTrigger:
         """Refresh or move every app the pushes concern."""
         index = self._sources_by_repository()
         per_app: dict[str, list[tuple[_Match, list[Push]]]] = {}
+        listed: dict[str, str] = {}  # repositories to list again: normalised URL -> as an app spells it
         for push in pushes:
             identities = {repository_identity(u) for u in push.repo_urls if u}
             matches = [m for identity in identities for m in index.get(identity, ())]
@@ -127,7 +129,7 @@ class WebhookTrigger:
                     fits = ref_matches(match.revision, push.ref, default_branch)
                 if not fits:
                     continue
-                self._note(match.url, push)
+                listed.setdefault(normalise_url(match.url), match.url)
                 entries = per_app.setdefault(match.app, [])
                 for known, seen in entries:
                     if known == match:
@@ -135,17 +137,25 @@ class WebhookTrigger:
                         break
                 else:
                     entries.append((match, [push]))
+        await asyncio.gather(*(self._list(url) for url in listed.values()))
         diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]] = {}
         await asyncio.gather(*(self._decide(app, entries, diffs) for app, entries in per_app.items()))
 
-    def _note(self, url: str, push: Push) -> None:
-        """The new tip, in the listing resolves use and in the one the poller compares with: no refresh twice."""
+    async def _list(self, url: str) -> None:
+        """List the repository's refs afresh (one ``ls-remote``, shared by every app on it and by the poller).
+
+        The payload's commit ids are not trusted: an app moves only to what the repository itself says
+        its ``targetRevision`` names now, so a forged or replayed delivery can cause a refresh, never a
+        deployment of a commit the ref does not point at.
+        """
         c = self.controller
-        c.git.note_ref(url, push.ref, push.after)
-        key = normalise_url(url)
-        seen = c.refs_seen.get(key)
-        if seen is not None:
-            c.refs_seen[key] = seen.moved(push.ref, push.after)
+        c.git.forget_refs(url)
+        try:
+            refs = await c.git.repository(url, c.repo_credentials.lookup(url)).ls_remote()
+        except TetherError as exc:
+            log.info("webhook: cannot list the repository", repo=url, error=str(exc))
+            return
+        c.refs_seen[normalise_url(url)] = refs  # the next poll finds nothing new
 
     # ------------------------------------------------------------------ matching
 

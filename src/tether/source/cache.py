@@ -149,19 +149,6 @@ class GitCache:
                 await asyncio.to_thread(_remove_tree, shared.ready.result().parent)
         self._checkouts.clear()
 
-    def note_ref(self, url: str, ref: str, sha: str | None) -> bool:
-        """A push said ``ref`` now points at ``sha`` (None: deleted): update the remembered listing, if any.
-
-        So a webhook spares the next resolve and the next poll an ``ls-remote``. The listing keeps its
-        age: the poller still lists once per interval. False when nothing was remembered for ``url``.
-        """
-        key = cache_key(url)
-        listed = self._refs.get(key)
-        if listed is None:
-            return False
-        self._refs[key] = (listed[0], listed[1].moved(ref, sha))
-        return True
-
     async def changed_paths(
         self, url: str, before: str, after: str, credentials: Credentials | None = None
     ) -> list[str]:

@@ -42,14 +42,6 @@ class RemoteRefs:
     def tips(self) -> set[str]:
         return set(self.refs.values()) | ({self.head} if self.head else set())
 
-    def moved(self, ref: str, sha: str | None) -> RemoteRefs:
-        """This listing after a push set ``ref`` to ``sha`` (None: deleted it)."""
-        refs = {name: tip for name, tip in self.refs.items() if name != ref}
-        if sha is not None:
-            refs[ref] = sha
-        head = sha if self.head_ref == ref else self.head
-        return RemoteRefs(refs=refs, head=head, head_ref=self.head_ref)
-
     def tags(self) -> dict[str, str]:
         return {
             name.removeprefix("refs/tags/"): sha for name, sha in self.refs.items() if name.startswith("refs/tags/")
