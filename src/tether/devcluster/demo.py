@@ -22,7 +22,6 @@ import base64
 import contextlib
 import fcntl
 import os
-import base64
 import secrets
 import shlex
 import shutil
@@ -644,7 +643,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tether.devcluster.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", default="demo", help="devcluster name (default: demo)")
     parser.add_argument("--listen", default=None, help="tether serve's address (default 127.0.0.1:8080 if free)")
-    parser.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls (default 5)")
+    parser.add_argument(
+        "--poll-interval", type=float, default=60.0, help="seconds between polls (default 60; pushes come by webhook)"
+    )
     parser.add_argument("--state-dir", type=Path, default=None, help="default: <cache root>/demo")
     parser.add_argument("--keep-cluster", action="store_true", help="leave the devcluster running at the end")
     args = parser.parse_args(argv)
