@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -273,10 +273,14 @@ class IngressAddresses:
 
 
 class TetherServe:
-    """One ``tether serve`` process started by the bench (``python -m tether.cli``, so ``--src`` applies)."""
+    """One ``tether serve`` process started by the bench (``python -m tether.cli``, so ``--src`` applies).
 
-    def __init__(self, kubeconfig: str, workdir: Path, poll_interval: float) -> None:
+    ``extra_args`` go after the bench's own flags (W1 gives a ``pass`` store this way).
+    """
+
+    def __init__(self, kubeconfig: str, workdir: Path, poll_interval: float, extra_args: Sequence[str] = ()) -> None:
         self.kubeconfig = kubeconfig
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.state_dir = Path(tempfile.mkdtemp(prefix="tether-serve-", dir=workdir))
         self.log_path = self.state_dir / "serve.log"
@@ -304,6 +308,7 @@ class TetherServe:
             f"{self.poll_interval:g}",
             "--state-dir",
             str(self.state_dir),
+            *self.extra_args,
         ]
         with self.log_path.open("ab") as sink:
             self.process = subprocess.Popen(
