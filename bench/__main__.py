@@ -1,9 +1,10 @@
-"""``python -m bench``: start a devcluster of our own, run E1–E5 and C1–C3, write bench/results/*.json, stop it.
+"""``python -m bench``: start a devcluster of our own, run E1–E5, C1–C3 and W1–W3, write bench/results/*.json, stop it.
 
 C1–C3 measure ``tether serve`` against kubectl and Flux (bench/controller.py); Flux's controllers are
 built from the Go module proxy when missing, in the background while the devcluster starts, and
 waited for before anything is measured. C0 (not in the default set) measures the control plane
 itself: the kubectl baseline with kube-controller-manager's default and raised concurrency.
+W1–W3 measure the webhook path of ``tether serve`` (bench/webhooks.py) on a devcluster of their own.
 
 ``--src DIR`` measures the Tether source in DIR (e.g. a worktree of an older commit) with this
 harness: the process re-executes itself with ``PYTHONPATH=DIR`` so every ``tether`` import (and
@@ -36,7 +37,9 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--src", type=Path, help="Tether source directory to measure (default: this checkout's src).")
     parser.add_argument("--out", type=Path, help="Where the result files go (default: bench/results).")
     parser.add_argument(
-        "--only", default="E1,E2,E3,E4,E5,C1,C2,C3", help="Comma-separated subset, e.g. E1,E2,E3 or C0,C1."
+        "--only",
+        default="E1,E2,E3,E4,E5,C1,C2,C3,W1,W2,W3",
+        help="Comma-separated subset, e.g. E1,E2,E3 or C0,C1 or W1,W2,W3.",
     )
     parser.add_argument("--apps", default=None, help="Comma-separated N values for E1–E3 (default 100, full: 100,500).")
     parser.add_argument("--reps", type=int, default=None, help="E1 repetitions per variant.")
@@ -50,6 +53,11 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steady-seconds", type=float, default=None, help="C2 duration (default 600, quick 120).")
     parser.add_argument("--drift-reps", type=int, default=None, help="C3 repetitions (default 5, quick 3).")
     parser.add_argument("--poll-interval", type=float, default=120.0, help="tether serve --poll-interval in C1–C3.")
+    parser.add_argument("--w-pushes", type=int, default=None, help="W1 pushes (default 20, quick 5).")
+    parser.add_argument(
+        "--w-load-seconds", type=float, default=None, help="W3 duration of the load (default 60, quick 15)."
+    )
+    parser.add_argument("--w-rate", type=float, default=50.0, help="W3 webhook deliveries a second (default 50).")
     parser.add_argument("--no-profile", action="store_true", help="Skip the pyinstrument profile of E2.")
     parser.add_argument("--no-report", action="store_true", help="Do not refresh docs/benchmarks.md.")
     parser.add_argument("--keep-cluster", action="store_true", help="Leave the devcluster running (debugging).")
@@ -172,6 +180,26 @@ def main(argv: list[str] | None = None) -> int:
                     steady_seconds=args.steady_seconds or (120.0 if quick else 600.0),
                     drift_reps=args.drift_reps or (3 if quick else 5),
                     poll_interval=args.poll_interval,
+                    only=only,
+                    out=out,
+                    run_info=run_info,
+                )
+            if only & {"W1", "W2", "W3"}:
+                from bench.webhooks import run_webhooks
+
+                if state is not None and not args.keep_cluster:  # a cluster of its own, as C1–C3 have
+                    log(f"stopping devcluster {name}")
+                    devcluster.down(name)
+                    state = None
+                name = f"bench-{os.getpid()}-w"
+                log(f"starting devcluster {name}")
+                state = devcluster.up(name, log=lambda line: log(f"devcluster: {line}"))
+                written += run_webhooks(
+                    kubeconfig=state.kubeconfig,
+                    workdir=workdir,
+                    pushes=args.w_pushes or (5 if quick else 20),
+                    load_seconds=args.w_load_seconds or (15.0 if quick else 60.0),
+                    rate=args.w_rate,
                     only=only,
                     out=out,
                     run_info=run_info,
