@@ -410,6 +410,178 @@ def _controller_section(after: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+_W_METHOD = [
+    "One devcluster, the bench's smart-HTTP git server and one `tether serve` (`--poll-interval 600`, so only a",
+    "webhook moves an app). The git server's post-receive hook sends serve a GitHub-format push, signed with the",
+    "secret the `tether-webhook` Secret holds, for every push, as a provider would. **W1**: one app of 20 objects",
+    "(5 Deployments of one replica, 5 Services, 9 ConfigMaps, a Secret whose value comes from a throwaway `pass`",
+    "store); each push changes a ConfigMap value and one Deployment's pod-template annotation, timed from the start",
+    "of the commit and push until a watch sees the app Synced and Healthy at the new revision; kubectl's round",
+    "(the same objects with the secret value put in, `apply --server-side` into a namespace of its own, then",
+    "`kubectl wait --for=condition=Available` of the changed Deployment) runs just before each of Tether's.",
+    "**W2**: 300 apps of one ConfigMap each in one monorepo, one shared namespace; a commit touching one app's",
+    "file, timed until a watch sees that ConfigMap hold the new value; renders from serve's /metrics. **W3**: the",
+    "W2 monorepo under a fixed schedule of signed deliveries (duplicates of real pushes, pushes for repositories",
+    "no app uses, pings, ignored events) with a real commit pushed about once a second; answer times measured by",
+    "the client on loopback; a quiet phase before it (no commits, nothing for the worker to do) is the baseline.",
+    "",
+]
+
+
+def _p(fig: Mapping[str, Any] | None, key: str, digits: int = 2) -> str:
+    if not fig or key not in fig:
+        return "—"
+    return f"{fig[key]:.{digits}f}"
+
+
+def _push_table(w1: Mapping[str, Any] | None) -> list[str]:
+    if not w1:
+        return ["W1 not measured yet (`python -m bench --only W1`).", ""]
+    fig, base, ratios = w1["figures"], w1["baseline"], w1["ratios"]
+    target = w1["targets"].get("ratio_to_kubectl_p50")
+    rows = [
+        ("Tether: push → Synced and Healthy (webhook)", fig.get("tether")),
+        (
+            "kubectl `apply --server-side` + `wait --for=condition=Available` (baseline)",
+            base.get("kubectl_apply_wait_available"),
+        ),
+        ("kubectl `apply --server-side` + `rollout status`", base.get("kubectl_apply_rollout_status")),
+        ("the commit and push itself (the hook delivers the webhook within it)", fig.get("push_seconds")),
+    ]
+    lines = [
+        f"{w1['params']['objects']} objects, {w1['params']['pushes']} pushes.",
+        "",
+        "| | p50 s | p90 s | median (min–max, n) |",
+        "|---|---|---|---|",
+    ]
+    for label, f in rows:
+        lines.append(f"| {label} | {_p(f, 'median')} | {_p(f, 'p90')} | {_range(f)} |")
+    r50 = ratios.get("tether_to_kubectl_wait_p50")
+    lines += [
+        "",
+        f"Tether / kubectl at p50: {_x(r50)} {_verdict(r50, target)}; at p90: {_x(ratios.get('tether_to_kubectl_wait_p90'))}; "
+        f"against `rollout status` (what Healthy means) at p50: {_x(ratios.get('tether_to_kubectl_rollout_p50'))}.",
+        "",
+        f"Commit: {_commit(w1)}; run {w1.get('finished_at', '?')}.",
+        "",
+    ]
+    return lines
+
+
+def _one_of_many_table(w2: Mapping[str, Any] | None) -> list[str]:
+    if not w2:
+        return ["W2 not measured yet (`python -m bench --only W2`).", ""]
+    fig, base, targets = w2["figures"], w2["baseline"], w2["targets"]
+    live, renders = fig["seconds_until_live"], fig["renders"]
+    live_ok = _verdict(live["median"], targets.get("seconds"))
+    renders_ok = "met" if renders["max"] <= targets.get("renders", 1) else "**missed**"
+    lines = [
+        f"{w2['params']['apps']} apps in one monorepo ({w2['params']['namespace']} namespace), {w2['params']['commits']} "
+        f"commits each touching one app; the {w2['params']['apps']} apps were first Synced in "
+        f"{w2['params'].get('setup_seconds', 0):.0f} s.",
+        "",
+        "| | median (min–max, n) | target | verdict |",
+        "|---|---|---|---|",
+        f"| push → the app's ConfigMap holds the new value, s | {_range(live)} | ≤ {targets.get('seconds'):g} s | {live_ok} |",
+        f"| renders per commit (`tether_renders_total`) | {_range(renders, 0)} | {targets.get('renders')} | {renders_ok} |",
+        f"| push → all {w2['params']['apps']} apps show the new revision, s | "
+        f"{_range(fig.get('seconds_until_all_apps_at_revision'))} | — | — |",
+        f"| kubectl `apply --server-side` of the changed file, s (baseline) | {_range(base.get('kubectl_apply'))} | — | — |",
+        "",
+        "| commit touching | live s | renders | refreshes | moves | status writes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in w2.get("commits", []):
+        lines.append(
+            f"| {row['app']} | {row['live_seconds']:.2f} | {row['tether_renders_total']} | "
+            f"{row['tether_webhook_refreshes_total']} | {row['tether_webhook_moves_total']} | "
+            f"{row['tether_status_writes_total']} |"
+        )
+    lines += ["", f"Commit: {_commit(w2)}; run {w2.get('finished_at', '?')}.", ""]
+    return lines
+
+
+def _load_table(w3: Mapping[str, Any] | None) -> list[str]:
+    if not w3:
+        return ["W3 not measured yet (`python -m bench --only W3`).", ""]
+    fig, base, targets, params = w3["figures"], w3.get("baseline", {}), w3["targets"], w3["params"]
+    load, conv, counters = w3.get("load", {}), w3.get("convergence", {}), w3.get("counters", {})
+    answer, quiet = fig["answer_ms"], base.get("answer_ms_quiet")
+    errors = fig["server_errors"]["median"]
+    p99_ok = "met" if answer["p99"] < targets["p99_ms"] else f"**missed** by {answer['p99'] / targets['p99_ms']:.2f}×"
+    errors_ok = "met" if errors <= targets["server_errors"] else "**missed**"
+    at_last = conv.get("every_app_at_last_revision")
+    conv_ok = "met" if at_last else "**missed**"
+    pushes, batches = counters.get("tether_webhook_pushes_total", 0), counters.get("tether_webhook_batches_total", 0)
+    lines = [
+        f"{params['rate_per_second']:g} deliveries a second for {params['seconds']:g} s ({load.get('deliveries')} sent by "
+        f"the bench, {load.get('pushes')} real pushes delivered by the git server's hook) on the {params['apps']}-app "
+        f"monorepo; load average {params.get('load_average_before')} before, {params.get('load_average_after')} after.",
+        "",
+        "| | measured | target | verdict |",
+        "|---|---|---|---|",
+        f"| answer time p50 / p99, ms | {answer['median']:.1f} / {answer['p99']:.1f} (max {answer['max']:.1f}) | "
+        f"p99 < {targets['p99_ms']:g} | {p99_ok} |",
+        f"| baseline, quiet receiver ({params.get('quiet_seconds', 0):g} s, nothing for the worker), p50 / p99, ms | "
+        f"{_p(quiet, 'median', 1)} / {_p(quiet, 'p99', 1)} | — | — |",
+        f"| from the scheduled instant p50 / p99, ms (client: send lag p99 {_p(fig.get('client_send_lag_ms'), 'p99', 1)}, "
+        f"loop lag p99 {_p(fig.get('client_loop_lag_ms'), 'p99', 1)}) | "
+        f"{_p(fig.get('answer_ms_from_schedule'), 'median', 1)} / {_p(fig.get('answer_ms_from_schedule'), 'p99', 1)} | — | — |",
+        f"| 5xx answers | {errors} (answers: {json.dumps(load.get('statuses', {}), sort_keys=True)}; no answer: "
+        f"{load.get('client_error_count', 0)}) | {targets['server_errors']} | {errors_ok} |",
+        f"| every touched app at the last pushed revision | {'yes' if at_last else 'no'} ({conv.get('touched_apps')} apps, "
+        f"{conv.get('seconds_after_window', 0):.1f} s after the window; {conv.get('apps_at_last_revision')} of "
+        f"{conv.get('apps')} apps there in the end"
+        + (
+            f", all {conv['all_apps_at_last_revision_seconds_after_window']:.1f} s after the window"
+            if conv.get("all_apps_at_last_revision_seconds_after_window") is not None
+            else ""
+        )
+        + f") | yes | {conv_ok} |",
+        "",
+        f"Coalescing (serve's /metrics over the window): {pushes} pushes in {batches} batches "
+        f"({pushes / batches if batches else 0:.1f} a batch); {counters.get('tether_webhook_refreshes_total', 0)} refreshes, "
+        f"{counters.get('tether_webhook_moves_total', 0)} moves, {counters.get('tether_webhook_unmatched_total', 0)} "
+        f"unmatched, {counters.get('tether_webhook_diffs_total', 0)} git diffs, {counters.get('tether_renders_total', 0)} "
+        f"renders, {counters.get('tether_status_writes_total', 0)} status writes, "
+        f"{counters.get('tether_webhook_refused_total', 0)} refused (503). "
+        f"serve's CPU from the window's start until it settled: {w3.get('serve_cost', {}).get('cpu_seconds', 0):.1f} s.",
+        "",
+    ]
+    busy = w3.get("contention")
+    if busy:
+        lines += [
+            f"The machine in the window ({busy['window_seconds']:.1f} s): CPU {busy['cpu_busy_percent']:.0f} % busy, some "
+            f"task waiting for a CPU {busy['cpu_pressure_some_percent']:.0f} % of the time (/proc/pressure/cpu); "
+            f"serve ran {busy['serve_cpu_seconds']:.1f} CPU-s and waited {busy['serve_runqueue_wait_seconds']:.1f} s "
+            f"for a CPU (schedstat); the load client ran {busy['client_cpu_seconds']:.1f} CPU-s and waited "
+            f"{busy['client_runqueue_wait_seconds']:.1f} s.",
+            "",
+        ]
+    lines += [
+        f"Commit: {_commit(w3)}; run {w3.get('finished_at', '?')}.",
+        "",
+    ]
+    return lines
+
+
+def _webhook_section(after: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    lines = ["### W1–W3: webhooks", "", *_W_METHOD]
+    first = next((v for k, v in sorted(after.items()) if re.match(r"w[123]-", k)), None)
+    if first:
+        m = first["machine"]
+        lines += [
+            f"Run: {'QUICK' if first.get('quick') else 'full'}; load average at its start "
+            f"{[round(x, 2) for x in m.get('load_average_at_start', [])]} on {m['cores']} cores "
+            "(other work shared the machine).",
+            "",
+        ]
+    lines += ["#### W1: push to healthy", ""] + _push_table(after.get("w1-push-to-healthy"))
+    lines += ["#### W2: one app of 300", ""] + _one_of_many_table(after.get("w2-one-app-of-300"))
+    lines += ["#### W3: load", ""] + _load_table(after.get("w3-load"))
+    return lines
+
+
 def _profile(directory: Path, lines_wanted: int = 45) -> list[str]:
     files = sorted((directory / "profiles").glob("e2-inprocess-n*.txt"))
     if not files:
@@ -429,7 +601,7 @@ def _profile(directory: Path, lines_wanted: int = 45) -> list[str]:
 
 def generate(results: Path = RESULTS) -> str:
     after, before = _load(results), _load(results / "before")
-    # The machine line describes E1–E5's run; the C section names its own (c*.json come first by name).
+    # The machine line describes E1–E5's run; the C and W sections name their own (c*.json come first by name).
     any_run = next((v for k, v in after.items() if k.startswith("e")), next(iter(after.values()), None))
     lines = ["<!-- generated by `python -m bench.report` from bench/results; do not edit by hand -->", ""]
     if any_run:
@@ -448,6 +620,7 @@ def generate(results: Path = RESULTS) -> str:
     lines += ["### E4: render throughput", ""] + _render_table(after.get("e4-render"), before.get("e4-render"))
     lines += ["### E5: memory", ""] + _memory_table(after.get("e5-rss"))
     lines += _controller_section(after)
+    lines += _webhook_section(after)
     lines += ["### Profile: where a no-change sync spends its time", ""] + _profile(results)
     return "\n".join(lines)
 
