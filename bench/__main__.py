@@ -32,7 +32,7 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="N=100 only, fewer repetitions (E1 2, E2/E3 3), E5 at 1k objects: under 5 minutes.",
+        help="N=100 only, fewer repetitions (E1 2, E2/E3 3), E5 at 1k objects, W1 5 pushes, W3 15 s.",
     )
     parser.add_argument("--src", type=Path, help="Tether source directory to measure (default: this checkout's src).")
     parser.add_argument("--out", type=Path, help="Where the result files go (default: bench/results).")
