@@ -582,6 +582,11 @@ def _webhook_section(after: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the checkout when it lies inside it (results elsewhere are shown as they are)."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
 def _profile(directory: Path, lines_wanted: int = 45) -> list[str]:
     files = sorted((directory / "profiles").glob("e2-inprocess-n*.txt"))
     if not files:
@@ -589,7 +594,7 @@ def _profile(directory: Path, lines_wanted: int = 45) -> list[str]:
     text = files[0].read_text().splitlines()
     body = [line.rstrip() for line in text if line.strip()][:lines_wanted]
     return [
-        f"pyinstrument, one E2 in-process sync of the 100 apps (`{files[0].relative_to(REPO)}`, "
+        f"pyinstrument, one E2 in-process sync of the 100 apps (`{_shown(files[0])}`, "
         f"full tree and HTML beside it), first {lines_wanted} lines:",
         "",
         "```",
