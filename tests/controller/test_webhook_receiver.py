@@ -185,7 +185,7 @@ async def test_pings_answer_200_other_events_202_and_pull_requests_are_kept(rece
     assert (await post(receiver, opened, given)).status_code == 202
     kept = list(receiver.controller.webhooks.pull_requests)
     assert [(p.action, p.provider) for p in kept] == [("opened", "github")]
-    assert receiver.controller.webhooks.pending.qsize() == 0  # a pull request triggers nothing yet
+    assert receiver.controller.webhooks.waiting == 0  # a pull request triggers nothing yet
 
 
 async def test_a_full_queue_answers_503_with_retry_after(receiver: Receiver) -> None:
@@ -276,7 +276,7 @@ async def test_ten_thousand_mutated_deliveries_never_get_a_5xx(receiver: Receive
 
     collect()
     assert len(cases) >= FUZZ_CASES * 0.9
-    receiver.controller.webhooks.pending = asyncio.Queue(len(cases) * 4)  # room for all: a 503 is not the point
+    receiver.controller.webhooks.max_pending = len(cases) * 4  # room for all: a 503 is not the point
     seen: dict[int, int] = {}
     app = receiver.server.config.loaded_app if receiver.server.config.loaded else receiver.server.config.app
     transport = httpx.ASGITransport(app=app)
@@ -286,9 +286,7 @@ async def test_ten_thousand_mutated_deliveries_never_get_a_5xx(receiver: Receive
             seen[answer.status_code] = seen.get(answer.status_code, 0) + 1
     assert not [code for code in seen if code >= 500], seen
     assert seen.get(400, 0) > len(cases) // 4, seen  # most mutations are refused as malformed
-    queued = []
-    while not receiver.controller.webhooks.pending.empty():
-        queued.append(receiver.controller.webhooks.pending.get_nowait())
+    queued = receiver.controller.webhooks.take()
     assert len(queued) >= seen.get(202, 0) // 2  # what was accepted reached the queue
     await receiver.controller.webhooks.handle(queued)  # and the worker's pass over all of it raises nothing
     async with httpx.AsyncClient(timeout=10) as client:

@@ -184,7 +184,7 @@ async def test_a_burst_coalesces_and_pushes_for_unused_repositories_cost_nothing
     )
     assert {a.status_code for a in answers} == {202}
     await eventually(lambda: status_of(kube, namespace, "web"), compared_at(head))
-    await eventually(lambda: asyncio.sleep(0, stats.pushes), lambda pushes: c.webhooks.pending.empty())
+    await eventually(lambda: asyncio.sleep(0, stats.pushes), lambda pushes: c.webhooks.waiting == 0)
     assert c.git.fetch_count - fetches == 1  # one fetch of the new commit for ten deliveries
     assert stats.unmatched - unmatched == 10  # the other repository: a lookup each, nothing else
     assert 1 <= stats.refreshed - refreshed <= stats.batches - batches  # at most one refresh per app per batch

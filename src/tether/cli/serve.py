@@ -63,7 +63,10 @@ async def run(settings: Settings) -> None:
         )
         server = uvicorn.Server(config)
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours, above
-        serving = asyncio.create_task(server.serve(), name="http")
+        # HTTP runs on a thread and event loop of its own: a webhook is answered at once however busy
+        # the controller's loop is (a fleet syncing, hundreds of apps moving to a pushed revision).
+        serving = threading.Thread(target=asyncio.run, args=(server.serve(),), name="http", daemon=True)
+        serving.start()
         await controller.start()
         click.echo(f"tether serve: watching namespace {settings.namespace}; http://{host}:{port}", err=True)
         await stop.wait()
@@ -71,7 +74,7 @@ async def run(settings: Settings) -> None:
         _watchdog(STOP_DEADLINE)
         await controller.stop()
         server.should_exit = True
-        await asyncio.wait_for(serving, timeout=5)
+        await asyncio.to_thread(serving.join, 5)
 
 
 def _watchdog(seconds: float) -> None:

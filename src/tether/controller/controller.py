@@ -441,8 +441,9 @@ class Controller:
             return  # the error stands until a trigger that may cure it (a poll, a retry, a refresh) compares again
         if memory.operating and reasons <= {"health", "drift"}:
             return  # the app's own operation is writing its objects: the comparison after it ends sees them all
-        if reasons <= {"health"} and memory.diff is not None and memory.desired is not None:
-            # Only objects' status moved since the last comparison: the diff stands, health is judged again.
+        if reasons <= {"health", "moved"} and memory.diff is not None and memory.desired is not None:
+            # Only objects' status moved since the last comparison, or a push moved the app to a revision
+            # whose files its render did not read: the diff stands, health is judged again.
             comparison = await self.comparer.judge(memory.diff, memory.desired, destination)
             await self._after_compare(name, app, obj, memory, project, destination, comparison)
             return

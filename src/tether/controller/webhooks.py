@@ -26,6 +26,7 @@ Pull request events are kept (the last hundred) for the preview feature; they tr
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,34 +74,61 @@ class _Match:
 
 
 class WebhookTrigger:
-    """A bounded queue of pushes and the worker that turns them into refreshes (see the module docstring)."""
+    """A bounded inbox of pushes and the worker that turns them into refreshes (see the module docstring).
+
+    ``offer`` may be called from any thread: ``tether serve`` answers HTTP on a thread and event
+    loop of its own, so a busy controller never slows a provider's delivery, and the worker runs
+    on the controller's loop.
+    """
 
     def __init__(self, controller: Controller, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         self.controller = controller
-        self.pending: asyncio.Queue[Push] = asyncio.Queue(max_pending)
+        self.max_pending = max_pending
         self.pull_requests: deque[PullRequest] = deque(maxlen=KEPT_PULL_REQUESTS)
         self.stats = WebhookStats()
+        self._inbox: deque[Push] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrived: asyncio.Event | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Pushes accepted and not yet taken by the worker."""
+        return len(self._inbox)
 
     def offer(self, events: Sequence[Event]) -> bool:
         """Queue a delivery's pushes; False (nothing queued) when they do not all fit: the sender retries."""
         pushes = [e for e in events if isinstance(e, Push)]
-        if self.pending.qsize() + len(pushes) > self.pending.maxsize:
-            self.stats.refused += 1
-            return False
-        for push in pushes:
-            self.pending.put_nowait(push)
-        for event in events:
-            if isinstance(event, PullRequest):
-                self.pull_requests.append(event)
-                self.stats.pull_requests += 1
+        with self._lock:
+            if len(self._inbox) + len(pushes) > self.max_pending:
+                self.stats.refused += 1
+                return False
+            self._inbox.extend(pushes)
+            for event in events:
+                if isinstance(event, PullRequest):
+                    self.pull_requests.append(event)
+                    self.stats.pull_requests += 1
+        if pushes and self._loop is not None and self._arrived is not None:
+            self._loop.call_soon_threadsafe(self._arrived.set)
         return True
+
+    def take(self) -> list[Push]:
+        """Every push waiting, oldest first (the worker's batch)."""
+        with self._lock:
+            batch = list(self._inbox)
+            self._inbox.clear()
+        return batch
 
     async def run(self) -> None:
         """Take every push waiting, handle them as one batch, repeat; an error loses that batch only."""
+        self._loop, self._arrived = asyncio.get_running_loop(), asyncio.Event()
         while True:
-            batch = [await self.pending.get()]
-            while not self.pending.empty():
-                batch.append(self.pending.get_nowait())
+            batch = self.take()
+            if not batch:
+                self._arrived.clear()
+                if not self._inbox:
+                    await self._arrived.wait()
+                continue
             self.stats.pushes += len(batch)
             self.stats.batches += 1
             try:

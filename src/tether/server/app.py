@@ -64,7 +64,7 @@ def create_app(controller: Controller, registry: CollectorRegistry | None = None
     gauge(
         "tether_webhook_queue_depth",
         "Pushes waiting for the webhook worker.",
-        lambda: controller.webhooks.pending.qsize(),
+        lambda: controller.webhooks.waiting,
     )
     add_webhook_route(app, controller)
 
