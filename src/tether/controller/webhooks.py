@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_MAX_PENDING = 1000
 KEPT_PULL_REQUESTS = 100
 PATHS_ANNOTATION = "manifest-generate-paths"
+REFRESH, MOVE = "refresh", "move"
 
 
 @dataclass
@@ -157,7 +158,11 @@ class WebhookTrigger:
                     fits = ref_matches(match.revision, push.ref, default_branch)
                 if not fits:
                     continue
-                listed.setdefault(normalise_url(match.url), match.url)
+                key = normalise_url(match.url)
+                known = self.controller.refs_seen.get(key)
+                if push.after and known is not None and known.refs.get(push.ref) == push.after:
+                    continue  # a repeated delivery, or one for a tip already listed: nothing new to look at
+                listed.setdefault(key, match.url)
                 entries = per_app.setdefault(match.app, [])
                 for known, seen in entries:
                     if known == match:
@@ -167,7 +172,13 @@ class WebhookTrigger:
                     entries.append((match, [push]))
         await asyncio.gather(*(self._list(url) for url in listed.values()))
         diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]] = {}
-        await asyncio.gather(*(self._decide(app, entries, diffs) for app, entries in per_app.items()))
+        names = list(per_app)
+        decisions = await asyncio.gather(*(self._decide(name, per_app[name], diffs) for name in names))
+        # Refreshes first: the apps a push changed are not kept waiting behind the ones it only moves.
+        for wanted in (REFRESH, MOVE):
+            for name, decision in zip(names, decisions, strict=True):
+                if decision == wanted:
+                    self.controller.queue.add(name, "webhook" if decision == REFRESH else "moved")
 
     async def _list(self, url: str) -> None:
         """List the repository's refs afresh (one ``ls-remote``, shared by every app on it and by the poller).
@@ -222,22 +233,24 @@ class WebhookTrigger:
         name: str,
         entries: list[tuple[_Match, list[Push]]],
         diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]],
-    ) -> None:
+    ) -> str | None:
+        """REFRESH, MOVE or None (nothing moved); counted here, queued by the caller."""
         c = self.controller
         memory = c.memory.get(name)
         obj = c.apps.get(name)
         if obj is None:
-            return
+            return None
         if memory is None or memory.desired is None or not memory.revisions or memory.operating:
-            self._refresh(name)
-            return
+            return self._refresh()
         try:
             app = Application.from_object(obj)
         except TetherError:
-            self._refresh(name)  # the reconcile says what is wrong with it
-            return
+            return self._refresh()  # the reconcile says what is wrong with it
         sources = app.spec.sources_list()
+        # A move a batch decided and no reconcile made yet counts as made: deciding it again is not a new move.
+        pending = memory.moved[1] if memory.moved is not None and memory.moved[0] == memory.revisions else None
         before = tuple(memory.revisions)
+        current = pending or before
         after = list(before)
         changed_input = False
         for match, pushes in entries:
@@ -250,7 +263,7 @@ class WebhookTrigger:
                 changed_input = True  # the refresh shows the error
                 continue
             old = before[match.index]
-            if new == old:
+            if new == old or new == current[match.index]:
                 continue
             after[match.index] = new
             watched = self._watched(app, match.index, memory.inputs)
@@ -265,18 +278,17 @@ class WebhookTrigger:
                 files = await diffs[key]
             if files is None or _touches(files, watched):
                 changed_input = True
-        if tuple(after) == before:
-            return
+        if tuple(after) == current:
+            return None
         if changed_input:
-            self._refresh(name)
-            return
+            return self._refresh()
         memory.moved = (before, tuple(after))
         self.stats.moved += 1
-        c.queue.add(name, "moved")
+        return MOVE
 
-    def _refresh(self, name: str) -> None:
+    def _refresh(self) -> str:
         self.stats.refreshed += 1
-        self.controller.queue.add(name, "webhook")
+        return REFRESH
 
     def _watched(self, app: Application, index: int, inputs: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | None:
         """The repository paths whose change concerns source ``index``; None when unknown (refresh it)."""
