@@ -249,9 +249,9 @@ class WebhookTrigger:
         sources = app.spec.sources_list()
         # A move a batch decided and no reconcile made yet counts as made: deciding it again is not a new move.
         pending = memory.moved[1] if memory.moved is not None and memory.moved[0] == memory.revisions else None
-        before = tuple(memory.revisions)
+        before = tuple(memory.revisions)  # what the app's desired objects were rendered at
         current = pending or before
-        after = list(before)
+        after = list(current)
         changed_input = False
         for match, pushes in entries:
             if match.index >= len(sources) or match.index >= len(before):
@@ -262,10 +262,10 @@ class WebhookTrigger:
             except TetherError:
                 changed_input = True  # the refresh shows the error
                 continue
-            old = before[match.index]
-            if new == old or new == current[match.index]:
+            if new == current[match.index]:
                 continue
             after[match.index] = new
+            old = before[match.index]  # changed files are counted from what was rendered
             watched = self._watched(app, match.index, memory.inputs)
             if watched is None:
                 changed_input = True
