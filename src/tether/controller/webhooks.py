@@ -18,7 +18,8 @@ The receiver (``tether.server.webhook``) parses and checks a delivery, hands its
    checked against the changed files: the payload's list when it is complete, else one
    ``git diff --name-only`` per repository. An app with a changed input gets a ``webhook``
    refresh (resolve, render, compare, and sync if its policy says so). Any other app only *moves*
-   to the new revision: no render, no sync; its status shows the revision compared.
+   to the new revision: no render, no sync; its status shows the revision compared. Moves are
+   written a second later (``MOVE_DELAY``), so a burst of pushes costs each app one status write.
 
 Pull request events are kept (the last hundred) for the preview feature; they trigger nothing.
 """
@@ -50,6 +51,7 @@ DEFAULT_MAX_PENDING = 1000
 KEPT_PULL_REQUESTS = 100
 PATHS_ANNOTATION = "manifest-generate-paths"
 REFRESH, MOVE = "refresh", "move"
+MOVE_DELAY = 1.0  # seconds: the moves of pushes this close together are written once
 
 
 @dataclass
@@ -174,11 +176,13 @@ class WebhookTrigger:
         diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]] = {}
         names = list(per_app)
         decisions = await asyncio.gather(*(self._decide(name, per_app[name], diffs) for name in names))
-        # Refreshes first: the apps a push changed are not kept waiting behind the ones it only moves.
-        for wanted in (REFRESH, MOVE):
-            for name, decision in zip(names, decisions, strict=True):
-                if decision == wanted:
-                    self.controller.queue.add(name, "webhook" if decision == REFRESH else "moved")
+        # Refreshes at once; moves a moment later, so the moves of a burst of pushes cost each app one
+        # reconcile and one status write (a move already scheduled just gets the newer target).
+        for name, decision in zip(names, decisions, strict=True):
+            if decision == REFRESH:
+                self.controller.queue.add(name, "webhook")
+            elif decision == MOVE:
+                self.controller.queue.add_after(name, "moved", MOVE_DELAY)
 
     async def _list(self, url: str) -> None:
         """List the repository's refs afresh (one ``ls-remote``, shared by every app on it and by the poller).
@@ -282,9 +286,10 @@ class WebhookTrigger:
             return None
         if changed_input:
             return self._refresh()
+        scheduled = pending is not None
         memory.moved = (before, tuple(after))
         self.stats.moved += 1
-        return MOVE
+        return None if scheduled else MOVE
 
     def _refresh(self) -> str:
         self.stats.refreshed += 1
