@@ -48,9 +48,21 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT as a terminal gives it, even when the suite itself was started with
+    SIGINT ignored (``make test &`` from a script); a parent's ignore is honoured by design."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [*TETHER, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*TETHER, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_signals,
     )
     deadline = time.monotonic() + 60
     while not _handles_sigterm(process.pid):
