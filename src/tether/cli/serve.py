@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from tether.paths import cache_root
 
 log = structlog.get_logger(__name__)
 STOP_DEADLINE = 30.0
+HTTP_SWITCH_INTERVAL = 0.001  # seconds
 
 
 async def run(settings: Settings) -> None:
@@ -65,6 +67,8 @@ async def run(settings: Settings) -> None:
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours, above
         # HTTP runs on a thread and event loop of its own: a webhook is answered at once however busy
         # the controller's loop is (a fleet syncing, hundreds of apps moving to a pushed revision).
+        # A 1 ms switch interval (Python's default is 5 ms) hands the interpreter to that thread sooner.
+        sys.setswitchinterval(HTTP_SWITCH_INTERVAL)
         serving = threading.Thread(target=asyncio.run, args=(server.serve(),), name="http", daemon=True)
         serving.start()
         await controller.start()

@@ -51,7 +51,7 @@ DEFAULT_MAX_PENDING = 1000
 KEPT_PULL_REQUESTS = 100
 PATHS_ANNOTATION = "manifest-generate-paths"
 REFRESH, MOVE = "refresh", "move"
-MOVE_DELAY = 1.0  # seconds: the moves of pushes this close together are written once
+MOVE_DELAY = 3.0  # seconds: the moves of pushes this close together are written once
 
 
 @dataclass
