@@ -19,7 +19,7 @@ The receiver (``tether.server.webhook``) parses and checks a delivery, hands its
    ``git diff --name-only`` per repository. An app with a changed input gets a ``webhook``
    refresh (resolve, render, compare, and sync if its policy says so). Any other app only *moves*
    to the new revision: no render, no sync; its status shows the revision compared. Moves are
-   written a second later (``MOVE_DELAY``), so a burst of pushes costs each app one status write.
+   written a few seconds later (``MOVE_DELAY``), so a burst of pushes costs each app one status write.
 
 Pull request events are kept (the last hundred) for the preview feature; they trigger nothing.
 """
@@ -176,7 +176,7 @@ class WebhookTrigger:
         diffs: dict[tuple[str, str, str], asyncio.Task[frozenset[str] | None]] = {}
         names = list(per_app)
         decisions = await asyncio.gather(*(self._decide(name, per_app[name], diffs) for name in names))
-        # Refreshes at once; moves a moment later, so the moves of a burst of pushes cost each app one
+        # Refreshes at once; moves a few seconds later, so the moves of a burst of pushes cost each app one
         # reconcile and one status write (a move already scheduled just gets the newer target).
         for name, decision in zip(names, decisions, strict=True):
             if decision == REFRESH:
