@@ -27,6 +27,7 @@ Pull request events are kept (the last hundred) for the preview feature; they tr
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -339,15 +340,9 @@ def _listed(pushes: Sequence[Push], old: str, new: str) -> frozenset[str] | None
 
 
 def _clean(path: str) -> str:
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    out: list[str] = []
-    for part in parts:
-        if part == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(part)
-    return "/".join(out)
+    """A repository path in one spelling: no ``./``, ``//`` or trailing ``/``; the root is ""."""
+    clean = posixpath.normpath(path).lstrip("/")
+    return "" if clean == "." else clean
 
 
 def _touches(files: frozenset[str], watched: Sequence[str]) -> bool:
