@@ -14,9 +14,13 @@ import structlog
 
 from tether.secrets import redact_processor
 
+_current: tuple[int, bool] = (logging.WARNING, False)
+
 
 def configure(level: int = logging.WARNING, *, json_output: bool = False) -> None:
     """Send logs at ``level`` and above to stderr (stdout stays for command output)."""
+    global _current
+    _current = (level, json_output)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -33,3 +37,8 @@ def configure(level: int = logging.WARNING, *, json_output: bool = False) -> Non
         logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),  # the stderr of the moment
         cache_logger_on_first_use=False,
     )
+
+
+def current() -> tuple[int, bool]:
+    """The ``(level, json_output)`` last configured: a child process configures itself the same way."""
+    return _current

@@ -20,7 +20,9 @@ from tether.controller.install import install, installed
 from tether.controller.settings import Settings
 from tether.devcluster.passstore import PassStore
 from tether.server.app import create_app
+from tether.server.front import create_front_app
 from tether.server.protocol import with_header_timeout
+from tether.server.webhook.receiver import ReceiverLimits
 
 API = "tether.dev/v1alpha1"
 
@@ -88,14 +90,22 @@ def free_port() -> int:
 
 
 class Receiver:
-    """`tether serve`'s HTTP server (same app, same protocol class) for an in-process controller."""
+    """`tether serve`'s front app (same receiver, same protocol class) in this process, for an in-process
+    controller: deliveries go straight to its webhook worker, every other path to its app. The front
+    process itself is tested through `tether serve` (tests/controller/test_serve.py)."""
 
     def __init__(self, controller: Controller) -> None:
         self.controller = controller
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        synced = controller.webhook_secret.synced
         config = uvicorn.Config(
-            create_app(controller),
+            create_front_app(
+                ReceiverLimits.from_settings(controller.settings),
+                lambda: controller.webhook_secrets() if synced.is_set() else None,
+                controller.webhooks.offer,
+                create_app(controller),
+            ),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

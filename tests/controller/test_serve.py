@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import socket
 import urllib.request
+from asyncio.subprocess import Process
 from pathlib import Path
 
 from tests.cli import TETHER, tether
-from tests.controller.conftest import application, eventually
+from tests.controller.conftest import application, eventually, webhook_secret
 from tests.controller.test_loop import app_status, configmap, synced_healthy
+from tests.webhook_deliveries import SECRETS, headers, retarget, secret_data
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
@@ -32,6 +36,54 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def post(url: str, body: bytes, given: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=given, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def front_processes(pid: int) -> set[int]:
+    """The children of ``pid`` started by multiprocessing's spawn (not its resource tracker)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.add(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def start_serve(kubeconfig: str, namespace: str, port: int, tmp_path: Path, poll: str) -> Process:
+    log = (tmp_path / "serve.log").open("wb")
+    return await asyncio.create_subprocess_exec(
+        *TETHER,
+        "serve",
+        "--kubeconfig",
+        kubeconfig,
+        "--namespace",
+        namespace,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--poll-interval",
+        poll,
+        "--state-dir",
+        str(tmp_path / "state"),
+        stdout=log,
+        stderr=log,
+    )
+
+
 def test_install_is_idempotent(devcluster: ClusterState, crds_installed: None) -> None:
     for _ in range(2):
         done = tether("install", "--kubeconfig", devcluster.kubeconfig, "--namespace", "tether-system")
@@ -51,23 +103,8 @@ async def test_serve_answers_health_readiness_and_metrics_and_stops_on_sigterm(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "serve.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        *TETHER,
-        "serve",
-        "--kubeconfig",
-        devcluster.kubeconfig,
-        "--namespace",
-        namespace,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--poll-interval",
-        "2",
-        "--state-dir",
-        str(tmp_path / "state"),
-        stdout=log,
-        stderr=log,
-    )
+    # Polls 10 minutes apart: after the first sync, only the webhook can bring the second commit.
+    process = await start_serve(devcluster.kubeconfig, namespace, port, tmp_path, "600")
     try:
         await eventually(lambda: asyncio.to_thread(get, f"{base}/readyz"), lambda r: r[0] == 200, timeout=60)
         assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 200
@@ -81,11 +118,54 @@ async def test_serve_answers_health_readiness_and_metrics_and_stops_on_sigterm(
             timeout=15,
         )
         assert "tether_apps 1.0" in metrics and "tether_reconciles_total" in metrics
+
+        # A webhook through the front process: its secret arrives after start, a wrong signature is
+        # refused there, and a signed push reaches the controller, which syncs the new commit.
+        await webhook_secret(kube, namespace, secret_data())
+        v2 = repo.commit("v2", files={"app/a.yaml": configmap("served", "two")})
+        body = retarget("github", repo.url, before=None, after=v2, files=["app/a.yaml"])
+        hook = f"{base}/api/webhook"
+        assert await asyncio.to_thread(post, hook, body, headers("github", body, "not-the-secret")) == 401
+        codes = await eventually(
+            lambda: asyncio.to_thread(post, hook, body, headers("github", body, SECRETS["github"])),
+            lambda code: code == 202,  # 401 until the Secret, made after start, reaches the front process
+            timeout=15,
+        )
+        assert codes == 202
+        live = await eventually(
+            lambda: kube.get("v1", "ConfigMap", "served", namespace),
+            lambda cm: cm is not None and cm["data"]["value"] == "two",
+            timeout=20,
+        )
+        assert live["data"]["value"] == "two"
+        _, metrics = await asyncio.to_thread(get, f"{base}/metrics")
+        assert "tether_webhook_pushes_total 1.0" in metrics
     finally:
         started = asyncio.get_running_loop().time()
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=35)
-        log.close()
     assert code == 0, (tmp_path / "serve.log").read_text()[-2000:]
     assert asyncio.get_running_loop().time() - started < 30
     assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 0  # the port is closed
+
+
+async def test_a_killed_serve_leaves_no_front_process_holding_its_port(
+    devcluster: ClusterState, crds_installed: None, namespace: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = await start_serve(devcluster.kubeconfig, namespace, port, tmp_path, "600")
+    try:
+        await eventually(lambda: asyncio.to_thread(get, f"{base}/readyz"), lambda r: r[0] == 200, timeout=60)
+        first = front_processes(process.pid)
+        assert len(first) == 1 and all(alive(pid) for pid in first)
+        os.kill(next(iter(first)), signal.SIGKILL)  # a crashed front process is started again
+        front = await eventually(
+            lambda: asyncio.sleep(0, front_processes(process.pid) - first), lambda found: len(found) == 1, timeout=20
+        )
+        await eventually(lambda: asyncio.to_thread(get, f"{base}/healthz"), lambda r: r[0] == 200, timeout=20)
+    finally:
+        process.kill()
+        await process.wait()
+    await eventually(lambda: asyncio.sleep(0, [pid for pid in front if alive(pid)]), lambda left: not left, 10)
+    assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 0  # nothing answers on the port

@@ -195,7 +195,7 @@ async def test_a_full_queue_answers_503_with_retry_after(receiver: Receiver) -> 
     assert codes == [202] * QUEUE
     full = await post(receiver, body, signed)
     assert full.status_code == 503 and full.headers["Retry-After"].isdigit()
-    assert receiver.controller.webhooks.stats.refused == 1
+    assert receiver.controller.webhooks.gate.refused == 1
 
 
 # ------------------------------------------------------------------ fuzzing
@@ -276,7 +276,7 @@ async def test_ten_thousand_mutated_deliveries_never_get_a_5xx(receiver: Receive
 
     collect()
     assert len(cases) >= FUZZ_CASES * 0.9
-    receiver.controller.webhooks.max_pending = len(cases) * 4  # room for all: a 503 is not the point
+    receiver.controller.webhooks.gate.limit = len(cases) * 4  # room for all: a 503 is not the point
     seen: dict[int, int] = {}
     app = receiver.server.config.loaded_app if receiver.server.config.loaded else receiver.server.config.app
     transport = httpx.ASGITransport(app=app)

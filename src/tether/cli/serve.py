@@ -1,4 +1,7 @@
-"""`tether serve`: the controller and its HTTP server in one process.
+"""`tether serve`: the controller, its HTTP server, and the front process that answers on its address.
+
+The front process (``tether.server.process``) is started and supervised by this one; the user
+runs, stops and configures one command.
 
 Every setting is a flag and a ``TETHER_*`` environment variable (docs/controller.md lists
 them). SIGTERM or SIGINT: stop taking work, let running operations save a resumable state,
@@ -11,7 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,6 @@ from tether.paths import cache_root
 
 log = structlog.get_logger(__name__)
 STOP_DEADLINE = 30.0
-HTTP_SWITCH_INTERVAL = 0.001  # seconds
 
 
 async def run(settings: Settings) -> None:
@@ -42,7 +44,8 @@ async def run(settings: Settings) -> None:
     from tether.controller.controller import Controller
     from tether.controller.install import install, installed
     from tether.server.app import create_app
-    from tether.server.protocol import with_header_timeout
+    from tether.server.process import FrontProcess, listen
+    from tether.server.webhook.receiver import ReceiverLimits
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,31 +57,31 @@ async def run(settings: Settings) -> None:
             log.warning("Tether's CRDs are missing; installing them", namespace=settings.namespace)
             await install(home, settings.namespace)
         controller = Controller(settings, home)
-        host, port = settings.host_port
-        config = uvicorn.Config(
-            create_app(controller),
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            http=with_header_timeout(settings.webhook_read_timeout),
-        )
-        server = uvicorn.Server(config)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours, above
-        # HTTP runs on a thread and event loop of its own: a webhook is answered at once however busy
-        # the controller's loop is (a fleet syncing, hundreds of apps moving to a pushed revision).
-        # A 1 ms switch interval (Python's default is 5 ms) hands the interpreter to that thread sooner.
-        sys.setswitchinterval(HTTP_SWITCH_INTERVAL)
-        serving = threading.Thread(target=asyncio.run, args=(server.serve(),), name="http", daemon=True)
-        serving.start()
-        await controller.start()
-        click.echo(f"tether serve: watching namespace {settings.namespace}; http://{host}:{port}", err=True)
-        await stop.wait()
-        click.echo("tether serve: stopping", err=True)
-        _watchdog(STOP_DEADLINE)
-        await controller.stop()
-        server.should_exit = True
-        await asyncio.to_thread(serving.join, 5)
+        sock = listen(*settings.host_port)
+        with tempfile.TemporaryDirectory(prefix="tether-") as private:  # mode 0700: the controller's app
+            upstream = os.path.join(private, "controller.sock")
+            config = uvicorn.Config(create_app(controller), uds=upstream, log_level="warning", lifespan="off")
+            server = uvicorn.Server(config)
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # ours, above
+            # Its own thread and loop: /healthz answers however busy the controller's loop is.
+            serving = threading.Thread(target=asyncio.run, args=(server.serve(),), name="http", daemon=True)
+            serving.start()
+            hooks = controller.webhooks
+            front = FrontProcess(sock, ReceiverLimits.from_settings(settings), hooks.gate, hooks.accept, upstream)
+            front.start()
+            await controller.start()
+            front.send_secrets(controller.webhook_secrets())
+            controller.on_webhook_secrets = front.send_secrets
+            host, port = sock.getsockname()[:2]
+            click.echo(f"tether serve: watching namespace {settings.namespace}; http://{host}:{port}", err=True)
+            await stop.wait()
+            click.echo("tether serve: stopping", err=True)
+            _watchdog(STOP_DEADLINE)
+            await controller.stop()
+            await asyncio.to_thread(front.stop)
+            server.should_exit = True
+            await asyncio.to_thread(serving.join, 5)
+            sock.close()
 
 
 def _watchdog(seconds: float) -> None:

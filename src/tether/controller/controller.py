@@ -110,8 +110,9 @@ class Controller:
         )
         # Looked up by name: the operator creates it (docs/webhooks.md); a change applies at once.
         self.webhook_secret = Informer(
-            home, "v1", "Secret", ns, lambda *_: None, field_selector=f"metadata.name={WEBHOOK_SECRET}"
+            home, "v1", "Secret", ns, self._on_webhook_secret, field_selector=f"metadata.name={WEBHOOK_SECRET}"
         )
+        self.on_webhook_secrets: Callable[[WebhookSecrets], None] | None = None  # the receiver, told of changes
         self.webhooks = WebhookTrigger(self, max_pending=settings.webhook_queue)
         self.writer = StatusWriter(home, ns)
         # Events have a rate limit of their own: a burst of them never delays a sync or a status write.
@@ -151,6 +152,10 @@ class Controller:
         """The providers' secrets as the ``tether-webhook`` Secret holds them now."""
         secret = self.webhook_secret.get(WEBHOOK_SECRET)
         return WebhookSecrets.from_secret_data((secret or {}).get("data"))
+
+    def _on_webhook_secret(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if self.on_webhook_secrets is not None:
+            self.on_webhook_secrets(self.webhook_secrets())
 
     @property
     def ready(self) -> bool:

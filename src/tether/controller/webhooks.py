@@ -1,7 +1,8 @@
 """From a pushed commit to the apps it changed: only an app whose render read a changed file renders again.
 
-The receiver (``tether.server.webhook``) parses and checks a delivery, hands its pushes to
-``WebhookTrigger.offer`` and answers at once; this worker does the rest, off the request path:
+The receiver (``tether.server.webhook``) parses and checks a delivery, reserves room for its pushes
+in the shared ``PushGate``, hands them over (``WebhookTrigger.accept``; in `tether serve` through a
+queue from the front process) and answers at once; this worker does the rest, off the request path:
 
 1. **Batch.** Every push waiting is taken at once, so a burst costs one pass: one lookup per
    repository, one ``git diff`` per repository and revision pair, one refresh per app.
@@ -40,6 +41,7 @@ from tether.errors import TetherError
 from tether.model import Application
 from tether.pipeline import is_local_source
 from tether.server.webhook.events import Event, PullRequest, Push
+from tether.server.webhook.gate import PushGate
 from tether.source.revisions import ref_matches
 from tether.source.urls import normalise_url, repository_identity
 
@@ -65,7 +67,6 @@ class WebhookStats:
     refreshed: int = 0  # apps given a webhook refresh (may render)
     moved: int = 0  # apps moved to a new revision without a render
     diffs: int = 0  # git diffs computed (payloads without a complete file list)
-    refused: int = 0  # deliveries answered 503: the queue was full
     pull_requests: int = 0
 
 
@@ -80,14 +81,14 @@ class _Match:
 class WebhookTrigger:
     """A bounded inbox of pushes and the worker that turns them into refreshes (see the module docstring).
 
-    ``offer`` may be called from any thread: ``tether serve`` answers HTTP on a thread and event
-    loop of its own, so a busy controller never slows a provider's delivery, and the worker runs
-    on the controller's loop.
+    ``offer`` and ``accept`` may be called from any thread (`tether serve` hands pushes over on a
+    thread that reads them from the front process); the worker runs on the controller's loop.
+    ``gate`` bounds the pushes waiting, shared with the receiver's process.
     """
 
     def __init__(self, controller: Controller, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         self.controller = controller
-        self.max_pending = max_pending
+        self.gate = PushGate(max_pending)
         self.pull_requests: deque[PullRequest] = deque(maxlen=KEPT_PULL_REQUESTS)
         self.stats = WebhookStats()
         self._inbox: deque[Push] = deque()
@@ -97,16 +98,21 @@ class WebhookTrigger:
 
     @property
     def waiting(self) -> int:
-        """Pushes accepted and not yet taken by the worker."""
-        return len(self._inbox)
+        """Pushes accepted and not yet taken by the worker (wherever the receiver runs)."""
+        return self.gate.waiting
 
     def offer(self, events: Sequence[Event]) -> bool:
         """Queue a delivery's pushes; False (nothing queued) when they do not all fit: the sender retries."""
+        pushes = sum(1 for e in events if isinstance(e, Push))
+        if pushes and not self.gate.reserve(pushes):
+            return False
+        self.accept(events)
+        return True
+
+    def accept(self, events: Sequence[Event]) -> None:
+        """Queue a delivery whose pushes already have room in ``gate`` (reserved by the receiver)."""
         pushes = [e for e in events if isinstance(e, Push)]
         with self._lock:
-            if len(self._inbox) + len(pushes) > self.max_pending:
-                self.stats.refused += 1
-                return False
             self._inbox.extend(pushes)
             for event in events:
                 if isinstance(event, PullRequest):
@@ -114,13 +120,13 @@ class WebhookTrigger:
                     self.stats.pull_requests += 1
         if pushes and self._loop is not None and self._arrived is not None:
             self._loop.call_soon_threadsafe(self._arrived.set)
-        return True
 
     def take(self) -> list[Push]:
         """Every push waiting, oldest first (the worker's batch)."""
         with self._lock:
             batch = list(self._inbox)
             self._inbox.clear()
+        self.gate.release(len(batch))
         return batch
 
     async def run(self) -> None:

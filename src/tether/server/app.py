@@ -1,5 +1,6 @@
-"""FastAPI app: ``/healthz`` (the process answers), ``/readyz`` (the controller can do its work), ``/metrics``,
-and the webhook receiver ``POST /api/webhook`` (``tether.server.webhook``).
+"""The controller's FastAPI app: ``/healthz`` (the process answers), ``/readyz`` (the controller can do its
+work) and ``/metrics``. In `tether serve` it answers on a private Unix socket, behind the front process
+(``tether.server.front``), which answers ``POST /api/webhook`` itself and forwards everything else here.
 
 Readiness is false while the controller's own informers cannot reach the API server, so an
 outage shows here as well as in each app's conditions; it comes back by itself.
@@ -13,7 +14,6 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from tether.controller.controller import Controller
-from tether.server.webhook.receiver import add_webhook_route
 
 
 def create_app(controller: Controller, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -60,13 +60,16 @@ def create_app(controller: Controller, registry: CollectorRegistry | None = None
     gauge("tether_webhook_refreshes_total", "Apps refreshed by a webhook (a changed input).", lambda: hooks.refreshed)
     gauge("tether_webhook_moves_total", "Apps moved to a pushed revision without a render.", lambda: hooks.moved)
     gauge("tether_webhook_diffs_total", "git diffs for pushes without a complete file list.", lambda: hooks.diffs)
-    gauge("tether_webhook_refused_total", "Deliveries answered 503 (queue full).", lambda: hooks.refused)
+    gauge(
+        "tether_webhook_refused_total",
+        "Deliveries answered 503 (queue full).",
+        lambda: controller.webhooks.gate.refused,
+    )
     gauge(
         "tether_webhook_queue_depth",
         "Pushes waiting for the webhook worker.",
         lambda: controller.webhooks.waiting,
     )
-    add_webhook_route(app, controller)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

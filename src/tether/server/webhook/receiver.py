@@ -12,9 +12,13 @@ The order is fixed, so nothing costly happens before a delivery has proved where
    unauthenticated webhooks on.
 4. **Parse** (``providers.parse``): malformed JSON, wrong types, an unknown event: 400 with a short
    JSON error. The body is never logged.
-5. **Answer.** A ping: 200. Pushes and pull requests are queued for the controller's webhook
+5. **Answer.** A ping: 200. Pushes and pull requests are handed to the controller's webhook
    worker and answered 202 at once; a full queue: 503 with ``Retry-After``. Any other event: 202,
    nothing done.
+
+The route needs three things only: its limits, the secrets of the moment and a way to hand over
+a delivery. So it runs in `tether serve`'s front process (``tether.server.front``), away from the
+controller's interpreter lock, and beside an in-process controller in tests.
 
 Nothing a client sends produces a 5xx other than that 503: an unexpected error is logged with
 its traceback and answered 400, and the worker runs apart from the request.
@@ -23,43 +27,63 @@ its traceback and answered 400, and the worker runs apart from the request.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tether.server.webhook.events import Ignored, Ping, PullRequest, Push, WebhookError
+from tether.server.webhook.events import Event, Ignored, Ping, PullRequest, Push, WebhookError
 from tether.server.webhook.providers import detect, parse, verify
+from tether.server.webhook.secrets import WebhookSecrets
 
 if TYPE_CHECKING:
-    from tether.controller.controller import Controller
+    from tether.controller.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 PATH = "/api/webhook"
 RETRY_AFTER_SECONDS = 5
+SECRETS_WAIT = 5.0  # seconds a delivery arriving at start-up waits for the secrets to be read
+
+
+@dataclass(frozen=True)
+class ReceiverLimits:
+    """The receiver's settings (``--webhook-*``), small enough to hand to another process."""
+
+    max_body: int = 1024 * 1024
+    read_timeout: float = 10.0
+    allow_unauthenticated: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReceiverLimits:
+        return cls(settings.webhook_max_body, settings.webhook_read_timeout, settings.webhook_allow_unauthenticated)
+
+
+SecretsSource = Callable[[], WebhookSecrets | None]  # None: not read yet
+Deliver = Callable[[Sequence[Event]], bool]  # False: no room, answer 503
 
 
 class _TooLarge(Exception):
     pass
 
 
-def add_webhook_route(app: FastAPI, controller: Controller) -> None:
-    """Mount ``POST /api/webhook`` for ``controller`` (its settings, secrets and webhook worker)."""
+def add_webhook_route(app: FastAPI, limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver) -> None:
+    """Mount ``POST /api/webhook``: checked against ``secrets()``, accepted pushes handed to ``deliver``."""
 
     @app.post(PATH)
     async def webhook(request: Request) -> JSONResponse:
         try:
-            return await _receive(request, controller)
+            return await _receive(request, limits, secrets, deliver)
         except Exception:  # a bug must answer like bad input, never with a 5xx or a dead server
             log.exception("webhook: delivery could not be handled")
             return _answer(400, "the delivery could not be handled")
 
 
-async def _receive(request: Request, controller: Controller) -> JSONResponse:
-    settings = controller.settings
-    cap = settings.webhook_max_body
+async def _receive(request: Request, limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver) -> JSONResponse:
+    cap = limits.max_body
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -67,22 +91,19 @@ async def _receive(request: Request, controller: Controller) -> JSONResponse:
         if int(declared) > cap:
             return _answer(413, f"the body is over the limit of {cap} bytes", close=True)
     try:
-        body = await asyncio.wait_for(_read_capped(request, cap), settings.webhook_read_timeout)
+        body = await asyncio.wait_for(_read_capped(request, cap), limits.read_timeout)
     except _TooLarge:
         return _answer(413, f"the body is over the limit of {cap} bytes", close=True)
     except TimeoutError:
-        return _answer(408, f"the body did not arrive within {settings.webhook_read_timeout:g}s", close=True)
+        return _answer(408, f"the body did not arrive within {limits.read_timeout:g}s", close=True)
     provider = detect(request.headers)
     if provider is None:
         return _refused(400, "unknown webhook: no provider's event header (see docs/webhooks.md)", None)
+    known = await _secrets(secrets)
+    if known is None:
+        return _retry_later("the webhook secrets are not read yet; retry later", provider)
     try:
-        verify(
-            provider,
-            request.headers,
-            body,
-            controller.webhook_secrets(),
-            allow_unauthenticated=settings.webhook_allow_unauthenticated,
-        )
+        verify(provider, request.headers, body, known, allow_unauthenticated=limits.allow_unauthenticated)
         events = parse(provider, request.headers, body)
     except WebhookError as exc:
         return _refused(exc.status, exc.message, provider)
@@ -90,15 +111,28 @@ async def _receive(request: Request, controller: Controller) -> JSONResponse:
         log.info("webhook: ping", provider=provider)
         return _answer(200, None, status="pong")
     wanted = [e for e in events if isinstance(e, Push | PullRequest)]
-    if wanted and not controller.webhooks.offer(wanted):
-        log.warning("webhook: queue full; asked the sender to retry", provider=provider)
-        response = _answer(503, "too many deliveries waiting; retry later")
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+    if wanted and not deliver(wanted):
+        return _retry_later("too many deliveries waiting; retry later", provider)
     pushes = sum(1 for e in wanted if isinstance(e, Push))
     ignored = [e.event for e in events if isinstance(e, Ignored)]
     log.info("webhook: accepted", provider=provider, pushes=pushes, ignored=ignored or None)
     return _answer(202, None, status="accepted" if wanted else "ignored", pushes=pushes)
+
+
+async def _secrets(secrets: SecretsSource) -> WebhookSecrets | None:
+    """The secrets, waiting a little for them at start-up (a delivery then is not refused for nothing)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SECRETS_WAIT
+    while (known := secrets()) is None and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return known
+
+
+def _retry_later(message: str, provider: str) -> JSONResponse:
+    log.warning("webhook: asked the sender to retry", provider=provider, reason=message)
+    response = _answer(503, message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 async def _read_capped(request: Request, cap: int) -> bytes:
