@@ -25,6 +25,19 @@ def test_longest_value_wins_when_values_overlap() -> None:
     assert redactor.redact("xabcdefghx") == f"x{MASK}x"
 
 
+def test_longest_value_wins_across_values_added_before_and_after_a_redact() -> None:
+    """Values added after the pattern was built are matched in a second pattern; the longest still wins."""
+    for first, then in ((["abcd"], ["abcdefgh"]), (["abcdefgh"], ["abcd"])):
+        redactor = Redactor()
+        redactor.add_all([*first, *(f"filler-{i:03d}" for i in range(100))])
+        assert redactor.redact("filler-001") == MASK  # builds the pattern for everything so far
+        redactor.add_all(then)
+        assert redactor.redact("xabcdefghx") == f"x{MASK}x"
+        assert redactor.redact("xabcdx filler-042") == f"x{MASK}x {MASK}"
+        redactor.add_all(f"later-{i:03d}" for i in range(200))  # enough to merge both patterns into one
+        assert redactor.redact("xabcdefghx later-199 abcd") == f"x{MASK}x {MASK} {MASK}"
+
+
 def test_short_values_are_masked_only_as_whole_strings() -> None:
     redactor = Redactor()
     redactor.add("on")

@@ -31,6 +31,11 @@ MIN_SUBSTRING = 4
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
+def _union(values: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for all ``values``, longest first (a value inside another never masks only part of it)."""
+    return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+
+
 class Redactor:
     """A thread-safe set of secret values and a masker for text that might contain them."""
 
@@ -38,7 +43,12 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._short: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        # Two patterns, so adding a value does not recompile one for every value known (a fleet has
+        # thousands): ``_base`` (values up to the last merge) is applied first, then ``_recent``.
+        self._base: re.Pattern[str] | None = None
+        self._base_size = 0
+        self._recent: set[str] = set()
+        self._recent_pattern: re.Pattern[str] | None = None
         self.fields = SecretFields()
 
     def add(self, value: str, *, lines: bool = True) -> None:
@@ -63,7 +73,11 @@ class Redactor:
                     self._short.add(form)
                 elif form not in self._values:
                     self._values.add(form)
-                    self._pattern = None
+                    self._recent.add(form)
+                    self._recent_pattern = None
+                    # Longest first across both patterns: a value containing a known one merges at once.
+                    if self._base is not None and self._base.search(form):
+                        self._base = None
 
     def add_all(self, values: Iterable[str]) -> None:
         for value in values:
@@ -82,11 +96,19 @@ class Redactor:
                 return MASK
             if not self._values:
                 return text
-            pattern = self._pattern
-            if pattern is None:
-                ordered = sorted(self._values, key=len, reverse=True)
-                pattern = self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-        return pattern.sub(MASK, text)
+            base, recent = self._patterns()
+        text = base.sub(MASK, text)
+        return recent.sub(MASK, text) if recent is not None else text
+
+    def _patterns(self) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+        """Merge into ``_base`` once the recent values are many (or ``_base`` was dropped); under the lock."""
+        if self._base is None or len(self._recent) > max(64, self._base_size // 4):
+            self._base, self._base_size = _union(self._values), len(self._values)
+            self._recent.clear()
+            self._recent_pattern = None
+        if self._recent and self._recent_pattern is None:
+            self._recent_pattern = _union(self._recent)
+        return self._base, self._recent_pattern if self._recent else None
 
     def redact_any(self, value: Any) -> Any:
         """Mask every string inside ``value`` (dicts, lists, tuples); other objects by their ``str``."""
