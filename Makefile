@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := pass gnupg git openssl postgresql
 PYTEST_ARGS ?=
+# Test files run on this many pytest-xdist workers, sharing the session devcluster (1: one process).
+PYTEST_WORKERS ?= 2
 # make bench QUICK=1: N=100 only and fewer repetitions (under 5 minutes); BENCH_ARGS: more flags for `python -m bench`.
 QUICK ?=
 BENCH_ARGS ?=
@@ -42,7 +44,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: install lint
-	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; exit 1; fi; exit $$rc
 
 bench: install

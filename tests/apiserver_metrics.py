@@ -2,17 +2,50 @@
 
 An independent count next to Tether's (``Cluster.requests``): ``apiserver_request_total``
 by verb (server-side apply is ``APPLY``), resource, subresource and ``dry_run``.
+
+Those counts are cluster-wide, so a module asserting them imports ``own_devcluster`` and
+``own_kube`` from here (fixtures named ``devcluster`` and ``kube``): a devcluster of the module's own, where no other test (another pytest-xdist worker's)
+sends requests meanwhile.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
+import pytest
 
+from tests.fixtures.cluster import _stop_orphans
+from tether.cluster import Cluster
+from tether.devcluster import cluster as devcluster_mod
 from tether.devcluster.cluster import ClusterState
+
+
+@pytest.fixture(scope="module", name="devcluster")
+def own_devcluster(request: pytest.FixtureRequest) -> Iterator[ClusterState]:
+    """A devcluster for this module alone (about 5 s to start)."""
+    _stop_orphans()
+    name = f"pytest-{os.getpid()}-quiet-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"
+    state = devcluster_mod.up(name, log=print)
+    try:
+        yield state
+    finally:
+        devcluster_mod.down(name)
+
+
+@pytest.fixture(scope="module", name="kube")
+async def own_kube(devcluster: ClusterState) -> AsyncIterator[Cluster]:
+    """A client of the module's own devcluster."""
+    client = await Cluster.connect(devcluster.kubeconfig, qps=200, burst=400)
+    try:
+        yield client
+    finally:
+        await client.close()
+
 
 _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')

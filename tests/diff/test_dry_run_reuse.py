@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.apiserver_metrics import served
+from tests.apiserver_metrics import own_devcluster, own_kube, served  # noqa: F401  (fixtures: a cluster of this module's own)
 from tether.cluster import Cluster, LiveCache
 from tether.devcluster.cluster import ClusterState
 from tether.diff import MISSING, OUT_OF_SYNC, diff_app

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.apiserver_metrics import Counts, delta, served, writes
+from tests.apiserver_metrics import Counts, delta, own_devcluster, own_kube, served, writes  # noqa: F401  (fixtures: a cluster of this module's own)
 from tests.cli import tether_async
 from tests.sync.helpers import configmap, deployment
 from tether.cluster import Cluster, LiveCache
