@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from tests.fixtures.cluster import _stop_orphans
+from tests.fixtures.cluster import _stop_orphans, shared_devcluster
 from tether.cluster import Cluster
-from tether.devcluster import cluster as devcluster_mod
 from tether.devcluster.cluster import ClusterState
 
 
@@ -30,11 +29,8 @@ def own_devcluster(request: pytest.FixtureRequest) -> Iterator[ClusterState]:
     """A devcluster for this module alone (about 5 s to start)."""
     _stop_orphans()
     name = f"pytest-{os.getpid()}-quiet-{request.module.__name__.rsplit('.', 1)[-1].replace('_', '-')}"
-    state = devcluster_mod.up(name, log=print)
-    try:
+    with shared_devcluster(name) as state:  # one user: start, yield, stop
         yield state
-    finally:
-        devcluster_mod.down(name)
 
 
 @pytest.fixture(scope="module", name="kube")

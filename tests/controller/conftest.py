@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.cli import TETHER
 from tests.webhook_deliveries import headers
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
@@ -140,3 +142,45 @@ async def webhook_secret(kube: Cluster, namespace: str, data: dict[str, str]) ->
         "data": data,
     }
     await kube.apply(secret)
+
+
+class Serve:
+    """`tether serve` as a separate process that a test can start, kill, start again and stop.
+
+    Its output goes to ``serve.log`` beside ``state``; ``port`` 0 lets it pick a free one (no HTTP then).
+    """
+
+    def __init__(self, kubeconfig: str, namespace: str, state: Path, *, port: int = 0, extra: Sequence[str] = ()):
+        self.url = f"http://127.0.0.1:{port}"
+        self.args = [
+            "serve",
+            *("--kubeconfig", kubeconfig, "--namespace", namespace, "--state-dir", str(state)),
+            *("--listen", f"127.0.0.1:{port}", *extra),
+        ]
+        self.process: asyncio.subprocess.Process | None = None
+        self.log = state.parent / "serve.log"
+
+    async def start(self) -> None:
+        handle = self.log.open("ab")
+        self.process = await asyncio.create_subprocess_exec(*TETHER, *self.args, stdout=handle, stderr=handle)
+        handle.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> int:
+        """SIGTERM (unless it has exited) and its exit status."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout=35)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]

@@ -12,16 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from tests.cli import TETHER
-from tests.controller.conftest import API, application, eventually
+from tests.controller.conftest import API, Serve, application, eventually
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
@@ -80,50 +77,6 @@ def app_files(app: str, value: int) -> dict[str, str]:
     return {f"{app}/all.yaml": yaml.safe_dump_all(objects)}
 
 
-class Serve:
-    """`tether serve` as a separate process that the test can kill."""
-
-    def __init__(self, kubeconfig: str, namespace: str, state: Path) -> None:
-        self.args = [
-            "serve",
-            "--kubeconfig",
-            kubeconfig,
-            "--namespace",
-            namespace,
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval",
-            "1",
-            "--poll-jitter",
-            "0.5",
-            "--state-dir",
-            str(state),
-            "--sync-timeout",
-            "60",
-            "--max-syncs",
-            "10",
-        ]
-        self.process: asyncio.subprocess.Process | None = None
-        self.log = state.parent / "serve.log"
-
-    async def start(self) -> None:
-        handle = self.log.open("ab")
-        self.process = await asyncio.create_subprocess_exec(*TETHER, *self.args, stdout=handle, stderr=handle)
-        handle.close()
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> int:
-        assert self.process is not None
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.process.wait(), timeout=35)
-
-
-@pytest.mark.timeout(600)
 async def test_killed_mid_sync_fifty_times_every_app_converges_without_duplicate_or_orphaned_hooks(
     kube: Cluster,
     devcluster: ClusterState,
@@ -152,7 +105,12 @@ async def test_killed_mid_sync_fifty_times_every_app_converges_without_duplicate
                 created[((meta.get("annotations") or {}).get(RUN_ANNOTATION, ""), prefix)] += 1
 
     recorder = asyncio.create_task(record())
-    serve = Serve(devcluster.kubeconfig, namespace, tmp_path / "state")
+    serve = Serve(
+        devcluster.kubeconfig,
+        namespace,
+        tmp_path / "state",
+        extra=("--poll-interval", "1", "--poll-jitter", "0.5", "--sync-timeout", "60", "--max-syncs", "10"),
+    )
     await serve.start()
     for app in apps:
         await kube.apply(
@@ -208,4 +166,4 @@ async def test_killed_mid_sync_fifty_times_every_app_converges_without_duplicate
         recorder.cancel()
         await asyncio.gather(recorder, return_exceptions=True)
         code = await serve.stop()
-        assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+        assert code == 0, serve.tail()

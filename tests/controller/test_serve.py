@@ -6,24 +6,16 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import urllib.request
-from asyncio.subprocess import Process
 from pathlib import Path
 
-from tests.cli import TETHER, tether
-from tests.controller.conftest import application, eventually, webhook_secret
+from tests.cli import tether
+from tests.controller.conftest import Serve, application, eventually, free_port, webhook_secret
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tests.webhook_deliveries import SECRETS, headers, retarget, secret_data
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:
@@ -64,24 +56,14 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def start_serve(kubeconfig: str, namespace: str, port: int, tmp_path: Path, poll: str) -> Process:
-    log = (tmp_path / "serve.log").open("wb")
-    return await asyncio.create_subprocess_exec(
-        *TETHER,
-        "serve",
-        "--kubeconfig",
-        kubeconfig,
-        "--namespace",
-        namespace,
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--poll-interval",
-        poll,
-        "--state-dir",
-        str(tmp_path / "state"),
-        stdout=log,
-        stderr=log,
+async def ready_serve(devcluster: ClusterState, namespace: str, tmp_path: Path) -> Serve:
+    """`tether serve` on a free port, polling 10 minutes apart, answering /readyz."""
+    serve = Serve(
+        devcluster.kubeconfig, namespace, tmp_path / "state", port=free_port(), extra=("--poll-interval", "600")
     )
+    await serve.start()
+    await eventually(lambda: asyncio.to_thread(get, f"{serve.url}/readyz"), lambda r: r[0] == 200, timeout=60)
+    return serve
 
 
 def test_install_is_idempotent(devcluster: ClusterState, crds_installed: None) -> None:
@@ -101,12 +83,10 @@ async def test_serve_answers_health_readiness_and_metrics_and_stops_on_sigterm(
     unique_repo_name: str,
     tmp_path: Path,
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     # Polls 10 minutes apart: after the first sync, only the webhook can bring the second commit.
-    process = await start_serve(devcluster.kubeconfig, namespace, port, tmp_path, "600")
+    serve = await ready_serve(devcluster, namespace, tmp_path)
+    base = serve.url
     try:
-        await eventually(lambda: asyncio.to_thread(get, f"{base}/readyz"), lambda r: r[0] == 200, timeout=60)
         assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 200
         repo = git_server.create_repo(unique_repo_name)
         repo.commit("v1", files={"app/a.yaml": configmap("served")})
@@ -142,9 +122,8 @@ async def test_serve_answers_health_readiness_and_metrics_and_stops_on_sigterm(
         assert "tether_webhook_pushes_total 1.0" in metrics
     finally:
         started = asyncio.get_running_loop().time()
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), timeout=35)
-    assert code == 0, (tmp_path / "serve.log").read_text()[-2000:]
+        code = await serve.stop()
+    assert code == 0, serve.tail()
     assert asyncio.get_running_loop().time() - started < 30
     assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 0  # the port is closed
 
@@ -152,20 +131,17 @@ async def test_serve_answers_health_readiness_and_metrics_and_stops_on_sigterm(
 async def test_a_killed_serve_leaves_no_front_process_holding_its_port(
     devcluster: ClusterState, crds_installed: None, namespace: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = await start_serve(devcluster.kubeconfig, namespace, port, tmp_path, "600")
+    serve = await ready_serve(devcluster, namespace, tmp_path)
+    base = serve.url
     try:
-        await eventually(lambda: asyncio.to_thread(get, f"{base}/readyz"), lambda r: r[0] == 200, timeout=60)
-        first = front_processes(process.pid)
+        first = front_processes(serve.pid)
         assert len(first) == 1 and all(alive(pid) for pid in first)
         os.kill(next(iter(first)), signal.SIGKILL)  # a crashed front process is started again
         front = await eventually(
-            lambda: asyncio.sleep(0, front_processes(process.pid) - first), lambda found: len(found) == 1, timeout=20
+            lambda: asyncio.sleep(0, front_processes(serve.pid) - first), lambda found: len(found) == 1, timeout=20
         )
         await eventually(lambda: asyncio.to_thread(get, f"{base}/healthz"), lambda r: r[0] == 200, timeout=20)
     finally:
-        process.kill()
-        await process.wait()
+        await serve.kill()
     await eventually(lambda: asyncio.sleep(0, [pid for pid in front if alive(pid)]), lambda left: not left, 10)
     assert (await asyncio.to_thread(get, f"{base}/healthz"))[0] == 0  # nothing answers on the port

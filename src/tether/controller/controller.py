@@ -51,12 +51,12 @@ from tether.controller.operations import OperationRequest, Operations, automated
 from tether.controller.orphans import orphans
 from tether.controller.repos import RepoCredentials
 from tether.controller.settings import Settings
+from tether.controller.sources import git_sources
 from tether.controller.status import APP_API_VERSION, StatusWriter, now_iso, resource_rows, short, summary
 from tether.controller.webhooks import WebhookTrigger
 from tether.controller.workqueue import WorkQueue
 from tether.errors import TetherError
 from tether.model import DEFAULT_PROJECT, Application, Project
-from tether.pipeline import is_local_source
 from tether.render.cache import RenderCache
 from tether.resource import owner_app
 from tether.secrets import PassBackend
@@ -277,11 +277,8 @@ class Controller:
             await asyncio.sleep(self.settings.poll_interval + random.uniform(0, self.settings.poll_jitter))
             repos: dict[str, str] = {}  # normalised -> as the apps spell it (userinfo and all)
             for obj in self.apps.objects.values():
-                spec = obj.get("spec") or {}
-                for source in spec.get("sources") or [spec.get("source") or {}]:
-                    url = str((source or {}).get("repoURL") or "") if isinstance(source, dict) else ""
-                    if url and not is_local_source(url):
-                        repos.setdefault(normalise_url(url), url)
+                for source in git_sources(obj):
+                    repos.setdefault(normalise_url(source.url), source.url)
             limit = asyncio.Semaphore(8)
             await asyncio.gather(*(self._poll_repo(key, url, limit) for key, url in repos.items()))
             stale = [a for a, m in self.memory.items() if m.desired is None or m.comparison_error]

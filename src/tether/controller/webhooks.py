@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from tether.controller.sources import git_sources
 from tether.errors import TetherError
 from tether.model import Application
-from tether.pipeline import is_local_source
 from tether.server.webhook.events import Event, PullRequest, Push
 from tether.server.webhook.gate import PushGate
 from tether.source.revisions import ref_matches
@@ -213,19 +213,9 @@ class WebhookTrigger:
         """Every app source by repository identity (one pass over the apps the informer holds)."""
         index: dict[str, list[_Match]] = {}
         for name, obj in self.controller.apps.objects.items():
-            spec = obj.get("spec") if isinstance(obj, dict) else None
-            if not isinstance(spec, dict):
-                continue
-            sources = spec.get("sources") if spec.get("sources") else [spec.get("source")]
-            for position, source in enumerate(sources if isinstance(sources, list) else []):
-                if not isinstance(source, dict) or source.get("chart"):
-                    continue
-                url = source.get("repoURL")
-                if not isinstance(url, str) or not url or is_local_source(url):
-                    continue
-                revision = source.get("targetRevision")
-                match = _Match(name, position, url, revision if isinstance(revision, str) else "HEAD")
-                index.setdefault(repository_identity(url), []).append(match)
+            for source in git_sources(obj):
+                match = _Match(name, source.position, source.url, source.revision)
+                index.setdefault(repository_identity(source.url), []).append(match)
         return index
 
     async def _default_branch(self, url: str) -> str | None:
