@@ -128,6 +128,11 @@ class EventRecorder:
 
     # ----------------------------------------------------------------- public
 
+    @property
+    def writes(self) -> int:
+        """Write requests sent for Events since start (their client is apart from the controller's main one)."""
+        return self._cluster.requests.snapshot().writes
+
     def emit(self, involved: Mapping[str, Any], reason: str, message: str, *, warning: bool = False) -> None:
         """Record that ``reason``/``message`` happened to ``involved`` (an Application object). Never raises."""
         try:

@@ -39,6 +39,7 @@ def create_app(controller: Controller, registry: CollectorRegistry | None = None
         lambda: controller.home.requests.snapshot().writes,
     )
 
+    gauge("tether_event_writes_total", "Write requests sent for Events since start.", lambda: controller.events.writes)
     gauge(
         "tether_renders_total",
         "Renders performed (not served from the render cache).",

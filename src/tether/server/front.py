@@ -11,7 +11,7 @@ controller's app itself, in the same process.
 from __future__ import annotations
 
 import httpx
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -36,9 +36,13 @@ HOP_BY_HOP = frozenset(
 UPSTREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
-def create_front_app(limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver, fallback: ASGIApp) -> FastAPI:
-    """The webhook receiver, with every other path served by ``fallback``."""
-    app = FastAPI(title="Tether", docs_url=None, redoc_url=None, openapi_url=None)
+def create_front_app(limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver, fallback: ASGIApp) -> Starlette:
+    """The webhook receiver, with every other path served by ``fallback``.
+
+    Plain Starlette, not FastAPI: the front process then loads neither FastAPI nor pydantic
+    (about 15 MiB less resident memory).
+    """
+    app = Starlette()
     add_webhook_route(app, limits, secrets, deliver)
     app.mount("/", fallback)
     return app

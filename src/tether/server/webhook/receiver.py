@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from tether.server.webhook.events import Event, Ignored, Ping, PullRequest, Push, WebhookError
 from tether.server.webhook.providers import detect, parse, verify
@@ -70,16 +71,17 @@ class _TooLarge(Exception):
     pass
 
 
-def add_webhook_route(app: FastAPI, limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver) -> None:
+def add_webhook_route(app: Starlette, limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver) -> None:
     """Mount ``POST /api/webhook``: checked against ``secrets()``, accepted pushes handed to ``deliver``."""
 
-    @app.post(PATH)
     async def webhook(request: Request) -> JSONResponse:
         try:
             return await _receive(request, limits, secrets, deliver)
         except Exception:  # a bug must answer like bad input, never with a 5xx or a dead server
             log.exception("webhook: delivery could not be handled")
             return _answer(400, "the delivery could not be handled")
+
+    app.add_route(PATH, webhook, methods=["POST"])
 
 
 async def _receive(request: Request, limits: ReceiverLimits, secrets: SecretsSource, deliver: Deliver) -> JSONResponse:
