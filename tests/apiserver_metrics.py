@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from tests.fixtures.cluster import _stop_orphans, shared_devcluster
+from tests.fixtures.cluster import _stop_orphans, connected, shared_devcluster
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 
@@ -36,11 +36,8 @@ def own_devcluster(request: pytest.FixtureRequest) -> Iterator[ClusterState]:
 @pytest.fixture(scope="module", name="kube")
 async def own_kube(devcluster: ClusterState) -> AsyncIterator[Cluster]:
     """A client of the module's own devcluster."""
-    client = await Cluster.connect(devcluster.kubeconfig, qps=200, burst=400)
-    try:
+    async with connected(devcluster) as client:
         yield client
-    finally:
-        await client.close()
 
 
 _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
