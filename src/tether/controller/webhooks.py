@@ -103,8 +103,7 @@ class WebhookTrigger:
 
     def offer(self, events: Sequence[Event]) -> bool:
         """Queue a delivery's pushes; False (nothing queued) when they do not all fit: the sender retries."""
-        pushes = sum(1 for e in events if isinstance(e, Push))
-        if pushes and not self.gate.reserve(pushes):
+        if not self.gate.admit(events):
             return False
         self.accept(events)
         return True

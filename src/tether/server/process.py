@@ -36,7 +36,8 @@ from typing import Any
 
 import structlog
 
-from tether.server.webhook.events import Event, Push
+from tether import log as logging_setup
+from tether.server.webhook.events import Event
 from tether.server.webhook.gate import PushGate
 from tether.server.webhook.receiver import ReceiverLimits
 from tether.server.webhook.secrets import WebhookSecrets
@@ -124,7 +125,7 @@ class FrontProcess:
         theirs, ours = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=_front_main,
-            args=(self.sock, self.limits, self.upstream, self.gate, self._deliveries, theirs, _log_settings()),
+            args=(self.sock, self.limits, self.upstream, self.gate, self._deliveries, theirs, logging_setup.current()),
             name="tether-front",
             daemon=True,
         )
@@ -166,12 +167,6 @@ class FrontProcess:
             self._spawn()
 
 
-def _log_settings() -> tuple[int, bool]:
-    from tether import log as logging_setup
-
-    return logging_setup.current()
-
-
 def _front_main(
     sock: socket.socket,
     limits: ReceiverLimits,
@@ -184,7 +179,6 @@ def _front_main(
     """The child: serve the front app on ``sock`` until SIGTERM or until the parent is gone."""
     import uvicorn
 
-    from tether import log as logging_setup
     from tether.server.front import UpstreamProxy, create_front_app
     from tether.server.protocol import with_header_timeout
 
@@ -203,8 +197,7 @@ def _front_main(
     threading.Thread(target=read_secrets, name="secrets", daemon=True).start()
 
     def deliver(events: Sequence[Event]) -> bool:
-        pushes = sum(1 for e in events if isinstance(e, Push))
-        if pushes and not gate.reserve(pushes):
+        if not gate.admit(events):
             return False
         deliveries.put(list(events))
         return True

@@ -8,7 +8,10 @@ so a full queue is answered 503 wherever the receiver runs: in `tether serve`'s 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Sequence
 from typing import Any
+
+from tether.server.webhook.events import Event, Push
 
 
 class PushGate:
@@ -29,6 +32,11 @@ class PushGate:
                 return False
             self._waiting.value += pushes
             return True
+
+    def admit(self, events: Sequence[Event]) -> bool:
+        """Room for a delivery's pushes (a delivery without any always fits): ``reserve`` for its count."""
+        pushes = sum(1 for e in events if isinstance(e, Push))
+        return not pushes or self.reserve(pushes)
 
     def release(self, pushes: int) -> None:
         """The worker took ``pushes``."""
