@@ -27,6 +27,7 @@ from tether.controller.settings import (
     DEFAULT_NAMESPACE,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_POLL_JITTER,
+    DEFAULT_STATUS_SETTLE,
     Settings,
 )
 from tether.paths import cache_root
@@ -156,6 +157,14 @@ def _watchdog(seconds: float) -> None:
     show_default=True,
     envvar="TETHER_SYNC_TIMEOUT",
     help="Seconds for each wait inside a sync (a wave's health, a hook).",
+)
+@click.option(
+    "--status-settle",
+    type=click.FloatRange(min=0.0),
+    default=DEFAULT_STATUS_SETTLE,
+    show_default=True,
+    envvar="TETHER_STATUS_SETTLE",
+    help="Seconds an app's status in motion (a sync running, health Progressing) waits before it is written; 0 writes every one.",
 )
 @click.option(
     "--webhook-max-body",

@@ -36,6 +36,7 @@ Public surface::
     await cache.ensure(desired_objects)                   # track their kinds, GET unlabelled ones
     await cache.track_namespaces()                        # all Namespaces: objects in a missing one need no GET
     cache.get(ResourceKey(...)) -> dict | None            # a deep copy, preferred version; None when absent
+    cache.peek(ResourceKey(...)) -> Mapping | None        # the same, not copied: never to be changed
     await cache.get_as(key, "autoscaling/v1")             # the same object in the version named
     await cache.at_least(key, rv, api_version=...)        # as of resourceVersion rv or later
     cache.owned_by("app") -> list[dict]                   # deep copies of that app's objects only
@@ -67,7 +68,6 @@ is gone, instead of waiting out its own timeout on a silent watch.
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 import random
 import time
@@ -84,7 +84,7 @@ from tether.cluster.index import Facts, Index, owner_uids
 from tether.cluster.tree import DESCENDANT_KINDS, TreeNode, node_of
 from tether.errors import TetherError
 from tether.health.lua_checks import LuaChecks
-from tether.resource import APP_LABEL, ResourceKey, owner_app
+from tether.resource import APP_LABEL, ResourceKey, json_copy, owner_app
 
 log = structlog.get_logger(__name__)
 
@@ -620,7 +620,13 @@ class LiveCache:
         obj = self._objects.get(key)
         if obj is None:
             obj = self._unmanaged.get(key)
-        return copy.deepcopy(obj) if obj is not None else None
+        return json_copy(obj) if obj is not None else None
+
+    def peek(self, key: ResourceKey) -> Mapping[str, Any] | None:
+        """The live object itself, not a copy: for readers that never change it (health, summaries,
+        choosing what to prune), so the hot path copies only what it will modify."""
+        obj = self._objects.get(key)
+        return obj if obj is not None else self._unmanaged.get(key)
 
     async def get_as(self, key: ResourceKey, api_version: str) -> dict[str, Any] | None:
         """The live object in ``api_version`` (a deep copy); None when the cache has no such object.
@@ -631,7 +637,7 @@ class LiveCache:
         """
         obj = self._objects.get(key) or self._unmanaged.get(key)
         if obj is None or obj.get("apiVersion") == api_version:
-            return copy.deepcopy(obj) if obj is not None else None
+            return json_copy(obj) if obj is not None else None
         converted = self._versions.get((key, api_version))
         if converted is None or _rv(converted) != _rv(obj):
             converted = await self.cluster.get(api_version, key.kind, key.name, key.namespace or None)
@@ -642,7 +648,7 @@ class LiveCache:
             if len(self._versions) >= MAX_VERSIONS:
                 self._versions.pop(next(iter(self._versions)))
             self._versions[(key, api_version)] = converted
-        return copy.deepcopy(converted)
+        return json_copy(converted)
 
     def owned_keys(self, app: str) -> list[ResourceKey]:
         """The keys of ``app``'s objects (tracking id naming the app and describing the object), sorted."""
@@ -654,7 +660,7 @@ class LiveCache:
         for key in self.owned_keys(app):
             obj = self._objects.get(key) or self._unmanaged.get(key)
             if obj is not None:
-                found.append(copy.deepcopy(obj))
+                found.append(json_copy(obj))
         return found
 
     def _owner(self, key: ResourceKey) -> str | None:
@@ -742,7 +748,7 @@ class LiveCache:
         version = watch.api_version if watch is not None else api_version
         live = await self.cluster.get(version, key.kind, key.name, key.namespace or None)
         if live is not None and key not in self._objects:
-            self._remember_unmanaged(key, copy.deepcopy(live), version)
+            self._remember_unmanaged(key, json_copy(live), version)
         if live is not None:
             live.setdefault("apiVersion", version)
             live.setdefault("kind", key.kind)

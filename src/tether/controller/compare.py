@@ -45,7 +45,7 @@ class Comparison:
     health: HealthStatus
     health_message: str
     versions: dict[ResourceKey, str]  # apiVersion per key, for status rows
-    live: list[dict[str, Any]]
+    live: list[Mapping[str, Any]]
 
 
 def spec_digest(app: Application) -> str:
@@ -218,7 +218,7 @@ class Comparer:
         """
         healths: dict[ResourceKey, Health | None] = {}
         versions: dict[ResourceKey, str] = {}
-        live_objects: list[dict[str, Any]] = []
+        live_objects: list[Mapping[str, Any]] = []
         named = {
             (k.group, k.kind, k.name): str(o.get("apiVersion") or "")
             for o in desired
@@ -226,7 +226,7 @@ class Comparer:
             for k in (ResourceKey.of(o),)
         }
         for r in diff.resources:
-            live = destination.cache.get(r.key)
+            live = destination.cache.peek(r.key)  # read only: judged and summarised, never changed
             version = named.get((r.key.group, r.key.kind, r.key.name))
             if version is None and live is not None:
                 version = str(live.get("apiVersion") or "")

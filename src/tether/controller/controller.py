@@ -21,7 +21,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,16 @@ from tether.controller.orphans import orphans
 from tether.controller.repos import RepoCredentials
 from tether.controller.settings import Settings
 from tether.controller.sources import git_sources
-from tether.controller.status import APP_API_VERSION, StatusWriter, now_iso, resource_rows, short, summary
+from tether.controller.status import (
+    APP_API_VERSION,
+    Standing,
+    StatusWriter,
+    now_iso,
+    resource_rows,
+    short,
+    standing,
+    summary,
+)
 from tether.controller.webhooks import WebhookTrigger
 from tether.controller.workqueue import WorkQueue
 from tether.errors import TetherError
@@ -114,7 +123,7 @@ class Controller:
         )
         self.on_webhook_secrets: Callable[[WebhookSecrets], None] | None = None  # the receiver, told of changes
         self.webhooks = WebhookTrigger(self, max_pending=settings.webhook_queue)
-        self.writer = StatusWriter(home, ns)
+        self.writer = StatusWriter(home, ns, settle=settings.status_settle, on_written=self._on_status_written)
         # Events have a rate limit of their own: a burst of them never delays a sync or a status write.
         self.events = EventRecorder(home.sibling("events", qps=EVENT_QPS, burst=EVENT_BURST))
         self.operations = Operations(self)
@@ -181,6 +190,7 @@ class Controller:
         if running:
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
         await self._bounded("staged statuses", self._write_statuses())
+        await self._bounded("statuses in motion", self.writer.close())
         for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets, self.webhook_secret):
             await self._bounded(f"informer {informer.kind}", informer.close())
         await self._bounded("events", self.events.close())
@@ -232,6 +242,15 @@ class Controller:
             self.queue.add(name, "deleting")
         if old_meta.get("finalizers") != new_meta.get("finalizers") or old_meta.get("labels") != new_meta.get("labels"):
             self.queue.add(name, "spec")
+
+    def _on_status_written(self, name: str, before: Standing, after: Mapping[str, Any]) -> None:
+        """An Event per change of sync or health status the server now holds (Argo CD's persistAppStatus)."""
+        obj = self.apps.get(name)
+        if obj is None:
+            return
+        for what, old, new in zip(("sync", "health"), before, standing(after), strict=True):
+            if new is not None and old != new:
+                self.events.emit(obj, "ResourceUpdated", f"Updated {what} status: {old or 'Unknown'} -> {new}")
 
     def _on_project(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         if (old or {}).get("spec") == (new or {}).get("spec"):
@@ -353,12 +372,16 @@ class Controller:
             self.statuses[name] = status
         return status
 
-    async def update_status(self, name: str, mutate: Callable[[dict[str, Any]], Any]) -> None:
-        """Change the app's status in memory and write it if it changed (operations call this too)."""
+    async def update_status(self, name: str, mutate: Callable[[dict[str, Any]], Any], *, settle: bool = False) -> None:
+        """Change the app's status in memory and write it if it changed (operations call this too).
+
+        ``settle``: the reconcile loop's own writes, which may hold a status in motion for a moment
+        (``StatusWriter``); the others are written at once.
+        """
         status = self._status_of(name)
         mutate(status)
         try:
-            await self.writer.write(name, status)
+            await self.writer.write(name, status, settle=settle)
         except ClusterError as exc:
             log.warning("status write failed", app=name, error=str(exc))
 
@@ -393,7 +416,8 @@ class Controller:
             await self._reconcile(name, reasons)
         finally:
             if "operation-done" in reasons and name in self.statuses and name in self.apps.objects:
-                await self.update_status(name, lambda s: None)  # what the operation staged, whatever happened
+                # what the operation staged, whatever happened
+                await self.update_status(name, lambda s: None, settle=True)
 
     async def _reconcile(self, name: str, reasons: frozenset[str]) -> None:
         obj = self.apps.get(name)
@@ -410,7 +434,7 @@ class Controller:
             memory.terminate_requested = True
             self.operations.terminate(name)
         try:
-            app = Application.from_object(obj)
+            app = memory.application(obj)
         except TetherError as exc:
             await self._invalid(name, str(exc))
             return
@@ -574,8 +598,6 @@ class Controller:
         if status is None:
             status = copy.deepcopy(obj.get("status") or {})
             self.statuses[name] = status
-        before_sync = (status.get("sync") or {}).get("status")
-        before_health = (status.get("health") or {}).get("status")
         # A rotated `pass` entry counts as a new spec: the app gets a full sync, not a self-heal.
         digest = f"{spec_digest(app)}:{memory.rendered_generation}"
         # --- operations: a requested one, one to resume, or automated sync
@@ -708,17 +730,7 @@ class Controller:
             request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")
             status["operationState"] = request.running_state()
             request.announced = True
-        await self.update_status(name, lambda s: None)
-        if before_sync != sync_status:
-            self.events.emit(
-                obj, "ResourceUpdated", f"Updated sync status: {before_sync or 'Unknown'} -> {sync_status}"
-            )
-        if before_health != comparison.health.value:
-            self.events.emit(
-                obj,
-                "ResourceUpdated",
-                f"Updated health status: {before_health or 'Unknown'} -> {comparison.health.value}",
-            )
+        await self.update_status(name, lambda s: None, settle=True)
         if request is not None:
             self.operations.start(name, request)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.diff import AppDiff
+from tether.model import Application
 
 
 @dataclass
@@ -41,6 +42,18 @@ class AppMemory:
     # through ``$<ref>/``): a push that changes none of them needs no render (tether.controller.webhooks).
     inputs: tuple[tuple[str, ...], ...] = ()
     moved: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (from, to) revisions a webhook found unread
+    parsed: tuple[tuple[str, str], Application] | None = field(default=None, repr=False)  # (uid, rv), app
+
+    def application(self, obj: dict[str, Any]) -> Application:
+        """``Application.from_object(obj)``, parsed once per (uid, resourceVersion): most reconciles read
+        an object they have parsed before (raises ``TetherError`` as that does)."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("uid") or ""), str(meta.get("resourceVersion") or ""))
+        if self.parsed is not None and self.parsed[0] == key and key[1]:
+            return self.parsed[1]
+        app = Application.from_object(obj)
+        self.parsed = (key, app)
+        return app
 
     @property
     def operating(self) -> bool:

@@ -308,8 +308,8 @@ class Operations:
         obj = c.apps.get(name)
         if obj is None:
             return
-        app = Application.from_object(obj)
         memory = c.memory_of(name)
+        app = memory.application(obj)
         destination = await c.registry.resolve(app.spec.destination.server or None, app.spec.destination.name or None)
         op_state = request.running_state()
         if not request.announced:  # the reconcile that started it usually wrote this already
@@ -390,7 +390,7 @@ class Operations:
                 await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
                 await asyncio.sleep(delay)
                 obj = c.apps.get(name) or obj
-                app = Application.from_object(obj)
+                app = memory.application(obj)
                 continue
             break
         await self._finish(name, app, obj, request, result, revisions, terminated)

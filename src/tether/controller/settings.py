@@ -11,6 +11,7 @@ DEFAULT_NAMESPACE = "tether-system"
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_POLL_INTERVAL = 120.0
 DEFAULT_POLL_JITTER = 60.0
+DEFAULT_STATUS_SETTLE = 2.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     pass_poll_interval: float = 5.0
     shutdown_grace: float = 25.0
     sync_timeout: float = 300.0
+    status_settle: float = DEFAULT_STATUS_SETTLE  # seconds a status in motion waits to be written
     webhook_max_body: int = 1024 * 1024  # bytes: a bigger delivery is refused with 413, unread
     webhook_read_timeout: float = 10.0  # seconds for a delivery's headers, and again for its body
     webhook_queue: int = 1000  # pushes waiting to be handled; beyond that deliveries get 503 and Retry-After

@@ -5,14 +5,21 @@ health, hook flag and whether prune is required; the app's sync and health; cond
 a summary of images and external URLs; history; the operation's state. The writer keeps
 what it last wrote per app and sends a JSON patch of the whole ``status`` only when the new
 one differs, so a reconcile that changed nothing writes nothing.
+
+A status *in motion* (an operation running, or health Progressing) is not final: what the
+controller's own loop writes of it waits ``settle`` seconds, and whatever the app has reached
+by then is what goes out. A sync that finishes and turns Healthy within that time costs one
+write instead of three, and an app that stays in motion is written at most once per ``settle``.
+A settled status is written at once, so the end of an operation is never late. Writers that
+need the server to hold a state before they go on (a sync's run id before its hooks, a manual
+operation's result before its field is cleared) write at once whatever the status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +29,17 @@ from tether.cluster import Cluster
 from tether.cluster.errors import ClusterError
 from tether.diff import AppDiff
 from tether.health import Health
-from tether.resource import ResourceKey
+from tether.resource import ResourceKey, json_copy
 from tether.secrets import REDACTOR
 
 log = structlog.get_logger(__name__)
 
 APP_API_VERSION = "tether.dev/v1alpha1"
 MAX_MESSAGE = 1024
+MOVING_PHASES = frozenset({"Running", "Terminating"})
+
+# (sync status, health status) as last written: what an Event about a transition compares.
+Standing = tuple[str | None, str | None]
 
 
 def now_iso() -> str:
@@ -111,33 +122,109 @@ def _comparable(status: Mapping[str, Any]) -> str:
     return json.dumps(trimmed, sort_keys=True, default=str)
 
 
-class StatusWriter:
-    """Sends an app's status when it changed; one write at a time per app, the newest wins."""
+def standing(status: Mapping[str, Any] | None) -> Standing:
+    """The app's sync and health status in ``status``."""
+    status = status or {}
+    return (status.get("sync") or {}).get("status"), (status.get("health") or {}).get("status")
 
-    def __init__(self, cluster: Cluster, namespace: str) -> None:
+
+def in_motion(status: Mapping[str, Any]) -> bool:
+    """Whether ``status`` is on its way somewhere: an operation running, or health Progressing."""
+    return (status.get("operationState") or {}).get("phase") in MOVING_PHASES or standing(status)[1] == "Progressing"
+
+
+class StatusWriter:
+    """Sends an app's status when it changed; one write at a time per app, the newest wins.
+
+    ``on_written(name, before, after)`` hears of every status the server accepted, with the
+    (sync, health) it replaced: the controller's Events describe transitions of written
+    status, as Argo CD's do, so a state that never reached the server makes no Event either.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        *,
+        settle: float = 0.0,
+        on_written: Callable[[str, Standing, Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.cluster = cluster
         self.namespace = namespace
+        self.settle = settle
+        self.on_written = on_written
         self._written: dict[str, str] = {}
+        self._standing: dict[str, Standing] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, Mapping[str, Any]] = {}  # statuses in motion, written when their wait ends
+        self._timers: dict[str, asyncio.Task[None]] = {}
         self.writes = 0
+        self.settled = 0  # statuses in motion that a newer one replaced before they were written
 
     def seen(self, name: str, status: Mapping[str, Any] | None) -> None:
         """What the server holds now (from the informer at start), so an unchanged status is not rewritten."""
         if status is not None and name not in self._written:
             self._written[name] = _comparable(status)
+            self._standing[name] = standing(status)
 
     def forget(self, name: str) -> None:
         self._written.pop(name, None)
+        self._standing.pop(name, None)
         self._locks.pop(name, None)
+        self._waiting.pop(name, None)
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
 
-    async def write(self, name: str, status: Mapping[str, Any]) -> bool:
-        """Patch ``status`` of Application ``name`` if it differs from the last one written; True if sent."""
+    @property
+    def waiting(self) -> int:
+        """Statuses in motion not yet written."""
+        return len(self._waiting)
+
+    async def write(self, name: str, status: Mapping[str, Any], *, settle: bool = False) -> bool:
+        """Patch ``status`` of Application ``name`` if it differs from the last one written; True if sent.
+
+        With ``settle``, a status in motion is held for ``self.settle`` seconds (see the module
+        docstring) and False is returned; a later call replaces what is held.
+        """
+        if settle and self.settle > 0 and in_motion(status):
+            if name in self._waiting:
+                self.settled += 1
+            self._waiting[name] = status
+            if name not in self._timers:
+                self._timers[name] = asyncio.create_task(self._after_wait(name), name=f"status {name}")
+            return False
+        self._waiting.pop(name, None)
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        return await self._send(name, status)
+
+    async def close(self) -> None:
+        """Write every status still held, now (shutdown)."""
+        for name in list(self._waiting):
+            status = self._waiting.get(name)
+            if status is not None:
+                await self.write(name, status)
+
+    async def _after_wait(self, name: str) -> None:
+        await asyncio.sleep(self.settle)
+        self._timers.pop(name, None)
+        status = self._waiting.pop(name, None)
+        if status is None:
+            return
+        try:
+            await self._send(name, status)
+        except ClusterError as exc:
+            log.warning("status write failed", app=name, error=str(exc))
+
+    async def _send(self, name: str, status: Mapping[str, Any]) -> bool:
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
             wanted = _comparable(status)
             if self._written.get(name) == wanted:
                 return False
-            body = copy.deepcopy(dict(status))
+            body = json_copy(dict(status))
             try:
                 await self.cluster.patch(
                     APP_API_VERSION,
@@ -154,4 +241,8 @@ class StatusWriter:
                 raise
             self._written[name] = wanted
             self.writes += 1
+            before = self._standing.get(name, (None, None))
+            self._standing[name] = standing(body)
+            if self.on_written is not None:
+                self.on_written(name, before, body)
             return True

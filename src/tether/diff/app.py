@@ -22,7 +22,7 @@ from tether.diff.masking import mask_secret
 from tether.diff.normalise import is_secret, normalise
 from tether.errors import TetherError
 from tether.hooks import is_hook
-from tether.resource import ResourceKey, annotation_options, mark, owner_app
+from tether.resource import ResourceKey, annotation_options, json_copy, mark, owner_app
 from tether.secrets import REDACTOR, Redactor
 
 log = structlog.get_logger(__name__)
@@ -129,7 +129,7 @@ async def assign_namespaces(
     placed = []
     scopes: dict[tuple[str, str], bool] = {}
     for obj in objects:
-        out = copy.deepcopy(dict(obj))
+        out = json_copy(dict(obj))
         api_version, kind = str(out.get("apiVersion") or ""), str(out.get("kind") or "")
         meta = out.setdefault("metadata", {})
         if api_version and kind:
@@ -226,8 +226,8 @@ async def diff_app(
             raise
     results += [
         _extraneous(app, live, redactor)
-        for live in cache.owned_by(app)
-        if ResourceKey.of(live) not in keys and not is_hook(live)
+        for key in cache.owned_keys(app)
+        if key not in keys and (live := cache.peek(key)) is not None and not is_hook(live)
     ]
     report = AppDiff(app, sorted(results, key=lambda r: r.key))
     log.info(
@@ -394,7 +394,7 @@ def _masked(
     return redactor.redact_any(masked_live), redactor.redact_any(masked_predicted)
 
 
-def _extraneous(app: str, live_raw: dict[str, Any], redactor: Redactor) -> ResourceDiff:
+def _extraneous(app: str, live_raw: Mapping[str, Any], redactor: Redactor) -> ResourceDiff:
     key = ResourceKey.of(live_raw)
     masked, _ = _masked(normalise(live_raw), None, key, redactor)
     return ResourceDiff(

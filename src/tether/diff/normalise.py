@@ -9,11 +9,10 @@ does it, so a client-side comparison of a Secret matches what the server stores.
 from __future__ import annotations
 
 import base64
-import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tether.resource import TRACKING_ANNOTATION
+from tether.resource import TRACKING_ANNOTATION, json_copy
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
@@ -26,13 +25,17 @@ def is_secret(obj: Mapping[str, Any] | None) -> bool:
 
 
 def normalise(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``obj`` without server bookkeeping, ``status`` and Tether's tracking id."""
-    out = copy.deepcopy(dict(obj))
-    out.pop("status", None)
+    """A deep copy of ``obj`` without server bookkeeping, ``status`` and Tether's tracking id.
+
+    What is dropped is left out before the copy: ``managedFields`` is most of a live object.
+    """
+    out = {key: value for key, value in obj.items() if key != "status"}
+    meta = out.get("metadata")
+    if isinstance(meta, Mapping):
+        out["metadata"] = {key: value for key, value in meta.items() if key not in DROPPED_METADATA}
+    out = json_copy(out)
     meta = out.get("metadata")
     if isinstance(meta, dict):
-        for name in DROPPED_METADATA:
-            meta.pop(name, None)
         annotations = meta.get("annotations")
         if isinstance(annotations, dict):
             for name in DROPPED_ANNOTATIONS:

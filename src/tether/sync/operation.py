@@ -12,7 +12,7 @@ Task statuses: ``Pending`` (not started), ``Running`` (written or created, not y
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import TetherError
@@ -47,9 +47,17 @@ class TaskState:
         return (self.phase, self.key, self.action)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["hookName"] = data.pop("hook_name")
-        return data
+        return {
+            "phase": self.phase,
+            "wave": self.wave,
+            "group": self.group,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "action": self.action,
+            "status": self.status,
+            "hookName": self.hook_name,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskState:

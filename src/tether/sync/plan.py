@@ -20,7 +20,7 @@ from typing import Any
 
 from tether.errors import TetherError
 from tether.hooks import Phase, hook_phases, is_hook, is_skipped, wave
-from tether.resource import ResourceKey, owner_app
+from tether.resource import ResourceKey, json_copy, owner_app
 from tether.sync.options import SyncOptions
 
 # Argo CD's kindOrder (from Helm's kind sorter): listed kinds come first in this order;
@@ -265,7 +265,9 @@ def plan(
         if key in seen or is_hook(live) or is_skipped(live) or not options.selects(key):
             continue
         api_version = str(live.get("apiVersion", ""))
-        prunes.append(Task(Action.PRUNE, Phase.SYNC, wave(live), key, api_version, live, options.for_object(live)))
+        prunes.append(
+            Task(Action.PRUNE, Phase.SYNC, wave(live), key, api_version, json_copy(live), options.for_object(live))
+        )
 
     refusal = None
     deletable = [t for t in prunes if t.options.prune_allowed]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic.util import CommandError
-from sqlalchemy import Engine, Row, delete, func, insert, select
+from sqlalchemy import Engine, Executable, Row, bindparam, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL
@@ -64,6 +64,7 @@ class AuditLog:
         workers = 1 if is_memory(url) else POOL_SIZE
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tether-audit")
         self._closed = False
+        self._prepared: tuple[Executable, Executable, Executable] | None = None
 
     @classmethod
     async def open(cls, url: str, *, redactor: Redactor = REDACTOR, timeout: float = DEFAULT_TIMEOUT) -> AuditLog:
@@ -138,21 +139,31 @@ class AuditLog:
     # -- off the event loop ---------------------------------------------------------------------------
 
     def _record_sync(self, entry: AuditEntry) -> int:
-        operations, resources = schema.operations, schema.resources
         row = self._operation_row(entry)
         resource_rows = [self._resource_row(position, r) for position, r in enumerate(entry.resources)]
         with self._engine.begin() as connection:
-            make_insert = postgres_insert if connection.dialect.name == "postgresql" else sqlite_insert
-            statement = make_insert(operations).values(row)
-            statement = statement.on_conflict_do_update(
-                index_elements=[operations.c.operation_id],
-                set_={name: statement.excluded[name] for name in row if name != "operation_id"},
-            )
-            pk: int = connection.execute(statement.returning(operations.c.id)).scalar_one()
-            connection.execute(delete(resources).where(resources.c.operation_pk == pk))
+            upsert, clear, add = self._statements(connection.dialect.name)
+            pk: int = connection.execute(upsert, row).scalar_one()
+            connection.execute(clear, {"pk": pk})
             if resource_rows:
-                connection.execute(insert(resources), [{**r, "operation_pk": pk} for r in resource_rows])
+                connection.execute(add, [{**r, "operation_pk": pk} for r in resource_rows])
         return pk
+
+    def _statements(self, dialect: str) -> tuple[Executable, Executable, Executable]:
+        """The three statements of a record, built once: values go in as parameters, so SQLAlchemy
+        compiles each statement once instead of once per record (most of a record's cost)."""
+        if self._prepared is None:
+            operations, resources = schema.operations, schema.resources
+            make_insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+            statement = make_insert(operations)
+            columns = [c.name for c in operations.columns if c.name not in ("id", "operation_id")]
+            upsert = statement.on_conflict_do_update(
+                index_elements=[operations.c.operation_id],
+                set_={name: statement.excluded[name] for name in columns},
+            ).returning(operations.c.id)
+            clear = delete(resources).where(resources.c.operation_pk == bindparam("pk"))
+            self._prepared = (upsert, clear, insert(resources))
+        return self._prepared
 
     def _entries_sync(self, app: str | None, limit: int) -> list[AuditEntry]:
         operations, resources = schema.operations, schema.resources
