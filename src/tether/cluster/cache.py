@@ -37,6 +37,7 @@ Public surface::
     await cache.track_namespaces()                        # all Namespaces: objects in a missing one need no GET
     cache.get(ResourceKey(...)) -> dict | None            # a deep copy, preferred version; None when absent
     cache.peek(ResourceKey(...)) -> Mapping | None        # the same, not copied: never to be changed
+    cache.owned_view("app") -> list[Mapping]              # owned_by, not copied: never to be changed
     await cache.get_as(key, "autoscaling/v1")             # the same object in the version named
     await cache.at_least(key, rv, api_version=...)        # as of resourceVersion rv or later
     cache.owned_by("app") -> list[dict]                   # deep copies of that app's objects only
@@ -653,6 +654,10 @@ class LiveCache:
     def owned_keys(self, app: str) -> list[ResourceKey]:
         """The keys of ``app``'s objects (tracking id naming the app and describing the object), sorted."""
         return sorted(key for key in self._index.app(app) if self._owner(key) == app)
+
+    def owned_view(self, app: str) -> list[Mapping[str, Any]]:
+        """``owned_by`` without the copies: the live objects themselves, never to be changed."""
+        return [live for key in self.owned_keys(app) if (live := self.peek(key)) is not None]
 
     def owned_by(self, app: str) -> list[dict[str, Any]]:
         """Deep copies of ``app``'s objects, by key: only that app's, found through the app index."""

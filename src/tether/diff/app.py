@@ -226,8 +226,8 @@ async def diff_app(
             raise
     results += [
         _extraneous(app, live, redactor)
-        for key in cache.owned_keys(app)
-        if key not in keys and (live := cache.peek(key)) is not None and not is_hook(live)
+        for live in cache.owned_view(app)
+        if ResourceKey.of(live) not in keys and not is_hook(live)
     ]
     report = AppDiff(app, sorted(results, key=lambda r: r.key))
     log.info(

@@ -513,8 +513,7 @@ class _Run:
             await assign_namespaces(desired, cluster=self.cluster, namespace=self.options.namespace or None)
         )
         await self.cache.track_all()
-        owned = [live for key in self.cache.owned_keys(self.app) if (live := self.cache.peek(key)) is not None]
-        the_plan = plan(objects, owned, self.options, app=self.app, run_id=self.run_id)
+        the_plan = plan(objects, self.cache.owned_view(self.app), self.options, app=self.app, run_id=self.run_id)
         self.plan = the_plan
         if the_plan.refusal:
             return self._finish(OperationPhase.FAILED, the_plan.refusal)
