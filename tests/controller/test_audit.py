@@ -505,8 +505,10 @@ async def test_prune_removes_old_operations_and_their_resources(db_url: str) -> 
 
 
 async def test_the_event_loop_keeps_running_during_database_work(db_url: str) -> None:
+    # Enough rows that one call lasts well over 0.3 s (records got about twice as cheap when their statements
+    # began to be compiled once), so a stall on the loop would show.
     many = tuple(
-        AuditResource("apps", "Deployment", "ns", f"d{i}", "configured", "Synced", "m" * 200) for i in range(15_000)
+        AuditResource("apps", "Deployment", "ns", f"d{i}", "configured", "Synced", "m" * 200) for i in range(40_000)
     )
     gaps: list[float] = []
     done = asyncio.Event()
@@ -538,7 +540,7 @@ async def test_the_event_loop_keeps_running_during_database_work(db_url: str) ->
             await task
     finally:
         gc.unfreeze()
-    assert sum(len(e.resources) for e in entries) == 15_000
+    assert sum(len(e.resources) for e in entries) == 40_000
     # Run on the loop, each call would stall it for its whole length; in threads the loop ticks throughout.
     longest = max(calls)
     assert longest > 0.3 and max(gaps) < longest / 3, (calls, max(gaps))
