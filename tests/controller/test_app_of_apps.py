@@ -94,11 +94,21 @@ async def test_a_parent_app_creates_children_that_reconcile_and_prunes_a_child_w
         await eventually(lambda: kube.get("v1", "ConfigMap", "from-a", namespace), lambda o: o is None, timeout=30)
 
         # a child removed from git is pruned; its finalizer takes its objects with it
-        repo.commit("drop b", files={"children/b.yaml": None})
+        dropped = repo.commit("drop b", files={"children/b.yaml": None})
         await eventually(lambda: kube.get(API, "Application", "child-b", namespace), lambda o: o is None, timeout=45)
         assert await kube.get("v1", "ConfigMap", "from-b", namespace) is None
-        parent = await eventually(lambda: app_status(kube, namespace, "parent"), synced_healthy, timeout=20)
-        assert [r["name"] for r in parent["resources"]] == ["child-a"]
+        # the parent's status still says Synced at the old commit until its new one is written
+        parent = await eventually(
+            lambda: app_status(kube, namespace, "parent"),
+            lambda s: synced_healthy(s) and (s.get("sync") or {}).get("revision") == dropped,
+            timeout=20,
+        )
+        parent = await eventually(
+            lambda: app_status(kube, namespace, "parent"),
+            lambda s: [r["name"] for r in s["resources"]] == ["child-a"],
+            timeout=10,
+        )
+        assert synced_healthy(parent)
         assert await kube.get("v1", "ConfigMap", "from-a2", namespace) is not None
         assert synced_healthy(await app_status(kube, namespace, "child-a"))
     finally:
