@@ -452,10 +452,28 @@ def _by_verb(
     return {"tether_resources": ours, "other_resources": others}
 
 
+_PENDING = re.compile(r"^tether_writes_pending\s+([0-9.eE+-]+)$", re.MULTILINE)
+
+
+def wait_for_quiet(serve: TetherServe, timeout: float = 300.0) -> float:
+    """Seconds until ``tether serve`` has no write left from C1 (statuses held to settle, Events in its backlog),
+    so C2 measures the steady state and not C1's tail."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        serve.check_alive()
+        match = _PENDING.search(serve.metrics())
+        if match and float(match.group(1)) == 0:
+            return time.monotonic() - started
+        time.sleep(1.0)
+    raise BenchError(f"tether serve still had writes pending after {timeout:.0f}s (log {serve.log_path})")
+
+
 def steady_state(
     *, kubectl: Kubectl, serve: TetherServe, git: Any, repos: list[str], seconds: float, poll_interval: float
 ) -> dict[str, Any]:
     """C2: nothing changes for ``seconds``; what does the running controller spend?"""
+    quiet_after = wait_for_quiet(serve)
+    log(f"C2: tether serve sent C1's last writes {quiet_after:.1f}s after C1 ended")
     pid = serve.pid
     server_before = apiserver_requests(kubectl)
     own_before = tether_counters(serve.metrics())
@@ -492,6 +510,7 @@ def steady_state(
     )
     return {
         "seconds": round(elapsed, 1),
+        "quiet_after_c1_seconds": round(quiet_after, 1),
         "cpu_seconds": round(cpu, 3),
         "cpu_percent": round(100 * cpu / elapsed, 3),
         "tether_writes": tether_writes,
@@ -726,6 +745,8 @@ def _c2_result(n: int, c2: dict[str, Any]) -> Result:
             "cannot tell clients apart: 'tether_resources' are the kinds Tether manages, its CRs, Events and Secrets, which "
             "the control plane writes too (Events while the previous runs' namespaces terminate); 'other_resources' are "
             "the control plane's and kwok's.",
+            f"The window starts once tether serve has sent C1's last writes (its tether_writes_pending gauge at 0): "
+            f"{c2['quiet_after_c1_seconds']:g}s after C1 ended.",
         ],
         extra={"steady_state": c2},
     )

@@ -94,7 +94,8 @@ async def test_serve_answers_health_readiness_and_metrics_and_stops_on_sigterm(
         await eventually(lambda: app_status(kube, namespace, "served"), synced_healthy)
         code, metrics = await eventually(
             lambda: asyncio.to_thread(get, f"{base}/metrics"),
-            lambda r: r[0] == 200 and "tether_operations_running 0.0" in r[1],
+            # once synced, nothing is left to write: no status held to settle, no Event in the backlog
+            lambda r: r[0] == 200 and "tether_operations_running 0.0" in r[1] and "tether_writes_pending 0.0" in r[1],
             timeout=15,
         )
         assert "tether_apps 1.0" in metrics and "tether_reconciles_total" in metrics

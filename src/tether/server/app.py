@@ -41,6 +41,11 @@ def create_app(controller: Controller, registry: CollectorRegistry | None = None
 
     gauge("tether_event_writes_total", "Write requests sent for Events since start.", lambda: controller.events.writes)
     gauge(
+        "tether_writes_pending",
+        "Writes still to send: statuses held to settle, Events waiting or in flight.",
+        lambda: controller.writer.waiting + controller.events.pending,
+    )
+    gauge(
         "tether_renders_total",
         "Renders performed (not served from the render cache).",
         lambda: controller.render_cache.stats.renders,
