@@ -117,3 +117,35 @@ async def test_with_no_settle_every_status_is_written_at_once(
     assert await writer.write("eager", status("OutOfSync", "Missing", "Running"), settle=True)
     assert await writer.write("eager", status("Synced", "Progressing", "Succeeded"), settle=True)
     assert writer.writes == 2
+
+
+async def test_a_queued_operation_is_announced_once_it_starts_and_settles(
+    kube: Cluster, crds_installed: None, namespace: str
+) -> None:
+    await made(kube, namespace, "queued")
+    writer = StatusWriter(kube, namespace, settle=SETTLE, queued_hold=30.0)
+    writer.queued("queued")  # no sync slot free: the announcement waits for one
+    await writer.write("queued", status("OutOfSync", "Missing", "Running"), settle=True)
+    await asyncio.sleep(SETTLE * 3)
+    assert (writer.writes, writer.waiting) == (0, 1)
+    assert await live_status(kube, namespace, "queued") == {}
+    writer.started("queued")  # its slot: from now on it settles as any status in motion
+    await writer.write("queued", status("OutOfSync", "Progressing", "Running"), settle=True)
+    await asyncio.sleep(SETTLE / 3)
+    assert writer.writes == 0
+    live = await eventually(lambda: live_status(kube, namespace, "queued"), lambda s: bool(s), timeout=10)
+    assert (live["health"]["status"], writer.writes, writer.waiting) == ("Progressing", 1, 0)
+
+
+async def test_a_queue_that_does_not_move_still_shows_the_app_after_queued_hold(
+    kube: Cluster, crds_installed: None, namespace: str
+) -> None:
+    await made(kube, namespace, "stuck")
+    writer = StatusWriter(kube, namespace, settle=SETTLE, queued_hold=SETTLE * 3)
+    writer.queued("stuck")
+    started = asyncio.get_running_loop().time()
+    await writer.write("stuck", status("OutOfSync", "Missing", "Running"), settle=True)
+    live = await eventually(lambda: live_status(kube, namespace, "stuck"), lambda s: bool(s), timeout=10)
+    assert live["operationState"] == {"phase": "Running"}
+    assert asyncio.get_running_loop().time() - started >= SETTLE * 3 - 0.05  # held for queued_hold, not settle
+    assert writer.writes == 1

@@ -266,6 +266,7 @@ class Operations:
         memory = self.controller.memory_of(name)
         memory.terminate_requested = False
         request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")  # one audit record per operation
+        self.controller.writer.queued(name)  # its announcement waits for its slot (at once if one is free)
         memory.operation = asyncio.create_task(self._run(name, request), name=f"operation {name}")
 
     def terminate(self, name: str) -> bool:
@@ -279,6 +280,7 @@ class Operations:
         c = self.controller
         try:
             async with c.sync_slots:
+                c.writer.started(name)
                 await self._operate(name, request)
         except asyncio.CancelledError:
             raise
@@ -286,6 +288,7 @@ class Operations:
             log.exception("operation failed", app=name)
             await self._finish_error(name, request, f"internal error: {exc!r}")
         finally:
+            c.writer.started(name)
             self.running.pop(name, None)
             self.savers.pop(name, None)
             c.queue.add(name, "operation-done")

@@ -13,6 +13,12 @@ write instead of three, and an app that stays in motion is written at most once 
 A settled status is written at once, so the end of an operation is never late. Writers that
 need the server to hold a state before they go on (a sync's run id before its hooks, a manual
 operation's result before its field is cleared) write at once whatever the status.
+
+An operation that has to wait for a sync slot (``queued``) is announced when it starts, as
+Argo CD writes ``operationState`` when an operation processor takes the operation, not when it
+is requested: its held status waits for ``started`` and then ``settle`` more, or ``queued_hold``
+seconds in all, so a long queue still shows where the app stands. Under load most apps then
+cost one status write instead of two.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ log = structlog.get_logger(__name__)
 APP_API_VERSION = "tether.dev/v1alpha1"
 MAX_MESSAGE = 1024
 MOVING_PHASES = frozenset({"Running", "Terminating"})
+QUEUED_HOLD = 30.0  # seconds at most that a queued operation's announcement waits for its start
 
 # (sync status, health status) as last written: what an Event about a transition compares.
 Standing = tuple[str | None, str | None]
@@ -147,17 +154,20 @@ class StatusWriter:
         namespace: str,
         *,
         settle: float = 0.0,
+        queued_hold: float = QUEUED_HOLD,
         on_written: Callable[[str, Standing, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.cluster = cluster
         self.namespace = namespace
         self.settle = settle
+        self.queued_hold = queued_hold
         self.on_written = on_written
         self._written: dict[str, str] = {}
         self._standing: dict[str, Standing] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, Mapping[str, Any]] = {}  # statuses in motion, written when their wait ends
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._queued: dict[str, asyncio.Event] = {}  # apps whose operation waits for a slot; set when it starts
         self.writes = 0
         self.settled = 0  # statuses in motion that a newer one replaced before they were written
 
@@ -172,9 +182,20 @@ class StatusWriter:
         self._standing.pop(name, None)
         self._locks.pop(name, None)
         self._waiting.pop(name, None)
+        self.started(name)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
+
+    def queued(self, name: str) -> None:
+        """``name``'s operation waits for a sync slot: a status held for it waits for ``started``."""
+        self._queued.setdefault(name, asyncio.Event())
+
+    def started(self, name: str) -> None:
+        """``name``'s operation has its slot (or will not run): what is held settles from now."""
+        event = self._queued.pop(name, None)
+        if event is not None:
+            event.set()
 
     @property
     def waiting(self) -> int:
@@ -208,7 +229,16 @@ class StatusWriter:
                 await self.write(name, status)
 
     async def _after_wait(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(self.queued_hold, self.settle)
         await asyncio.sleep(self.settle)
+        queued = self._queued.get(name)
+        if queued is not None:
+            try:
+                await asyncio.wait_for(queued.wait(), deadline - loop.time())
+                await asyncio.sleep(min(self.settle, max(0.0, deadline - loop.time())))
+            except TimeoutError:
+                pass
         self._timers.pop(name, None)
         status = self._waiting.pop(name, None)
         if status is None:
