@@ -259,10 +259,32 @@ async def test_cluster_wide_tracking_and_track_all(kube: Cluster, namespace: str
     async with LiveCache(kube) as cache:
         tracked = await cache.track_all()
         assert ("apps/v1", "Deployment") in tracked and ("v1", "ConfigMap") in tracked
-        assert not any(kind == "Event" for _, kind in tracked)
+        # Events and Argo CD's default exclusions are left out
+        assert not {"Event", "Endpoints", "EndpointSlice", "Lease"} & {kind for _, kind in tracked}
         await kube.apply(config_map(namespace, "anywhere"))
         await cache.wait_for(key(namespace, "anywhere"), lambda o: o is not None, timeout=20)
         assert key(namespace, "anywhere") in {ResourceKey.of(o) for o in cache.owned_by("shop")}
+
+
+async def test_an_excluded_kind_a_manifest_names_is_still_tracked(kube: Cluster, namespace: str) -> None:
+    endpoints = mark(
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "external", "namespace": namespace},
+            "subsets": [{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 5432}]}],
+        },
+        "shop",
+    )
+    await kube.apply(endpoints)
+    async with LiveCache(kube) as cache:
+        await cache.track_all()
+        endpoints_key = ResourceKey("", "Endpoints", namespace, "external")
+        assert cache.get(endpoints_key) is None  # not watched by track_all
+        await cache.ensure([endpoints])  # an app's manifest names it: its kind is tracked
+        live = cache.get(endpoints_key)
+        assert live is not None and live["subsets"][0]["ports"][0]["port"] == 5432
+        assert endpoints_key in {ResourceKey.of(o) for o in cache.owned_by("shop")}
 
 
 async def test_at_least_waits_for_the_watch_or_fetches_unlabelled_objects(

@@ -100,8 +100,38 @@ REPORT_EVERY = 60.0
 UNMANAGED_TTL = 600.0
 # Objects held in a second version for get_as (the oldest goes first).
 MAX_VERSIONS = 1024
-# Kinds never worth watching for owned objects: high churn, and nobody applies them from git.
-UNTRACKED_KINDS = frozenset({"Event"})
+# What ``track_all`` leaves out: Events, and Argo CD's default ``resource.exclusions`` (groups x
+# kinds), objects the control plane and add-ons make and churn and nobody applies from git. A kind
+# a manifest names is still tracked on demand, so an app that applies one still sees it.
+UNTRACKED: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
+    (frozenset({"", "events.k8s.io"}), frozenset({"Event"})),
+    (frozenset({"", "discovery.k8s.io"}), frozenset({"Endpoints", "EndpointSlice"})),
+    (frozenset({"coordination.k8s.io"}), frozenset({"Lease"})),
+    (frozenset({"certificates.k8s.io"}), frozenset({"CertificateSigningRequest"})),
+    (frozenset({"cert-manager.io"}), frozenset({"CertificateRequest"})),
+    (frozenset({"cilium.io"}), frozenset({"CiliumIdentity", "CiliumEndpoint", "CiliumEndpointSlice"})),
+    (
+        frozenset({"kyverno.io", "reports.kyverno.io", "wgpolicyk8s.io"}),
+        frozenset(
+            {
+                "PolicyReport",
+                "ClusterPolicyReport",
+                "EphemeralReport",
+                "ClusterEphemeralReport",
+                "AdmissionReport",
+                "ClusterAdmissionReport",
+                "BackgroundScanReport",
+                "ClusterBackgroundScanReport",
+                "UpdateRequest",
+            }
+        ),
+    ),
+)
+
+
+def untracked(group: str, kind: str) -> bool:
+    """Whether ``track_all`` leaves ``group``/``kind`` out (``UNTRACKED``)."""
+    return any(group in groups and kind in kinds for groups, kinds in UNTRACKED)
 
 
 @dataclass(frozen=True)
@@ -458,7 +488,7 @@ class LiveCache:
         return watches.get(None) or watches.get(key.namespace)
 
     async def track_all(self, namespace: str | None = None) -> list[tuple[str, str]]:
-        """Track every kind the cluster serves with list and watch (its preferred version), except Events.
+        """Track every kind the cluster serves with list and watch (its preferred version), but ``UNTRACKED``.
 
         This is how prune and ``tether diff`` find owned objects of kinds no longer in git.
         Costs one LIST and one open WATCH per kind. Returns the (apiVersion, kind) pairs tracked.
@@ -466,7 +496,7 @@ class LiveCache:
         infos = [
             info
             for info in await self.cluster.discovery.served()
-            if {"list", "watch"} <= info.verbs and info.kind not in UNTRACKED_KINDS
+            if {"list", "watch"} <= info.verbs and not untracked(info.group, info.kind)
         ]
         results = await asyncio.gather(
             *(self.track(info.api_version, info.kind, namespace) for info in infos), return_exceptions=True
