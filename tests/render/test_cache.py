@@ -147,3 +147,14 @@ def test_cache_dir_is_private(tmp_path: Path) -> None:
     RenderCache(tmp_path / "c")
     assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "c" / "entries").stat().st_mode & 0o777 == 0o700
+
+
+async def test_an_entry_a_crash_cut_short_is_rendered_again(tmp_path: Path) -> None:
+    repo = FakeRepo()
+    first = await RenderCache(tmp_path).get_or_render(scope(), "c1", repo.tree_ids, repo.render)
+    entry = tmp_path / "entries" / f"{first.key}.json"
+    meta, _, body = entry.read_bytes().partition(b"\n")
+    entry.write_bytes(meta + b"\n" + body[: len(body) // 2])  # written without fsync, then the power went
+    again = await RenderCache(tmp_path).get_or_render(scope(), "c1", repo.tree_ids, repo.render)
+    assert not again.hit and repo.renders == 2 and again.objects[0]["data"] == first.objects[0]["data"]
+    assert (await RenderCache(tmp_path).get_or_render(scope(), "c1", repo.tree_ids, repo.render)).hit

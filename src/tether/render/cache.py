@@ -247,12 +247,12 @@ class RenderCache:
         return meta, objects
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
+        """Readers see a whole entry or none. No fsync: an entry a crash cut short fails to parse and is
+        rendered again, so the disk's flush is not worth a thread's wait on every render."""
         fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.entries_dir)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
