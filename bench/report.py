@@ -372,6 +372,14 @@ def _steady_state_table(c2: Mapping[str, Any] | None) -> list[str]:
         f"Other clients (control plane, kwok) in the same window: {_requests_line(st['apiserver_requests']['other_resources'])}.",
         f"Tether's own counters in the window (its /metrics): "
         f"{json.dumps(st['tether_own_counters'], sort_keys=True) if st['tether_own_counters'] else 'all unchanged'}.",
+        *(
+            [
+                f"The window opened once `tether serve` had sent C1's last writes (`tether_writes_pending` at 0), "
+                f"{st['quiet_after_c1_seconds']:g} s after C1 ended."
+            ]
+            if "quiet_after_c1_seconds" in st
+            else []
+        ),
         "",
         f"Commit: {_commit(c2)}; run {c2.get('finished_at', '?')}.",
         "",
