@@ -27,7 +27,12 @@ import yaml
 
 from bench.common import BenchError, Result, log, ratio, run, summary, tool
 
-CORPUS = Path(os.environ.get("TETHER_BENCH_CORPUS", "/work/shared/corpora/argocd-example-apps"))
+# ../shared beside the repository, as CI lays it out
+CORPUS = Path(
+    os.environ.get(
+        "TETHER_BENCH_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpora" / "argocd-example-apps"
+    )
+)
 TYPES = ("directory", "helm", "kustomize")
 
 

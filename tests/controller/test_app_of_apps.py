@@ -16,13 +16,13 @@ import yaml
 from tests.cli import tether_async
 from tests.controller.conftest import API, application, eventually
 from tests.controller.test_loop import app_status, configmap, synced_healthy
+from tests.render.helpers import CORPUS
 from tether.cluster import Cluster, ClusterError
 from tether.controller.controller import Controller
 from tether.devcluster.gitserver import GitHttpServer
 
 pytestmark = pytest.mark.cluster
 
-CORPUS = Path("/work/shared/corpora/argocd-example-apps")
 HELM = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "helm"
 OUR_FINALIZER = "resources-finalizer.tether.dev"
 

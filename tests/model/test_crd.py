@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.render.helpers import CORPUS
 from tether.cluster import Cluster, ClusterError
 from tether.model import Application, Project, crds
 from tether.model.argocd import convert
@@ -19,7 +20,7 @@ from tether.model.crd import CRD_DIR, crd_files
 from tether.render.manifests import objects_from_yaml
 
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-APPS_CHART = Path("/work/shared/corpora/argocd-example-apps/apps")
+APPS_CHART = CORPUS / "apps"
 HELM = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "helm"
 
 

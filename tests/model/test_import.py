@@ -12,12 +12,13 @@ from typing import Any
 import yaml
 from click.testing import CliRunner
 
+from tests.render.helpers import CORPUS
 from tether.cli.importing import import_command
 from tether.model import Application, Project
 from tether.model.argocd import convert
 from tether.render.manifests import objects_from_yaml
 
-APPS_CHART = Path("/work/shared/corpora/argocd-example-apps/apps")
+APPS_CHART = CORPUS / "apps"
 HELM = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "helm"
 
 
