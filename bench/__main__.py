@@ -49,7 +49,15 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--c-apps", default=None, help="Comma-separated N values for C0/C1 (default 100, full: 100,500,1000)."
     )
-    parser.add_argument("--c-reps", type=int, default=1, help="C1 repetitions per N (each is a full cold start).")
+    parser.add_argument(
+        "--c-reps",
+        type=int,
+        default=3,
+        help="C1 repetitions per N of kubectl and Tether, interleaved (each a full cold start; default 3).",
+    )
+    parser.add_argument(
+        "--flux-reps", type=int, default=1, help="C1 repetitions per N of Flux (default 1: minutes each at 1000)."
+    )
     parser.add_argument("--steady-seconds", type=float, default=None, help="C2 duration (default 600, quick 120).")
     parser.add_argument("--drift-reps", type=int, default=None, help="C3 repetitions (default 5, quick 3).")
     parser.add_argument("--poll-interval", type=float, default=120.0, help="tether serve --poll-interval in C1–C3.")
@@ -61,7 +69,10 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-profile", action="store_true", help="Skip the pyinstrument profile of E2.")
     parser.add_argument("--no-report", action="store_true", help="Do not refresh docs/benchmarks.md.")
     parser.add_argument("--keep-cluster", action="store_true", help="Leave the devcluster running (debugging).")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.c_reps < 1 or args.flux_reps < 1:
+        parser.error("--c-reps and --flux-reps must be at least 1")
+    return args
 
 
 def _reexec_with_src(src: Path) -> None:
@@ -177,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     workdir=workdir,
                     sizes=c_sizes,
                     reps=args.c_reps,
+                    flux_reps=args.flux_reps,
                     steady_seconds=args.steady_seconds or (120.0 if quick else 600.0),
                     drift_reps=args.drift_reps or (3 if quick else 5),
                     poll_interval=args.poll_interval,

@@ -9,6 +9,7 @@ from tests.controller.conftest import API, application, eventually
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.devcluster.gitserver import GitHttpServer
+from tether.resource import ResourceKey
 
 
 def configmap(name: str, value: str = "one") -> str:
@@ -92,3 +93,23 @@ async def test_without_self_heal_drift_only_shows_and_prune_off_marks_prune(
     )
     assert await kube.get("v1", "ConfigMap", "b", namespace) is not None
     assert status["sync"]["status"] == "OutOfSync"
+
+
+async def test_a_destination_tracks_every_kind_before_its_first_sync(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """The cache warms up when an app first names the cluster, so the first sync's prune does not wait for it."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("first", files={"app/a.yaml": configmap("a")})
+    await kube.apply(application("manual", namespace, repo.url, "app", namespace))  # no automated sync
+    status = await eventually(
+        lambda: app_status(kube, namespace, "manual"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+    )
+    assert "operationState" not in status
+    (destination,) = controller.registry.opened()
+    kinds_the_app_never_named = [ResourceKey("", "Secret", namespace, "x"), ResourceKey("batch", "Job", namespace, "x")]
+
+    async def tracked() -> list[bool]:
+        return [destination.cache.tracks(key) for key in kinds_the_app_never_named]
+
+    await eventually(tracked, all, timeout=15)

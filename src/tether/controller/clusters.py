@@ -51,10 +51,26 @@ class Destination:
     cache: LiveCache
     dry_runs: DryRuns = field(default_factory=lambda: DryRuns(predict=True))
     listener: asyncio.Task[None] | None = None
+    warming: asyncio.Task[None] | None = None
 
     @property
     def servers(self) -> set[str]:
         return {self.server.rstrip("/"), str(self.cluster.server or "").rstrip("/")}
+
+
+async def _warm(destination: Destination) -> None:
+    """Track every kind as soon as an app names the cluster, while its first render runs.
+
+    Every sync's prune needs ``track_all``; started here, the first sync of a cold start does not
+    wait for some sixty LISTs after its render (Argo CD, too, holds a full cache of each cluster
+    that has apps). A failure is only logged: the sync's own ``track_all`` tries again.
+    """
+    try:
+        await destination.cache.track_all()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.info("cache warm-up incomplete", cluster=destination.name, error=str(exc) or type(exc).__name__)
 
 
 def _decoded(secret: Mapping[str, Any], key: str) -> str | None:
@@ -205,6 +221,7 @@ class ClusterRegistry:
         except (TetherError, TimeoutError) as exc:
             log.info("namespaces not watched", cluster=key, error=str(exc) or type(exc).__name__)
         destination.listener = asyncio.create_task(self._listen(destination), name=f"cache events {key}")
+        destination.warming = asyncio.create_task(_warm(destination), name=f"cache warm-up {key}")
         self._open[key] = destination
         log.info("destination connected", cluster=key, server=server)
         return destination
@@ -218,9 +235,10 @@ class ClusterRegistry:
             subscription.close()
 
     async def _close(self, destination: Destination) -> None:
-        if destination.listener is not None:
-            destination.listener.cancel()
-            await asyncio.gather(destination.listener, return_exceptions=True)
+        tasks = [task for task in (destination.listener, destination.warming) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await destination.cache.close()
         if destination.cluster is not self.home:
             await destination.cluster.close()
