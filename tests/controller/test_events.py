@@ -158,6 +158,32 @@ async def test_emit_does_not_wait_for_the_server(kube: Cluster, namespace: str) 
     assert recorder.dropped == 8 and recorder.pending == 0
 
 
+async def test_a_hold_delays_writes_and_loses_none(kube: Cluster, namespace: str) -> None:
+    recorder = EventRecorder(kube, max_hold=60.0)
+    app = application(namespace)
+    recorder.hold()
+    for n in range(5):
+        recorder.emit(app, "ResourceUpdated", f"during the burst {n}")
+    await asyncio.sleep(1.0)
+    assert recorder.sent == 0 and recorder.pending == 5
+    assert await events_of(kube, namespace) == []
+    recorder.release()
+    await recorder.drain()
+    assert recorder.sent == 5 and recorder.dropped == 0
+    assert sorted(e["message"] for e in await events_of(kube, namespace)) == [f"during the burst {n}" for n in range(5)]
+    await recorder.close()
+
+
+async def test_a_hold_lasts_max_hold_at_most(kube: Cluster, namespace: str) -> None:
+    recorder = EventRecorder(kube, max_hold=0.5)
+    recorder.hold()  # and never released: a queue of syncs that does not move
+    recorder.emit(application(namespace), "ResourceUpdated", "late but written")
+    await asyncio.wait_for(recorder.drain(), 10)
+    assert recorder.held and recorder.sent == 1
+    assert [e["message"] for e in await events_of(kube, namespace)] == ["late but written"]
+    await recorder.close()
+
+
 def test_cap_bytes_keeps_whole_characters() -> None:
     text = "é" * 600  # 1200 bytes
     capped = cap_bytes(text, 1024)

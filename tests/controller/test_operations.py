@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 
@@ -391,3 +392,47 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         await second.stop()
         await kube.delete("v1", "PersistentVolume", f"{namespace}-pv", propagation="Background")
     assert run_id  # the same run continued: its id was saved before the stop
+
+
+async def test_events_wait_while_syncs_queue_for_a_slot_and_none_is_lost(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    pass_store: PassStore,
+    tmp_path: Path,
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={f"app{i}/a.yaml": configmap(f"c{i}") for i in range(4)})
+    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, max_syncs=1), kube)
+    await controller.start()
+    held: list[bool] = []
+
+    async def watch_the_hold() -> None:
+        while True:
+            held.append(controller.events.held)
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch_the_hold())
+    try:
+        for i in range(4):
+            await kube.apply(
+                application(f"q{i}", namespace, repo.url, f"app{i}", namespace, syncPolicy={"automated": {}})
+            )
+        for i in range(4):
+            await eventually(lambda i=i: app_status(kube, namespace, f"q{i}"), synced_healthy)
+        await eventually(lambda: _released(controller), bool, timeout=10)
+        await controller.events.drain()
+    finally:
+        watcher.cancel()
+        await controller.stop()
+    assert any(held), "four syncs on one slot: their Events were never held"
+    assert controller.events.dropped == 0
+    items, _ = await kube.list("v1", "Event", namespace)
+    completed = {e["involvedObject"]["name"] for e in items if e["reason"] == "OperationCompleted"}
+    assert completed == {f"q{i}" for i in range(4)}
+
+
+async def _released(controller: Controller) -> bool:
+    return not controller.events.held and controller.operations.waiting == 0

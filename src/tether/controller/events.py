@@ -8,7 +8,10 @@ client-go's recorder bounds them:
   occurrences that arrive while a write for it is under way are folded into the next patch;
 - a token bucket per object (burst 25, one token back every 5 minutes: client-go's spam
   filter) drops what goes beyond it;
-- at most ``max_pending`` writes wait at once, ``concurrency`` of them in flight.
+- at most ``max_pending`` writes wait at once, ``concurrency`` of them in flight;
+- while ``hold`` is on (the controller holds Events when sync operations queue for a slot),
+  writes wait, ``max_hold`` seconds at most, so a fleet's burst of syncs does not share the
+  API server with its Events, and the Events go out, none lost, when the burst is over.
 
 Messages are masked by the redactor and capped at 1 KiB before anything else sees them, so
 a secret never reaches the server, the dedup cache or a log. ``emit`` is synchronous and
@@ -39,6 +42,7 @@ MAX_REASON = 128
 CACHE_SIZE = 4096
 WRITE_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
+MAX_HOLD = 30.0  # seconds at most that a hold delays an Event
 ELLIPSIS = "…"
 NORMAL, WARNING = "Normal", "Warning"
 
@@ -101,9 +105,10 @@ class EventRecorder:
         burst: int = 25,
         refill_seconds: float = 300.0,
         clock: Callable[[], float] = time.time,
-        max_pending: int = 256,
+        max_pending: int = 4096,
         concurrency: int = 4,
         write_timeout: float = WRITE_TIMEOUT,
+        max_hold: float = MAX_HOLD,
     ) -> None:
         if burst < 1 or max_pending < 1 or concurrency < 1:
             raise ValueError("EventRecorder: burst, max_pending and concurrency must be at least 1")
@@ -113,6 +118,10 @@ class EventRecorder:
         self.refill_seconds = refill_seconds
         self.max_pending = max_pending
         self.write_timeout = write_timeout
+        self.max_hold = max_hold
+        self._released = asyncio.Event()
+        self._released.set()
+        self._held_since = 0.0
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._series: OrderedDict[_SeriesKey, _Series] = OrderedDict()
@@ -141,6 +150,20 @@ class EventRecorder:
             self.dropped += 1
             log.warning("event dropped", reason=str(reason)[:MAX_REASON], error=REDACTOR.redact(str(exc)))
 
+    def hold(self) -> None:
+        """Writes wait from now until ``release`` (or ``max_hold`` seconds): a burst of syncs is under way."""
+        if self._released.is_set():
+            self._released.clear()
+            self._held_since = time.monotonic()
+
+    def release(self) -> None:
+        """Writes go out again, the held ones first."""
+        self._released.set()
+
+    @property
+    def held(self) -> bool:
+        return not self._released.is_set()
+
     async def drain(self) -> None:
         """Wait until every pending write has finished (succeeded or failed)."""
         while self._tasks:
@@ -149,6 +172,7 @@ class EventRecorder:
     async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Stop taking events, give pending writes ``timeout`` seconds, then cancel what is left."""
         self._closed = True
+        self.release()
         try:
             await asyncio.wait_for(self.drain(), timeout)
         except TimeoutError:
@@ -245,6 +269,7 @@ class EventRecorder:
     async def _flush(self, series: _Series) -> None:
         """Write ``series`` until the server has its latest count; one task per series at a time."""
         try:
+            await self._turn()
             async with self._slots:
                 while not series.created or series.written < series.count:
                     count = series.count
@@ -259,6 +284,17 @@ class EventRecorder:
             self._failed(exc)
         finally:
             series.busy = False
+
+    async def _turn(self) -> None:
+        """Return when writes may go out: at once, or when the hold ends or has lasted ``max_hold``."""
+        if self._released.is_set():
+            return
+        remaining = self._held_since + self.max_hold - time.monotonic()
+        if remaining > 0:
+            try:
+                await asyncio.wait_for(self._released.wait(), remaining)
+            except TimeoutError:
+                pass
 
     async def _write(self, series: _Series, count: int) -> None:
         if series.created:

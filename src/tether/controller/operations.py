@@ -261,12 +261,16 @@ class Operations:
         self.controller = controller
         self.running: dict[str, SyncOperation] = {}
         self.savers: dict[str, StateSaver] = {}
+        self.waiting = 0  # operations started and not yet holding a sync slot
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
         memory.terminate_requested = False
         request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")  # one audit record per operation
         self.controller.writer.queued(name)  # its announcement waits for its slot (at once if one is free)
+        self.waiting += 1
+        if self.controller.sync_slots.locked():  # a queue of syncs: their Events wait until it is gone
+            self.controller.events.hold()
         memory.operation = asyncio.create_task(self._run(name, request), name=f"operation {name}")
 
     def terminate(self, name: str) -> bool:
@@ -278,8 +282,11 @@ class Operations:
 
     async def _run(self, name: str, request: OperationRequest) -> None:
         c = self.controller
+        waiting = True
         try:
             async with c.sync_slots:
+                waiting = False
+                self._slotted()
                 c.writer.started(name)
                 await self._operate(name, request)
         except asyncio.CancelledError:
@@ -288,10 +295,18 @@ class Operations:
             log.exception("operation failed", app=name)
             await self._finish_error(name, request, f"internal error: {exc!r}")
         finally:
+            if waiting:
+                self._slotted()
             c.writer.started(name)
             self.running.pop(name, None)
             self.savers.pop(name, None)
             c.queue.add(name, "operation-done")
+
+    def _slotted(self) -> None:
+        """One operation less waits for a slot; the Events held for the queue go out when none does."""
+        self.waiting -= 1
+        if self.waiting == 0:
+            self.controller.events.release()
 
     def _state_saver(self, name: str) -> StateSaver:
         saver = StateSaver(self.controller, name)
