@@ -46,6 +46,7 @@ from bench.common import BenchError, Kubectl, Result, apiserver_requests, log, r
 from bench.flux import (
     Api,
     TreeMemory,
+    Watch,
     condition_true,
     cost,
     cpu_mark,
@@ -366,9 +367,7 @@ class TetherServe:
             self.process.wait(timeout=10)
 
 
-def run_tether(
-    *, kubectl: Kubectl, api: Api, serve: TetherServe, workdir: Path, repo_url: str, n: int
-) -> dict[str, Any]:
+def run_tether(*, kubectl: Kubectl, serve: TetherServe, workdir: Path, repo_url: str, n: int) -> dict[str, Any]:
     """C1 for Tether on a running ``serve``: create N Applications, wait until all are Synced and Healthy."""
     pid = serve.pid
     cpu0 = cpu_mark(pid)
@@ -376,10 +375,9 @@ def run_tether(
     path = workdir / f"applications-n{n}.yaml"
     path.write_text(yaml.safe_dump_all([application(i, repo_url) for i in range(n)], sort_keys=False))
     names = {app_name(i) for i in range(n)}
-    started = time.monotonic()
-    kubectl("apply", "--server-side", "-f", str(path), timeout=timeout_for(n))
-    created = time.monotonic() - started
-    finished = api.wait_all(
+    # watching before the apply: apps done while it still runs (most, at N >= 500) get their own times
+    watch = Watch(
+        kubectl.kubeconfig,
         f"/apis/{APP_API}/namespaces/{TETHER_NAMESPACE}/applications",
         names,
         synced_and_healthy,
@@ -387,6 +385,10 @@ def run_tether(
         alive=serve.check_alive,
         what="Applications Synced and Healthy",
     )
+    started = time.monotonic()
+    kubectl("apply", "--server-side", "-f", str(path), timeout=timeout_for(n))
+    created = time.monotonic() - started
+    finished = watch.result(timeout_for(n))
     seconds = max(finished.values()) - started
     figures = {**cost(pid, cpu0), "peak_tree_rss_mib": round(memory.stop(), 1), **progress(finished, started)}
     log(f"tether: {n} Applications Synced and Healthy in {seconds:.1f}s; {figures}")
@@ -641,7 +643,6 @@ def run_controller(
     from tether.devcluster.gitserver import GitHttpServer
 
     kubectl = Kubectl(kubeconfig)
-    api = Api(kubeconfig)
     ingresses = IngressAddresses(Api(kubeconfig))
     written: list[Path] = []
     with GitHttpServer(workdir / "git") as git:
@@ -674,7 +675,7 @@ def run_controller(
                     serve = TetherServe(kubeconfig, workdir, poll_interval)
                     serve.start()
                     samples["tether"].append(
-                        run_tether(kubectl=kubectl, api=api, serve=serve, workdir=workdir, repo_url=repos[n][0], n=n)
+                        run_tether(kubectl=kubectl, serve=serve, workdir=workdir, repo_url=repos[n][0], n=n)
                     )
                     if not (last and rep == reps - 1):
                         cleanup_tether(kubectl, serve, n)
@@ -699,7 +700,6 @@ def run_controller(
         finally:
             ingresses.stop()
             ingresses.api.close()
-            api.close()
             if serve is not None:
                 serve.stop()
             if ingresses.errors:

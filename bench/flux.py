@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,51 @@ class Api:
         return finished
 
 
+class Watch:
+    """``Api.wait_all`` in a thread of its own, started before the change it times.
+
+    ``start`` returns once the collection has been listed (the watch then runs from that list's
+    resourceVersion, so no event after it is missed); ``result`` gives when each object became
+    done (monotonic), and the object that did it in ``objects``.
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str,
+        path: str,
+        names: set[str],
+        done: Callable[[dict[str, Any]], bool],
+        *,
+        timeout: float,
+        what: str,
+        alive: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self._listed = threading.Event()
+        self._api = Api(kubeconfig)
+        self._api.client.event_hooks["response"] = [lambda _response: self._listed.set()]  # the list comes first
+        self._pool = ThreadPoolExecutor(max_workers=1)
+
+        def check(obj: dict[str, Any]) -> bool:
+            if done(obj):
+                self.objects.setdefault(obj["metadata"]["name"], obj)
+                return True
+            return False
+
+        self._future: Future[dict[str, float]] = self._pool.submit(
+            self._api.wait_all, path, names, check, timeout=timeout, alive=alive, what=what
+        )
+        if not self._listed.wait(30) and not self._future.done():
+            raise BenchError(f"the watch of {what} did not list {path} within 30s")
+
+    def result(self, timeout: float) -> dict[str, float]:
+        try:
+            return self._future.result(timeout=timeout + 30)
+        finally:
+            self._pool.shutdown(wait=False)
+            self._api.close()
+
+
 def condition_true(kind: str) -> Callable[[dict[str, Any]], bool]:
     """Whether an object's ``status.conditions`` has ``kind`` True for its current generation."""
 
@@ -446,10 +492,8 @@ def run_flux(*, kubeconfig: str, workdir: Path, repo_url: str, n: int, timeout: 
         memory = {name: TreeMemory(pid) for name, pid in pids.items()}
         names = {app_name(i) for i in range(n)}
         source = workdir / f"flux-n{n}-sources.yaml"
-        started = time.monotonic()
-        _apply_docs(kubectl, source, [gitrepository(repo_url), *(kustomization(i) for i in range(n))])
-        applied = time.monotonic() - started
-        finished = api.wait_all(
+        watch = Watch(  # started first, as Tether's in C1: each Kustomization's own time
+            kubeconfig,
             f"/apis/{KUSTOMIZE_API}/namespaces/{FLUX_NAMESPACE}/kustomizations",
             names,
             condition_true("Ready"),
@@ -457,6 +501,10 @@ def run_flux(*, kubeconfig: str, workdir: Path, repo_url: str, n: int, timeout: 
             alive=flux.check_alive,
             what="Kustomizations Ready",
         )
+        started = time.monotonic()
+        _apply_docs(kubectl, source, [gitrepository(repo_url), *(kustomization(i) for i in range(n))])
+        applied = time.monotonic() - started
+        finished = watch.result(timeout)
         seconds = max(finished.values()) - started
         costs = {
             name: {**cost(pid, cpu0[name]), "peak_tree_rss_mib": round(memory[name].stop(), 1)}

@@ -247,6 +247,8 @@ _C_METHOD = [
     "0 → 2 and times, from a `kubectl get -w`, the event showing 2 to the event showing 0 again. The bench",
     "plays the ingress controller the devcluster lacks: it gives every Ingress the address 127.0.0.1, without",
     "which Argo CD's health rules (and Tether's) keep an Ingress Progressing; kubectl and Flux do not wait for it.",
+    "kubectl and Tether take turns, `--c-reps` times each (3 by default), so a machine that drifts weighs on",
+    "both alike, and the ratio is of their medians; Flux runs once per N (`--flux-reps`): minutes at N = 1000.",
     "",
 ]
 

@@ -40,7 +40,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from bench.controller import (
     synced_and_healthy,
     tether_counters,
 )
-from bench.flux import Api, cost, cpu_mark
+from bench.flux import Api, Watch, cost, cpu_mark
 
 POLL_INTERVAL = 600.0
 PASS_ENTRY = "bench/db"
@@ -155,51 +154,6 @@ def machine_since(mark: tuple[float, float, float], seconds: float) -> dict[str,
 
 
 # --------------------------------------------------------------------------- watches
-
-
-class Watch:
-    """``Api.wait_all`` in a thread of its own, started before the change it times.
-
-    ``start`` returns once the collection has been listed (the watch then runs from that list's
-    resourceVersion, so no event after it is missed); ``result`` gives when each object became
-    done (monotonic), and the object that did it in ``objects``.
-    """
-
-    def __init__(
-        self,
-        kubeconfig: str,
-        path: str,
-        names: set[str],
-        done: Callable[[dict[str, Any]], bool],
-        *,
-        timeout: float,
-        what: str,
-        alive: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.objects: dict[str, dict[str, Any]] = {}
-        self._listed = threading.Event()
-        self._api = Api(kubeconfig)
-        self._api.client.event_hooks["response"] = [lambda _response: self._listed.set()]  # the list comes first
-        self._pool = ThreadPoolExecutor(max_workers=1)
-
-        def check(obj: dict[str, Any]) -> bool:
-            if done(obj):
-                self.objects.setdefault(obj["metadata"]["name"], obj)
-                return True
-            return False
-
-        self._future: Future[dict[str, float]] = self._pool.submit(
-            self._api.wait_all, path, names, check, timeout=timeout, alive=alive, what=what
-        )
-        if not self._listed.wait(30) and not self._future.done():
-            raise BenchError(f"the watch of {what} did not list {path} within 30s")
-
-    def result(self, timeout: float) -> dict[str, float]:
-        try:
-            return self._future.result(timeout=timeout + 30)
-        finally:
-            self._pool.shutdown(wait=False)
-            self._api.close()
 
 
 def configmap_holds(value: str) -> Callable[[dict[str, Any]], bool]:
