@@ -257,7 +257,7 @@ class Api:
 class Watch:
     """``Api.wait_all`` in a thread of its own, started before the change it times.
 
-    ``start`` returns once the collection has been listed (the watch then runs from that list's
+    The constructor returns once the collection has been listed (the watch then runs from that list's
     resourceVersion, so no event after it is missed); ``result`` gives when each object became
     done (monotonic), and the object that did it in ``objects``.
     """
