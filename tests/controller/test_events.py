@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -171,6 +172,24 @@ async def test_a_hold_delays_writes_and_loses_none(kube: Cluster, namespace: str
     await recorder.drain()
     assert recorder.sent == 5 and recorder.dropped == 0
     assert sorted(e["message"] for e in await events_of(kube, namespace)) == [f"during the burst {n}" for n in range(5)]
+    await recorder.close()
+
+
+async def test_held_writes_go_out_at_the_steady_rate_not_in_a_burst(kube: Cluster, namespace: str) -> None:
+    events = kube.sibling("events-test", qps=20.0, burst=100)
+    recorder = EventRecorder(events, max_hold=60.0)
+    recorder.hold()
+    for n in range(20):  # twenty objects, twenty Events
+        recorder.emit(application(namespace, f"app-{n}"), "ResourceUpdated", "held")
+    await asyncio.sleep(1.0)  # the client's bucket would have its whole burst by now
+    started = time.monotonic()
+    recorder.release()
+    await recorder.drain()
+    # 20 writes at 20/s after the hold: about a second (the burst of 100 would send them at once)
+    assert time.monotonic() - started >= 0.8
+    assert recorder.sent == 20 and recorder.dropped == 0
+    items, _ = await kube.list("v1", "Event", namespace)
+    assert sorted(e["involvedObject"]["name"] for e in items) == sorted(f"app-{n}" for n in range(20))
     await recorder.close()
 
 

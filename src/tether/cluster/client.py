@@ -113,6 +113,11 @@ class RateLimiter:
                     return
                 await asyncio.sleep((1 - self._tokens) / self.qps)
 
+    def empty(self) -> None:
+        """Spend the saved-up burst: what is asked next goes out at ``qps``."""
+        self._tokens = 0.0
+        self._stamp = time.monotonic()
+
 
 @dataclass(frozen=True)
 class WatchEvent:

@@ -11,7 +11,8 @@ client-go's recorder bounds them:
 - at most ``max_pending`` writes wait at once, ``concurrency`` of them in flight;
 - while ``hold`` is on (the controller holds Events when sync operations queue for a slot),
   writes wait, ``max_hold`` seconds at most, so a fleet's burst of syncs does not share the
-  API server with its Events, and the Events go out, none lost, when the burst is over.
+  API server with its Events, and the Events go out, none lost, when the burst is over: at
+  the client's steady rate, not in one burst, since the fleet's last syncs are still running.
 
 Messages are masked by the redactor and capped at 1 KiB before anything else sees them, so
 a secret never reaches the server, the dedup cache or a log. ``emit`` is synchronous and
@@ -122,6 +123,7 @@ class EventRecorder:
         self._released = asyncio.Event()
         self._released.set()
         self._held_since = 0.0
+        self._paced_since = 0.0  # the hold whose held writes already go at the steady rate
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._series: OrderedDict[_SeriesKey, _Series] = OrderedDict()
@@ -289,12 +291,17 @@ class EventRecorder:
         """Return when writes may go out: at once, or when the hold ends or has lasted ``max_hold``."""
         if self._released.is_set():
             return
-        remaining = self._held_since + self.max_hold - time.monotonic()
+        held_since = self._held_since
+        remaining = held_since + self.max_hold - time.monotonic()
         if remaining > 0:
             try:
                 await asyncio.wait_for(self._released.wait(), remaining)
             except TimeoutError:
                 pass
+        if self._paced_since != held_since and not self._closed:
+            # What the hold saved up must not go out at once: the client's burst was filling meanwhile.
+            self._paced_since = held_since
+            self._cluster.limiter.empty()
 
     async def _write(self, series: _Series, count: int) -> None:
         if series.created:
