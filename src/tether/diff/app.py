@@ -351,7 +351,7 @@ async def _dry_run(
         if isinstance(stored, ClusterError):
             raise stored
         if stored is not None:
-            return copy.deepcopy(stored), live_raw
+            return json_copy(stored), live_raw
     try:
         predicted = await cluster.apply(marked, dry_run=True, force=True)
     except ClusterError as exc:
@@ -365,7 +365,7 @@ async def _dry_run(
         live_raw = await _live_as(cache, key, str(marked["apiVersion"]))
     if dry_runs is not None:
         # Keyed on the version the server met (``basis``); a dry run of an absent object has none.
-        dry_runs.put(key, DRY_RUN_MODE, marked, basis or live_rv, copy.deepcopy(predicted))
+        dry_runs.put(key, DRY_RUN_MODE, marked, basis or live_rv, json_copy(predicted))
     return predicted, live_raw
 
 
@@ -390,8 +390,10 @@ def _masked(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Both sides with every secret field masked by structure (Secret data, placeholder fields,
     on the live side too), then any registered value left elsewhere masked by text."""
-    masked_live, masked_predicted = mask_secret(live, predicted, redactor.fields.of(key))
-    return redactor.redact_any(masked_live), redactor.redact_any(masked_predicted)
+    fields = redactor.fields.of(key)
+    if fields or is_secret(live) or is_secret(predicted):
+        live, predicted = mask_secret(live, predicted, fields)
+    return redactor.redact_any(live), redactor.redact_any(predicted)  # copies, whatever was masked
 
 
 def _extraneous(app: str, live_raw: Mapping[str, Any], redactor: Redactor) -> ResourceDiff:

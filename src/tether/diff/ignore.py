@@ -31,7 +31,7 @@ import structlog
 from tether.diff import pointer
 from tether.diff.errors import DiffError, JqError
 from tether.diff.jq import DEFAULT_TIMEOUT, JqRunner
-from tether.resource import ResourceKey
+from tether.resource import ResourceKey, json_copy
 
 log = structlog.get_logger(__name__)
 
@@ -263,7 +263,7 @@ async def apply_ignores(
 ) -> dict[str, Any]:
     """A copy of ``obj`` without the fields ``rules`` ignore (managers read from ``managed_from``, default ``obj``)."""
     parsed = parse_ignore_differences(rules)
-    out = copy.deepcopy(dict(obj))
+    out = json_copy(dict(obj))
     async with JqRunner(jq_timeout) as jq:
         await strip_ignored(out, None, ResourceKey.of(obj), parsed, managed_from=managed_from or obj, jq=jq, app=app)
     return out
@@ -285,7 +285,7 @@ async def respect_ignored(
     on each side by their list-item keys. With no live object, desired comes back unchanged
     (a create has nothing to respect).
     """
-    out = copy.deepcopy(dict(desired))
+    out = json_copy(dict(desired))
     if live is None:
         return out
     parsed = parse_ignore_differences(rules)

@@ -12,12 +12,12 @@ the entry had before it changed, which no redactor knows.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from tether.diff import pointer
 from tether.diff.normalise import is_secret
+from tether.resource import json_copy
 
 SECRET_MASK = "++++++++"
 CHANGED_MASK = SECRET_MASK + " (changed)"
@@ -35,8 +35,8 @@ def mask_secret(
     ``++++++++ (changed)`` on the desired side and ``++++++++`` on the live side, so a text
     diff shows which fields change and nothing else.
     """
-    live_out = copy.deepcopy(dict(live)) if live is not None else None
-    desired_out = copy.deepcopy(dict(desired)) if desired is not None else None
+    live_out = json_copy(dict(live)) if live is not None else None
+    desired_out = json_copy(dict(desired)) if desired is not None else None
     secret = is_secret(live) or is_secret(desired)
     for field in fields:
         _mask_field(live_out, desired_out, _placed(field, secret))

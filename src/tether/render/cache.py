@@ -32,7 +32,6 @@ the same scope at the same commit share one lookup-or-render (single flight).
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import json
 import os
@@ -45,6 +44,7 @@ from typing import Any
 
 from tether.model.source import ApplicationSource, SourceType
 from tether.render.engine import Rendered
+from tether.resource import json_copy
 
 MiB = 1024 * 1024
 DEFAULT_MAX_ENTRIES = 1000
@@ -153,7 +153,7 @@ class RenderCache:
             future.add_done_callback(lambda done: self._land(flight, done))
         result = await asyncio.shield(future)
         return CachedRender(
-            objects=copy.deepcopy(result.objects),
+            objects=json_copy(result.objects),
             source_type=result.source_type,
             inputs=result.inputs,
             key=result.key,

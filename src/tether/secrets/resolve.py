@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import copy
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import Reason, TetherError
-from tether.resource import ResourceKey
+from tether.resource import ResourceKey, json_copy
 from tether.secrets.fields import pointer
 from tether.secrets.passbackend import EntryNotFound, SecretBackend
 from tether.secrets.placeholders import (
@@ -97,7 +96,7 @@ async def resolve_secrets(
     """
     if sources is not None and len(sources) != len(objects):
         raise TetherError(f"{len(sources)} source names for {len(objects)} objects").for_app(app)
-    resolved = [copy.deepcopy(obj) for obj in objects]
+    resolved = [json_copy(obj) for obj in objects]
     sites = [site for index, obj in enumerate(resolved) for site in _sites(index, obj, app, sources)]
     if not sites:
         return ResolvedManifests(resolved, SecretUsage(frozenset(), None))
