@@ -474,6 +474,11 @@ class LiveCache:
             log.debug("cache watch widened", type=watch.what, replaced=[w.what for w in retired])
         return watch
 
+    def _watched(self, info: ResourceInfo, namespace: str | None) -> bool:
+        """Whether ``track`` of ``info`` would return at once: a watch already holds its labelled objects."""
+        scope = (namespace or self.namespace) if info.namespaced else None
+        return self._covering(info.group, info.kind, scope) is not None
+
     def _covering(self, group: str, kind: str, namespace: str | None) -> _TypeWatch | None:
         """The watch serving ``kind`` in ``namespace`` (None: cluster-wide), if any."""
         watches = self._watches.get((group, kind))
@@ -498,9 +503,14 @@ class LiveCache:
             for info in await self.cluster.discovery.served()
             if {"list", "watch"} <= info.verbs and not untracked(info.group, info.kind)
         ]
-        results = await asyncio.gather(
-            *(self.track(info.api_version, info.kind, namespace) for info in infos), return_exceptions=True
+        # Every sync asks (its prune needs every kind): kinds already watched cost no task each.
+        missing = [i for i, info in enumerate(infos) if self._closed or not self._watched(info, namespace)]
+        results: list[object] = [None] * len(infos)
+        answers = await asyncio.gather(
+            *(self.track(infos[i].api_version, infos[i].kind, namespace) for i in missing), return_exceptions=True
         )
+        for i, answer in zip(missing, answers, strict=True):
+            results[i] = answer
         tracked = []
         for info, result in zip(infos, results, strict=True):
             if isinstance(result, BaseException):
