@@ -407,11 +407,12 @@ async def test_events_wait_while_syncs_queue_for_a_slot_and_none_is_lost(
     repo.commit("v1", files={f"app{i}/a.yaml": configmap(f"c{i}") for i in range(4)})
     controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, max_syncs=1), kube)
     await controller.start()
-    held: list[bool] = []
+    samples: list[tuple[bool, int]] = []  # (Events held, operations queued or running)
 
     async def watch_the_hold() -> None:
         while True:
-            held.append(controller.events.held)
+            running = sum(memory.operating for memory in controller.memory.values())
+            samples.append((controller.events.held, running))
             await asyncio.sleep(0.005)
 
     watcher = asyncio.create_task(watch_the_hold())
@@ -427,7 +428,11 @@ async def test_events_wait_while_syncs_queue_for_a_slot_and_none_is_lost(
     finally:
         watcher.cancel()
         await controller.stop()
+    held = [h for h, _ in samples]
     assert any(held), "four syncs on one slot: their Events were never held"
+    burst = samples[held.index(True) :]
+    ended = next(i for i, (_, running) in enumerate(burst) if running == 0)
+    assert all(h for h, _ in burst[:ended]), "the hold ended while the burst's last syncs still ran"
     assert controller.events.dropped == 0
     items, _ = await kube.list("v1", "Event", namespace)
     completed = {e["involvedObject"]["name"] for e in items if e["reason"] == "OperationCompleted"}
@@ -435,4 +440,4 @@ async def test_events_wait_while_syncs_queue_for_a_slot_and_none_is_lost(
 
 
 async def _released(controller: Controller) -> bool:
-    return not controller.events.held and controller.operations.waiting == 0
+    return not controller.events.held and controller.operations.active == 0

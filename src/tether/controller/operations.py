@@ -261,15 +261,15 @@ class Operations:
         self.controller = controller
         self.running: dict[str, SyncOperation] = {}
         self.savers: dict[str, StateSaver] = {}
-        self.waiting = 0  # operations started and not yet holding a sync slot
+        self.active = 0  # operations started and not yet finished, queued for a slot or holding one
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
         memory.terminate_requested = False
         request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")  # one audit record per operation
         self.controller.writer.queued(name)  # its announcement waits for its slot (at once if one is free)
-        self.waiting += 1
-        if self.controller.sync_slots.locked():  # a queue of syncs: their Events wait until it is gone
+        self.active += 1
+        if self.controller.sync_slots.locked():  # a queue of syncs: their Events wait until the burst is over
             self.controller.events.hold()
         memory.operation = asyncio.create_task(self._run(name, request), name=f"operation {name}")
 
@@ -282,11 +282,8 @@ class Operations:
 
     async def _run(self, name: str, request: OperationRequest) -> None:
         c = self.controller
-        waiting = True
         try:
             async with c.sync_slots:
-                waiting = False
-                self._slotted()
                 c.writer.started(name)
                 await self._operate(name, request)
         except asyncio.CancelledError:
@@ -295,17 +292,20 @@ class Operations:
             log.exception("operation failed", app=name)
             await self._finish_error(name, request, f"internal error: {exc!r}")
         finally:
-            if waiting:
-                self._slotted()
+            self._ended()
             c.writer.started(name)
             self.running.pop(name, None)
             self.savers.pop(name, None)
             c.queue.add(name, "operation-done")
 
-    def _slotted(self) -> None:
-        """One operation less waits for a slot; the Events held for the queue go out when none does."""
-        self.waiting -= 1
-        if self.waiting == 0:
+    def _ended(self) -> None:
+        """One operation less; the Events held for a burst of syncs go out when the burst's last one ends.
+
+        Not when the last one gets its slot: the burst's final syncs are then still applying, and
+        its Events would share the API server with them.
+        """
+        self.active -= 1
+        if self.active == 0:
             self.controller.events.release()
 
     def _state_saver(self, name: str) -> StateSaver:
