@@ -440,7 +440,7 @@ class LiveCache:
         if self._closed:
             raise TetherError(f"live cache of cluster {self.cluster.name!r} is closed")
         info = await self.cluster.discovery.preferred(api_version, kind)
-        scope = (namespace or self.namespace) if info.namespaced else None
+        scope = self._scope(info, namespace)
         found = self._covering(info.group, info.kind, scope)
         if found is not None and (found.everything or not everything):
             return found
@@ -474,10 +474,13 @@ class LiveCache:
             log.debug("cache watch widened", type=watch.what, replaced=[w.what for w in retired])
         return watch
 
+    def _scope(self, info: ResourceInfo, namespace: str | None) -> str | None:
+        """Where a watch of ``info`` asked for ``namespace`` looks: that one, the cache's, or cluster-wide."""
+        return (namespace or self.namespace) if info.namespaced else None
+
     def _watched(self, info: ResourceInfo, namespace: str | None) -> bool:
         """Whether ``track`` of ``info`` would return at once: a watch already holds its labelled objects."""
-        scope = (namespace or self.namespace) if info.namespaced else None
-        return self._covering(info.group, info.kind, scope) is not None
+        return self._covering(info.group, info.kind, self._scope(info, namespace)) is not None
 
     def _covering(self, group: str, kind: str, namespace: str | None) -> _TypeWatch | None:
         """The watch serving ``kind`` in ``namespace`` (None: cluster-wide), if any."""
