@@ -860,11 +860,12 @@ def _ref(namespace: str | None, name: str) -> str:
     return f"{namespace}/{name}" if namespace else name
 
 
-APPLY_CONTENT_TYPE = "application/apply-patch+yaml; charset=utf-8"
+# Exactly kubectl's: the API server counts a PATCH as APPLY in its metrics only for this exact value.
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 
 
 def _apply_body(obj: Mapping[str, Any]) -> bytes:
     """The apply body as UTF-8 JSON (JSON is YAML). Serialised here, not by the client library, whose
     ASCII escaping turns a character outside the BMP into a surrogate pair (``\\ud83d\\ude00``) that the
-    API server's YAML decoder refuses; the ``charset`` parameter keeps the library from re-encoding it."""
+    API server's YAML decoder refuses; ``_send`` passes the bytes to aiohttp as they are."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
