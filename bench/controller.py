@@ -4,7 +4,7 @@ One monorepo per N on the bench's ``GitHttpServer`` holds ``apps/app-NNNN/`` (a 
 Deployment scaled to 0, a Service, an Ingress); each Application syncs one directory into its own
 namespace (``CreateNamespace=true``, automated sync with prune and self-heal). Per N, on one
 devcluster and in this order, each variant on a clean slate (the previous one's namespaces deleted
-and waited for):
+and waited for) and in namespaces no earlier run used (``fresh_prefix``):
 
 - ``kubectl``: ``kubectl apply --server-side`` of the N Namespaces and 4N objects, then
   ``kubectl wait --for=condition=Available`` on all N Deployments. The baseline.
@@ -92,8 +92,20 @@ def tether_tree(root: Path, n: int) -> Path:
     return root
 
 
-def application(i: int, repo_url: str, namespace: str = TETHER_NAMESPACE) -> dict[str, Any]:
-    """An Application in Argo CD's shape syncing ``apps/app-NNNN`` into namespace ``app-NNNN``."""
+def fresh_prefix(n: int, rep: int) -> str:
+    """A namespace prefix no earlier run of this bench used: ``n100r0-`` and so on.
+
+    The API server's NamespaceLifecycle admission looks a namespace up live (a quorum read
+    from etcd) for every write in it during the 30 s after a DELETE of that namespace. A run
+    that re-creates namespaces the previous one deleted seconds earlier paid ~15 such reads
+    per app (1,470 extra GETs at N = 100, the API server's CPU nearly doubled), and which
+    variant paid depended on the order of the runs. Fresh names make every run a cold start.
+    """
+    return f"n{n}r{rep}-"
+
+
+def application(i: int, repo_url: str, namespace: str = TETHER_NAMESPACE, target_prefix: str = "") -> dict[str, Any]:
+    """An Application in Argo CD's shape syncing ``apps/app-NNNN`` into namespace ``<target_prefix>app-NNNN``."""
     name = app_name(i)
     return {
         "apiVersion": APP_API,
@@ -102,7 +114,7 @@ def application(i: int, repo_url: str, namespace: str = TETHER_NAMESPACE) -> dic
         "spec": {
             "project": "default",
             "source": {"repoURL": repo_url, "path": f"apps/{name}", "targetRevision": "main"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": target_prefix + name},
             "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": ["CreateNamespace=true"]},
         },
     }
@@ -115,11 +127,11 @@ def synced_and_healthy(obj: dict[str, Any]) -> bool:
     ) == "Healthy"
 
 
-def kubectl_objects(n: int) -> list[dict[str, Any]]:
+def kubectl_objects(n: int, prefix: str = "") -> list[dict[str, Any]]:
     """What the kubectl baseline applies: N Namespaces and each app's 4 objects in its own namespace."""
     docs: list[dict[str, Any]] = []
     for i in range(n):
-        namespace = f"{KUBECTL_PREFIX}{app_name(i)}"
+        namespace = f"{KUBECTL_PREFIX}{prefix}{app_name(i)}"
         docs.append(namespace_object(namespace))
         for obj in flux_app(app_name(i)):
             docs.append({**obj, "metadata": {**obj["metadata"], "namespace": namespace}})
@@ -129,17 +141,19 @@ def kubectl_objects(n: int) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- kubectl baseline
 
 
-def kubectl_baseline(kubectl: Kubectl, workdir: Path, n: int, *, kubectl_wait: bool = False) -> dict[str, float]:
+def kubectl_baseline(
+    kubectl: Kubectl, workdir: Path, n: int, *, kubectl_wait: bool = False, prefix: str = ""
+) -> dict[str, float]:
     """``kubectl apply --server-side`` of N apps, then the seconds until all N Deployments are Available.
 
     Available is seen by a watch of the Deployments, as Flux's and Tether's end points are: ``kubectl
     wait`` checks its objects one after another, and on 500 Deployments that were all Available
     already it took 52 s (longer than the apply), so it measured itself. With ``kubectl_wait`` the
     ``kubectl wait`` figure (E1's method) is taken too, after the watch. The namespaces are deleted
-    and waited for after the clock stops.
+    and waited for after the clock stops. ``prefix`` goes before each namespace's name (``fresh_prefix``).
     """
     path = workdir / f"kubectl-n{n}.yaml"
-    path.write_text(yaml.safe_dump_all(kubectl_objects(n), sort_keys=False))
+    path.write_text(yaml.safe_dump_all(kubectl_objects(n, prefix), sort_keys=False))
     timeout = timeout_for(n)
     api = Api(kubectl.kubeconfig)
     try:
@@ -166,7 +180,7 @@ def kubectl_baseline(kubectl: Kubectl, workdir: Path, n: int, *, kubectl_wait: b
             )
             out["kubectl_wait_seconds"] = round(time.monotonic() - started, 3)
         log(f"kubectl: {n} apps {out}")
-        api.delete_namespaces([f"{KUBECTL_PREFIX}{app_name(i)}" for i in range(n)])
+        api.delete_namespaces([f"{KUBECTL_PREFIX}{prefix}{app_name(i)}" for i in range(n)])
     finally:
         api.close()
     return out
@@ -367,13 +381,19 @@ class TetherServe:
             self.process.wait(timeout=10)
 
 
-def run_tether(*, kubectl: Kubectl, serve: TetherServe, workdir: Path, repo_url: str, n: int) -> dict[str, Any]:
-    """C1 for Tether on a running ``serve``: create N Applications, wait until all are Synced and Healthy."""
+def run_tether(
+    *, kubectl: Kubectl, serve: TetherServe, workdir: Path, repo_url: str, n: int, prefix: str = ""
+) -> dict[str, Any]:
+    """C1 for Tether on a running ``serve``: create N Applications, wait until all are Synced and Healthy.
+
+    Each app syncs into namespace ``<prefix>app-NNNN`` (``fresh_prefix``)."""
     pid = serve.pid
     cpu0 = cpu_mark(pid)
     memory = TreeMemory(pid)
     path = workdir / f"applications-n{n}.yaml"
-    path.write_text(yaml.safe_dump_all([application(i, repo_url) for i in range(n)], sort_keys=False))
+    path.write_text(
+        yaml.safe_dump_all([application(i, repo_url, target_prefix=prefix) for i in range(n)], sort_keys=False)
+    )
     names = {app_name(i) for i in range(n)}
     # watching before the apply: apps done while it still runs (most, at N >= 500) get their own times
     watch = Watch(
@@ -405,13 +425,13 @@ def progress(finished: dict[str, float], started: float) -> dict[str, float]:
     }
 
 
-def cleanup_tether(kubectl: Kubectl, serve: TetherServe, n: int) -> None:
+def cleanup_tether(kubectl: Kubectl, serve: TetherServe, n: int, prefix: str = "") -> None:
     """Delete the Applications (while serve runs, in case it added a finalizer), stop serve, drop the namespaces."""
     kubectl("delete", APPLICATIONS, "--all", "-n", TETHER_NAMESPACE, "--timeout=300s", timeout=330)
     serve.stop()
     api = Api(kubectl.kubeconfig)
     try:
-        api.delete_namespaces([app_name(i) for i in range(n)])
+        api.delete_namespaces([prefix + app_name(i) for i in range(n)])
     finally:
         api.close()
 
@@ -561,7 +581,9 @@ def _next(lines: queue.Queue[tuple[float, str]], want: Callable[[str], bool], de
             return at
 
 
-def drift(*, kubectl: Kubectl, serve: TetherServe, reps: int, timeout: float = 120.0) -> dict[str, Any]:
+def drift(
+    *, kubectl: Kubectl, serve: TetherServe, reps: int, prefix: str = "", timeout: float = 120.0
+) -> dict[str, Any]:
     """C3: ``kubectl patch`` a managed Deployment's replicas 0 → 2; seconds until self-heal puts 0 back.
 
     Each repetition uses another app, so no self-heal backoff of an earlier one applies.
@@ -570,10 +592,11 @@ def drift(*, kubectl: Kubectl, serve: TetherServe, reps: int, timeout: float = 1
     from_command: list[float] = []
     for i in range(reps):
         name = app_name(i)
-        with _watch_replicas(kubectl, name, name) as lines:
+        namespace = prefix + name
+        with _watch_replicas(kubectl, name, namespace) as lines:
             _next(lines, lambda v: v == "0", time.monotonic() + 30, f"deployment {name} to be watched at 0 replicas")
             issued = time.monotonic()
-            kubectl("patch", "deployment", name, "-n", name, "--type=merge", "-p", '{"spec":{"replicas":2}}')
+            kubectl("patch", "deployment", name, "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
             deadline = issued + timeout
             changed = _next(lines, lambda v: v == "2", deadline, f"the patch of {name} to be seen")
             reverted = _next(lines, lambda v: v == "0", deadline, f"self-heal to revert {name}")
@@ -653,13 +676,15 @@ def run_controller(
             repos[n] = (ours.url, theirs.url)
         TetherServe.install(kubeconfig)
         serve: TetherServe | None = None
+        prefix = ""
         try:
             for n in sizes:
                 last = n == sizes[-1]
                 samples: dict[str, list[dict[str, Any]]] = {"kubectl": [], "flux": [], "tether": []}
                 for rep in range(reps):
+                    prefix = fresh_prefix(n, rep)
                     log(f"C1 N={n} repetition {rep + 1}/{reps}: kubectl")
-                    samples["kubectl"].append(kubectl_baseline(kubectl, workdir, n))
+                    samples["kubectl"].append(kubectl_baseline(kubectl, workdir, n, prefix=prefix))
                     if rep < flux_reps:
                         log(f"C1 N={n} repetition {rep + 1}/{reps}: flux")
                         samples["flux"].append(
@@ -675,10 +700,12 @@ def run_controller(
                     serve = TetherServe(kubeconfig, workdir, poll_interval)
                     serve.start()
                     samples["tether"].append(
-                        run_tether(kubectl=kubectl, serve=serve, workdir=workdir, repo_url=repos[n][0], n=n)
+                        run_tether(
+                            kubectl=kubectl, serve=serve, workdir=workdir, repo_url=repos[n][0], n=n, prefix=prefix
+                        )
                     )
                     if not (last and rep == reps - 1):
-                        cleanup_tether(kubectl, serve, n)
+                        cleanup_tether(kubectl, serve, n, prefix)
                         serve = None
                 if "C1" in only:
                     written.append(_c1_result(n, samples).write(out, run_info))
@@ -695,7 +722,7 @@ def run_controller(
                 )
                 written.append(_c2_result(sizes[-1], c2).write(out, run_info))
             if "C3" in only:
-                c3 = drift(kubectl=kubectl, serve=serve, reps=drift_reps)
+                c3 = drift(kubectl=kubectl, serve=serve, reps=drift_reps, prefix=prefix)
                 written.append(_c3_result(sizes[-1], c3).write(out, run_info))
         finally:
             ingresses.stop()
