@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from tests.controller.conftest import API, application, eventually
+from tests.controller.conftest import API, application, eventually, settings_for
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.devcluster.gitserver import GitHttpServer
+from tether.devcluster.passstore import PassStore
 from tether.resource import ResourceKey
 
 
@@ -93,6 +95,62 @@ async def test_without_self_heal_drift_only_shows_and_prune_off_marks_prune(
     )
     assert await kube.get("v1", "ConfigMap", "b", namespace) is not None
     assert status["sync"]["status"] == "OutOfSync"
+
+
+async def test_an_annotation_the_manifest_does_not_set_costs_no_diff(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    tmp_path: Path,
+    pass_store: PassStore,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+) -> None:
+    """Another writer's key (the Deployment controller's revision, a `kubectl annotate`) is judged for health
+    without a diff, since the diff could not report it; a changed value of a key the manifest sets is drift."""
+    # no poll inside the test: the first poll of a repository compares its apps again
+    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
+    await controller.start()
+    try:
+        await _annotations_and_diffs(controller, kube, namespace, git_server, unique_repo_name)
+    finally:
+        await controller.stop()
+
+
+async def _annotations_and_diffs(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    annotated = configmap("a").replace("  name: a\n", "  name: a\n  annotations:\n    team: a\n")
+    repo.commit("first", files={"app/a.yaml": annotated})
+    await kube.apply(application("notes", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, "notes"), synced_healthy)
+
+    async def quiet() -> tuple[int, int]:
+        """(reconciles, diffs) once a second has passed with neither moving and nothing queued."""
+        while True:
+            before = (controller.reconciles, controller.comparer.compares)
+            await asyncio.sleep(1.0)
+            if (controller.reconciles, controller.comparer.compares) == before and not len(controller.queue):
+                return before
+
+    async def reconciles() -> int:
+        return controller.reconciles
+
+    settled, compares = await asyncio.wait_for(quiet(), 30)
+    await kube.patch("v1", "ConfigMap", "a", namespace, {"metadata": {"annotations": {"example.com/note": "x"}}})
+    await eventually(reconciles, lambda n: n > settled, timeout=15)  # the watch event reached the app
+    await asyncio.wait_for(quiet(), 30)
+    assert controller.comparer.compares == compares
+    assert synced_healthy(await app_status(kube, namespace, "notes"))
+
+    await kube.patch("v1", "ConfigMap", "a", namespace, {"metadata": {"annotations": {"team": "b"}}})
+    await eventually(
+        lambda: app_status(kube, namespace, "notes"),
+        lambda s: (s.get("sync") or {}).get("status") == "OutOfSync",
+        timeout=15,
+    )
+    assert controller.comparer.compares > compares
 
 
 async def test_a_destination_tracks_every_kind_before_its_first_sync(

@@ -18,7 +18,7 @@ from typing import Any
 
 from tether.cluster.errors import UnknownKind
 from tether.controller.clusters import Destination
-from tether.controller.memory import AppMemory
+from tether.controller.memory import AppMemory, Declared
 from tether.diff import AppDiff, diff_app
 from tether.health import Health, HealthStatus, LuaChecks, aggregate, assess_async
 from tether.hooks import is_hook
@@ -109,6 +109,7 @@ class Comparer:
         self.secrets_backend = secrets_backend
         self.credentials_for = credentials_for
         self.lua = lua
+        self.compares = 0  # diffs run (``compare``); a status-only watch event costs a ``judge``, not one
 
     async def resolve(self, sources: Sequence[ApplicationSource]) -> tuple[str, ...]:
         """Each source's commit (cached listings: one ls-remote per repository per poll interval)."""
@@ -176,6 +177,7 @@ class Comparer:
             )
         if remember:
             memory.desired = state.objects
+            memory.declared = declared_metadata(state.objects)
             memory.revisions = tuple(r or "" for r in state.revisions)
             memory.source_types = tuple(t.value if t is not None else "" for t in state.source_types)
             memory.spec_digest = digest
@@ -196,6 +198,7 @@ class Comparer:
         extra_kinds: Sequence[tuple[str, str]],
     ) -> Comparison:
         """Diff against the destination's live cache, then each object's health from the same cache."""
+        self.compares += 1
         diff = await diff_app(
             app.name,
             desired,
@@ -255,15 +258,38 @@ class Comparer:
         )
 
 
-def fingerprint(obj: Mapping[str, Any]) -> str:
+def declared_metadata(objects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], Declared]:
+    """Per (group, kind, name) of the desired objects, the annotation and label keys their manifests set
+    (objects of one kind and name in several namespaces pool theirs)."""
+    out: dict[tuple[str, str, str], Declared] = {}
+    for obj in objects:
+        key = ResourceKey.of(obj)
+        meta = obj.get("metadata") or {}
+        annotations, labels = out.get((key.group, key.kind, key.name), (frozenset(), frozenset()))
+        out[(key.group, key.kind, key.name)] = (
+            annotations | set(meta.get("annotations") or ()),
+            labels | set(meta.get("labels") or ()),
+        )
+    return out
+
+
+def fingerprint(obj: Mapping[str, Any], declared: Declared | None = None) -> str:
     """What of a live object a comparison can see: everything but its status and server bookkeeping.
 
     Two watch events with the same fingerprint differ only in status, so the second needs a new
     health judgement, not a new diff (Argo CD's ``ignoreResourceUpdates`` idea, built in).
+    ``declared`` (``declared_metadata``) narrows annotations and labels to the keys the manifest
+    sets: the diff never reports a key it does not set (server-side apply leaves other writers'
+    keys alone), so the Deployment controller's ``deployment.kubernetes.io/revision`` on every new
+    Deployment, or a ``kubectl annotate`` of another key, asks for no diff. None: every key counts.
     """
     meta = dict(obj.get("metadata") or {})
     for noise in ("resourceVersion", "managedFields", "generation"):
         meta.pop(noise, None)
+    if declared is not None:
+        for field_name, keys in zip(("annotations", "labels"), declared, strict=True):
+            values = meta.get(field_name) or {}
+            meta[field_name] = {k: v for k, v in values.items() if k in keys}
     body = {k: v for k, v in obj.items() if k not in ("status", "metadata")}
     body["metadata"] = meta
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

@@ -276,7 +276,10 @@ class Controller:
             self.queue.add_many([a for a, m in self.memory.items() if m.destination == destination.name], "drift")
             return
         app = owner_app(change.object) if change.object is not None else None
-        if app is None or app not in self.apps.objects or self.memory_of(app).destination != destination.name:
+        if app is None or app not in self.apps.objects:
+            return
+        memory = self.memory_of(app)
+        if memory.destination != destination.name:
             return
         reason = "drift"
         if change.key is not None and change.object is not None:
@@ -284,7 +287,8 @@ class Controller:
             if change.type == DELETED:
                 self.fingerprints.pop(slot, None)
             else:
-                seen = fingerprint(change.object)
+                key = change.key
+                seen = fingerprint(change.object, memory.declared.get((key.group, key.kind, key.name)))
                 if change.type == MODIFIED and self.fingerprints.get(slot) == seen:
                     reason = "health"  # only its status moved: what drifts is the same, health may not be
                 self.fingerprints[slot] = seen

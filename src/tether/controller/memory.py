@@ -14,6 +14,9 @@ from typing import Any
 from tether.diff import AppDiff
 from tether.model import Application
 
+# The annotation keys and the label keys one manifest sets.
+Declared = tuple[frozenset[str], frozenset[str]]
+
 
 @dataclass
 class AppMemory:
@@ -43,6 +46,9 @@ class AppMemory:
     inputs: tuple[tuple[str, ...], ...] = ()
     moved: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (from, to) revisions a webhook found unread
     parsed: tuple[tuple[str, str], Application] | None = field(default=None, repr=False)  # (uid, rv), app
+    # Per (group, kind, name) of a desired object, the annotation and label keys its manifest sets
+    # (tether.controller.compare.declared_metadata); set and dropped with ``desired``.
+    declared: dict[tuple[str, str, str], Declared] = field(default_factory=dict, repr=False)
 
     def application(self, obj: dict[str, Any]) -> Application:
         """``Application.from_object(obj)``, parsed once per (uid, resourceVersion): most reconciles read
@@ -62,3 +68,4 @@ class AppMemory:
     def drop_desired(self) -> None:
         self.desired = None
         self.diff = None
+        self.declared = {}

@@ -27,6 +27,9 @@ def create_app(controller: Controller, registry: CollectorRegistry | None = None
     gauge("tether_apps", "Applications the controller knows.", lambda: len(controller.apps.objects))
     gauge("tether_queue_depth", "Apps waiting for a reconcile.", lambda: len(controller.queue))
     gauge("tether_reconciles_total", "Reconciles run since start.", lambda: controller.reconciles)
+    gauge(
+        "tether_compares_total", "Diffs against the live cache run since start.", lambda: controller.comparer.compares
+    )
     gauge("tether_status_writes_total", "Status writes sent since start.", lambda: controller.writer.writes)
     gauge(
         "tether_operations_running",
