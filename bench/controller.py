@@ -104,8 +104,8 @@ def fresh_prefix(n: int, rep: int) -> str:
     return f"n{n}r{rep}-"
 
 
-def application(i: int, repo_url: str, namespace: str = TETHER_NAMESPACE, target_prefix: str = "") -> dict[str, Any]:
-    """An Application in Argo CD's shape syncing ``apps/app-NNNN`` into namespace ``<target_prefix>app-NNNN``."""
+def application(i: int, repo_url: str, namespace: str = TETHER_NAMESPACE, prefix: str = "") -> dict[str, Any]:
+    """An Application in Argo CD's shape syncing ``apps/app-NNNN`` into namespace ``<prefix>app-NNNN``."""
     name = app_name(i)
     return {
         "apiVersion": APP_API,
@@ -114,7 +114,7 @@ def application(i: int, repo_url: str, namespace: str = TETHER_NAMESPACE, target
         "spec": {
             "project": "default",
             "source": {"repoURL": repo_url, "path": f"apps/{name}", "targetRevision": "main"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": target_prefix + name},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": prefix + name},
             "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "syncOptions": ["CreateNamespace=true"]},
         },
     }
@@ -391,9 +391,7 @@ def run_tether(
     cpu0 = cpu_mark(pid)
     memory = TreeMemory(pid)
     path = workdir / f"applications-n{n}.yaml"
-    path.write_text(
-        yaml.safe_dump_all([application(i, repo_url, target_prefix=prefix) for i in range(n)], sort_keys=False)
-    )
+    path.write_text(yaml.safe_dump_all([application(i, repo_url, prefix=prefix) for i in range(n)], sort_keys=False))
     names = {app_name(i) for i in range(n)}
     # watching before the apply: apps done while it still runs (most, at N >= 500) get their own times
     watch = Watch(
