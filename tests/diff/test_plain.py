@@ -20,7 +20,8 @@ from tether.diff import (
 )
 from tether.diff.app import AppDiff, ResourceDiff, overlay
 from tether.diff.compare import changed_paths, unified
-from tether.diff.ignore import manager_paths, resolve
+from tether.diff.ignore import manager_paths, resolve, strip_ignored
+from tether.diff.jq import JqRunner
 from tether.resource import TRACKING_ANNOTATION, ResourceKey
 
 
@@ -101,8 +102,32 @@ def test_normalise_drops_bookkeeping_status_and_tracking_id_but_keeps_the_rest()
 
 def test_normalise_does_not_touch_its_input() -> None:
     obj = live_deployment()
-    normalise(obj)
-    assert obj["metadata"]["uid"] == "u-1" and "status" in obj
+    obj["metadata"]["annotations"] = {TRACKING_ANNOTATION: "app:apps/Deployment:ns/web", "team": "a"}
+    before = json.loads(json.dumps(obj))
+    out = normalise(obj)
+    assert out["metadata"]["annotations"] == {"team": "a"}
+    assert obj == before  # it shares what it does not change (the spec), and changes nothing it shares
+
+
+def test_normalise_folds_string_data_without_changing_the_input_data() -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": b64("x")}}
+    secret["stringData"] = {"b": "y"}
+    normalise(secret)
+    assert secret["data"] == {"a": b64("x")} and secret["stringData"] == {"b": "y"}
+
+
+async def test_strip_ignored_copies_what_it_strips_and_leaves_its_inputs_alone() -> None:
+    live, predicted = normalise(live_deployment()), normalise(live_deployment())
+    before = json.loads(json.dumps(live))
+    rules = parse_ignore_differences([{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}])
+    async with JqRunner(5.0) as jq:
+        key = ResourceKey.of(live)
+        stripped_live, stripped_predicted = await strip_ignored(live, predicted, key, rules, managed_from=None, jq=jq)
+        other = ResourceKey("", "ConfigMap", "ns", "web")
+        assert await strip_ignored(live, predicted, other, rules, managed_from=None, jq=jq) == (live, predicted)
+    assert stripped_live is not None and stripped_predicted is not None
+    assert "replicas" not in stripped_live["spec"] and "replicas" not in stripped_predicted["spec"]
+    assert live == before and predicted == before
 
 
 def test_normalise_folds_string_data_into_data_like_the_server() -> None:

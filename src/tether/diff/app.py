@@ -265,7 +265,7 @@ async def _diff_desired(
     live_raw = await _live_as(cache, key, str(obj["apiVersion"]))
     marked = mark(obj, app)
     comparison, note, error = SERVER_SIDE, None, None
-    predicted_raw: dict[str, Any] | None = None
+    predicted_raw: Mapping[str, Any] | None = None
     try:
         if live_raw is not None or dry_run_missing:
             predicted_raw, live_raw = await _dry_run(
@@ -287,10 +287,10 @@ async def _diff_desired(
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
 
-    live = normalise(live_raw) if live_raw is not None else None
-    predicted = normalise(predicted_raw)
+    live: dict[str, Any] | None = normalise(live_raw) if live_raw is not None else None
+    predicted: dict[str, Any] | None = normalise(predicted_raw)
     try:
-        await strip_ignored(live, predicted, key, rules, managed_from=live_raw, jq=jq, app=app)
+        live, predicted = await strip_ignored(live, predicted, key, rules, managed_from=live_raw, jq=jq, app=app)
     except DiffError as exc:
         exc.args = (_scrub(str(exc), obj, redactor),)  # keep the type (JqTimeout…), lose any Secret value
         raise
@@ -332,12 +332,12 @@ REFUSALS = (400, 422)  # the server judged the object itself: the same object me
 async def _dry_run(
     key: ResourceKey,
     marked: dict[str, Any],
-    live_raw: dict[str, Any] | None,
+    live_raw: Mapping[str, Any] | None,
     *,
     cluster: Cluster,
     cache: LiveCache,
     dry_runs: DryRuns | None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
     """The server's prediction for ``marked`` and the live object it was computed against.
 
     A stored outcome for the same marked object and the live resourceVersion the cache
@@ -351,7 +351,7 @@ async def _dry_run(
         if isinstance(stored, ClusterError):
             raise stored
         if stored is not None:
-            return json_copy(stored), live_raw
+            return stored, live_raw
     try:
         predicted = await cluster.apply(marked, dry_run=True, force=True)
     except ClusterError as exc:
@@ -369,10 +369,12 @@ async def _dry_run(
     return predicted, live_raw
 
 
-async def _live_as(cache: LiveCache, key: ResourceKey, api_version: str) -> dict[str, Any] | None:
+async def _live_as(cache: LiveCache, key: ResourceKey, api_version: str) -> Mapping[str, Any] | None:
     """The live object in the version the manifest names (the cache watches the server's preferred one),
-    so an ``autoscaling/v1`` manifest is compared with a v1 live object, as its v1 dry run is."""
-    live = cache.get(key)
+    so an ``autoscaling/v1`` manifest is compared with a v1 live object, as its v1 dry run is.
+
+    Not a copy: a diff only reads the live object (``normalise`` and ``overlay`` make new ones)."""
+    live = cache.peek(key)
     if live is not None and live.get("apiVersion") != api_version:
         return await cache.get_as(key, api_version)
     return live

@@ -243,14 +243,22 @@ async def strip_ignored(
     managed_from: Mapping[str, Any] | None,
     jq: JqRunner,
     app: str | None = None,
-) -> None:
-    """Remove, in place, the fields the rules ignore from both sides (managedFields read from ``managed_from``)."""
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Both sides without the fields the rules ignore (managedFields read from ``managed_from``).
+
+    Sides a rule applies to are copied first, so what the caller passed (which may share maps
+    with the live cache, see ``normalise``) is never changed; the others are returned as they are.
+    """
     if not any(rule.matches(key) for rule in rules):
-        return
+        return live, predicted
     managed = _managed_for(key, managed_from, rules)
+    stripped: list[dict[str, Any] | None] = []
     for doc in (live, predicted):
         if doc is not None:
+            doc = json_copy(doc)
             pointer.remove_all(doc, await _ignored(doc, key, rules, managed, jq, app))
+        stripped.append(doc)
+    return stripped[0], stripped[1]
 
 
 async def apply_ignores(
@@ -263,9 +271,11 @@ async def apply_ignores(
 ) -> dict[str, Any]:
     """A copy of ``obj`` without the fields ``rules`` ignore (managers read from ``managed_from``, default ``obj``)."""
     parsed = parse_ignore_differences(rules)
-    out = json_copy(dict(obj))
     async with JqRunner(jq_timeout) as jq:
-        await strip_ignored(out, None, ResourceKey.of(obj), parsed, managed_from=managed_from or obj, jq=jq, app=app)
+        out, _ = await strip_ignored(
+            json_copy(dict(obj)), None, ResourceKey.of(obj), parsed, managed_from=managed_from or obj, jq=jq, app=app
+        )
+    assert out is not None
     return out
 
 

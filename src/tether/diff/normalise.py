@@ -12,7 +12,7 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from tether.resource import TRACKING_ANNOTATION, json_copy
+from tether.resource import TRACKING_ANNOTATION
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DROPPED_METADATA = ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink")
@@ -25,22 +25,23 @@ def is_secret(obj: Mapping[str, Any] | None) -> bool:
 
 
 def normalise(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of ``obj`` without server bookkeeping, ``status`` and Tether's tracking id.
+    """``obj`` without server bookkeeping, ``status`` and Tether's tracking id.
 
-    What is dropped is left out before the copy: ``managedFields`` is most of a live object.
+    The result is new down to the maps it changes (the object, ``metadata``, its annotations, a
+    Secret's ``data``) and shares every other value with ``obj``: copy it before changing it in
+    place. A diff normalises each object on both sides of every comparison, and copying whole
+    objects there was most of a comparison's cost.
     """
     out = {key: value for key, value in obj.items() if key != "status"}
     meta = out.get("metadata")
     if isinstance(meta, Mapping):
-        out["metadata"] = {key: value for key, value in meta.items() if key not in DROPPED_METADATA}
-    out = json_copy(out)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
+        meta = out["metadata"] = {key: value for key, value in meta.items() if key not in DROPPED_METADATA}
         annotations = meta.get("annotations")
-        if isinstance(annotations, dict):
-            for name in DROPPED_ANNOTATIONS:
-                annotations.pop(name, None)
-            if not annotations:
+        if isinstance(annotations, Mapping):
+            kept = {key: value for key, value in annotations.items() if key not in DROPPED_ANNOTATIONS}
+            if kept:
+                meta["annotations"] = kept
+            else:
                 del meta["annotations"]
         if meta.get("labels") == {}:
             del meta["labels"]
@@ -50,12 +51,14 @@ def normalise(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def fold_string_data(secret: dict[str, Any]) -> None:
-    """Move ``stringData`` into ``data`` (base64), as the API server does on write; in place."""
+    """Move ``stringData`` into ``data`` (base64), as the API server does on write.
+
+    ``secret`` itself changes; its ``data`` map is replaced by a new one, never changed in place.
+    """
     string_data = secret.pop("stringData", None)
     if not isinstance(string_data, dict) or not string_data:
         return
     data = secret.get("data")
-    if not isinstance(data, dict):
-        data = secret["data"] = {}
+    data = secret["data"] = dict(data) if isinstance(data, dict) else {}
     for key, value in string_data.items():
         data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
