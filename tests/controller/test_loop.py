@@ -29,6 +29,15 @@ def synced_healthy(status: dict[str, Any]) -> bool:
     ) == "Healthy"
 
 
+async def quiet(controller: Controller) -> tuple[int, int]:
+    """(reconciles, diffs) once a second has passed with neither moving and nothing queued."""
+    while True:
+        before = (controller.reconciles, controller.comparer.compares)
+        await asyncio.sleep(1.0)
+        if (controller.reconciles, controller.comparer.compares) == before and not len(controller.queue):
+            return before
+
+
 async def test_automated_sync_polls_self_heals_and_prunes(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
@@ -108,7 +117,8 @@ async def test_an_annotation_the_manifest_does_not_set_costs_no_diff(
 ) -> None:
     """Another writer's key (the Deployment controller's revision, a `kubectl annotate`) is judged for health
     without a diff, since the diff could not report it; a changed value of a key the manifest sets is drift."""
-    # no poll inside the test: the first poll of a repository compares its apps again
+    # no poll inside the test: a poll of an app whose revision has not moved costs no diff either, but
+    # this test counts the diffs of watch events alone
     controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
     await controller.start()
     try:
@@ -126,21 +136,13 @@ async def _annotations_and_diffs(
     await kube.apply(application("notes", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
     await eventually(lambda: app_status(kube, namespace, "notes"), synced_healthy)
 
-    async def quiet() -> tuple[int, int]:
-        """(reconciles, diffs) once a second has passed with neither moving and nothing queued."""
-        while True:
-            before = (controller.reconciles, controller.comparer.compares)
-            await asyncio.sleep(1.0)
-            if (controller.reconciles, controller.comparer.compares) == before and not len(controller.queue):
-                return before
-
     async def reconciles() -> int:
         return controller.reconciles
 
-    settled, compares = await asyncio.wait_for(quiet(), 30)
+    settled, compares = await asyncio.wait_for(quiet(controller), 30)
     await kube.patch("v1", "ConfigMap", "a", namespace, {"metadata": {"annotations": {"example.com/note": "x"}}})
     await eventually(reconciles, lambda n: n > settled, timeout=15)  # the watch event reached the app
-    await asyncio.wait_for(quiet(), 30)
+    await asyncio.wait_for(quiet(controller), 30)
     assert controller.comparer.compares == compares
     assert synced_healthy(await app_status(kube, namespace, "notes"))
 
@@ -171,3 +173,41 @@ async def test_a_destination_tracks_every_kind_before_its_first_sync(
         return [destination.cache.tracks(key) for key in kinds_the_app_never_named]
 
     await eventually(tracked, all, timeout=15)
+
+
+async def test_a_poll_compares_only_the_apps_whose_revision_moved(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    tmp_path: Path,
+    pass_store: PassStore,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+) -> None:
+    """The first poll after a start has no listing to compare with, and a push to another branch moves
+    the repository's refs: neither compares an app whose targetRevision still names what it was rendered at."""
+    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
+    await controller.start()
+    try:
+        repo = git_server.create_repo(unique_repo_name)
+        repo.commit("first", files={"app/a.yaml": configmap("a")})
+        await kube.apply(application("steady", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
+        await eventually(lambda: app_status(kube, namespace, "steady"), synced_healthy)
+        settled = await asyncio.wait_for(quiet(controller), 30)
+
+        await controller.poll()  # this repository's first poll
+        repo.switch("elsewhere")
+        repo.commit("elsewhere", files={"app/a.yaml": configmap("a", "elsewhere")})
+        await controller.poll()  # a branch the app does not track moved
+        assert await asyncio.wait_for(quiet(controller), 30) == settled
+
+        repo.switch("main", create=False)
+        second = repo.commit("second", files={"app/a.yaml": configmap("a", "two")})
+        await controller.poll()
+        await eventually(
+            lambda: app_status(kube, namespace, "steady"),
+            lambda s: (s.get("sync") or {}).get("revision") == second and synced_healthy(s),
+            timeout=30,
+        )
+    finally:
+        await controller.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import tempfile
@@ -71,6 +72,7 @@ async def run(settings: Settings) -> None:
             front = FrontProcess(sock, ReceiverLimits.from_settings(settings), hooks.gate, hooks.accept, upstream)
             front.start()
             await controller.start()
+            _collect_less()
             front.send_secrets(controller.webhook_secrets())
             controller.on_webhook_secrets = front.send_secrets
             host, port = sock.getsockname()[:2]
@@ -83,6 +85,19 @@ async def run(settings: Settings) -> None:
             server.should_exit = True
             await asyncio.to_thread(serving.join, 5)
             sock.close()
+
+
+def _collect_less() -> None:
+    """Fewer and shorter cyclic garbage collections for the rest of the process's life.
+
+    What start-up left alive (modules, settings, the first listings) is frozen out of every
+    collection, and generation 0 is collected every 20,000 allocations instead of 700. The
+    controller's garbage (JSON documents, request and response bodies) is freed by reference
+    counting as it goes; the collector only looks for cycles, and with the defaults it spent a
+    tenth of a cold start's CPU rescanning live caches to find almost none.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _watchdog(seconds: float) -> None:

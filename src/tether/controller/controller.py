@@ -67,11 +67,13 @@ from tether.controller.workqueue import WorkQueue
 from tether.errors import TetherError
 from tether.model import DEFAULT_PROJECT, Application, Project
 from tether.render.cache import RenderCache
+from tether.render.versions import tool_versions
 from tether.resource import owner_app
 from tether.secrets import PassBackend
 from tether.secrets.rotation import StoreWatcher
 from tether.server.webhook.secrets import WebhookSecrets
 from tether.source import GitCache, normalise_url
+from tether.source.revisions import NeedsFetch, RemoteRefs, RevisionNotFound, pick
 from tether.sync.operation import OperationState
 
 log = structlog.get_logger(__name__)
@@ -147,7 +149,10 @@ class Controller:
         informers = (self.cluster_secrets, self.repo_secrets, self.webhook_secret, self.projects, self.apps)
         for informer in informers:
             informer.start()
-        await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout=60)
+        await asyncio.gather(
+            asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout=60),
+            self._know_tool_versions(),
+        )
         spawn = self._tasks.append
         spawn(asyncio.create_task(self.queue.run_timers(), name="queue timers"))
         for index in range(self.settings.max_compares):
@@ -156,6 +161,13 @@ class Controller:
         spawn(asyncio.create_task(self.webhooks.run(), name="webhooks"))
         spawn(asyncio.create_task(self._watch_store(), name="pass store"))
         log.info("controller started", namespace=self.settings.namespace, apps=len(self.apps.objects))
+
+    async def _know_tool_versions(self) -> None:
+        """Ask the render tools' versions (in every render cache key) now, not in the first app's render."""
+        try:
+            await tool_versions()
+        except TetherError as exc:  # each render says so again, in its app's ComparisonError
+            log.warning("cannot tell the render tools' versions", error=str(exc))
 
     def webhook_secrets(self) -> WebhookSecrets:
         """The providers' secrets as the ``tether-webhook`` Secret holds them now."""
@@ -295,17 +307,21 @@ class Controller:
         self.queue.add(app, reason)
 
     async def _poll_loop(self) -> None:
-        """One ``ls-remote`` per repository per interval; apps on a repository whose refs moved are compared."""
         while True:
             await asyncio.sleep(self.settings.poll_interval + random.uniform(0, self.settings.poll_jitter))
-            repos: dict[str, str] = {}  # normalised -> as the apps spell it (userinfo and all)
-            for obj in self.apps.objects.values():
-                for source in git_sources(obj):
-                    repos.setdefault(normalise_url(source.url), source.url)
-            limit = asyncio.Semaphore(8)
-            await asyncio.gather(*(self._poll_repo(key, url, limit) for key, url in repos.items()))
-            stale = [a for a, m in self.memory.items() if m.desired is None or m.comparison_error]
-            self.queue.add_many(stale, "poll")
+            await self.poll()
+
+    async def poll(self) -> None:
+        """One ``ls-remote`` per repository; the apps whose revision moved, or that have no desired state
+        or an error, are queued for a comparison."""
+        repos: dict[str, str] = {}  # normalised -> as the apps spell it (userinfo and all)
+        for obj in self.apps.objects.values():
+            for source in git_sources(obj):
+                repos.setdefault(normalise_url(source.url), source.url)
+        limit = asyncio.Semaphore(8)
+        await asyncio.gather(*(self._poll_repo(key, url, limit) for key, url in repos.items()))
+        stale = [a for a, m in self.memory.items() if m.desired is None or m.comparison_error]
+        self.queue.add_many(stale, "poll")
 
     async def _poll_repo(self, key: str, url: str, limit: asyncio.Semaphore) -> None:
         failure = self.repo_errors.get(key)
@@ -325,8 +341,37 @@ class Controller:
         recovered = self.repo_errors.pop(key, None) is not None
         moved = self.refs_seen.get(key) != refs
         self.refs_seen[key] = refs
-        if moved or recovered:
+        if recovered:
             self.queue.add_many([a for a, m in self.memory.items() if key in m.repos or m.desired is None], "poll")
+        elif moved:
+            self.queue.add_many(self._behind(key, refs), "poll")
+
+    def _behind(self, key: str, refs: RemoteRefs) -> list[str]:
+        """Apps on repository ``key`` rendered at another commit than their targetRevision names in ``refs``.
+
+        One ref that moved (another branch, a tag) leaves the apps that track the others alone, and the
+        first poll after a start, which has no listing to compare with, compares none of the apps the
+        start compared already. An app with no desired state, or a revision only a fetch can tell
+        (an abbreviated commit id), is always compared.
+        """
+        behind = []
+        for name, memory in self.memory.items():
+            if memory.desired is None:
+                behind.append(name)
+                continue
+            if key not in memory.repos:
+                continue
+            for source in git_sources(self.apps.get(name) or {}):
+                if normalise_url(source.url) != key:
+                    continue
+                try:
+                    now = pick(refs, source.revision)
+                except (NeedsFetch, RevisionNotFound):
+                    now = None
+                if now is None or source.position >= len(memory.revisions) or memory.revisions[source.position] != now:
+                    behind.append(name)
+                    break
+        return behind
 
     async def _watch_store(self) -> None:
         """Re-sync exactly the apps that used a `pass` entry that changed (names only are kept)."""
