@@ -29,7 +29,7 @@ Public surface::
            .error: the server's rejection of the desired object, if any
     await assign_namespaces(objects, *, cluster, namespace) -> list[dict]
            (namespaced kinds without a namespace get ``namespace``; cluster-scoped lose theirs)
-    normalise(obj) -> dict
+    normalise(obj) -> dict  (shares the maps it does not change with obj: copy before editing it)
     mask_secret(live, desired) -> (live', desired')
     IgnoreRule.from_spec(dict), parse_ignore_differences(specs) -> list[IgnoreRule]
     await apply_ignores(obj, rules, *, managed_from=None, jq_timeout) -> dict  (ignored fields removed)
