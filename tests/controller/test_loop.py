@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.controller.conftest import API, application, eventually, settings_for
 from tether.cluster import Cluster
@@ -106,30 +109,25 @@ async def test_without_self_heal_drift_only_shows_and_prune_off_marks_prune(
     assert status["sync"]["status"] == "OutOfSync"
 
 
-async def test_an_annotation_the_manifest_does_not_set_costs_no_diff(
-    kube: Cluster,
-    crds_installed: None,
-    namespace: str,
-    tmp_path: Path,
-    pass_store: PassStore,
-    git_server: GitHttpServer,
-    unique_repo_name: str,
-) -> None:
-    """Another writer's key (the Deployment controller's revision, a `kubectl annotate`) is judged for health
-    without a diff, since the diff could not report it; a changed value of a key the manifest sets is drift."""
-    # no poll inside the test: a poll of an app whose revision has not moved costs no diff either, but
-    # this test counts the diffs of watch events alone
+@pytest.fixture
+async def unpolled(
+    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
+) -> AsyncIterator[Controller]:
+    """A controller whose poller never fires within a test: a test that counts diffs polls by calling ``poll()``."""
     controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
     await controller.start()
     try:
-        await _annotations_and_diffs(controller, kube, namespace, git_server, unique_repo_name)
+        yield controller
     finally:
         await controller.stop()
 
 
-async def _annotations_and_diffs(
-    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+async def test_an_annotation_the_manifest_does_not_set_costs_no_diff(
+    unpolled: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
+    """Another writer's key (the Deployment controller's revision, a `kubectl annotate`) is judged for health
+    without a diff, since the diff could not report it; a changed value of a key the manifest sets is drift."""
+    controller = unpolled
     repo = git_server.create_repo(unique_repo_name)
     annotated = configmap("a").replace("  name: a\n", "  name: a\n  annotations:\n    team: a\n")
     repo.commit("first", files={"app/a.yaml": annotated})
@@ -176,38 +174,28 @@ async def test_a_destination_tracks_every_kind_before_its_first_sync(
 
 
 async def test_a_poll_compares_only_the_apps_whose_revision_moved(
-    kube: Cluster,
-    crds_installed: None,
-    namespace: str,
-    tmp_path: Path,
-    pass_store: PassStore,
-    git_server: GitHttpServer,
-    unique_repo_name: str,
+    unpolled: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
     """The first poll after a start has no listing to compare with, and a push to another branch moves
     the repository's refs: neither compares an app whose targetRevision still names what it was rendered at."""
-    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
-    await controller.start()
-    try:
-        repo = git_server.create_repo(unique_repo_name)
-        repo.commit("first", files={"app/a.yaml": configmap("a")})
-        await kube.apply(application("steady", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
-        await eventually(lambda: app_status(kube, namespace, "steady"), synced_healthy)
-        settled = await asyncio.wait_for(quiet(controller), 30)
+    controller = unpolled
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("first", files={"app/a.yaml": configmap("a")})
+    await kube.apply(application("steady", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, "steady"), synced_healthy)
+    settled = await asyncio.wait_for(quiet(controller), 30)
 
-        await controller.poll()  # this repository's first poll
-        repo.switch("elsewhere")
-        repo.commit("elsewhere", files={"app/a.yaml": configmap("a", "elsewhere")})
-        await controller.poll()  # a branch the app does not track moved
-        assert await asyncio.wait_for(quiet(controller), 30) == settled
+    await controller.poll()  # this repository's first poll
+    repo.switch("elsewhere")
+    repo.commit("elsewhere", files={"app/a.yaml": configmap("a", "elsewhere")})
+    await controller.poll()  # a branch the app does not track moved
+    assert await asyncio.wait_for(quiet(controller), 30) == settled
 
-        repo.switch("main", create=False)
-        second = repo.commit("second", files={"app/a.yaml": configmap("a", "two")})
-        await controller.poll()
-        await eventually(
-            lambda: app_status(kube, namespace, "steady"),
-            lambda s: (s.get("sync") or {}).get("revision") == second and synced_healthy(s),
-            timeout=30,
-        )
-    finally:
-        await controller.stop()
+    repo.switch("main", create=False)
+    second = repo.commit("second", files={"app/a.yaml": configmap("a", "two")})
+    await controller.poll()
+    await eventually(
+        lambda: app_status(kube, namespace, "steady"),
+        lambda s: (s.get("sync") or {}).get("revision") == second and synced_healthy(s),
+        timeout=30,
+    )
