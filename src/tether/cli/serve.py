@@ -93,8 +93,8 @@ def _collect_less() -> None:
     What start-up left alive (modules, settings, the first listings) is frozen out of every
     collection, and generation 0 is collected every 20,000 allocations instead of 700. The
     controller's garbage (JSON documents, request and response bodies) is freed by reference
-    counting as it goes; the collector only looks for cycles, and with the defaults it spent a
-    tenth of a cold start's CPU rescanning live caches to find almost none.
+    counting as it goes; the collector only looks for cycles, and with the defaults it spent about
+    a seventh of a cold start's CPU rescanning live caches to find almost none (docs/controller.md).
     """
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
