@@ -40,6 +40,16 @@ async def live_status(kube: Cluster, namespace: str, name: str) -> dict[str, Any
     return dict(obj.get("status") or {})
 
 
+async def written(writer: StatusWriter, count: int) -> None:
+    """Wait for the writer to have counted ``count`` writes: it counts a write when the API server's
+    response arrives, which is after the status can already be read back."""
+
+    async def writes() -> int:
+        return writer.writes
+
+    await eventually(writes, lambda n: n >= count, timeout=10)
+
+
 async def made(kube: Cluster, namespace: str, name: str) -> None:
     await kube.apply(application(name, namespace, "https://example.invalid/repo.git", "app", namespace))
 
@@ -82,7 +92,8 @@ async def test_a_status_in_motion_is_written_once_a_wait_with_the_newest_state(
     await writer.write("slow", status("OutOfSync", "Missing", "Running"), settle=True)
     await writer.write("slow", status("OutOfSync", "Progressing", "Running", message="1 of 3 updated"), settle=True)
     assert writer.writes == 0
-    live = await eventually(lambda: live_status(kube, namespace, "slow"), lambda s: bool(s), timeout=10)
+    await written(writer, 1)
+    live = await live_status(kube, namespace, "slow")
     assert live["health"] == {"status": "Progressing", "message": "1 of 3 updated"}
     assert writer.settled == 1  # the first held status was replaced before it went out
     assert heard.calls == [("slow", (None, None), ("OutOfSync", "Progressing"))]
@@ -133,7 +144,8 @@ async def test_a_queued_operation_is_announced_once_it_starts_and_settles(
     await writer.write("queued", status("OutOfSync", "Progressing", "Running"), settle=True)
     await asyncio.sleep(SETTLE / 3)
     assert writer.writes == 0
-    live = await eventually(lambda: live_status(kube, namespace, "queued"), lambda s: bool(s), timeout=10)
+    await written(writer, 1)
+    live = await live_status(kube, namespace, "queued")
     assert (live["health"]["status"], writer.writes, writer.waiting) == ("Progressing", 1, 0)
 
 
@@ -145,7 +157,8 @@ async def test_a_queue_that_does_not_move_still_shows_the_app_after_queued_hold(
     writer.queued("stuck")
     started = asyncio.get_running_loop().time()
     await writer.write("stuck", status("OutOfSync", "Missing", "Running"), settle=True)
-    live = await eventually(lambda: live_status(kube, namespace, "stuck"), lambda s: bool(s), timeout=10)
+    await written(writer, 1)
+    live = await live_status(kube, namespace, "stuck")
     assert live["operationState"] == {"phase": "Running"}
     assert asyncio.get_running_loop().time() - started >= SETTLE * 3 - 0.05  # held for queued_hold, not settle
     assert writer.writes == 1
