@@ -30,6 +30,7 @@ import yarl
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from tether import jsonfast
 from tether.cluster.discovery import Discovery, ResourceInfo
 from tether.cluster.errors import ClusterError, ClusterUnreachable, WatchExpired, not_found_status
 from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig
@@ -382,7 +383,7 @@ class Cluster:
         if raw is None:
             raise ClusterError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
-            payload = json.loads(raw) if raw else {}
+            payload = jsonfast.loads(raw) if raw else {}
         except ValueError:
             payload = {"message": raw[:500].decode("utf-8", errors="replace")}
         return status, payload
@@ -626,7 +627,7 @@ class Cluster:
                 self.answered()
                 if response.status >= 400:
                     raw = await _read_body(response.content, 1 << 20) or b""
-                    payload = json.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
+                    payload = jsonfast.loads(raw) if raw.startswith(b"{") else {"message": raw.decode(errors="replace")}
                     if response.status == 410:
                         raise WatchExpired(f"{what}: resourceVersion {resource_version} is too old")
                     raise ClusterError.from_status(what, response.status, payload)
@@ -637,7 +638,7 @@ class Cluster:
                         self.answered()
                         if not line.strip():
                             continue
-                        event = json.loads(line)
+                        event = jsonfast.loads(line)
                         if event.get("type") == "ERROR":
                             status = event.get("object") or {}
                             if status.get("code") == 410:

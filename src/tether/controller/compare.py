@@ -22,6 +22,7 @@ from tether.controller.memory import AppMemory, Declared
 from tether.diff import AppDiff, diff_app
 from tether.health import Health, HealthStatus, LuaChecks, aggregate, assess_async
 from tether.hooks import is_hook
+from tether.jsonfast import digest
 from tether.model import Application
 from tether.model.source import ApplicationSource
 from tether.pipeline import desired_state_of_sources, is_local_source
@@ -292,7 +293,7 @@ def fingerprint(obj: Mapping[str, Any], declared: Declared | None = None) -> str
             meta[field_name] = {k: v for k, v in values.items() if k in keys}
     body = {k: v for k, v in obj.items() if k not in ("status", "metadata")}
     body["metadata"] = meta
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return digest(body)
 
 
 async def scopes(destination: Destination, desired: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:

@@ -474,6 +474,8 @@ class Controller:
             self._forget(name)
             return
         memory = self.memory_of(name)
+        if memory.operating and reasons <= {"health", "drift"}:
+            return  # the app's own operation is writing its objects: the comparison after it ends sees them all
         if "moved" in reasons and memory.moved is not None:
             before, after = memory.moved
             memory.moved = None
@@ -514,8 +516,6 @@ class Controller:
             return
         if memory.comparison_error and not reasons & GIT_REASONS:
             return  # the error stands until a trigger that may cure it (a poll, a retry, a refresh) compares again
-        if memory.operating and reasons <= {"health", "drift"}:
-            return  # the app's own operation is writing its objects: the comparison after it ends sees them all
         if reasons <= {"health", "moved"} and memory.diff is not None and memory.desired is not None:
             # Only objects' status moved since the last comparison, or a push moved the app to a revision
             # whose files its render did not read: the diff stands, health is judged again.
@@ -851,12 +851,7 @@ class Controller:
             op = op_state.get("operation") or {}
             revisions = tuple(result.get("revisions") or ([result["revision"]] if result.get("revision") else []))
             finished = op_state.get("finishedAt")
-            finished_at = None
-            if finished:
-                try:
-                    finished_at = datetime.strptime(finished, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-                except ValueError:
-                    finished_at = None
+            finished_at = _timestamp(finished) if isinstance(finished, str) else None
             last = LastOperation(
                 revisions=revisions,
                 compared_digest=str(op.get("specDigest") or digest),
@@ -915,6 +910,15 @@ def _same_operation(saved: Any, requested: Any) -> bool:
     if not isinstance(saved, dict) or not isinstance(requested, dict):
         return False
     return _fingerprint({k: v for k, v in saved.items() if k not in ("id", "specDigest")}) == _fingerprint(requested)
+
+
+def _timestamp(text: str) -> float | None:
+    """Seconds since the epoch of a status time (``2026-01-02T03:04:05Z``); None when it is not one."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _rv(obj: dict[str, Any]) -> int:

@@ -24,9 +24,8 @@ cost one status write instead of two.
 from __future__ import annotations
 
 import asyncio
-import json
+import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,6 +34,7 @@ from tether.cluster import Cluster
 from tether.cluster.errors import ClusterError
 from tether.diff import AppDiff
 from tether.health import Health
+from tether.jsonfast import canonical
 from tether.resource import ResourceKey, json_copy
 from tether.secrets import REDACTOR
 
@@ -49,8 +49,17 @@ QUEUED_HOLD = 30.0  # seconds at most that a queued operation's announcement wai
 Standing = tuple[str | None, str | None]
 
 
+_now: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The time as status writes it (UTC, whole seconds); formatted once a second, since every
+    reconcile asks for it and the answer changes only once a second."""
+    global _now
+    second = int(time.time())
+    if _now[0] != second:
+        _now = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _now[1]
 
 
 def short(message: str, limit: int = MAX_MESSAGE) -> str:
@@ -122,11 +131,11 @@ def summary(live_objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _comparable(status: Mapping[str, Any]) -> str:
+def _comparable(status: Mapping[str, Any]) -> bytes:
     """Status as compared for "did anything change": the reconcile time alone is not a change."""
     trimmed = dict(status)
     trimmed.pop("reconciledAt", None)
-    return json.dumps(trimmed, sort_keys=True, default=str)
+    return canonical(trimmed)
 
 
 def standing(status: Mapping[str, Any] | None) -> Standing:
@@ -162,7 +171,7 @@ class StatusWriter:
         self.settle = settle
         self.queued_hold = queued_hold
         self.on_written = on_written
-        self._written: dict[str, str] = {}
+        self._written: dict[str, bytes] = {}
         self._standing: dict[str, Standing] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, Mapping[str, Any]] = {}  # statuses in motion, written when their wait ends

@@ -27,8 +27,6 @@ Public surface::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -36,6 +34,7 @@ from typing import Any
 
 from tether.cluster.errors import ClusterError
 from tether.diff.noop import apply_is_noop
+from tether.jsonfast import digest
 from tether.resource import ResourceKey
 
 DEFAULT_MAX_ENTRIES = 50_000
@@ -45,8 +44,7 @@ Outcome = dict[str, Any] | ClusterError
 
 def object_hash(obj: Mapping[str, Any]) -> str:
     """A stable digest of an object's content (key order does not matter)."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return digest(obj)
 
 
 class DryRuns:

@@ -1,0 +1,30 @@
+"""Status times: written once a second, read back as instants (plain data)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tether.controller.controller import _timestamp
+from tether.controller.status import now_iso
+
+
+def test_now_iso_is_the_current_second_in_status_format() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    written = now_iso()
+    after = datetime.now(UTC)
+    parsed = datetime.strptime(written, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= parsed <= after
+    assert now_iso() >= written
+
+
+def test_a_status_time_reads_back_as_its_instant() -> None:
+    instant = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert _timestamp("2026-01-02T03:04:05Z") == instant.timestamp()
+    assert _timestamp("2026-01-02T03:04:05") == instant.timestamp()  # no zone: UTC, as Tether writes it
+    assert _timestamp("2026-01-02T04:04:05+01:00") == instant.timestamp()
+    assert _timestamp("2026-01-02T03:04:05.5Z") == (instant + timedelta(milliseconds=500)).timestamp()
+
+
+def test_what_is_not_a_time_reads_as_none() -> None:
+    assert _timestamp("") is None
+    assert _timestamp("yesterday") is None
