@@ -57,6 +57,7 @@ from tether.controller.status import (
     Standing,
     StatusWriter,
     now_iso,
+    parse_time,
     resource_rows,
     short,
     standing,
@@ -851,7 +852,8 @@ class Controller:
             op = op_state.get("operation") or {}
             revisions = tuple(result.get("revisions") or ([result["revision"]] if result.get("revision") else []))
             finished = op_state.get("finishedAt")
-            finished_at = _timestamp(finished) if isinstance(finished, str) else None
+            finished_time = parse_time(finished) if isinstance(finished, str) else None
+            finished_at = finished_time.timestamp() if finished_time is not None else None
             last = LastOperation(
                 revisions=revisions,
                 compared_digest=str(op.get("specDigest") or digest),
@@ -910,15 +912,6 @@ def _same_operation(saved: Any, requested: Any) -> bool:
     if not isinstance(saved, dict) or not isinstance(requested, dict):
         return False
     return _fingerprint({k: v for k, v in saved.items() if k not in ("id", "specDigest")}) == _fingerprint(requested)
-
-
-def _timestamp(text: str) -> float | None:
-    """Seconds since the epoch of a status time (``2026-01-02T03:04:05Z``); None when it is not one."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def _rv(obj: dict[str, Any]) -> int:

@@ -24,7 +24,7 @@ import structlog
 
 from tether.controller import history
 from tether.controller.audit import AuditEntry, AuditResource
-from tether.controller.status import now_iso, short
+from tether.controller.status import now_iso, parse_time, short
 from tether.errors import TetherError
 from tether.hooks import is_hook
 from tether.model import Application
@@ -196,13 +196,6 @@ def _with_sync_state(state: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
         status.setdefault("operationState", {})["syncState"] = state
 
     return mutate
-
-
-def _parse_time(text: str) -> datetime:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return datetime.now(UTC)
 
 
 class StateSaver:
@@ -486,8 +479,8 @@ class Operations:
                 revisions=tuple(revisions),
                 phase=phase,
                 message=short(result.message or phase),
-                started_at=_parse_time(request.started_at),
-                finished_at=_parse_time(finished),
+                started_at=parse_time(request.started_at) or datetime.now(UTC),
+                finished_at=parse_time(finished) or datetime.now(UTC),
                 resources=tuple(
                     AuditResource(
                         group=r.group,

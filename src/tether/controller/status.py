@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -60,6 +61,16 @@ def now_iso() -> str:
     if _now[0] != second:
         _now = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
     return _now[1]
+
+
+def parse_time(text: str) -> datetime | None:
+    """A status time (``2026-01-02T03:04:05Z``, as ``now_iso`` writes it) as an aware datetime; None
+    when it is not one. A time without a zone is UTC, the only zone status times are written in."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def short(message: str, limit: int = MAX_MESSAGE) -> str:
