@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,20 +27,20 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def digest(value: Any, default: Callable[[Any], Any] = str) -> str:
-    """The SHA-256 hex digest of ``value`` as JSON with sorted keys: equal content, equal digest.
+def digest(value: Any) -> str:
+    """The SHA-256 hex digest of ``value`` as ``canonical`` JSON: equal content, equal digest."""
+    return hashlib.sha256(canonical(value)).hexdigest()
 
-    ``default`` turns what JSON has no type for into something it has (``str`` by default). A value
-    orjson refuses (an integer beyond 64 bits) is encoded by ``json`` instead, so nothing fails here.
+
+def canonical(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON with sorted keys, for comparing content.
+
+    What JSON has no type for is written as its ``str``. A value orjson refuses (an integer beyond
+    64 bits) is encoded by ``json`` instead.
     """
-    return hashlib.sha256(canonical(value, default)).hexdigest()
-
-
-def canonical(value: Any, default: Callable[[Any], Any] = str) -> bytes:
-    """``value`` as compact UTF-8 JSON with sorted keys, for comparing content (see ``digest``)."""
     try:
-        return orjson.dumps(value, default=default, option=_CANONICAL)
+        return orjson.dumps(value, default=str, option=_CANONICAL)
     except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default).encode(
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode(
             "utf-8", "surrogatepass"
         )
