@@ -17,7 +17,6 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -220,18 +219,4 @@ def serve(ctx: click.Context, **options: Any) -> None:
         guard.restore()  # the one-second stop of one-shot commands does not suit a server
     state_dir = options.pop("state_dir") or cache_root() / "controller"
     settings = Settings(state_dir=state_dir, **options)
-    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-        runner.run(run(settings))
-
-
-def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop where it is installed, asyncio's otherwise.
-
-    The controller's loop carries every watch stream, request and TLS record; uvloop runs the loop
-    and its TLS in compiled code, where asyncio's own are Python (docs/controller.md, Start it).
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    asyncio.run(run(settings))
