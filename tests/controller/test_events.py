@@ -203,6 +203,25 @@ async def test_a_hold_lasts_max_hold_at_most(kube: Cluster, namespace: str) -> N
     await recorder.close()
 
 
+async def test_a_burst_longer_than_max_hold_delays_each_event_max_hold_at_most(kube: Cluster, namespace: str) -> None:
+    """A hold past ``max_hold`` lets its Events out; the next ``hold`` starts a new one for later Events."""
+    recorder = EventRecorder(kube, max_hold=0.5)
+    app = application(namespace)
+    assert recorder.hold() is True and recorder.hold() is False  # one burst, one hold
+    recorder.emit(app, "ResourceUpdated", "first")
+    await asyncio.wait_for(recorder.drain(), 10)
+    assert recorder.sent == 1  # after max_hold, not never
+    assert recorder.hold() is True  # the burst goes on: a new hold, for the Events from now on
+    started = time.monotonic()
+    recorder.emit(app, "ResourceUpdated", "second")
+    await asyncio.sleep(0.2)
+    assert recorder.sent == 1 and recorder.pending == 1
+    await asyncio.wait_for(recorder.drain(), 10)
+    assert recorder.sent == 2 and time.monotonic() - started >= 0.45
+    assert sorted(e["message"] for e in await events_of(kube, namespace)) == ["first", "second"]
+    await recorder.close()
+
+
 def test_cap_bytes_keeps_whole_characters() -> None:
     text = "é" * 600  # 1200 bytes
     capped = cap_bytes(text, 1024)

@@ -12,6 +12,7 @@ from tests.controller.conftest import API, application, eventually, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
+from tether.controller.status import in_motion
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
 
@@ -394,7 +395,16 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
     assert run_id  # the same run continued: its id was saved before the stop
 
 
-async def test_events_wait_while_syncs_queue_for_a_slot_and_none_is_lost(
+def rolling_deployment(name: str) -> str:
+    """A Deployment whose app shows Progressing after its sync, until kwok's pods are ready."""
+    return (
+        f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 2\n"
+        f"  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n"
+        f"    spec:\n      containers:\n      - {{name: web, image: nginx}}\n"
+    )
+
+
+async def test_events_wait_while_a_burst_of_syncs_runs_and_settles_and_none_is_lost(
     kube: Cluster,
     crds_installed: None,
     namespace: str,
@@ -403,41 +413,46 @@ async def test_events_wait_while_syncs_queue_for_a_slot_and_none_is_lost(
     pass_store: PassStore,
     tmp_path: Path,
 ) -> None:
+    """Held from the first queued sync until the last operation has ended and every app it synced
+    left Progressing: the apps' Deployments still roll out after their syncs end."""
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("v1", files={f"app{i}/a.yaml": configmap(f"c{i}") for i in range(4)})
+    repo.commit("v1", files={f"app{i}/a.yaml": rolling_deployment(f"d{i}") for i in range(4)})
     controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, max_syncs=1), kube)
     await controller.start()
-    samples: list[tuple[bool, int]] = []  # (Events held, operations queued or running)
+    names = [f"q{i}" for i in range(4)]
+    samples: list[tuple[bool, int, int]] = []  # (Events held, operations queued or running, apps in motion)
 
     async def watch_the_hold() -> None:
         while True:
             running = sum(memory.operating for memory in controller.memory.values())
-            samples.append((controller.events.held, running))
+            moving = sum(in_motion(controller.statuses.get(name) or {}) for name in names)
+            samples.append((controller.events.held, running, moving))
             await asyncio.sleep(0.005)
 
     watcher = asyncio.create_task(watch_the_hold())
     try:
-        for i in range(4):
-            await kube.apply(
-                application(f"q{i}", namespace, repo.url, f"app{i}", namespace, syncPolicy={"automated": {}})
-            )
-        for i in range(4):
-            await eventually(lambda i=i: app_status(kube, namespace, f"q{i}"), synced_healthy)
+        for i, name in enumerate(names):
+            await kube.apply(application(name, namespace, repo.url, f"app{i}", namespace, syncPolicy={"automated": {}}))
+        for name in names:
+            await eventually(lambda name=name: app_status(kube, namespace, name), synced_healthy)
         await eventually(lambda: _released(controller), bool, timeout=10)
         await controller.events.drain()
     finally:
         watcher.cancel()
         await controller.stop()
-    held = [h for h, _ in samples]
+    held = [h for h, _, _ in samples]
     assert any(held), "four syncs on one slot: their Events were never held"
     burst = samples[held.index(True) :]
-    ended = next(i for i, (_, running) in enumerate(burst) if running == 0)
-    assert all(h for h, _ in burst[:ended]), "the hold ended while the burst's last syncs still ran"
+    ended = next(i for i, (_, running, _) in enumerate(burst) if running == 0)
+    assert all(h for h, _, _ in burst[:ended]), "the hold ended while the burst's last syncs still ran"
+    assert any(moving for _, running, moving in burst[ended:]), "no app was still rolling out after its sync"
+    released = next(i for i, (h, _, _) in enumerate(burst) if not h)
+    assert all(moving == 0 for _, _, moving in burst[released:]), "the hold ended while an app still rolled out"
     assert controller.events.dropped == 0
     items, _ = await kube.list("v1", "Event", namespace)
     completed = {e["involvedObject"]["name"] for e in items if e["reason"] == "OperationCompleted"}
-    assert completed == {f"q{i}" for i in range(4)}
+    assert completed == set(names)
 
 
 async def _released(controller: Controller) -> bool:
-    return not controller.events.held and controller.operations.active == 0
+    return not controller.events.held and not controller.operations.active

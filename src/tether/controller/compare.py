@@ -49,15 +49,24 @@ class Comparison:
     live: list[Mapping[str, Any]]
 
 
-def spec_digest(app: Application) -> str:
-    """Digest of what a comparison depends on in the spec: sources, destination, ignoreDifferences."""
+def spec_digest(app: Application, memory: AppMemory | None = None) -> str:
+    """Digest of what a comparison depends on in the spec: sources, destination, ignoreDifferences.
+
+    ``memory`` keeps it for the spec object it was computed from, which ``AppMemory.application``
+    shares between reads of the app at one generation: a reconcile asks two or three times.
+    """
     spec = app.spec
+    if memory is not None and memory.digested is not None and memory.digested[0] is spec:
+        return memory.digested[1]
     data = {
         "sources": [s.model_dump(by_alias=True, exclude_defaults=True, mode="json") for s in spec.sources_list()],
         "destination": spec.destination.model_dump(by_alias=True, mode="json"),
         "ignoreDifferences": spec.ignore_differences_dicts(),
     }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    if memory is not None:
+        memory.digested = (spec, digest)
+    return digest
 
 
 def compared_to(app: Application) -> dict[str, Any]:
@@ -137,7 +146,7 @@ class Comparer:
         ``sources`` overrides the spec's (a sync to a pinned revision); such a render is not
         remembered as the app's desired state.
         """
-        digest = spec_digest(app)
+        digest = spec_digest(app, memory)
         pinned = sources is not None
         sources = tuple(sources if sources is not None else app.spec.sources_list())
         hard = "hard-refresh" in reasons

@@ -56,6 +56,7 @@ from tether.controller.status import (
     APP_API_VERSION,
     Standing,
     StatusWriter,
+    in_motion,
     now_iso,
     parse_time,
     resource_rows,
@@ -258,6 +259,8 @@ class Controller:
 
     def _on_status_written(self, name: str, before: Standing, after: Mapping[str, Any]) -> None:
         """An Event per change of sync or health status the server now holds (Argo CD's persistAppStatus)."""
+        if not in_motion(after):
+            self.operations.settled(name)
         obj = self.apps.get(name)
         if obj is None:
             return
@@ -649,7 +652,7 @@ class Controller:
             status = copy.deepcopy(obj.get("status") or {})
             self.statuses[name] = status
         # A rotated `pass` entry counts as a new spec: the app gets a full sync, not a self-heal.
-        digest = f"{spec_digest(app)}:{memory.rendered_generation}"
+        digest = f"{spec_digest(app, memory)}:{memory.rendered_generation}"
         # --- operations: a requested one, one to resume, or automated sync
         op_state = status.get("operationState") or {}
         request: OperationRequest | None = None
@@ -896,6 +899,7 @@ class Controller:
         )
 
     def _forget(self, name: str) -> None:
+        self.operations.settled(name)
         self.memory.pop(name, None)
         self.statuses.pop(name, None)
         self.writer.forget(name)

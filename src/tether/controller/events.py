@@ -9,10 +9,10 @@ client-go's recorder bounds them:
 - a token bucket per object (burst 25, one token back every 5 minutes: client-go's spam
   filter) drops what goes beyond it;
 - at most ``max_pending`` writes wait at once, ``concurrency`` of them in flight;
-- while ``hold`` is on (the controller holds Events when sync operations queue for a slot),
-  writes wait, ``max_hold`` seconds at most, so a fleet's burst of syncs does not share the
-  API server with its Events, and the Events go out, none lost, when the burst is over: at
-  the client's steady rate, not in one burst, since the fleet's last syncs are still running.
+- while ``hold`` is on (the controller holds Events from when sync operations queue for a
+  slot until the apps they synced have settled), writes wait, ``max_hold`` seconds at most, so
+  a fleet's burst of syncs does not share the API server with its Events, and the Events go
+  out, none lost, when the burst is over: at the client's steady rate, not in one burst.
 
 Messages are masked by the redactor and capped at 1 KiB before anything else sees them, so
 a secret never reaches the server, the dedup cache or a log. ``emit`` is synchronous and
@@ -43,7 +43,7 @@ MAX_REASON = 128
 CACHE_SIZE = 4096
 WRITE_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
-MAX_HOLD = 30.0  # seconds at most that a hold delays an Event
+MAX_HOLD = 120.0  # seconds at most that a hold delays an Event
 ELLIPSIS = "…"
 NORMAL, WARNING = "Normal", "Warning"
 
@@ -152,11 +152,18 @@ class EventRecorder:
             self.dropped += 1
             log.warning("event dropped", reason=str(reason)[:MAX_REASON], error=REDACTOR.redact(str(exc)))
 
-    def hold(self) -> None:
-        """Writes wait from now until ``release`` (or ``max_hold`` seconds): a burst of syncs is under way."""
-        if self._released.is_set():
+    def hold(self) -> bool:
+        """Writes wait from now until ``release`` (or ``max_hold`` seconds): a burst of syncs is under way.
+
+        True when this starts a hold: none was on, or the one on had lasted ``max_hold`` already (a
+        burst that outlasts it holds each Event ``max_hold`` seconds at most, and none for ever).
+        """
+        now = time.monotonic()
+        if self._released.is_set() or now - self._held_since >= self.max_hold:
             self._released.clear()
-            self._held_since = time.monotonic()
+            self._held_since = now
+            return True
+        return False
 
     def release(self) -> None:
         """Writes go out again, the held ones first."""

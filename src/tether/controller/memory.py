@@ -11,8 +11,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from tether.diff import AppDiff
-from tether.model import Application
+from tether.model import Application, ApplicationSpec, ObjectMeta
 
 # The annotation keys and the label keys one manifest sets.
 Declared = tuple[frozenset[str], frozenset[str]]
@@ -46,18 +48,27 @@ class AppMemory:
     inputs: tuple[tuple[str, ...], ...] = ()
     moved: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (from, to) revisions a webhook found unread
     parsed: tuple[tuple[str, str], Application] | None = field(default=None, repr=False)  # (uid, rv), app
+    digested: tuple[ApplicationSpec, str] | None = field(default=None, repr=False)  # a spec, its spec_digest
     # Per (group, kind, name) of a desired object, the annotation and label keys its manifest sets
     # (tether.controller.compare.declared_metadata); set and dropped with ``desired``.
     declared: dict[tuple[str, str, str], Declared] = field(default_factory=dict, repr=False)
 
     def application(self, obj: dict[str, Any]) -> Application:
         """``Application.from_object(obj)``, parsed once per (uid, resourceVersion): most reconciles read
-        an object they have parsed before (raises ``TetherError`` as that does)."""
+        an object they have parsed before (raises ``TetherError`` as that does).
+
+        A new resourceVersion at the same ``generation`` (a status write, an annotation) keeps the
+        parsed spec and operation: the API server bumps a custom resource's generation on every
+        change outside ``metadata`` and ``status``, so only those two are read again.
+        """
         meta = obj.get("metadata") or {}
         key = (str(meta.get("uid") or ""), str(meta.get("resourceVersion") or ""))
-        if self.parsed is not None and self.parsed[0] == key and key[1]:
+        if self.parsed is None or not key[1]:
+            app = Application.from_object(obj)
+        elif self.parsed[0] == key:
             return self.parsed[1]
-        app = Application.from_object(obj)
+        else:
+            app = _same_generation(self.parsed[1], obj, meta) or Application.from_object(obj)
         self.parsed = (key, app)
         return app
 
@@ -69,3 +80,18 @@ class AppMemory:
         self.desired = None
         self.diff = None
         self.declared = {}
+
+
+def _same_generation(previous: Application, obj: dict[str, Any], meta: dict[str, Any]) -> Application | None:
+    """``previous`` with ``obj``'s metadata and status, when ``obj`` is the same object at the same generation."""
+    generation = meta.get("generation")
+    if not generation or generation != previous.metadata.generation or meta.get("uid") != previous.metadata.uid:
+        return None
+    try:
+        metadata = ObjectMeta.model_validate(meta)
+    except ValidationError:
+        return None  # the full parse names the field
+    status = obj.get("status")
+    if status is not None and not isinstance(status, dict):
+        return None
+    return previous.model_copy(update={"metadata": metadata, "status": dict(status or {})})

@@ -254,17 +254,27 @@ class Operations:
         self.controller = controller
         self.running: dict[str, SyncOperation] = {}
         self.savers: dict[str, StateSaver] = {}
-        self.active = 0  # operations started and not yet finished, queued for a slot or holding one
+        self.active: set[str] = set()  # apps whose operation started and has not finished (queued or running)
+        self.unsettled: set[str] = set()  # apps synced while Events are held, their status still in motion
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
         memory.terminate_requested = False
         request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")  # one audit record per operation
         self.controller.writer.queued(name)  # its announcement waits for its slot (at once if one is free)
-        self.active += 1
-        if self.controller.sync_slots.locked():  # a queue of syncs: their Events wait until the burst is over
-            self.controller.events.hold()
+        self.active.add(name)
+        events = self.controller.events
+        if self.controller.sync_slots.locked() and events.hold():  # a queue of syncs: a burst begins
+            self.unsettled = set(self.active)  # the syncs already running are part of it
+        if events.held:
+            self.unsettled.add(name)
         memory.operation = asyncio.create_task(self._run(name, request), name=f"operation {name}")
+
+    def settled(self, name: str) -> None:
+        """``name``'s written status is no longer in motion (tether.controller.status.in_motion), or the app is gone."""
+        if name in self.unsettled:
+            self.unsettled.discard(name)
+            self._release_when_settled()
 
     def terminate(self, name: str) -> bool:
         operation = self.running.get(name)
@@ -285,20 +295,24 @@ class Operations:
             log.exception("operation failed", app=name)
             await self._finish_error(name, request, f"internal error: {exc!r}")
         finally:
-            self._ended()
+            self._ended(name)
             c.writer.started(name)
             self.running.pop(name, None)
             self.savers.pop(name, None)
             c.queue.add(name, "operation-done")
 
-    def _ended(self) -> None:
-        """One operation less; the Events held for a burst of syncs go out when the burst's last one ends.
+    def _ended(self, name: str) -> None:
+        self.active.discard(name)
+        self._release_when_settled()
 
-        Not when the last one gets its slot: the burst's final syncs are then still applying, and
-        its Events would share the API server with them.
+    def _release_when_settled(self) -> None:
+        """The Events held for a burst of syncs go out when its last operation has ended and its apps settled.
+
+        Not when the last one gets its slot, nor when it ends: the burst's final syncs are then
+        still applying, and its apps' Deployments still rolling out; the Events would share the API
+        server with them. ``max_hold`` bounds the wait for an app that never settles.
         """
-        self.active -= 1
-        if self.active == 0:
+        if not self.active and not self.unsettled:
             self.controller.events.release()
 
     def _state_saver(self, name: str) -> StateSaver:
