@@ -6,6 +6,7 @@ import base64
 import json
 
 import pytest
+import yaml
 
 from tether.diff import (
     DiffError,
@@ -19,7 +20,7 @@ from tether.diff import (
     respect_ignored,
 )
 from tether.diff.app import AppDiff, ResourceDiff, overlay
-from tether.diff.compare import changed_paths, unified
+from tether.diff.compare import changed_paths, to_yaml, unified
 from tether.diff.ignore import manager_paths, resolve, strip_ignored
 from tether.diff.jq import JqRunner
 from tether.resource import TRACKING_ANNOTATION, ResourceKey
@@ -229,6 +230,25 @@ def test_changed_paths_and_unified_text() -> None:
     text = unified(live, predicted, "Deployment ns/web")
     assert "-  replicas: 5" in text and "+  replicas: 2" in text
     assert unified(live, live, "x") == ""
+
+
+def test_diff_yaml_reads_back_unchanged_and_keeps_emoji_readable() -> None:
+    edge = {
+        "long": "x" * 2000,
+        "emoji": "ship it \U0001f680",
+        "accents": "déjà vu 中文",
+        "big": 2**70,
+        "float": 1.5e300,
+        "multiline": "line one\nline two\n",
+        "looks-like": ["yes", "null", "0x1F", "2026-12-01", "~", "1e3"],
+        "control": "a\x01b\u2028c\x85d",
+        "": {"nested": [None, True, {"k": []}]},
+    }
+    text = to_yaml(edge)
+    assert yaml.safe_load(text) == edge
+    assert "ship it \U0001f680" in text  # not the escape \\U0001F680
+    assert "déjà vu 中文" in text
+    assert to_yaml({"b": 1, "a": {"d": 2, "c": 3}}) == "a:\n  c: 3\n  d: 2\nb: 1\n"
 
 
 def test_manager_paths_are_leaves_matched_by_list_item_keys() -> None:

@@ -31,11 +31,22 @@ def _walk(a: Any, b: Any, path: tuple[str | int, ...], found: list[str]) -> None
         found.append(format_path(path))
 
 
+# libyaml's emitter, when PyYAML was built with it, is several times faster than the pure-Python
+# one. It escapes characters beyond the Basic Multilingual Plane (an emoji becomes ``\U0001F600``),
+# so output holding such an escape is emitted again by the Python emitter, which keeps them readable.
+# Both read back to the same object; they differ only in how they quote rare control characters and an empty key.
+_FAST_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_DUMP_OPTIONS: dict[str, Any] = {"sort_keys": True, "default_flow_style": False, "width": 1000, "allow_unicode": True}
+
+
 def to_yaml(obj: Any) -> str:
     """Stable YAML for a diff: keys sorted, no aliases, wide lines."""
     if obj is None:
         return ""
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=1000, allow_unicode=True)
+    text: str = yaml.dump(obj, Dumper=_FAST_DUMPER, **_DUMP_OPTIONS)
+    if "\\U" in text:
+        text = yaml.dump(obj, Dumper=yaml.SafeDumper, **_DUMP_OPTIONS)
+    return text
 
 
 def unified(live: Any, predicted: Any, label: str) -> str:
