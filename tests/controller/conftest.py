@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,25 @@ class Serve:
             *("--listen", f"127.0.0.1:{port}", *extra),
         ]
         self.process: asyncio.subprocess.Process | None = None
+        self._log_from = 0
         self.log = state.parent / "serve.log"
 
     async def start(self) -> None:
         handle = self.log.open("ab")
+        self._log_from = handle.tell()
         self.process = await asyncio.create_subprocess_exec(*TETHER, *self.args, stdout=handle, stderr=handle)
         handle.close()
+
+    async def started(self, timeout: float = 60) -> None:
+        """Until this start has announced itself (its signal handlers are in place) or has exited."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.process.returncode is None and time.monotonic() < deadline:
+            with self.log.open("rb") as handle:
+                handle.seek(self._log_from)
+                if b"tether serve: watching namespace" in handle.read():
+                    return
+            await asyncio.sleep(0.1)
 
     @property
     def pid(self) -> int:
@@ -176,8 +190,13 @@ class Serve:
         await self.process.wait()
 
     async def stop(self) -> int:
-        """SIGTERM (unless it has exited) and its exit status."""
+        """SIGTERM (unless it has exited) and its exit status.
+
+        The SIGTERM waits for the start to finish: before its handlers are in place a signal ends
+        the process the default way (exit status -15), which is not the graceful stop under test.
+        """
         assert self.process is not None
+        await self.started()
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(self.process.wait(), timeout=35)
