@@ -260,7 +260,7 @@ class Controller:
     def _on_status_written(self, name: str, before: Standing, after: Mapping[str, Any]) -> None:
         """An Event per change of sync or health status the server now holds (Argo CD's persistAppStatus)."""
         if not in_motion(after):
-            self.operations.settled(name)
+            self.operations.settled(name, after)
         obj = self.apps.get(name)
         if obj is None:
             return

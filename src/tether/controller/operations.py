@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -254,7 +254,7 @@ class Operations:
         self.controller = controller
         self.running: dict[str, SyncOperation] = {}
         self.savers: dict[str, StateSaver] = {}
-        self.active: set[str] = set()  # apps whose operation started and has not finished (queued or running)
+        self.active: dict[str, str] = {}  # app -> id of its operation, started and not finished (queued or running)
         self.unsettled: set[str] = set()  # apps synced while Events are held, their status still in motion
 
     def start(self, name: str, request: OperationRequest) -> None:
@@ -262,7 +262,7 @@ class Operations:
         memory.terminate_requested = False
         request.operation.setdefault("id", f"{name}-{uuid.uuid4().hex[:12]}")  # one audit record per operation
         self.controller.writer.queued(name)  # its announcement waits for its slot (at once if one is free)
-        self.active.add(name)
+        self.active[name] = str(request.operation["id"])
         events = self.controller.events
         if self.controller.sync_slots.locked() and events.hold():  # a queue of syncs: a burst begins
             self.unsettled = set(self.active)  # the syncs already running are part of it
@@ -270,8 +270,16 @@ class Operations:
             self.unsettled.add(name)
         memory.operation = asyncio.create_task(self._run(name, request), name=f"operation {name}")
 
-    def settled(self, name: str) -> None:
-        """``name``'s written status is no longer in motion (tether.controller.status.in_motion), or the app is gone."""
+    def settled(self, name: str, status: Mapping[str, Any] | None = None) -> None:
+        """``name``'s written ``status`` is no longer in motion (tether.controller.status.in_motion), or the app is gone.
+
+        While ``name``'s operation has not ended, only a status about that operation counts: a
+        write already on its way when the operation started carries the previous one's settled
+        state, and must not take the app out of the burst before its sync has even run.
+        """
+        awaited = self.active.get(name)
+        if status is not None and awaited is not None and _operation_id(status) != awaited:
+            return
         if name in self.unsettled:
             self.unsettled.discard(name)
             self._release_when_settled()
@@ -302,7 +310,7 @@ class Operations:
             c.queue.add(name, "operation-done")
 
     def _ended(self, name: str) -> None:
-        self.active.discard(name)
+        self.active.pop(name, None)
         self._release_when_settled()
 
     def _release_when_settled(self) -> None:
@@ -529,3 +537,10 @@ class Operations:
             c.events.emit(obj, "OperationCompleted", f"Sync operation failed: {short(message, 300)}", warning=True)
         if request.manual:
             await c.clear_operation(name)
+
+
+def _operation_id(status: Mapping[str, Any]) -> str | None:
+    """The id of the operation ``status.operationState`` describes (None when it describes none)."""
+    operation = (status.get("operationState") or {}).get("operation") or {}
+    found = operation.get("id") if isinstance(operation, Mapping) else None
+    return str(found) if found is not None else None
