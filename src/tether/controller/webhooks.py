@@ -282,7 +282,16 @@ class WebhookTrigger:
             return None
         if changed_input:
             return self._refresh()
-        scheduled = pending is not None
+        # The refs were resolved across awaits: the app may have been reconciled meanwhile. Its pending
+        # move then took effect (or was dropped), and no "moved" reconcile is queued for it any more.
+        now = tuple(memory.revisions)
+        if now != before:
+            if now != pending:
+                return self._refresh()  # rendered again meanwhile: let a comparison say where it stands
+            before = now  # the pending move was applied: move on from there
+        if tuple(after) == before:
+            return None
+        scheduled = memory.moved is not None and memory.moved[0] == before  # its "moved" reconcile has not run yet
         memory.moved = (before, tuple(after))
         self.stats.moved += 1
         return None if scheduled else MOVE
