@@ -548,7 +548,8 @@ def _load_table(w3: Mapping[str, Any] | None) -> list[str]:
         f"{_p(fig.get('answer_ms_from_schedule'), 'median', 1)} / {_p(fig.get('answer_ms_from_schedule'), 'p99', 1)} | — | — |",
         f"| 5xx answers | {errors} (answers: {json.dumps(load.get('statuses', {}), sort_keys=True)}; no answer: "
         f"{load.get('client_error_count', 0)}) | {targets['server_errors']} | {errors_ok} |",
-        f"| every touched app at the last pushed revision | {'yes' if at_last else 'no'} ({conv.get('touched_apps')} apps, "
+        f"| every app at the last pushed revision (touched ones with their last value) | {'yes' if at_last else 'no'} "
+        f"(touched: {conv.get('touched_apps')} apps, "
         f"{conv.get('seconds_after_window', 0):.1f} s after the window; {conv.get('apps_at_last_revision')} of "
         f"{conv.get('apps')} apps there in the end"
         + (

@@ -1041,7 +1041,8 @@ def run_w3(
                 "quiet_server_errors": quiet_5xx,
             },
             "convergence": {
-                "every_app_at_last_revision": converged,
+                # every app, not only those a push touched: a moved app left behind is as wrong
+                "every_app_at_last_revision": converged and at_final == len(everyone),
                 "touched_apps": len(touched),
                 "seconds_after_window": round(converge_seconds, 2),
                 "apps_at_last_revision": at_final,
