@@ -88,6 +88,14 @@ async def test_a_second_push_before_the_move_ran_only_retargets_it() -> None:
     assert memory.revisions == (C,)
 
 
+async def test_a_ref_pushed_back_before_the_move_ran_retargets_the_move_to_it() -> None:
+    memory = memory_at(A)
+    memory.moved = ((A,), (B,))  # queued, not yet run
+    assert await trigger(memory, Git(A))._decide("web", push(A, B, A), {}) is None
+    reconcile_moves(memory)
+    assert memory.revisions == (A,)  # where the ref is, not where it was
+
+
 async def test_a_move_applied_while_the_ref_was_resolved_is_followed_by_a_new_one() -> None:
     memory = memory_at(A)
     memory.moved = ((A,), (B,))

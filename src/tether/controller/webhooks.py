@@ -288,9 +288,9 @@ class WebhookTrigger:
         if now != before:
             if now != pending:
                 return self._refresh()  # rendered again meanwhile: let a comparison say where it stands
+            if tuple(after) == now:
+                return None  # the pending move applied already went where this push goes
             before = now  # the pending move was applied: move on from there
-        if tuple(after) == before:
-            return None
         scheduled = memory.moved is not None and memory.moved[0] == before  # its "moved" reconcile has not run yet
         memory.moved = (before, tuple(after))
         self.stats.moved += 1
