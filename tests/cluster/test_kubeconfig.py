@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,22 @@ async def test_connect_refuses_a_bad_kubeconfig_with_the_same_error(tmp_path: Pa
     config.write_text(_with(lambda c: c.update(clusters={"dev": {}})))
     with pytest.raises(KubeconfigError, match="clusters must be a list"):
         await Cluster.connect(config)
+
+
+async def test_kubeconfig_variable_is_read_when_connecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$KUBECONFIG as it is now, not as it was when the client library was imported (a forked process)."""
+    for port in (9, 10):
+        config = copy.deepcopy(GOOD)
+        _cluster(config).update({"server": f"https://127.0.0.1:{port}", "insecure-skip-tls-verify": True})
+        del _cluster(config)["certificate-authority-data"]  # not a certificate: the SSL context would refuse it
+        path = tmp_path / f"{port}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(tmp_path / "missing.yaml"), str(path)]))
+        cluster = await Cluster.connect(None)
+        try:
+            assert cluster.server == f"https://127.0.0.1:{port}"
+        finally:
+            await cluster.close()
 
 
 def _source(tmp_path: Path) -> Path:

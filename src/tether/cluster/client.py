@@ -33,7 +33,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from tether import jsonfast
 from tether.cluster.discovery import Discovery, ResourceInfo
 from tether.cluster.errors import ClusterError, ClusterUnreachable, WatchExpired, not_found_status
-from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig
+from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig, default_location
 from tether.cluster.requests import RequestCounter
 from tether.errors import TetherError
 
@@ -209,7 +209,7 @@ class Cluster:
             else:
                 check_kubeconfig(kubeconfig, context)
                 await kube_config.load_kube_config(
-                    config_file=str(kubeconfig) if kubeconfig else None,
+                    config_file=str(kubeconfig) if kubeconfig else default_location(),
                     context=context,
                     client_configuration=configuration,
                     persist_config=False,

@@ -51,6 +51,15 @@ def kubeconfig_files(kubeconfig: str | Path | None) -> list[Path]:
     return [Path("~/.kube/config").expanduser()]
 
 
+def default_location() -> str:
+    """``$KUBECONFIG`` (paths joined by ``os.pathsep``) or ~/.kube/config, read now.
+
+    kubernetes_asyncio reads ``$KUBECONFIG`` once, when it is imported; a process whose
+    environment changed since (a forked one) would otherwise load another cluster's file.
+    """
+    return os.environ.get("KUBECONFIG") or "~/.kube/config"
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
