@@ -37,18 +37,26 @@ _STRING_FIELDS = {
 }
 
 
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
 class KubeconfigError(ClusterError):
     """A kubeconfig that cannot be used; the message names the file and the field, on one line."""
 
 
 def kubeconfig_files(kubeconfig: str | Path | None) -> list[Path]:
-    """The files the client library would read: the one given, else ``$KUBECONFIG``'s, else ~/.kube/config."""
+    """The files the client library will read: the one given, else ``default_location()``'s.
+
+    Of a ``$KUBECONFIG`` list, only the files that exist (the library skips the others); the
+    default file is returned even when missing, so the check can say so.
+    """
     if kubeconfig:
         return [Path(kubeconfig)]
-    listed = [Path(p) for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    if listed:
-        return [p for p in listed if p.exists()]
-    return [Path("~/.kube/config").expanduser()]
+    location = default_location()
+    if location == DEFAULT_KUBECONFIG:
+        return [Path(location).expanduser()]
+    listed = (Path(p).expanduser() for p in location.split(os.pathsep) if p)
+    return [p for p in listed if p.exists()]
 
 
 def default_location() -> str:
@@ -57,7 +65,7 @@ def default_location() -> str:
     kubernetes_asyncio reads ``$KUBECONFIG`` once, when it is imported; a process whose
     environment changed since (a forked one) would otherwise load another cluster's file.
     """
-    return os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return os.environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
 
 
 def _one_line(text: str) -> str:
