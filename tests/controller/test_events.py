@@ -193,6 +193,23 @@ async def test_held_writes_go_out_at_the_steady_rate_not_in_a_burst(kube: Cluste
     await recorder.close()
 
 
+async def test_close_drops_what_it_cannot_write_in_time_and_says_how_many(
+    kube: Cluster, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shutdown has a deadline: held Events that cannot go out in time are counted and logged, not lost silently."""
+    events = kube.sibling("events-close-test", qps=2.0, burst=1)
+    recorder = EventRecorder(events, max_hold=60.0)
+    recorder.hold()
+    for n in range(10):
+        recorder.emit(application(namespace, f"app-{n}"), "ResourceUpdated", "held until shutdown")
+    await recorder.close(timeout=0.6)
+    assert 1 <= recorder.sent < 10
+    assert recorder.sent + recorder.dropped == 10 and recorder.pending == 0
+    assert f"events not written before shutdown events={recorder.dropped}" in capsys.readouterr().out
+    items, _ = await kube.list("v1", "Event", namespace)
+    assert len(items) == recorder.sent
+
+
 async def test_a_hold_lasts_max_hold_at_most(kube: Cluster, namespace: str) -> None:
     recorder = EventRecorder(kube, max_hold=0.5)
     recorder.hold()  # and never released: a queue of syncs that does not move

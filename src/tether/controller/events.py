@@ -17,7 +17,8 @@ client-go's recorder bounds them:
 Messages are masked by the redactor and capped at 1 KiB before anything else sees them, so
 a secret never reaches the server, the dedup cache or a log. ``emit`` is synchronous and
 never raises: the write happens in a background task with a timeout, a failure is logged
-once per outage, and ``drain``/``close`` flush what is pending (tests, shutdown).
+once per outage, and ``drain``/``close`` flush what is pending (tests, shutdown; what ``close``
+cannot write within its timeout is dropped, counted and logged).
 """
 
 from __future__ import annotations
@@ -179,15 +180,24 @@ class EventRecorder:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        """Stop taking events, give pending writes ``timeout`` seconds, then cancel what is left."""
+        """Stop taking events, give pending writes ``timeout`` seconds, then cancel what is left.
+
+        Shutdown has a deadline and Events are best effort, so what is cancelled is counted in
+        ``dropped`` and logged once, with the number of Events that never reached the server.
+        """
         self._closed = True
         self.release()
-        try:
-            await asyncio.wait_for(self.drain(), timeout)
-        except TimeoutError:
-            for task in list(self._tasks):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self._tasks), timeout=remaining)  # unlike wait_for, cancels nothing
+        left = list(self._tasks)
+        if left:
+            for task in left:
                 task.cancel()
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await asyncio.gather(*left, return_exceptions=True)
+            self.dropped += len(left)
+            log.warning("events not written before shutdown", events=len(left), timeout_seconds=timeout)
 
     @property
     def pending(self) -> int:
