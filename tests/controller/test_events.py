@@ -197,14 +197,14 @@ async def test_close_drops_what_it_cannot_write_in_time_and_says_how_many(
     kube: Cluster, namespace: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Shutdown has a deadline: held Events that cannot go out in time are counted and logged, not lost silently."""
-    events = kube.sibling("events-close-test", qps=2.0, burst=1)
+    # one write at once, the next only after 5 s: the 1.5 s deadline falls between, not on a write in flight
+    events = kube.sibling("events-close-test", qps=0.2, burst=1)
     recorder = EventRecorder(events, max_hold=60.0)
     recorder.hold()
     for n in range(10):
         recorder.emit(application(namespace, f"app-{n}"), "ResourceUpdated", "held until shutdown")
-    await recorder.close(timeout=0.6)
-    assert 1 <= recorder.sent < 10
-    assert recorder.sent + recorder.dropped == 10 and recorder.pending == 0
+    await recorder.close(timeout=1.5)
+    assert recorder.sent == 1 and recorder.dropped == 9 and recorder.pending == 0
     assert f"events not written before shutdown events={recorder.dropped}" in capsys.readouterr().out
     items, _ = await kube.list("v1", "Event", namespace)
     assert len(items) == recorder.sent
