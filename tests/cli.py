@@ -62,6 +62,7 @@ class _Zygote:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._socket: socket.socket | None = None
+        atexit.register(self.close)
 
     def _ensure(self) -> socket.socket:
         if self._process is not None and self._process.poll() is None and self._socket is not None:
@@ -77,7 +78,6 @@ class _Zygote:
         )
         theirs.close()
         self._socket = ours
-        atexit.register(self.close)
         return ours
 
     def close(self) -> None:
