@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                     only=only,
                     out=out,
                     run_info=run_info,
+                    control_plane=state.pids,
                 )
             if only & {"W1", "W2", "W3"}:
                 from bench.webhooks import run_webhooks

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ import yaml
 from bench.common import BenchError, Kubectl, Result, apiserver_requests, log, run, summary
 from bench.flux import (
     Api,
+    MachineLoad,
     TreeMemory,
     Watch,
     condition_true,
@@ -142,8 +143,14 @@ def kubectl_objects(n: int, prefix: str = "") -> list[dict[str, Any]]:
 
 
 def kubectl_baseline(
-    kubectl: Kubectl, workdir: Path, n: int, *, kubectl_wait: bool = False, prefix: str = ""
-) -> dict[str, float]:
+    kubectl: Kubectl,
+    workdir: Path,
+    n: int,
+    *,
+    kubectl_wait: bool = False,
+    prefix: str = "",
+    control_plane: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """``kubectl apply --server-side`` of N apps, then the seconds until all N Deployments are Available.
 
     Available is seen by a watch of the Deployments, as Flux's and Tether's end points are: ``kubectl
@@ -151,12 +158,14 @@ def kubectl_baseline(
     already it took 52 s (longer than the apply), so it measured itself. With ``kubectl_wait`` the
     ``kubectl wait`` figure (E1's method) is taken too, after the watch. The namespaces are deleted
     and waited for after the clock stops. ``prefix`` goes before each namespace's name (``fresh_prefix``).
+    With ``control_plane`` (component → pid), where the machine's CPU went while the clock ran (``MachineLoad``).
     """
     path = workdir / f"kubectl-n{n}.yaml"
     path.write_text(yaml.safe_dump_all(kubectl_objects(n, prefix), sort_keys=False))
     timeout = timeout_for(n)
     api = Api(kubectl.kubeconfig)
     try:
+        load = MachineLoad(control_plane or {})
         started = time.monotonic()
         kubectl("apply", "--server-side", "-f", str(path), timeout=timeout)
         applied = time.monotonic() - started
@@ -167,7 +176,12 @@ def kubectl_baseline(
             timeout=timeout,
             what="Deployments Available",
         )
-        out = {"seconds": round(max(finished.values()) - started, 3), "apply_seconds": round(applied, 3)}
+        out: dict[str, Any] = {
+            "seconds": round(max(finished.values()) - started, 3),
+            "apply_seconds": round(applied, 3),
+        }
+        if control_plane is not None:
+            out["machine"] = load.stop()
         if kubectl_wait:
             kubectl(
                 "wait",
@@ -382,11 +396,19 @@ class TetherServe:
 
 
 def run_tether(
-    *, kubectl: Kubectl, serve: TetherServe, workdir: Path, repo_url: str, n: int, prefix: str = ""
+    *,
+    kubectl: Kubectl,
+    serve: TetherServe,
+    workdir: Path,
+    repo_url: str,
+    n: int,
+    prefix: str = "",
+    control_plane: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """C1 for Tether on a running ``serve``: create N Applications, wait until all are Synced and Healthy.
 
-    Each app syncs into namespace ``<prefix>app-NNNN`` (``fresh_prefix``)."""
+    Each app syncs into namespace ``<prefix>app-NNNN`` (``fresh_prefix``). ``control_plane`` as for
+    ``kubectl_baseline``."""
     pid = serve.pid
     cpu0 = cpu_mark(pid)
     memory = TreeMemory(pid)
@@ -403,12 +425,19 @@ def run_tether(
         alive=serve.check_alive,
         what="Applications Synced and Healthy",
     )
+    load = MachineLoad(control_plane or {})
     started = time.monotonic()
     kubectl("apply", "--server-side", "-f", str(path), timeout=timeout_for(n))
     created = time.monotonic() - started
     finished = watch.result(timeout_for(n))
     seconds = max(finished.values()) - started
-    figures = {**cost(pid, cpu0), "peak_tree_rss_mib": round(memory.stop(), 1), **progress(finished, started)}
+    figures: dict[str, Any] = {
+        **cost(pid, cpu0),
+        "peak_tree_rss_mib": round(memory.stop(), 1),
+        **progress(finished, started),
+    }
+    if control_plane is not None:
+        figures["machine"] = load.stop()
     log(f"tether: {n} Applications Synced and Healthy in {seconds:.1f}s; {figures}")
     return {"seconds": round(seconds, 3), "create_seconds": round(created, 3), **figures}
 
@@ -655,11 +684,14 @@ def run_controller(
     only: set[str],
     out: Path,
     run_info: dict[str, Any],
+    control_plane: Mapping[str, int] | None = None,
 ) -> list[Path]:
     """C1 at each N (kubectl, Flux, Tether), then C2 and C3 on the last N's running ``tether serve``.
 
     kubectl and Tether run ``reps`` times each, one after the other, so both see the same drift of a
     shared machine and the ratio is of medians; Flux runs in the first ``flux_reps`` rounds only.
+    ``control_plane`` (the devcluster's component → pid) adds where the machine's CPU went to each
+    kubectl and Tether sample.
     """
     from tether.devcluster.gitserver import GitHttpServer
 
@@ -682,7 +714,9 @@ def run_controller(
                 for rep in range(reps):
                     prefix = fresh_prefix(n, rep)
                     log(f"C1 N={n} repetition {rep + 1}/{reps}: kubectl")
-                    samples["kubectl"].append(kubectl_baseline(kubectl, workdir, n, prefix=prefix))
+                    samples["kubectl"].append(
+                        kubectl_baseline(kubectl, workdir, n, prefix=prefix, control_plane=control_plane)
+                    )
                     if rep < flux_reps:
                         log(f"C1 N={n} repetition {rep + 1}/{reps}: flux")
                         samples["flux"].append(
@@ -699,7 +733,13 @@ def run_controller(
                     serve.start()
                     samples["tether"].append(
                         run_tether(
-                            kubectl=kubectl, serve=serve, workdir=workdir, repo_url=repos[n][0], n=n, prefix=prefix
+                            kubectl=kubectl,
+                            serve=serve,
+                            workdir=workdir,
+                            repo_url=repos[n][0],
+                            n=n,
+                            prefix=prefix,
+                            control_plane=control_plane,
                         )
                     )
                     if not (last and rep == reps - 1):

@@ -121,6 +121,52 @@ class TreeMemory:
         return self.peak
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds every core has spent on anything but idle and I/O wait since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+
+
+def _own_seconds() -> float:
+    """The bench process's CPU with that of the children it has reaped (kubectl, git's CGI)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class MachineLoad:
+    """Where the machine's CPU went in a window: all of it, the control plane's processes, the bench's.
+
+    C1's variants keep both cores busy, so a ratio of wall times is a ratio of the CPU they made the
+    machine spend; this is what shows it, run by run (docs/benchmarks.md, "What 1.25× would take").
+    """
+
+    def __init__(self, components: Mapping[str, int]) -> None:
+        self.components = dict(components)
+        self._wall = time.monotonic()
+        self._machine = _machine_busy_seconds()
+        self._own = _own_seconds()
+        self._parts = {name: self._part(pid) for name, pid in self.components.items()}
+
+    @staticmethod
+    def _part(pid: int) -> float:
+        try:
+            return cpu_seconds(pid, children=False)
+        except (OSError, IndexError):
+            return 0.0
+
+    def stop(self) -> dict[str, Any]:
+        wall = time.monotonic() - self._wall
+        machine = _machine_busy_seconds() - self._machine
+        return {
+            "machine_cpu_seconds": round(machine, 2),
+            "busy_cores": round(machine / wall, 2) if wall > 0 else 0.0,
+            "control_plane_cpu_seconds": {
+                name: round(self._part(pid) - self._parts[name], 2) for name, pid in self.components.items()
+            },
+            "bench_cpu_seconds": round(_own_seconds() - self._own, 2),
+        }
+
+
 def cpu_mark(pid: int) -> tuple[float, float]:
     """CPU seconds so far of ``pid`` with its children, and of ``pid`` alone: the start of a window for ``cost``."""
     return cpu_seconds(pid), cpu_seconds(pid, children=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,45 @@ def _control_plane_table(c0: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
+_COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager")
+
+
+def _machine_load_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
+    """Where the machine's CPU went while each variant's clock ran (``MachineLoad``), medians of the samples."""
+    rows = []
+    for n, c1 in runs:
+        for variant in ("kubectl", "tether"):
+            samples = [r for r in c1.get("samples", {}).get(variant) or [] if "machine" in r]
+            if not samples:
+                continue
+
+            def med(values: list[float]) -> str:
+                return f"{statistics.median(values):.1f}"
+
+            loads = [r["machine"] for r in samples]
+            cells = [
+                med([r["seconds"] for r in samples]),
+                med([m["busy_cores"] for m in loads]),
+                med([m["machine_cpu_seconds"] for m in loads]),
+                *(med([m["control_plane_cpu_seconds"].get(c, 0.0) for m in loads]) for c in _COMPONENTS),
+                med([r["cpu_seconds"] for r in samples]) if variant == "tether" else "—",
+                med([m["bench_cpu_seconds"] for m in loads]),
+            ]
+            rows.append(f"| {n} | {variant} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "",
+        "Where the machine's CPU went while the clock ran (CPU-s; medians over repetitions). The bench's "
+        "column is its own process (watches, the git server) and the children it reaped (kubectl, git's CGI).",
+        "",
+        "| N apps | variant | s | busy cores (of 2) | machine | kube-apiserver | etcd | kube-controller-manager "
+        "| Tether | bench |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
 def _cold_start_table(data: Mapping[str, Mapping[str, Any]]) -> list[str]:
     runs = sorted(
         ((int(m.group(1)), v) for k, v in data.items() if (m := re.match(r"c1-cold-start-n(\d+)$", k))),
@@ -333,6 +373,7 @@ def _cold_start_table(data: Mapping[str, Mapping[str, Any]]) -> list[str]:
         ramp.append(f"| {n} | {cells[0]} | {cells[1]} |")
     if any("/" in line for line in ramp[5:]):
         lines += ramp
+    lines += _machine_load_table(runs)
     lines += [""]
     for n, c1 in runs:  # the sizes may come from different runs (a run stopped early, a size re-measured)
         lines.append(f"N = {n}: commit {_commit(c1)}; run {c1.get('finished_at', '?')}.")
