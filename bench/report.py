@@ -252,7 +252,11 @@ _C_METHOD = [
     "both alike, and the ratio is of their medians; Flux runs once per N (`--flux-reps`): minutes at N = 1000.",
     "kubectl's and Tether's runs use namespaces no earlier run used (`n100r0-app-0000`…): for 30 s after a",
     "namespace's DELETE, the API server looks it up live in etcd for every write in it (NamespaceLifecycle",
-    "admission), which on a re-used name cost ~15 extra GETs per app.",
+    "admission), which on a re-used name cost ~15 extra GETs per app. While each kubectl and Tether clock runs,",
+    "the bench also takes what the whole machine spent (/proc/stat, all but idle and I/O wait), what each",
+    "control-plane process spent, and what the bench spent itself with the children it reaped (kubectl's",
+    "apply, the git server's CGI): both variants keep the two cores busy, so that table says where a ratio",
+    "comes from.",
     "",
 ]
 
