@@ -121,10 +121,26 @@ class TreeMemory:
         return self.peak
 
 
-def _machine_busy_seconds() -> float:
-    """CPU seconds every core has spent on anything but idle and I/O wait since boot (/proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+def machine_mark() -> tuple[float, float, float]:
+    """(busy jiffies, all jiffies) of every CPU from /proc/stat, and the CPU pressure's ``some`` total (µs)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    pressure = 0.0
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                pressure = float(line.rsplit("total=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return sum(fields) - idle, sum(fields), pressure
+
+
+def machine_since(mark: tuple[float, float, float], seconds: float) -> dict[str, float]:
+    busy, total, pressure = machine_mark()
+    return {
+        "cpu_busy_percent": round(100 * (busy - mark[0]) / max(1.0, total - mark[1]), 1),
+        "cpu_pressure_some_percent": round(100 * (pressure - mark[2]) / 1e6 / max(seconds, 1e-9), 1),
+    }
 
 
 def _own_seconds() -> float:
@@ -143,7 +159,7 @@ class MachineLoad:
     def __init__(self, components: Mapping[str, int]) -> None:
         self.components = dict(components)
         self._wall = time.monotonic()
-        self._machine = _machine_busy_seconds()
+        self._machine = machine_mark()[0] / CLK_TCK
         self._own = _own_seconds()
         self._parts = {name: self._part(pid) for name, pid in self.components.items()}
 
@@ -156,7 +172,7 @@ class MachineLoad:
 
     def stop(self) -> dict[str, Any]:
         wall = time.monotonic() - self._wall
-        machine = _machine_busy_seconds() - self._machine
+        machine = machine_mark()[0] / CLK_TCK - self._machine
         return {
             "machine_cpu_seconds": round(machine, 2),
             "busy_cores": round(machine / wall, 2) if wall > 0 else 0.0,

@@ -296,6 +296,10 @@ def _control_plane_table(c0: Mapping[str, Any] | None) -> list[str]:
 _COMPONENTS = ("kube-apiserver", "etcd", "kube-controller-manager")
 
 
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f}"
+
+
 def _machine_load_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
     """Where the machine's CPU went while each variant's clock ran (``MachineLoad``), medians of the samples."""
     rows = []
@@ -304,18 +308,14 @@ def _machine_load_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
             samples = [r for r in c1.get("samples", {}).get(variant) or [] if "machine" in r]
             if not samples:
                 continue
-
-            def med(values: list[float]) -> str:
-                return f"{statistics.median(values):.1f}"
-
             loads = [r["machine"] for r in samples]
             cells = [
-                med([r["seconds"] for r in samples]),
-                med([m["busy_cores"] for m in loads]),
-                med([m["machine_cpu_seconds"] for m in loads]),
-                *(med([m["control_plane_cpu_seconds"].get(c, 0.0) for m in loads]) for c in _COMPONENTS),
-                med([r["cpu_seconds"] for r in samples]) if variant == "tether" else "—",
-                med([m["bench_cpu_seconds"] for m in loads]),
+                _median([r["seconds"] for r in samples]),
+                _median([m["busy_cores"] for m in loads]),
+                _median([m["machine_cpu_seconds"] for m in loads]),
+                *(_median([m["control_plane_cpu_seconds"].get(c, 0.0) for m in loads]) for c in _COMPONENTS),
+                _median([r["cpu_seconds"] for r in samples]) if variant == "tether" else "—",
+                _median([m["bench_cpu_seconds"] for m in loads]),
             ]
             rows.append(f"| {n} | {variant} | " + " | ".join(cells) + " |")
     if not rows:

@@ -55,7 +55,7 @@ from bench.controller import (
     synced_and_healthy,
     tether_counters,
 )
-from bench.flux import Api, Watch, cost, cpu_mark
+from bench.flux import Api, Watch, cost, cpu_mark, machine_mark, machine_since
 
 POLL_INTERVAL = 600.0
 PASS_ENTRY = "bench/db"
@@ -129,28 +129,6 @@ def run_delay(pid: int | str = "self") -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total
-
-
-def machine_mark() -> tuple[float, float, float]:
-    """(busy jiffies, all jiffies) of every CPU from /proc/stat, and the CPU pressure's ``some`` total (µs)."""
-    fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
-    pressure = 0.0
-    try:
-        for line in Path("/proc/pressure/cpu").read_text().splitlines():
-            if line.startswith("some"):
-                pressure = float(line.rsplit("total=", 1)[1])
-    except (OSError, IndexError, ValueError):
-        pass
-    return sum(fields) - idle, sum(fields), pressure
-
-
-def machine_since(mark: tuple[float, float, float], seconds: float) -> dict[str, float]:
-    busy, total, pressure = machine_mark()
-    return {
-        "cpu_busy_percent": round(100 * (busy - mark[0]) / max(1.0, total - mark[1]), 1),
-        "cpu_pressure_some_percent": round(100 * (pressure - mark[2]) / 1e6 / max(seconds, 1e-9), 1),
-    }
 
 
 # --------------------------------------------------------------------------- watches
