@@ -58,6 +58,12 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--flux-reps", type=int, default=1, help="C1 repetitions per N of Flux (default 1: minutes each at 1000)."
     )
+    parser.add_argument(
+        "--floor-reps",
+        type=int,
+        default=0,
+        help="C1 repetitions per N of the floor controller (bench/floor.py), after kubectl's (default 0: none).",
+    )
     parser.add_argument("--steady-seconds", type=float, default=None, help="C2 duration (default 600, quick 120).")
     parser.add_argument("--drift-reps", type=int, default=None, help="C3 repetitions (default 5, quick 3).")
     parser.add_argument("--poll-interval", type=float, default=120.0, help="tether serve --poll-interval in C1–C3.")
@@ -72,6 +78,8 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.c_reps < 1 or args.flux_reps < 1:
         parser.error("--c-reps and --flux-reps must be at least 1")
+    if not 0 <= args.floor_reps <= args.c_reps:
+        parser.error("--floor-reps must be between 0 and --c-reps")
     return args
 
 
@@ -189,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                     sizes=c_sizes,
                     reps=args.c_reps,
                     flux_reps=args.flux_reps,
+                    floor_reps=args.floor_reps,
                     steady_seconds=args.steady_seconds or (120.0 if quick else 600.0),
                     drift_reps=args.drift_reps or (3 if quick else 5),
                     poll_interval=args.poll_interval,

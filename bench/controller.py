@@ -43,6 +43,7 @@ import httpx
 import yaml
 
 from bench.common import BenchError, Kubectl, Result, apiserver_requests, log, run, summary
+from bench.floor import FloorProcess
 from bench.flux import (
     Api,
     MachineLoad,
@@ -398,17 +399,18 @@ class TetherServe:
 def run_tether(
     *,
     kubectl: Kubectl,
-    serve: TetherServe,
+    serve: TetherServe | FloorProcess,
     workdir: Path,
     repo_url: str,
     n: int,
     prefix: str = "",
     control_plane: Mapping[str, int] | None = None,
+    what: str = "tether",
 ) -> dict[str, Any]:
     """C1 for Tether on a running ``serve``: create N Applications, wait until all are Synced and Healthy.
 
     Each app syncs into namespace ``<prefix>app-NNNN`` (``fresh_prefix``). ``control_plane`` as for
-    ``kubectl_baseline``."""
+    ``kubectl_baseline``. ``serve`` may be the floor controller instead (``what`` names it in the log)."""
     pid = serve.pid
     cpu0 = cpu_mark(pid)
     memory = TreeMemory(pid)
@@ -438,7 +440,7 @@ def run_tether(
     }
     if control_plane is not None:
         figures["machine"] = load.stop()
-    log(f"tether: {n} Applications Synced and Healthy in {seconds:.1f}s; {figures}")
+    log(f"{what}: {n} Applications Synced and Healthy in {seconds:.1f}s; {figures}")
     return {"seconds": round(seconds, 3), "create_seconds": round(created, 3), **figures}
 
 
@@ -452,7 +454,7 @@ def progress(finished: dict[str, float], started: float) -> dict[str, float]:
     }
 
 
-def cleanup_tether(kubectl: Kubectl, serve: TetherServe, n: int, prefix: str = "") -> None:
+def cleanup_tether(kubectl: Kubectl, serve: TetherServe | FloorProcess, n: int, prefix: str = "") -> None:
     """Delete the Applications (while serve runs, in case it added a finalizer), stop serve, drop the namespaces."""
     kubectl("delete", APPLICATIONS, "--all", "-n", TETHER_NAMESPACE, "--timeout=300s", timeout=330)
     serve.stop()
@@ -678,6 +680,7 @@ def run_controller(
     sizes: list[int],
     reps: int,
     flux_reps: int,
+    floor_reps: int,
     steady_seconds: float,
     drift_reps: int,
     poll_interval: float,
@@ -689,7 +692,8 @@ def run_controller(
     """C1 at each N (kubectl, Flux, Tether), then C2 and C3 on the last N's running ``tether serve``.
 
     kubectl and Tether run ``reps`` times each, one after the other, so both see the same drift of a
-    shared machine and the ratio is of medians; Flux runs in the first ``flux_reps`` rounds only.
+    shared machine and the ratio is of medians; Flux runs in the first ``flux_reps`` rounds only, and
+    the floor controller (``bench.floor``) in the first ``floor_reps``, after kubectl.
     ``control_plane`` (the devcluster's component → pid) adds where the machine's CPU went to each
     kubectl and Tether sample.
     """
@@ -710,7 +714,7 @@ def run_controller(
         try:
             for n in sizes:
                 last = n == sizes[-1]
-                samples: dict[str, list[dict[str, Any]]] = {"kubectl": [], "flux": [], "tether": []}
+                samples: dict[str, list[dict[str, Any]]] = {"kubectl": [], "flux": [], "floor": [], "tether": []}
                 for rep in range(reps):
                     prefix = fresh_prefix(n, rep)
                     log(f"C1 N={n} repetition {rep + 1}/{reps}: kubectl")
@@ -728,6 +732,26 @@ def run_controller(
                                 timeout=timeout_for(n),
                             )
                         )
+                    if rep < floor_reps:
+                        log(f"C1 N={n} repetition {rep + 1}/{reps}: floor")
+                        floor_prefix = prefix.rstrip("-") + "f-"
+                        floor = FloorProcess(kubeconfig, TETHER_NAMESPACE, repos[n][0], workdir / "floor.log")
+                        floor.start()
+                        try:
+                            samples["floor"].append(
+                                run_tether(
+                                    kubectl=kubectl,
+                                    serve=floor,
+                                    workdir=workdir,
+                                    repo_url=repos[n][0],
+                                    n=n,
+                                    prefix=floor_prefix,
+                                    control_plane=control_plane,
+                                    what="floor",
+                                )
+                            )
+                        finally:
+                            cleanup_tether(kubectl, floor, n, floor_prefix)
                     log(f"C1 N={n} repetition {rep + 1}/{reps}: tether")
                     serve = TetherServe(kubeconfig, workdir, poll_interval)
                     serve.start()
@@ -789,13 +813,25 @@ def _c1_result(n: int, samples: dict[str, list[dict[str, Any]]]) -> Result:
         baseline[f"{controller}_cpu_seconds"] = summary(costs["cpu_seconds"], "s")
         baseline[f"{controller}_peak_rss_mib"] = summary(costs["peak_rss_mib"], "MiB")
     t, k, f = figures["tether"]["median"], baseline["kubectl"]["median"], baseline["flux"]["median"]
+    ratios = {"tether_to_kubectl": round(t / k, 3), "tether_to_flux": round(t / f, 3)}
+    if floor := samples.get("floor"):
+        baseline["floor"] = summary([s["seconds"] for s in floor])
+        baseline["floor_cpu_seconds"] = summary([s["cpu_seconds"] for s in floor], "s")
+        ratios["floor_to_kubectl"] = round(baseline["floor"]["median"] / k, 3)
+        ratios["tether_to_floor"] = round(t / baseline["floor"]["median"], 3)
     return Result(
         name=f"c1-cold-start-n{n}",
         title=f"C1: cold start of {n} apps (Flux's shape, one monorepo) until all Synced and Healthy",
-        params={"apps": n, "objects": 4 * n, "repetitions": len(tether), "flux_repetitions": len(flux)},
+        params={
+            "apps": n,
+            "objects": 4 * n,
+            "repetitions": len(tether),
+            "flux_repetitions": len(flux),
+            "floor_repetitions": len(samples.get("floor") or []),
+        },
         figures=figures,
         baseline=baseline,
-        ratios={"tether_to_kubectl": round(t / k, 3), "tether_to_flux": round(t / f, 3)},
+        ratios=ratios,
         targets={"ratio_to_kubectl": TARGETS["c1_ratio_to_kubectl"], "faster_than_flux": True},
         extra={"samples": samples},
     )

@@ -304,7 +304,7 @@ def _machine_load_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
     """Where the machine's CPU went while each variant's clock ran (``MachineLoad``), medians of the samples."""
     rows = []
     for n, c1 in runs:
-        for variant in ("kubectl", "tether"):
+        for variant in ("kubectl", "floor", "tether"):
             samples = [r for r in c1.get("samples", {}).get(variant) or [] if "machine" in r]
             if not samples:
                 continue
@@ -314,7 +314,7 @@ def _machine_load_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
                 _median([m["busy_cores"] for m in loads]),
                 _median([m["machine_cpu_seconds"] for m in loads]),
                 *(_median([m["control_plane_cpu_seconds"].get(c, 0.0) for m in loads]) for c in _COMPONENTS),
-                _median([r["cpu_seconds"] for r in samples]) if variant == "tether" else "—",
+                _median([r["cpu_seconds"] for r in samples]) if variant != "kubectl" else "—",
                 _median([m["bench_cpu_seconds"] for m in loads]),
             ]
             rows.append(f"| {n} | {variant} | " + " | ".join(cells) + " |")
@@ -326,8 +326,30 @@ def _machine_load_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
         "column is its own process (watches, the git server) and the children it reaped (kubectl, git's CGI).",
         "",
         "| N apps | variant | s | busy cores (of 2) | machine | kube-apiserver | etcd | kube-controller-manager "
-        "| Tether | bench |",
+        "| controller (Tether or the floor) | bench |",
         "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def _floor_table(runs: list[tuple[int, Mapping[str, Any]]]) -> list[str]:
+    """The floor controller (bench/floor.py) beside kubectl and Tether, where a run measured it."""
+    rows = [
+        f"| {n} | {_range(c1['baseline']['kubectl'], 1)} | {_range(c1['baseline']['floor'], 1)} | "
+        f"{_x(c1['ratios']['floor_to_kubectl'])} | {_x(c1['ratios']['tether_to_floor'])} | "
+        f"{_s(c1['baseline']['floor_cpu_seconds'], 1)} | {c1['params']['floor_repetitions']} |"
+        for n, c1 in runs
+        if "floor" in c1["baseline"]
+    ]
+    if not rows:
+        return []
+    return [
+        "",
+        "The floor: a controller that makes only the requests any controller of Applications must "
+        "(bench/floor.py), timed in the same repetitions as kubectl (medians, min–max).",
+        "",
+        "| N apps | kubectl s | floor s | floor / kubectl | Tether / floor | floor CPU-s | repetitions |",
+        "|---|---|---|---|---|---|---|",
         *rows,
     ]
 
@@ -377,6 +399,7 @@ def _cold_start_table(data: Mapping[str, Mapping[str, Any]]) -> list[str]:
         ramp.append(f"| {n} | {cells[0]} | {cells[1]} |")
     if any("/" in line for line in ramp[5:]):
         lines += ramp
+    lines += _floor_table(runs)
     lines += _machine_load_table(runs)
     lines += [""]
     for n, c1 in runs:  # the sizes may come from different runs (a run stopped early, a size re-measured)
