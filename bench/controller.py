@@ -709,6 +709,19 @@ def run_controller(
             theirs = git.create_repo(f"fleet-flux-n{n}", from_dir=flux_tree(workdir / f"flux-tree-n{n}", n))
             repos[n] = (ours.url, theirs.url)
         TetherServe.install(kubeconfig)
+
+        def timed(controller: TetherServe | FloorProcess, n: int, prefix: str, what: str) -> dict[str, Any]:
+            return run_tether(
+                kubectl=kubectl,
+                serve=controller,
+                workdir=workdir,
+                repo_url=repos[n][0],
+                n=n,
+                prefix=prefix,
+                control_plane=control_plane,
+                what=what,
+            )
+
         serve: TetherServe | None = None
         prefix = ""
         try:
@@ -738,34 +751,13 @@ def run_controller(
                         floor = FloorProcess(kubeconfig, TETHER_NAMESPACE, repos[n][0], workdir / "floor.log")
                         floor.start()
                         try:
-                            samples["floor"].append(
-                                run_tether(
-                                    kubectl=kubectl,
-                                    serve=floor,
-                                    workdir=workdir,
-                                    repo_url=repos[n][0],
-                                    n=n,
-                                    prefix=floor_prefix,
-                                    control_plane=control_plane,
-                                    what="floor",
-                                )
-                            )
+                            samples["floor"].append(timed(floor, n, floor_prefix, "floor"))
                         finally:
                             cleanup_tether(kubectl, floor, n, floor_prefix)
                     log(f"C1 N={n} repetition {rep + 1}/{reps}: tether")
                     serve = TetherServe(kubeconfig, workdir, poll_interval)
                     serve.start()
-                    samples["tether"].append(
-                        run_tether(
-                            kubectl=kubectl,
-                            serve=serve,
-                            workdir=workdir,
-                            repo_url=repos[n][0],
-                            n=n,
-                            prefix=prefix,
-                            control_plane=control_plane,
-                        )
-                    )
+                    samples["tether"].append(timed(serve, n, prefix, "tether"))
                     if not (last and rep == reps - 1):
                         cleanup_tether(kubectl, serve, n, prefix)
                         serve = None

@@ -256,7 +256,11 @@ _C_METHOD = [
     "the bench also takes what the whole machine spent (/proc/stat, all but idle and I/O wait), what each",
     "control-plane process spent, and what the bench spent itself with the children it reaped (kubectl's",
     "apply, the git server's CGI): both variants keep the two cores busy, so that table says where a ratio",
-    "comes from.",
+    "comes from. With `--floor-reps`, the **floor** (`bench/floor.py`) runs too, after kubectl in the first",
+    "repetitions and timed as Tether is: a few threads that POST each Application's namespace, apply its four",
+    "objects and, once its Deployment is Available, write one status of Tether's shape and size. No render,",
+    "diff, health rules, Events or LIST of every kind: what any controller of Applications must ask of the",
+    "API server, so floor / kubectl is the part of the ratio that is not Tether's own work.",
     "",
 ]
 
