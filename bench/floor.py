@@ -138,8 +138,9 @@ class Floor:
                 for item in body.get("items", []):
                     on(item)
                 version = body["metadata"]["resourceVersion"]
-            params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
-            with self.api.client.stream("GET", path, params=params, timeout=None) as stream:
+            # the server ends each watch within a minute, before the client's 90 s read timeout
+            params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": "60"}
+            with self.api.client.stream("GET", path, params=params) as stream:
                 if stream.status_code == 410:
                     version = ""
                     continue
