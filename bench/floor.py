@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -30,11 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.common import BenchError
 from bench.flux import Api
 from bench.workload import flux_app, tracked
 
 WORKERS = 8
+READY_TIMEOUT = 60.0
 _PATHS = {
     "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts/{name}",
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
@@ -129,7 +133,18 @@ class Floor:
             self.opened.acquire()
 
     def _watch(self, path: str, on: Any) -> None:
-        version, first = "", True
+        """List and watch ``path`` forever; an error (a kind not served yet, a dropped stream) lists again."""
+        first = True
+        while True:
+            try:
+                first = self._watch_once(path, on, first)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                print(f"floor: watch {path}: {exc}", file=sys.stderr, flush=True)
+                time.sleep(0.5)
+
+    def _watch_once(self, path: str, on: Any, first: bool) -> bool:
+        """One LIST, then watches from its resourceVersion until the server reports an error."""
+        version = ""
         while True:
             if not version:
                 listing = self.api.client.get(path)
@@ -154,8 +169,7 @@ class Floor:
                     event = json.loads(line)
                     obj = event["object"]
                     if event["type"] == "ERROR":
-                        version = ""
-                        break
+                        return first
                     version = obj["metadata"]["resourceVersion"]
                     if event["type"] in ("ADDED", "MODIFIED"):
                         on(obj)
@@ -179,18 +193,24 @@ class Floor:
     def _sync(self) -> None:
         while True:
             app = self.work.get()
-            name, ns = app["metadata"]["name"], app["spec"]["destination"]["namespace"]
-            created = self.api.client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
-            if created.status_code != 409:
-                self._check(created, f"namespace {ns}")
-            with self.lock:
-                self.waiting[ns] = app
-            for obj in flux_app(name):
-                path = _PATHS[obj["kind"]].format(ns=ns, name=obj["metadata"]["name"])
-                body = json.dumps(tracked(obj, name, ns))
-                params = {"fieldManager": "tether", "force": "true"}
-                headers = {"Content-Type": "application/apply-patch+yaml"}
-                self._check(self.api.client.patch(path, params=params, content=body, headers=headers), path)
+            try:
+                self._sync_one(app)
+            except httpx.HTTPError as exc:  # logged; the bench's wait then names the app that never became ready
+                print(f"floor: {app['metadata']['name']}: {exc}", file=sys.stderr, flush=True)
+
+    def _sync_one(self, app: dict[str, Any]) -> None:
+        name, ns = app["metadata"]["name"], app["spec"]["destination"]["namespace"]
+        created = self.api.client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
+        if created.status_code != 409:
+            self._check(created, f"namespace {ns}")
+        with self.lock:
+            self.waiting[ns] = app
+        for obj in flux_app(name):
+            path = _PATHS[obj["kind"]].format(ns=ns, name=obj["metadata"]["name"])
+            body = json.dumps(tracked(obj, name, ns))
+            params = {"fieldManager": "tether", "force": "true"}
+            headers = {"Content-Type": "application/apply-patch+yaml"}
+            self._check(self.api.client.patch(path, params=params, content=body, headers=headers), path)
 
     @staticmethod
     def _check(response: Any, what: str) -> None:
@@ -212,7 +232,8 @@ class FloorProcess:
                 self.argv, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=sink
             )
         assert self.process.stdout is not None
-        if self.process.stdout.readline().strip() != b"ready":
+        ready, _, _ = select.select([self.process.stdout], [], [], READY_TIMEOUT)
+        if not ready or self.process.stdout.readline().strip() != b"ready":
             self.process.kill()
             raise BenchError(f"the floor controller did not start; see {self.log_path}")
 
