@@ -22,7 +22,6 @@ benchmarks can show the control plane is not what they measure.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import queue
@@ -229,44 +228,9 @@ class IngressAddresses:
             thread.start()
 
     def _watch(self) -> None:
-        version = ""
-        while not self._stop.is_set():
-            try:
-                if not version:
-                    listing = self.api.client.get(INGRESSES)
-                    listing.raise_for_status()
-                    body = listing.json()
-                    for item in body.get("items", []):
-                        self._offer(item)
-                    version = body["metadata"]["resourceVersion"]
-                params = {
-                    "watch": "1",
-                    "resourceVersion": version,
-                    "timeoutSeconds": "5",
-                    "allowWatchBookmarks": "true",
-                }
-                with self.api.client.stream("GET", INGRESSES, params=params) as stream:
-                    if stream.status_code == 410:
-                        version = ""
-                        continue
-                    stream.raise_for_status()
-                    for line in stream.iter_lines():
-                        if self._stop.is_set():
-                            return
-                        if not line:
-                            continue
-                        event = json.loads(line)
-                        obj = event.get("object", {})
-                        if event.get("type") == "ERROR":
-                            version = ""
-                            break
-                        version = obj.get("metadata", {}).get("resourceVersion", version)
-                        if event.get("type") in ("ADDED", "MODIFIED"):
-                            self._offer(obj)
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                self.errors.append(str(exc)[:200])
-                version = ""
-                self._stop.wait(0.5)
+        self.api.follow(
+            INGRESSES, self._offer, stop=self._stop, on_error=lambda exc: self.errors.append(str(exc)[:200])
+        )
 
     def _offer(self, obj: dict[str, Any]) -> None:
         if not ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress"):

@@ -122,57 +122,23 @@ class Floor:
         self.work: queue.Queue[dict[str, Any]] = queue.Queue()
         self.waiting: dict[str, dict[str, Any]] = {}  # destination namespace → its Application
         self.lock = threading.Lock()
-        self.opened = threading.Semaphore(0)
 
     def run(self) -> None:
+        """Start the workers and both watches; return once both watches are open."""
         for _ in range(WORKERS):
             threading.Thread(target=self._sync, daemon=True).start()
-        threading.Thread(target=self._watch, args=("/apis/apps/v1/deployments", self._deployment), daemon=True).start()
-        threading.Thread(target=self._watch, args=(self.apps, self._application), daemon=True).start()
-        for _ in range(2):
-            self.opened.acquire()
+        opened = []
+        for path, on in (("/apis/apps/v1/deployments", self._deployment), (self.apps, self._application)):
+            event = threading.Event()
+            opened.append(event)
+            follow = {"stop": threading.Event(), "on_error": self._report, "opened": event.set, "watch_seconds": 60}
+            threading.Thread(target=self.api.follow, args=(path, on), kwargs=follow, daemon=True).start()
+        for event in opened:
+            event.wait()
 
-    def _watch(self, path: str, on: Any) -> None:
-        """List and watch ``path`` forever; an error (a kind not served yet, a dropped stream) lists again."""
-        first = True
-        while True:
-            try:
-                first = self._watch_once(path, on, first)
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                print(f"floor: watch {path}: {exc}", file=sys.stderr, flush=True)
-                time.sleep(0.5)
-
-    def _watch_once(self, path: str, on: Any, first: bool) -> bool:
-        """One LIST, then watches from its resourceVersion until the server reports an error."""
-        version = ""
-        while True:
-            if not version:
-                listing = self.api.client.get(path)
-                listing.raise_for_status()
-                body = listing.json()
-                for item in body.get("items", []):
-                    on(item)
-                version = body["metadata"]["resourceVersion"]
-            # the server ends each watch within a minute, before the client's 90 s read timeout
-            params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true", "timeoutSeconds": "60"}
-            with self.api.client.stream("GET", path, params=params) as stream:
-                if stream.status_code == 410:
-                    version = ""
-                    continue
-                stream.raise_for_status()
-                if first:
-                    self.opened.release()
-                    first = False
-                for line in stream.iter_lines():
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    obj = event["object"]
-                    if event["type"] == "ERROR":
-                        return first
-                    version = obj["metadata"]["resourceVersion"]
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        on(obj)
+    @staticmethod
+    def _report(exc: Exception) -> None:
+        print(f"floor: watch: {exc}", file=sys.stderr, flush=True)
 
     def _application(self, app: dict[str, Any]) -> None:
         if not app.get("status"):

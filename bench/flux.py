@@ -247,6 +247,62 @@ class Api:
                 raise BenchError(f"{len(left)} namespaces still there {timeout:.0f}s after their deletion")
             time.sleep(1.0)
 
+    def follow(
+        self,
+        path: str,
+        on: Callable[[dict[str, Any]], None],
+        *,
+        stop: threading.Event,
+        on_error: Callable[[Exception], None],
+        opened: Callable[[], None] = lambda: None,
+        watch_seconds: int = 5,
+    ) -> None:
+        """Call ``on`` with every object listed at ``path``, then with each one added or changed, until ``stop``.
+
+        Each watch asks the server to end it after ``watch_seconds`` (so ``stop`` is seen, and under the
+        client's read timeout); ``opened`` is called whenever a watch's stream opens. History gone (410,
+        or an ERROR event) lists again; a failed request is given to ``on_error`` and lists again after 0.5 s.
+        """
+        version = ""
+        while not stop.is_set():
+            try:
+                if not version:
+                    listing = self.client.get(path)
+                    listing.raise_for_status()
+                    body = listing.json()
+                    for item in body.get("items", []):
+                        on(item)
+                    version = body["metadata"]["resourceVersion"]
+                params = {
+                    "watch": "1",
+                    "resourceVersion": version,
+                    "timeoutSeconds": str(watch_seconds),
+                    "allowWatchBookmarks": "true",
+                }
+                with self.client.stream("GET", path, params=params) as stream:
+                    if stream.status_code == 410:
+                        version = ""
+                        continue
+                    stream.raise_for_status()
+                    opened()
+                    for line in stream.iter_lines():
+                        if stop.is_set():
+                            return
+                        if not line:
+                            continue
+                        event = json.loads(line)
+                        obj = event.get("object", {})
+                        if event.get("type") == "ERROR":
+                            version = ""
+                            break
+                        version = obj.get("metadata", {}).get("resourceVersion", version)
+                        if event.get("type") in ("ADDED", "MODIFIED"):
+                            on(obj)
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                on_error(exc)
+                version = ""
+                stop.wait(0.5)
+
     def wait_all(
         self,
         path: str,
