@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     import tether
-    from tether import log as tether_log
-    from tether.devcluster import cluster as devcluster
+    import tether.devcluster.cluster as devcluster
+    import tether.log as tether_log
 
     tether_log.configure(logging.WARNING)  # as the command runs by default: the engine's debug logs cost time
 

@@ -605,7 +605,7 @@ def drift(
 
 def run_control_plane(*, workdir: Path, sizes: list[int], out: Path, run_info: dict[str, Any]) -> Path:
     """C0: the kubectl baseline at each N with kube-controller-manager's default concurrency and the devcluster's."""
-    from tether.devcluster import cluster as devcluster
+    import tether.devcluster.cluster as devcluster
 
     raised = dict(devcluster.CONTROLLER_CONCURRENCY)
     rows: dict[str, dict[str, dict[str, float]]] = {}

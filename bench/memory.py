@@ -11,6 +11,7 @@ same process before the cache. Repeated ``reps`` times per size; the median is t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -50,7 +51,7 @@ def run_memory(*, kubeconfig: str, workdir: Path, sizes: list[int], reps: int = 
     try:
         for size in sorted(sizes):
             want = size // MEMORY_APP_SIZE
-            seconds, _ = timed(lambda have=have, want=want: _apply(kubectl, workdir, have, want))
+            seconds, _ = timed(functools.partial(_apply, kubectl, workdir, have, want))
             have = want
             kubectl(
                 "wait",
@@ -81,7 +82,7 @@ def run_memory(*, kubeconfig: str, workdir: Path, sizes: list[int], reps: int = 
                     env=os.environ,
                 )
                 samples.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            row = {
+            row: dict[str, Any] = {
                 "managed_objects": want * MEMORY_APP_SIZE,
                 "apps": want,
                 "pods_running": pods,

@@ -186,7 +186,7 @@ def _version(argv: list[str]) -> str:
         return ""
 
 
-def _refs_max_age(git_cache: Any, seconds: float) -> dict[str, float]:
+def _refs_max_age(git_cache: Any, seconds: float) -> dict[str, Any]:
     """``refs_max_age`` where this engine has it (older commits, measured with ``--src``, do not)."""
     import inspect
 
