@@ -53,7 +53,6 @@ from bench.flux import (
     cpu_mark,
     cpu_seconds,
     flux_tree,
-    free_port,
     run_flux,
     summarize_costs,
 )
@@ -274,6 +273,8 @@ class TetherServe:
 
     def __init__(self, kubeconfig: str, workdir: Path, poll_interval: float, extra_args: Sequence[str] = ()) -> None:
         self.kubeconfig = kubeconfig
+        from tether.devcluster.ports import free_port
+
         self.extra_args = list(extra_args)
         self.port = free_port()
         self.state_dir = Path(tempfile.mkdtemp(prefix="tether-serve-", dir=workdir))

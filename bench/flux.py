@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -198,12 +197,6 @@ def cost(pid: int, mark: tuple[float, float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- ports and the API
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Api:
@@ -503,12 +496,17 @@ class FluxControllers:
         self.tmp = Path(tempfile.mkdtemp(prefix="tether-bench-flux-", dir=shm))
 
     def start(self) -> None:
-        storage_port = free_port()
+        # all five ports in one call, so no two are the same (three calls once gave source-controller
+        # a port it then found taken)
+        from tether.devcluster.ports import free_ports
+
+        storage_port, *ports = free_ports(5)
         storage = self.tmp / "storage"
         storage.mkdir()
         common = ["--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json"]
         self._spawn(
             "source-controller",
+            ports[0:2],
             [
                 *common,
                 f"--storage-path={storage}",
@@ -516,7 +514,9 @@ class FluxControllers:
                 f"--storage-adv-addr=127.0.0.1:{storage_port}",
             ],
         )
-        self._spawn("kustomize-controller", [*common, "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst=300"])
+        self._spawn(
+            "kustomize-controller", ports[2:4], [*common, "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst=300"]
+        )
         deadline = time.monotonic() + START_TIMEOUT
         for controller in self.controllers.values():
             while True:
@@ -530,8 +530,8 @@ class FluxControllers:
                     raise BenchError(f"{controller.name} not ready after {START_TIMEOUT:g}s; see {controller.log_path}")
                 time.sleep(0.2)
 
-    def _spawn(self, name: str, args: list[str]) -> None:
-        health, metrics = free_port(), free_port()
+    def _spawn(self, name: str, ports: list[int], args: list[str]) -> None:
+        health, metrics = ports
         tmpdir = self.tmp / f"{name}-tmp"
         tmpdir.mkdir()
         env = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from tether.controller.controller import Controller
 from tether.controller.install import install, installed
 from tether.controller.settings import Settings
 from tether.devcluster.passstore import PassStore
+from tether.devcluster.ports import free_port
 from tether.server.app import create_app
 from tether.server.front import create_front_app
 from tether.server.protocol import with_header_timeout
@@ -84,12 +84,6 @@ async def eventually(read: Callable[[], Awaitable[Any]], ok: Callable[[Any], boo
             return value
         await asyncio.sleep(0.2)
     raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Receiver:

@@ -10,12 +10,13 @@ import urllib.request
 from pathlib import Path
 
 from tests.cli import tether
-from tests.controller.conftest import Serve, application, eventually, free_port, webhook_secret
+from tests.controller.conftest import Serve, application, eventually, webhook_secret
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tests.webhook_deliveries import SECRETS, headers, retarget, secret_data
 from tether.cluster import Cluster
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
+from tether.devcluster.ports import free_port
 
 
 def get(url: str) -> tuple[int, str]:

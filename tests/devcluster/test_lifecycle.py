@@ -123,11 +123,3 @@ def test_stale_state_is_cleaned_up_on_up(devcluster: ClusterState, tmp_path: Pat
 def test_invalid_name_is_refused() -> None:
     with pytest.raises(DevClusterError, match="invalid devcluster name"):
         cluster.up("../etc")
-
-
-def test_the_ports_of_one_cluster_are_distinct() -> None:
-    from tether.devcluster.cluster import _free_ports
-
-    for _ in range(20):
-        ports = _free_ports(6)
-        assert len(set(ports)) == 6

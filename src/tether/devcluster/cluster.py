@@ -9,13 +9,11 @@ failure can name the log file after the data is gone.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -29,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from tether.devcluster.build import COMPONENTS, build, is_built
+from tether.devcluster.ports import free_ports, port_taken
 from tether.devcluster.versions import bin_dir
 from tether.errors import TetherError
 from tether.paths import cache_root
@@ -108,25 +107,6 @@ def status(name: str) -> dict[str, int | None]:
     if state is None:
         return {}
     return {c: (pid if _pid_alive(pid, c) else None) for c, pid in state.pids.items()}
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports: all held open until all are chosen, so the kernel
-    cannot hand the same one out twice (it did: a scheduler once got the apiserver's port)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
-def _port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -485,7 +465,7 @@ def up(
             )
         log(f"devcluster {name!r}: removing stale state from a cluster that is no longer running")
         _cleanup(existing)
-    if apiserver_port is not None and _port_taken(apiserver_port):
+    if apiserver_port is not None and port_taken(apiserver_port):
         raise DevClusterError(
             f"devcluster {name!r}: kube-apiserver port {apiserver_port} on 127.0.0.1 is already in use"
         )
@@ -499,7 +479,7 @@ def up(
     for component in COMPONENTS:
         log_file(name, component).write_bytes(b"")
     components = ("etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler", "kwok", "kube-apiserver")
-    ports = dict(zip(components, _free_ports(len(components)), strict=True))
+    ports = dict(zip(components, free_ports(len(components)), strict=True))
     if apiserver_port:
         ports["kube-apiserver"] = apiserver_port
     token = secrets.token_hex(24)

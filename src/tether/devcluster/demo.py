@@ -26,7 +26,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,6 +42,7 @@ from tether.controller.settings import DEFAULT_NAMESPACE
 from tether.devcluster import cluster as devcluster
 from tether.devcluster.gitserver import DEFAULT_BRANCH, GitHttpServer
 from tether.devcluster.passstore import PassStore
+from tether.devcluster.ports import free_port, port_taken
 from tether.errors import TetherError
 from tether.paths import cache_root
 from tether.proc import trim
@@ -89,12 +89,8 @@ def default_state_dir() -> Path:
 
 def free_listen(preferred: int | None = DEFAULT_PORT) -> str:
     """``127.0.0.1:<preferred>`` when that port is free, else a port the kernel picks."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred or 0))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+    port = preferred if preferred and not port_taken(preferred) else free_port()
+    return f"127.0.0.1:{port}"
 
 
 @dataclass(frozen=True)
