@@ -272,9 +272,9 @@ class TetherServe:
     """
 
     def __init__(self, kubeconfig: str, workdir: Path, poll_interval: float, extra_args: Sequence[str] = ()) -> None:
-        self.kubeconfig = kubeconfig
         from tether.devcluster.ports import free_port
 
+        self.kubeconfig = kubeconfig
         self.extra_args = list(extra_args)
         self.port = free_port()
         self.state_dir = Path(tempfile.mkdtemp(prefix="tether-serve-", dir=workdir))
