@@ -500,13 +500,14 @@ class FluxControllers:
         # a port it then found taken)
         from tether.devcluster.ports import free_ports
 
-        storage_port, *ports = free_ports(5)
+        storage_port, source_health, source_metrics, kustomize_health, kustomize_metrics = free_ports(5)
         storage = self.tmp / "storage"
         storage.mkdir()
         common = ["--watch-all-namespaces=true", "--log-level=info", "--log-encoding=json"]
         self._spawn(
             "source-controller",
-            ports[0:2],
+            source_health,
+            source_metrics,
             [
                 *common,
                 f"--storage-path={storage}",
@@ -515,7 +516,10 @@ class FluxControllers:
             ],
         )
         self._spawn(
-            "kustomize-controller", ports[2:4], [*common, "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst=300"]
+            "kustomize-controller",
+            kustomize_health,
+            kustomize_metrics,
+            [*common, "--concurrent=4", "--kube-api-qps=50", "--kube-api-burst=300"],
         )
         deadline = time.monotonic() + START_TIMEOUT
         for controller in self.controllers.values():
@@ -530,8 +534,7 @@ class FluxControllers:
                     raise BenchError(f"{controller.name} not ready after {START_TIMEOUT:g}s; see {controller.log_path}")
                 time.sleep(0.2)
 
-    def _spawn(self, name: str, ports: list[int], args: list[str]) -> None:
-        health, metrics = ports
+    def _spawn(self, name: str, health: int, metrics: int, args: list[str]) -> None:
         tmpdir = self.tmp / f"{name}-tmp"
         tmpdir.mkdir()
         env = {

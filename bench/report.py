@@ -17,8 +17,8 @@ from bench.common import REPO, RESULTS
 
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-# The table at the top of issue 8, measured before this work by the issue's author.
-# issue 8's table: (Tether s, kubectl s) per figure, and the diff command's seconds
+# The table at the top of issue 8, measured before this work by the issue's author:
+# (Tether s, kubectl s) for the two syncs, and the diff command's seconds.
 ISSUE_FIRST_SYNC = (33.0, 12.4)
 ISSUE_NO_CHANGE_SYNC = (25.0, 1.8)
 ISSUE_DIFF = 9.4
