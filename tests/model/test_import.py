@@ -200,3 +200,36 @@ def test_other_namespaces_are_kept_and_flagged() -> None:
     assert result.notes == [
         "Application/a: metadata.namespace: 'team-a' kept; Tether reads Applications only in its own namespace"
     ]
+
+
+def test_kustomize_patches_components_and_label_options_carry_over() -> None:
+    kustomize = {
+        "namePrefix": "p-",
+        "patches": [
+            {
+                "target": {"kind": "Deployment", "name": "web"},
+                "patch": "- op: replace\n  path: /spec/replicas\n  value: 2\n",
+            },
+            {"path": "patches/memory.yaml", "options": {"allowNameChange": True}},
+        ],
+        "components": ["../components/monitoring"],
+        "ignoreMissingComponents": True,
+        "labelWithoutSelector": True,
+        "commonAnnotationsEnvsubst": True,
+    }
+    app = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {
+            "source": {"repoURL": "https://git.example/web.git", "path": "overlays/prod", "kustomize": kustomize},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "web"},
+        },
+    }
+    result = convert([app])
+    assert not result.errors
+    carried = result.objects[0]["spec"]["source"]["kustomize"]
+    assert carried == {k: v for k, v in kustomize.items() if k != "commonAnnotationsEnvsubst"}
+    assert result.notes == [
+        "Application/web: spec.source.kustomize.commonAnnotationsEnvsubst: not supported by Tether; dropped"
+    ]

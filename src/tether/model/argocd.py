@@ -56,8 +56,6 @@ _DROP_REASONS = {
     "sourceHydrator": "source hydration is not supported",
     "permitOnlyProjectScopedClusters": "project-scoped clusters are not supported: the project's destinations alone decide",
     "destinationServiceAccounts": "service account impersonation is not supported: Tether applies with its own identity",
-    "patches": "kustomize patches in the Application are not supported: put them in the kustomization",
-    "components": "kustomize components in the Application are not supported: put them in the kustomization",
 }
 
 # Kept but not acted on: (field name, where it may appear) → why the user should know.

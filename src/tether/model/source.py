@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -131,6 +131,33 @@ class KustomizeReplica(_Spec):
         return count
 
 
+class KustomizeSelector(_Spec):
+    """Which objects a patch applies to: kustomize's ``target`` (group/version/kind/name/namespace, selectors)."""
+
+    group: str | None = None
+    version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    label_selector: str | None = None
+    annotation_selector: str | None = None
+
+
+class KustomizePatch(_Spec):
+    """One entry of kustomize's ``patches``: a file (``path``) or inline text (``patch``), with its target."""
+
+    path: str | None = None  # relative to the app path; must stay in the repository
+    patch: str | None = None  # strategic merge or JSON 6902, as YAML or JSON text
+    target: KustomizeSelector | None = None
+    options: dict[str, bool] = {}  # allowNameChange, allowKindChange
+
+    @model_validator(mode="after")
+    def _path_or_patch(self) -> KustomizePatch:
+        if bool(self.path) == bool(self.patch):
+            raise ValueError("a kustomize patch needs exactly one of path and patch")
+        return self
+
+
 class KustomizeSource(_Spec):
     name_prefix: str | None = None
     name_suffix: str | None = None
@@ -139,8 +166,13 @@ class KustomizeSource(_Spec):
     common_annotations: dict[str, str] = {}
     force_common_labels: bool = False
     force_common_annotations: bool = False
+    label_without_selector: bool = False  # commonLabels as a ``labels`` entry: selectors (and templates) untouched
+    label_include_templates: bool = False  # with labelWithoutSelector: label the pod templates too
     images: tuple[str, ...] = ()  # kustomize edit set image syntax: name=new:tag, name:tag, name@digest
     replicas: tuple[KustomizeReplica, ...] = ()
+    patches: tuple[KustomizePatch, ...] = ()  # appended to the kustomization's own ``patches``
+    components: tuple[Annotated[str, Field(min_length=1)], ...] = ()  # paths or globs relative to the app path
+    ignore_missing_components: bool = False  # skip components that do not exist instead of failing
     version: str | None = None  # Argo CD's kustomize version switch; accepted and ignored
 
     def has_overrides(self) -> bool:
@@ -153,6 +185,8 @@ class KustomizeSource(_Spec):
             or self.common_annotations
             or self.images
             or self.replicas
+            or self.patches
+            or self.components
         )
 
 

@@ -5,9 +5,10 @@ The build: ``kubectl kustomize <dir> --load-restrictor LoadRestrictionsRootOnly
 nothing the kustomization graph references leaves the repository.
 
 Overrides (``namePrefix``, ``nameSuffix``, ``namespace``, ``commonLabels``,
-``commonAnnotations``, ``images``, ``replicas``) are applied the way Argo CD applies them
-with ``kustomize edit``: by editing the app's own kustomization file, so a ``namePrefix``
-replaces the file's prefix rather than stacking on it. The checkout is read-only and a
+``commonAnnotations``, ``images``, ``replicas``, ``patches``, ``components``) are applied the
+way Argo CD applies them with ``kustomize edit``: by editing the app's own kustomization
+file, so a ``namePrefix`` replaces the file's prefix rather than stacking on it, and the
+spec's patches and components are appended to the file's own. The checkout is read-only and a
 ``../base`` must still resolve, so the edit happens in a scratch *mirror* of the
 repository: the directories on the way down to the app are real, every other entry is a
 symlink into the checkout, and the app directory itself is copied (copied, not linked,
@@ -24,24 +25,32 @@ the pinned helm is used directly; the reference checks and the closed network re
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shlex
 import shutil
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
 from tether.model.source import KustomizeSource
 from tether.render.errors import render_error
-from tether.render.kustomize_refs import check_kustomization_tree, find_kustomization, load_kustomization
+from tether.render.kustomize_refs import (
+    check_kustomization_tree,
+    find_kustomization,
+    load_kustomization,
+    remote_reason,
+)
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
 from tether.render.toolenv import private_tool_env, run_tool
 from tether.tools import binary
 
 _TAGGED = re.compile(r"^(.*):([a-zA-Z0-9._-]*)$")
+_GLOB_MAGIC = re.compile(r"[*?\[]")  # what makes a path segment a glob, for Go's filepath.Glob and Python's
 
 _HELM_GUARD = """#!/bin/sh
 case "$1" in
@@ -58,13 +67,16 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
     kustomization = find_kustomization(app_dir)
     if kustomization is None:
         raise render_error(request.app, f"kustomization {where}", "no kustomization.yaml in the app path")
-    check_kustomization_tree(checkout, app_dir)
     spec = request.source.kustomize or KustomizeSource()
+    components = find_components(checkout, app_dir, spec)
+    check_kustomization_tree(checkout, app_dir, _spec_references(spec, components))
     with private_tool_env() as (env, scratch):
         build_dir = app_dir
         if spec.has_overrides():
+            edited = apply_overrides(
+                request.app, load_kustomization(checkout, kustomization), spec, [path for _, path in components]
+            )
             build_dir = writable_mirror(checkout.root, app_dir, scratch / "repo")
-            edited = apply_overrides(request.app, load_kustomization(checkout, kustomization), spec)
             (build_dir / kustomization.name).write_text(yaml.safe_dump(edited, sort_keys=False))
         argv = kustomize_argv(build_dir, scratch)
         return await run_tool(
@@ -131,8 +143,54 @@ def _copy_tree(source: Path, target: Path) -> None:
         dirs[:] = [d for d in dirs if not Path(current, d).is_symlink()]
 
 
-def apply_overrides(app: str, kustomization: dict[str, Any], spec: KustomizeSource) -> dict[str, Any]:
-    """The kustomization after Argo CD's ``kustomize edit`` calls for ``spec``."""
+def find_components(checkout: Checkout, app_dir: Path, spec: KustomizeSource) -> list[tuple[str, str]]:
+    """(spec field, path) of every component ``spec`` adds, globs expanded as ``kustomize edit add component`` does.
+
+    A pattern that matches nothing fails the render unless ``ignoreMissingComponents`` is set.
+    Remote references, and patterns whose fixed part leaves the repository, are refused before
+    anything is looked up; what a glob matches is checked with the rest of the kustomization.
+    """
+    found: list[tuple[str, str]] = []
+    for index, pattern in enumerate(spec.components):
+        field = f"kustomize.components[{index}]"
+        reason = remote_reason(pattern)
+        if reason is not None:
+            raise render_error(
+                checkout.app,
+                field,
+                f"{pattern!r} is {reason}: remote components are refused (renders never use the network)",
+            )
+        parts = PurePosixPath(pattern).parts
+        fixed = next((i for i, part in enumerate(parts) if _GLOB_MAGIC.search(part)), len(parts))
+        checkout.resolve(app_dir, str(PurePosixPath(*parts[:fixed])) if fixed else ".", what=field, must_exist=False)
+        matches = (
+            [pattern] if fixed == len(parts) else sorted(glob.glob(pattern, root_dir=app_dir, include_hidden=True))
+        )
+        matches = [match for match in matches if os.path.lexists(app_dir / match)]
+        if not matches and not spec.ignore_missing_components:
+            raise render_error(
+                checkout.app,
+                field,
+                f"{pattern!r} matches nothing in the repository (set kustomize.ignoreMissingComponents to skip it)",
+            )
+        found += [(field, match) for match in matches]
+    return found
+
+
+def _spec_references(spec: KustomizeSource, components: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
+    """(spec field, path, must be a directory) for the paths the spec adds: its patch files and components."""
+    patch_files = [(f"kustomize.patches[{i}].path", p.path, False) for i, p in enumerate(spec.patches) if p.path]
+    return [*patch_files, *((field, path, True) for field, path in components)]
+
+
+def apply_overrides(
+    app: str, kustomization: dict[str, Any], spec: KustomizeSource, components: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The kustomization after Argo CD's ``kustomize edit`` calls for ``spec``.
+
+    ``components`` are the spec's components as ``find_components`` expanded them; the spec's
+    patches are appended to the file's own, as Argo CD does.
+    """
     edited = dict(kustomization)
     if spec.name_prefix:
         edited["namePrefix"] = spec.name_prefix
@@ -148,8 +206,18 @@ def apply_overrides(app: str, kustomization: dict[str, Any], spec: KustomizeSour
             replicas = [r for r in replicas if r.get("name") != replica.name]
             replicas.append({"name": replica.name, "count": int(replica.count)})
         edited["replicas"] = replicas
+    if spec.common_labels and spec.label_include_templates and not spec.label_without_selector:
+        raise render_error(app, "kustomize.labelIncludeTemplates", "needs kustomize.labelWithoutSelector")
+    if spec.common_labels and spec.label_without_selector:
+        labels = edited.get("labels") or []
+        if not isinstance(labels, list):
+            raise render_error(app, "kustomize.labelWithoutSelector", "the kustomization's own labels is not a list")
+        entry: dict[str, Any] = {"pairs": dict(spec.common_labels)}
+        if spec.label_include_templates:
+            entry["includeTemplates"] = True
+        edited["labels"] = [*labels, entry]  # `kustomize edit add label --without-selector`: one new entry
     for field, values, force in (
-        ("commonLabels", spec.common_labels, spec.force_common_labels),
+        ("commonLabels", {} if spec.label_without_selector else spec.common_labels, spec.force_common_labels),
         ("commonAnnotations", spec.common_annotations, spec.force_common_annotations),
     ):
         if not values:
@@ -165,6 +233,17 @@ def apply_overrides(app: str, kustomization: dict[str, Any], spec: KustomizeSour
             )
         merged.update(values)
         edited[field] = merged
+    if spec.patches:
+        own = edited.get("patches") or []
+        if not isinstance(own, list):
+            raise render_error(app, "kustomize.patches", "the kustomization's own patches is not a list to append to")
+        added = [patch.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True) for patch in spec.patches]
+        edited["patches"] = [*own, *added]
+    if components:
+        own_components = edited.get("components") or []
+        if not isinstance(own_components, list):
+            raise render_error(app, "kustomize.components", "the kustomization's own components is not a list")
+        edited["components"] = [*own_components, *(c for c in dict.fromkeys(components) if c not in own_components)]
     return edited
 
 

@@ -20,7 +20,7 @@ for it, at the version asked for, so kustomize never runs ``helm pull``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,13 @@ def find_kustomization(directory: Path) -> Path | None:
     return None
 
 
-def check_kustomization_tree(checkout: Checkout, root: Path) -> None:
-    """Walk the kustomization graph from ``root``; refuse anything remote or outside the checkout; record inputs."""
+def check_kustomization_tree(checkout: Checkout, root: Path, added: Sequence[tuple[str, str, bool]] = ()) -> None:
+    """Walk the kustomization graph from ``root``; refuse anything remote or outside the checkout; record inputs.
+
+    ``added`` are the (spec field, path, must be a directory) references that the Application's
+    own overrides add to the root kustomization (patch files, components): checked as the file's
+    are, and named by their spec field.
+    """
     seen: set[Path] = set()
     pending = [root]
     while pending:
@@ -85,16 +90,19 @@ def check_kustomization_tree(checkout: Checkout, root: Path) -> None:
         data = load_kustomization(checkout, kustomization)
         where = checkout.relative(kustomization)
         _refuse_helm_config_home(checkout, where, data)
-        for field, ref, kind in _references(data):
-            target = _local_target(checkout, directory, f"{where} {field}", ref)
+        references = [(f"{where} {field}", field, ref, kind) for field, ref, kind in _references(data)]
+        if directory == root:
+            references += [(field, field, ref, _DIR if is_dir else _ANY) for field, ref, is_dir in added]
+        for what, field, ref, kind in references:
+            target = _local_target(checkout, directory, what, ref)
             if target is None:
                 continue  # kustomize itself reports the missing path
             if target.is_dir():
                 pending.append(target)
             elif kind != _ANY:
-                raise render_error(checkout.app, f"{where} {field}", f"{ref!r} is not a directory")
+                raise render_error(checkout.app, what, f"{ref!r} is not a directory")
             elif field.startswith(("generators[", "transformers[")):
-                _check_generator_file(checkout, directory, f"{where} {field}", target)
+                _check_generator_file(checkout, directory, what, target)
         for field, inline in _inline_generators(data):
             _check_generator_text(checkout, directory, f"{where} {field}", inline)
         for chart in _helm_charts(data):
