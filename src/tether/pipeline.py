@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tether.errors import Reason, TetherError
+from tether.model.application import DEFAULT_PROJECT_NAME
 from tether.model.source import ApplicationSource, SourceType, ref_errors
 from tether.render import Rendered, RenderLimits, render
+from tether.render.buildenv import BuildEnv
 from tether.render.cache import CacheScope, RenderCache
-from tether.render.engine import split_ref_input
+from tether.render.engine import split_ref_input, split_variable_input
 from tether.render.paths import check_local_size
 from tether.render.versions import tool_versions
 from tether.resource import ResourceKey
@@ -109,13 +111,15 @@ async def desired_state(
     secrets_backend: Any,
     redactor: Redactor = REDACTOR,
     namespace: str | None = None,
+    project: str = DEFAULT_PROJECT_NAME,
     credentials: Credentials | None = None,
     limits: RenderLimits = RenderLimits(),
 ) -> DesiredState:
     """Resolve the revision, render (from the cache when the app's inputs are unchanged), resolve secrets.
 
     ``secrets_backend`` None leaves placeholders unresolved (for showing what git says).
-    Errors name fields as in ``spec.source`` (``helm.valueFiles[0]``).
+    Errors name fields as in ``spec.source`` (``helm.valueFiles[0]``). ``app``, ``namespace``,
+    ``project`` and the commit are what Argo CD's build variables (``$ARGOCD_APP_NAME`` …) expand to.
     """
     return await _desired(
         app,
@@ -126,6 +130,7 @@ async def desired_state(
         secrets_backend=secrets_backend,
         redactor=redactor,
         namespace=namespace,
+        project=project,
         credentials_for=lambda _url: credentials,
         limits=limits,
     )
@@ -140,6 +145,7 @@ async def desired_state_of_sources(
     secrets_backend: Any,
     redactor: Redactor = REDACTOR,
     namespace: str | None = None,
+    project: str = DEFAULT_PROJECT_NAME,
     credentials_for: CredentialsFor | None = None,
     limits: RenderLimits = RenderLimits(),
     fields: Sequence[str] | None = None,
@@ -164,6 +170,7 @@ async def desired_state_of_sources(
         secrets_backend=secrets_backend,
         redactor=redactor,
         namespace=namespace,
+        project=project,
         credentials_for=credentials_for or (lambda _url: None),
         limits=limits,
     )
@@ -179,6 +186,7 @@ async def _desired(
     secrets_backend: Any,
     redactor: Redactor,
     namespace: str | None,
+    project: str,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
 ) -> DesiredState:
@@ -211,6 +219,7 @@ async def _desired(
             git=git,
             cache=cache,
             namespace=namespace,
+            project=project,
             credentials_for=credentials_for,
             limits=limits,
         )
@@ -250,11 +259,22 @@ async def _render_source(
     git: GitCache | None,
     cache: RenderCache | None,
     namespace: str | None,
+    project: str,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
 ) -> _SourceResult:
     """One source through the render cache (when it and every ref it reads come from git)."""
     source = sources[index]
+    commit = revisions[index]
+    env = BuildEnv(
+        app=app,
+        namespace=namespace or "",
+        project=project,
+        revision=commit or "",
+        repo_url=source.repo_url,
+        path=source.path,
+        target_revision=source.target_revision,
+    )
 
     async def root_of(stack: contextlib.AsyncExitStack, at: int, trees: dict[tuple[str, str], Path]) -> Path:
         url, commit = sources[at].repo_url, revisions[at]
@@ -274,16 +294,25 @@ async def _render_source(
             root = await root_of(stack, index, trees)
             ref_roots = {name: await root_of(stack, at, trees) for name, at in used.items()}
             return await render(
-                app, source, root, namespace=namespace, limits=limits, refs=ref_roots, field_prefix=prefix
+                app,
+                source,
+                root,
+                namespace=namespace,
+                limits=limits,
+                refs=ref_roots,
+                field_prefix=prefix,
+                build_env=env,
             )
 
-    commit = revisions[index]
     if cache is None or git is None or commit is None or any(revisions[at] is None for at in used.values()):
         return _SourceResult(await render_now(), hit=False)
     url = source.repo_url
 
     async def tree_ids(paths: Sequence[str]) -> Mapping[str, str | None]:
         async def one(name: str) -> str | None:
+            variable = split_variable_input(name)
+            if variable is not None:  # keyed on the value a build variable had in the render
+                return env.variables().get(variable)
             ref, path = split_ref_input(name)
             if ref is None:
                 return await git.tree_id(url, commit, path, credentials_for(url))

@@ -217,3 +217,31 @@ async def test_manifest_generate_paths_decides_instead_of_the_recorded_inputs(
     assert await push({"config/flag.txt": "off\n"}) == "refreshed"  # not read by the render, named by the annotation
     assert await push({"README.md": "# docs\n"}) == "moved"  # named by neither: no refresh
     assert await push({"app/cm.yaml": configmap("cm", "second")}) == "refreshed"  # "." is the source's own path
+
+
+async def test_an_app_that_names_its_commit_renders_at_every_push(
+    hooked: Receiver, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    chart = {
+        "chart/Chart.yaml": "apiVersion: v2\nname: tagged\nversion: 0.1.0\n",
+        "chart/templates/cm.yaml": configmap("tagged", "{{ .Values.tag | quote }}"),
+    }
+    head = repo.commit("a chart", files=chart)
+    helm = {"parameters": [{"name": "tag", "value": "$ARGOCD_APP_REVISION_SHORT"}]}
+    app = application("tagged", namespace, repo.url, "chart", namespace, syncPolicy={"automated": {}})
+    app["spec"]["source"]["helm"] = helm
+    await kube.apply(app)
+
+    async def live_tag() -> str | None:
+        obj = await kube.get("v1", "ConfigMap", "tagged", namespace)
+        return ((obj or {}).get("data") or {}).get("value")
+
+    assert await eventually(live_tag, lambda tag: tag == head[:7])
+    c = hooked.controller
+    refreshed = c.webhooks.stats.refreshed
+    before, head = head, repo.commit("docs", files={"README.md": "# docs\n"})  # not read by the render
+    body = retarget("github", repo.url, before=before, after=head, files=["README.md"])
+    assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 202
+    assert await eventually(live_tag, lambda tag: tag == head[:7])  # rendered again, and synced
+    assert c.webhooks.stats.refreshed == refreshed + 1

@@ -204,3 +204,53 @@ def test_local_source_detection(tmp_path: Path) -> None:
     assert not is_local_source("https://example.com/repo.git")
     assert not is_local_source("git@example.com:org/repo.git")
     assert not is_local_source(str(tmp_path / "missing"))
+
+
+CHART_REPO = {
+    "README.md": "one chart\n",
+    "chart/Chart.yaml": "apiVersion: v2\nname: tagged\nversion: 0.1.0\n",
+    "chart/values.yaml": "name: x\ntag: latest\nproject: none\n",
+    "chart/templates/cm.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n"
+        "data:\n  tag: {{ .Values.tag | quote }}\n  project: {{ .Values.project | quote }}\n"
+    ),
+}
+
+
+async def test_build_variables_expand_and_only_a_revision_variable_renders_every_commit(
+    git_server: Any, tmp_path: Path
+) -> None:
+    repo = git_server.create_repo(f"buildenv-{uuid.uuid4().hex[:8]}")
+    first_commit = repo.commit("a chart", CHART_REPO)
+    git, cache = CountingGitCache(tmp_path / "git"), RenderCache(tmp_path / "render")
+
+    def helm_source(*parameters: tuple[str, str]) -> ApplicationSource:
+        spec = {"parameters": [{"name": name, "value": value} for name, value in parameters]}
+        return ApplicationSource.model_validate(
+            {"repoURL": repo.url, "path": "chart", "targetRevision": "main", "helm": spec}
+        )
+
+    apps = {
+        "tagged": helm_source(("name", "$ARGOCD_APP_NAME"), ("tag", "$ARGOCD_APP_REVISION_SHORT")),
+        "named": helm_source(("name", "${ARGOCD_APP_NAME}-cm"), ("project", "$ARGOCD_APP_PROJECT_NAME")),
+    }
+
+    async def both() -> dict[str, Any]:
+        return {
+            app: await desired_state(app, spec, git=git, cache=cache, secrets_backend=None, project="team")
+            for app, spec in apps.items()
+        }
+
+    first = await both()
+    assert first["tagged"].objects[0]["metadata"]["name"] == "tagged"
+    assert first["tagged"].objects[0]["data"] == {"tag": first_commit[:7], "project": "none"}
+    assert first["named"].objects[0]["metadata"]["name"] == "named-cm"
+    assert first["named"].objects[0]["data"] == {"tag": "latest", "project": "team"}
+    assert (cache.stats.renders, cache.stats.hits) == (2, 0)
+
+    second_commit = repo.commit("docs only", {"README.md": "one chart, documented\n"})
+    second = await both()
+    # The chart did not change, but the tag is the commit's: only the app that uses it renders again.
+    assert not second["tagged"].cache_hit and second["tagged"].objects[0]["data"]["tag"] == second_commit[:7]
+    assert second["named"].cache_hit and second["named"].objects == first["named"].objects
+    assert (cache.stats.renders, cache.stats.hits) == (3, 1)

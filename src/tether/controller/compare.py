@@ -26,7 +26,9 @@ from tether.jsonfast import digest
 from tether.model import Application
 from tether.model.source import ApplicationSource
 from tether.pipeline import desired_state_of_sources, is_local_source
+from tether.render.buildenv import COMMIT_VARIABLES
 from tether.render.cache import RenderCache
+from tether.render.engine import split_variable_input
 from tether.resource import ResourceKey
 from tether.secrets import REDACTOR
 from tether.source import Credentials, GitCache, normalise_url
@@ -85,19 +87,30 @@ def compared_to(app: Application) -> dict[str, Any]:
 
 def inputs_by_source(
     sources: Sequence[ApplicationSource], source_inputs: Sequence[Sequence[str]]
-) -> tuple[tuple[str, ...], ...]:
-    """Each source's paths in its own repository, ``$<ref>//path`` inputs moved to the ref source they name."""
+) -> tuple[tuple[str, ...] | None, ...]:
+    """Each source's paths in its own repository, ``$<ref>//path`` inputs moved to the ref source they name.
+
+    None for a source whose render used a build variable of the commit (``$ARGOCD_APP_REVISION``):
+    every new commit changes its output, whatever files it touched. Other build variables are
+    not paths and do not move with commits, so they are left out.
+    """
     own: list[set[str]] = [set() for _ in sources]
+    per_commit: set[int] = set()
     by_ref = {s.ref: i for i, s in enumerate(sources) if s.ref}
     for index, inputs in enumerate(source_inputs[: len(sources)]):
         for path in inputs:
+            variable = split_variable_input(path)
+            if variable is not None:
+                if variable in COMMIT_VARIABLES:
+                    per_commit.add(index)
+                continue
             if path.startswith("$") and "//" in path:
                 name, _, inner = path[1:].partition("//")
                 if name in by_ref:
                     own[by_ref[name]].add(inner)
                 continue
             own[index].add(path)
-    return tuple(tuple(sorted(paths)) for paths in own)
+    return tuple(None if index in per_commit else tuple(sorted(paths)) for index, paths in enumerate(own))
 
 
 class Comparer:
@@ -182,6 +195,7 @@ class Comparer:
                 secrets_backend=self.secrets_backend,
                 redactor=REDACTOR,
                 namespace=app.spec.destination.namespace or None,
+                project=app.spec.project,
                 credentials_for=self.credentials_for,
                 fields=None if app.spec.multi_source else ("spec.source.",),
             )

@@ -44,8 +44,9 @@ class AppMemory:
     handled_operation: str | None = None
     polled: bool = False  # a poll is scheduled for it
     # Per source, the paths of its own repository its last render read (a ``ref`` source: what others read
-    # through ``$<ref>/``): a push that changes none of them needs no render (tether.controller.webhooks).
-    inputs: tuple[tuple[str, ...], ...] = ()
+    # through ``$<ref>/``): a push that changes none of them needs no render (tether.controller.webhooks);
+    # None for a source whose output names its commit ($ARGOCD_APP_REVISION), which every push changes.
+    inputs: tuple[tuple[str, ...] | None, ...] = ()
     moved: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (from, to) revisions a webhook found unread
     parsed: tuple[tuple[str, str], Application] | None = field(default=None, repr=False)  # (uid, rv), app
     digested: tuple[ApplicationSpec, str] | None = field(default=None, repr=False)  # a spec, its spec_digest

@@ -300,7 +300,9 @@ class WebhookTrigger:
         self.stats.refreshed += 1
         return REFRESH
 
-    def _watched(self, app: Application, index: int, inputs: tuple[tuple[str, ...], ...]) -> tuple[str, ...] | None:
+    def _watched(
+        self, app: Application, index: int, inputs: tuple[tuple[str, ...] | None, ...]
+    ) -> tuple[str, ...] | None:
         """The repository paths whose change concerns source ``index``; None when unknown (refresh it)."""
         annotated = app.annotation(PATHS_ANNOTATION)
         if annotated is not None:

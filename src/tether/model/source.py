@@ -166,6 +166,7 @@ class KustomizeSource(_Spec):
     common_annotations: dict[str, str] = {}
     force_common_labels: bool = False
     force_common_annotations: bool = False
+    common_annotations_envsubst: bool = False  # expand build variables ($ARGOCD_APP_NAME …) in the values
     label_without_selector: bool = False  # commonLabels as a ``labels`` entry: selectors (and templates) untouched
     label_include_templates: bool = False  # with labelWithoutSelector: label the pod templates too
     images: tuple[str, ...] = ()  # kustomize edit set image syntax: name=new:tag, name:tag, name@digest

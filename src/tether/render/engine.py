@@ -8,6 +8,11 @@ into tree ids to decide later commits without checking them out.
 A source of a multi-source app may read Helm value files from other sources' repositories
 (``$<ref>/…``): their checkouts come in ``refs`` and what was read there joins the inputs as
 ``$<ref>//<path>``, so the cache can ask that repository for the path's tree id.
+
+With a ``BuildEnv``, Argo CD's build variables (``$ARGOCD_APP_NAME`` …) are expanded in the
+spec first (``tether.render.buildenv``), and each variable the spec used joins the inputs as
+``//<NAME>``: the cache keys it on the variable's value, so a render that used
+``$ARGOCD_APP_REVISION`` is redone at every commit and one that did not is not.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.model.source import ApplicationSource, SourceType
+from tether.render.buildenv import BuildEnv, expand_source
 from tether.render.detect import source_type
 from tether.render.directory import render_directory
 from tether.render.helm import render_helm
@@ -51,12 +57,17 @@ async def render(
     limits: RenderLimits = RenderLimits(),
     refs: Mapping[str, Path] | None = None,
     field_prefix: str = "",
+    build_env: BuildEnv | None = None,
 ) -> Rendered:
     """Render ``source.path`` of the repository checked out at ``root`` for ``app``.
 
     ``refs`` maps ref names to the checked-out roots of those sources (``$<ref>/…`` value files);
-    ``field_prefix`` (``spec.sources[1].``) starts field names in errors.
+    ``field_prefix`` (``spec.sources[1].``) starts field names in errors; ``build_env`` gives
+    the build variables their values (without it they are left as written).
     """
+    used: frozenset[str] = frozenset()
+    if build_env is not None:
+        source, used = expand_source(source, build_env)
     checkout = Checkout(app=app, root=root)
     ref_checkouts = {name: Checkout(app=app, root=ref_root) for name, ref_root in (refs or {}).items()}
     app_dir = checkout.app_dir(source.path)
@@ -68,6 +79,8 @@ async def render(
     inputs = checkout.input_paths() + tuple(
         ref_input(name, path) for name, ref in sorted(ref_checkouts.items()) for path in ref.input_paths()
     )
+    if build_env is not None:
+        inputs += tuple(variable_input(name) for name in sorted(used & build_env.variables().keys()))
     return Rendered(objects=objects, source_type=kind, inputs=inputs)
 
 
@@ -78,6 +91,16 @@ def ref_input(ref: str, path: str) -> str:
     (``app/x``, ``.``) and never hold ``//``, even in a directory that happens to be named ``$values``.
     """
     return f"${ref}//{path}"
+
+
+def variable_input(name: str) -> str:
+    """The input name of build variable ``name``: ``//ARGOCD_APP_REVISION``; no repository path starts with ``//``."""
+    return f"//{name}"
+
+
+def split_variable_input(name: str) -> str | None:
+    """The build variable an input name stands for, or None for a repository path."""
+    return name[2:] if name.startswith("//") else None
 
 
 def split_ref_input(name: str) -> tuple[str | None, str]:
