@@ -43,7 +43,6 @@ def test_ref_inputs_count_for_the_source_whose_repository_holds_them() -> None:
     assert inputs == (("chart",), ("envs/prod.yaml",))
 
 
-
 def test_a_source_that_names_its_commit_is_touched_by_every_push() -> None:
     app = ApplicationSource.model_validate({"repoURL": "https://git.example/app", "path": "chart"})
     values = ApplicationSource.model_validate({"repoURL": "https://git.example/values", "ref": "values"})

@@ -46,6 +46,7 @@ from tether.render.manifests import (
     load_yaml_documents,
     objects_from_json,
 )
+from tether.render.overrides import override_files
 from tether.render.paths import Checkout, is_symlink_loop
 from tether.render.request import RenderRequest
 
@@ -104,8 +105,14 @@ def _yaml_objects(text: str) -> list[dict[str, Any]]:
 
 
 def manifest_files(checkout: Checkout, app_dir: Path, spec: DirectorySource) -> Iterator[tuple[str, Path]]:
-    """(path relative to the app dir, real path) of every manifest file the app includes."""
+    """(path relative to the app dir, real path) of every manifest file the app includes.
+
+    The app's parameter override files (``.argocd-source.yaml`` …) are part of its spec, not manifests.
+    """
+    overrides = override_files(checkout.app)
     for relative, entry in _walk(app_dir, spec.recurse):
+        if relative in overrides:
+            continue
         looped = (spec.recurse or MANIFEST_NAME.match(entry.name)) and entry.is_symlink() and is_symlink_loop(entry)
         if looped:
             raise render_error(checkout.app, f"manifest {_shown(checkout, app_dir, relative)}", "is a symlink loop")

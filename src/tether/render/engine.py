@@ -9,8 +9,10 @@ A source of a multi-source app may read Helm value files from other sources' rep
 (``$<ref>/…``): their checkouts come in ``refs`` and what was read there joins the inputs as
 ``$<ref>//<path>``, so the cache can ask that repository for the path's tree id.
 
-With a ``BuildEnv``, Argo CD's build variables (``$ARGOCD_APP_NAME`` …) are expanded in the
-spec first (``tether.render.buildenv``), and each variable the spec used joins the inputs as
+Argo CD's parameter override files in the app path (``.argocd-source.yaml``,
+``.argocd-source-<app>.yaml``) are merged into the spec first (``tether.render.overrides``).
+With a ``BuildEnv``, Argo CD's build variables (``$ARGOCD_APP_NAME`` …) are then expanded in
+the spec (``tether.render.buildenv``), and each variable the spec used joins the inputs as
 ``//<NAME>``: the cache keys it on the variable's value, so a render that used
 ``$ARGOCD_APP_REVISION`` is redone at every commit and one that did not is not.
 """
@@ -29,6 +31,7 @@ from tether.render.directory import render_directory
 from tether.render.helm import render_helm
 from tether.render.kustomize import render_kustomize
 from tether.render.limits import RenderLimits
+from tether.render.overrides import merge_overrides
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
 
@@ -65,12 +68,13 @@ async def render(
     ``field_prefix`` (``spec.sources[1].``) starts field names in errors; ``build_env`` gives
     the build variables their values (without it they are left as written).
     """
-    used: frozenset[str] = frozenset()
-    if build_env is not None:
-        source, used = expand_source(source, build_env)
     checkout = Checkout(app=app, root=root)
     ref_checkouts = {name: Checkout(app=app, root=ref_root) for name, ref_root in (refs or {}).items()}
     app_dir = checkout.app_dir(source.path)
+    source = merge_overrides(checkout, app_dir, source)
+    used: frozenset[str] = frozenset()
+    if build_env is not None:
+        source, used = expand_source(source, build_env)
     kind = source_type(app, source, app_dir)
     request = RenderRequest(
         app=app, source=source, namespace=namespace, limits=limits, refs=ref_checkouts, field_prefix=field_prefix
