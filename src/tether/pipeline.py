@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tether.capabilities import Capabilities
 from tether.errors import Reason, TetherError
 from tether.model.application import DEFAULT_PROJECT_NAME
 from tether.model.source import ApplicationSource, SourceType, ref_errors
 from tether.render import Rendered, RenderLimits, render
 from tether.render.buildenv import BuildEnv
 from tether.render.cache import CacheScope, RenderCache
-from tether.render.engine import split_ref_input, split_variable_input
+from tether.render.engine import CAPABILITIES_FACT, split_fact_input, split_ref_input
 from tether.render.paths import check_local_size
 from tether.render.versions import tool_versions
 from tether.resource import ResourceKey
@@ -112,6 +113,7 @@ async def desired_state(
     redactor: Redactor = REDACTOR,
     namespace: str | None = None,
     project: str = DEFAULT_PROJECT_NAME,
+    capabilities: Capabilities | None = None,
     credentials: Credentials | None = None,
     limits: RenderLimits = RenderLimits(),
 ) -> DesiredState:
@@ -119,7 +121,8 @@ async def desired_state(
 
     ``secrets_backend`` None leaves placeholders unresolved (for showing what git says).
     Errors name fields as in ``spec.source`` (``helm.valueFiles[0]``). ``app``, ``namespace``,
-    ``project`` and the commit are what Argo CD's build variables (``$ARGOCD_APP_NAME`` …) expand to.
+    ``project`` and the commit are what Argo CD's build variables (``$ARGOCD_APP_NAME`` …) expand to;
+    ``capabilities`` are the destination cluster's, for Helm (None: Helm's defaults).
     """
     return await _desired(
         app,
@@ -131,6 +134,7 @@ async def desired_state(
         redactor=redactor,
         namespace=namespace,
         project=project,
+        capabilities=capabilities,
         credentials_for=lambda _url: credentials,
         limits=limits,
     )
@@ -146,6 +150,7 @@ async def desired_state_of_sources(
     redactor: Redactor = REDACTOR,
     namespace: str | None = None,
     project: str = DEFAULT_PROJECT_NAME,
+    capabilities: Capabilities | None = None,
     credentials_for: CredentialsFor | None = None,
     limits: RenderLimits = RenderLimits(),
     fields: Sequence[str] | None = None,
@@ -171,6 +176,7 @@ async def desired_state_of_sources(
         redactor=redactor,
         namespace=namespace,
         project=project,
+        capabilities=capabilities,
         credentials_for=credentials_for or (lambda _url: None),
         limits=limits,
     )
@@ -187,6 +193,7 @@ async def _desired(
     redactor: Redactor,
     namespace: str | None,
     project: str,
+    capabilities: Capabilities | None,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
 ) -> DesiredState:
@@ -220,6 +227,7 @@ async def _desired(
             cache=cache,
             namespace=namespace,
             project=project,
+            capabilities=capabilities,
             credentials_for=credentials_for,
             limits=limits,
         )
@@ -260,6 +268,7 @@ async def _render_source(
     cache: RenderCache | None,
     namespace: str | None,
     project: str,
+    capabilities: Capabilities | None,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
 ) -> _SourceResult:
@@ -302,6 +311,7 @@ async def _render_source(
                 refs=ref_roots,
                 field_prefix=prefix,
                 build_env=env,
+                capabilities=capabilities,
             )
 
     if cache is None or git is None or commit is None or any(revisions[at] is None for at in used.values()):
@@ -310,9 +320,11 @@ async def _render_source(
 
     async def tree_ids(paths: Sequence[str]) -> Mapping[str, str | None]:
         async def one(name: str) -> str | None:
-            variable = split_variable_input(name)
-            if variable is not None:  # keyed on the value a build variable had in the render
-                return env.variables().get(variable)
+            fact = split_fact_input(name)
+            if fact == CAPABILITIES_FACT:
+                return capabilities.digest if capabilities is not None else None
+            if fact is not None:  # keyed on the value a build variable had in the render
+                return env.variables().get(fact)
             ref, path = split_ref_input(name)
             if ref is None:
                 return await git.tree_id(url, commit, path, credentials_for(url))

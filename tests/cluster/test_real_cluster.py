@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.cluster.wait import eventually
+from tether.capabilities import read_capabilities
 from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind
 
 
@@ -32,6 +33,17 @@ async def test_version_is_the_pinned_release(kube: Cluster) -> None:
     version = await kube.version()
     assert version["gitVersion"] == "v1.36.3"
     assert (version["major"], version["minor"]) == ("1", "36")
+
+
+async def test_capabilities_list_every_served_version_and_kind_as_helm_does(kube: Cluster) -> None:
+    found = await read_capabilities(kube)
+    version = (await kube.version())["gitVersion"]
+    assert found.kube_version and version.lstrip("v").startswith(found.kube_version)
+    served = set(found.api_versions)
+    assert {"v1", "v1/Pod", "apps/v1", "apps/v1/Deployment", "batch/v1/Job"} <= served
+    # every version a group serves, not only the preferred one (autoscaling serves v1 and v2)
+    assert {"autoscaling/v1", "autoscaling/v2", "autoscaling/v2/HorizontalPodAutoscaler"} <= served
+    assert not any(name.endswith("/status") for name in served)  # subresources are not kinds
 
 
 async def test_two_fake_nodes_are_ready(kube: Cluster) -> None:

@@ -199,3 +199,31 @@ async def test_a_poll_compares_only_the_apps_whose_revision_moved(
         lambda s: (s.get("sync") or {}).get("revision") == second and synced_healthy(s),
         timeout=30,
     )
+
+
+async def test_a_chart_sees_the_destinations_apis(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """As in Argo CD, Helm's .Capabilities are the destination's: a kind gated on a served CRD is rendered."""
+    repo = git_server.create_repo(unique_repo_name)
+    gated = (
+        '{{- if .Capabilities.APIVersions.Has "tether.dev/v1alpha1/Application" }}\n'
+        + configmap("gated", "{{ .Capabilities.KubeVersion.Version }}")
+        + "{{- end }}\n"
+    )
+    repo.commit(
+        "chart",
+        files={
+            "chart/Chart.yaml": "apiVersion: v2\nname: gated\nversion: 0.1.0\n",
+            "chart/templates/cm.yaml": gated,
+            "chart/templates/absent.yaml": '{{- if .Capabilities.APIVersions.Has "example.invalid/v9" }}\n'
+            + configmap("absent")
+            + "{{- end }}\n",
+        },
+    )
+    await kube.apply(application("charted", namespace, repo.url, "chart", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, "charted"), synced_healthy)
+    live = await kube.get("v1", "ConfigMap", "gated", namespace)
+    version = (await kube.version())["gitVersion"]
+    assert live is not None and live["data"]["value"] == version.partition("+")[0]
+    assert await kube.get("v1", "ConfigMap", "absent", namespace) is None

@@ -4,7 +4,9 @@ import pytest
 import yaml
 
 from tests.render.helpers import names, render_local, write_tree
-from tether.render import RenderError
+from tether.capabilities import Capabilities
+from tether.model.source import ApplicationSource, HelmSource
+from tether.render import RenderError, render
 from tether.render.toolenv import private_tool_env
 from tether.secrets import REDACTOR
 
@@ -247,3 +249,51 @@ def test_each_render_gets_private_throwaway_helm_homes() -> None:
         with private_tool_env() as (second, _):
             assert second["HELM_CONFIG_HOME"] != first["HELM_CONFIG_HOME"]
     assert not scratch.exists()
+
+
+CAPABLE_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: capable\nversion: 0.1.0\n",
+    "values.yaml": "{}\n",
+    "templates/cm.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: versions}\n"
+        "data:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+        '  monitored: {{ .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor" | quote }}\n'
+    ),
+}
+
+
+async def test_the_destinations_capabilities_reach_the_chart_unless_the_spec_sets_its_own(tmp_path: Path) -> None:
+    write_tree(tmp_path, {f"chart/{name}": text for name, text in CAPABLE_CHART.items()})
+    cluster = Capabilities.of("v1.29.3+k3s1", ["v1", "v1/ConfigMap", "monitoring.coreos.com/v1/ServiceMonitor"])
+    source = ApplicationSource.model_validate({"repoURL": str(tmp_path), "path": "chart"})
+
+    with_cluster = await render("app", source, tmp_path, capabilities=cluster)
+    assert with_cluster.objects[0]["data"] == {"kube": "v1.29.3", "monitored": "true"}
+    assert with_cluster.inputs == ("chart", "//capabilities")  # the cache keys the render on them
+
+    defaults = await render("app", source, tmp_path)
+    assert defaults.objects[0]["data"]["monitored"] == "false" and defaults.inputs == ("chart",)
+
+    own = source.model_copy(
+        update={"helm": HelmSource(kube_version="1.31.0", api_versions=("apps/v1",))}
+    )  # the spec's replace the cluster's, as in Argo CD
+    overridden = await render("app", own, tmp_path, capabilities=cluster)
+    assert overridden.objects[0]["data"] == {"kube": "v1.31.0", "monitored": "false"}
+
+
+async def test_kustomize_inflates_charts_with_the_destinations_capabilities(tmp_path: Path) -> None:
+    write_tree(tmp_path, {f"app/charts/capable/{name}": text for name, text in CAPABLE_CHART.items()})
+    write_tree(tmp_path, {"app/kustomization.yaml": "helmCharts:\n- name: capable\n  releaseName: rel\n"})
+    cluster = Capabilities.of("v1.30.2", ["monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor"])
+    source = ApplicationSource.model_validate({"repoURL": str(tmp_path), "path": "app"})
+    rendered = await render("app", source, tmp_path, capabilities=cluster)
+    assert rendered.objects[0]["data"] == {"kube": "v1.30.2", "monitored": "true"}
+
+
+def test_capabilities_from_the_api_servers_answers() -> None:
+    found = Capabilities.of("v1.34.1+k3s1", ["apps/v1", "v1", "apps/v1", "v1/Pod"])
+    assert found.kube_version == "1.34.1" and found.api_versions == ("apps/v1", "v1", "v1/Pod")
+    assert Capabilities.of("v1.28", []).kube_version == "1.28.0"
+    assert Capabilities.of("unknown", []).kube_version == ""
+    assert found.digest == Capabilities.of("v1.34.1", ["v1", "v1/Pod", "apps/v1"]).digest
+    assert found.digest != Capabilities.of("v1.34.1", ["v1", "v1/Pod"]).digest

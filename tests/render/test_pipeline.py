@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.render.helpers import manifest
+from tether.capabilities import Capabilities
 from tether.model.source import ApplicationSource, SourceType
 from tether.pipeline import desired_state, is_local_source
 from tether.render.cache import RenderCache
@@ -254,3 +255,26 @@ async def test_build_variables_expand_and_only_a_revision_variable_renders_every
     assert not second["tagged"].cache_hit and second["tagged"].objects[0]["data"]["tag"] == second_commit[:7]
     assert second["named"].cache_hit and second["named"].objects == first["named"].objects
     assert (cache.stats.renders, cache.stats.hits) == (3, 1)
+
+
+async def test_a_chart_renders_again_when_its_cluster_serves_other_apis_and_plain_yaml_does_not(
+    git_server: Any, tmp_path: Path
+) -> None:
+    repo = git_server.create_repo(f"capabilities-{uuid.uuid4().hex[:8]}")
+    repo.commit("a chart and plain yaml", {**CHART_REPO, "plain/cm.yaml": manifest("ConfigMap", "plain")})
+    git, cache = CountingGitCache(tmp_path / "git"), RenderCache(tmp_path / "render")
+    before = Capabilities.of("v1.36.3", ["v1", "apps/v1"])
+    after = Capabilities.of("v1.36.3", ["v1", "apps/v1", "monitoring.coreos.com/v1"])  # a CRD was installed
+
+    async def both(capabilities: Capabilities) -> dict[str, bool]:
+        states = {
+            path: await desired_state(
+                path, source(repo.url, path), git=git, cache=cache, secrets_backend=None, capabilities=capabilities
+            )
+            for path in ("chart", "plain")
+        }
+        return {path: state.cache_hit for path, state in states.items()}
+
+    assert await both(before) == {"chart": False, "plain": False}
+    assert await both(before) == {"chart": True, "plain": True}
+    assert await both(after) == {"chart": False, "plain": True}

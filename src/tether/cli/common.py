@@ -11,6 +11,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 from pydantic import ValidationError
 
+from tether.capabilities import Capabilities, read_capabilities
+from tether.cluster import Cluster, ClusterError
 from tether.diff import parse_ignore_differences
 from tether.errors import TetherError
 from tether.model.source import ApplicationSource
@@ -102,11 +104,54 @@ def build_source(
 
 
 async def load_desired(
-    app: str, spec: ApplicationSource, namespace: str | None, cache_dir: Path | None = None
+    app: str,
+    spec: ApplicationSource,
+    namespace: str | None,
+    cache_dir: Path | None = None,
+    capabilities: Capabilities | None = None,
 ) -> DesiredState:
-    """Source → render → secrets for a one-shot command (git cache under the cache root; no render cache)."""
+    """Source → render → secrets for a one-shot command (git cache under the cache root; no render cache).
+
+    ``capabilities`` are the target cluster's, for Helm (``diff`` and ``sync`` have one; ``render`` has not).
+    """
     git = None if is_local_source(spec.repo_url) else GitCache((cache_dir or cache_root()) / "git")
-    return await desired_state(app, spec, git=git, cache=None, secrets_backend=PassBackend(), namespace=namespace)
+    return await desired_state(
+        app,
+        spec,
+        git=git,
+        cache=None,
+        secrets_backend=PassBackend(),
+        namespace=namespace,
+        capabilities=capabilities,
+    )
+
+
+async def connect_and_load(
+    app: str, spec: ApplicationSource, namespace: str | None, kubeconfig: str | None, context: str | None
+) -> tuple[Cluster, DesiredState]:
+    """The target cluster and the app rendered for it, with its capabilities reaching Helm.
+
+    A render error is reported before a cluster error: a malformed manifest is the first thing
+    to fix whether the cluster answers or not. The caller closes the cluster.
+    """
+    cluster: Cluster | None = None
+    capabilities: Capabilities | None = None
+    unusable: ClusterError | None = None
+    try:
+        cluster = await Cluster.connect(kubeconfig, context)
+        capabilities = await read_capabilities(cluster)
+    except ClusterError as exc:
+        unusable = exc
+    try:
+        state = await load_desired(app, spec, namespace, capabilities=capabilities)
+        if unusable is not None:
+            raise unusable
+    except BaseException:
+        if cluster is not None:
+            await cluster.close()
+        raise
+    assert cluster is not None  # connected, or ``unusable`` was raised
+    return cluster, state
 
 
 def load_rules(path: Path | None) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from tether.cli.common import app_destination_options, build_source, fail, load_desired, load_rules
-from tether.cluster import Cluster, LiveCache
+from tether.cli.common import app_destination_options, build_source, connect_and_load, fail, load_rules
+from tether.cluster import LiveCache
 from tether.diff import AppDiff, diff_app
 from tether.diff.jq import DEFAULT_TIMEOUT
 from tether.errors import TetherError
@@ -49,8 +49,10 @@ async def _run(
     rules: list[dict[str, Any]],
     jq_timeout: float,
 ) -> AppDiff:
-    state = await load_desired(app, build_source(source, revision, app_path), namespace)
-    async with await Cluster.connect(kubeconfig, context) as cluster, LiveCache(cluster) as cache:
+    cluster, state = await connect_and_load(
+        app, build_source(source, revision, app_path), namespace, kubeconfig, context
+    )
+    async with cluster, LiveCache(cluster) as cache:
         await cache.track_all()  # so leftovers of kinds git no longer has show as Extraneous
         return await diff_app(
             app,

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from tether.cli.common import EXIT_ERROR, app_destination_options, build_source, fail, load_desired, load_rules
+from tether.cli.common import EXIT_ERROR, app_destination_options, build_source, connect_and_load, fail, load_rules
 from tether.cluster import Cluster, ClusterError, UnknownKind
 from tether.diff import assign_namespaces
 from tether.errors import TetherError
@@ -132,11 +132,12 @@ async def _run(
     state_file: Path | None = None,
 ) -> tuple[SyncResult, HealthStatus | None, list[str]]:
     resume = read_state(state_file, app)
-    state = await load_desired(app, build_source(source, revision, app_path), namespace)
+    cluster, state = await connect_and_load(
+        app, build_source(source, revision, app_path), namespace, kubeconfig, context
+    )
     options = replace(options, revision=state.revision or "")
     if resume is not None:
         _say(f"resuming the sync started at {resume.started_at} (run {resume.run_id})")
-    cluster = await Cluster.connect(kubeconfig, context)
     async with cluster:
         result = await sync_app(
             app,

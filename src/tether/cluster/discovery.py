@@ -111,19 +111,41 @@ class Discovery:
         time): a controller starting a hundred syncs asks once, not twice per sync. ``invalidate``
         forgets it, as after a CRD was applied.
         """
-        loop = asyncio.get_running_loop()
-        if self._served is not None and loop.time() - self._served[0] < SERVED_TTL:
-            core, groups = self._served[1]
-        else:
-            if self._listing is None or self._listing.done():
-                self._listing = asyncio.ensure_future(self._list_groups())
-            core, groups = await asyncio.shield(self._listing)
-            self._served = (loop.time(), (core, groups))
+        core, groups = await self._groups()
         versions = list(core.get("versions") or [])
         for group in groups.get("groups") or []:
             preferred = (group.get("preferredVersion") or {}).get("groupVersion")
             if preferred:
                 versions.append(preferred)
+        known = await self._resources(versions)
+        return [info for api_version in versions for info in known.get(api_version, {}).values()]
+
+    async def api_versions(self) -> list[str]:
+        """Every served group version and ``group/version/Kind``, sorted: helm's ``.Capabilities.APIVersions``.
+
+        All the versions a group serves, not only the preferred one, as helm lists them from a live cluster.
+        """
+        core, groups = await self._groups()
+        versions = list(core.get("versions") or [])
+        for group in groups.get("groups") or []:
+            versions += [str(v["groupVersion"]) for v in group.get("versions") or [] if v.get("groupVersion")]
+        known = await self._resources(versions)
+        names = set(known)
+        names.update(f"{api_version}/{kind}" for api_version, kinds in known.items() for kind in kinds)
+        return sorted(names)
+
+    async def _groups(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        if self._served is not None and loop.time() - self._served[0] < SERVED_TTL:
+            return self._served[1]
+        if self._listing is None or self._listing.done():
+            self._listing = asyncio.ensure_future(self._list_groups())
+        listing = await asyncio.shield(self._listing)
+        self._served = (loop.time(), listing)
+        return listing
+
+    async def _resources(self, versions: list[str]) -> dict[str, dict[str, ResourceInfo]]:
+        """The resources of each group version (cached), skipping groups that cannot be read now."""
         known = {v: self._by_group_version[v] for v in versions if v in self._by_group_version}
         missing = [v for v in versions if v not in known]
         # read at once: a cold start asks for some twenty groups
@@ -137,7 +159,7 @@ class Discovery:
                 log.warning("discovery skipped a group version", api_version=api_version, error=str(result))
             else:
                 raise result
-        return [info for api_version in versions for info in known.get(api_version, {}).values()]
+        return known
 
     async def _list_groups(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return (await self._get_json("/api") or {}), (await self._get_json("/apis") or {})

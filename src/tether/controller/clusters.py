@@ -20,8 +20,10 @@ from typing import Any
 
 import structlog
 
+from tether.capabilities import Capabilities, read_capabilities
 from tether.cluster import Cluster, LiveCache
 from tether.cluster.cache import CacheEvent
+from tether.cluster.errors import ClusterError
 from tether.diff.dryrun import DryRuns
 from tether.errors import Reason, TetherError
 from tether.render.manifests import ManifestError, load_yaml
@@ -33,6 +35,7 @@ IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
 SECRET_TYPE_LABELS = ("tether.dev/secret-type", "argocd.argoproj.io/secret-type")
 CLUSTER_SELECTOR = "tether.dev/secret-type=cluster"
 NAMESPACE_WATCH_TIMEOUT = 10.0  # seconds: the Namespace watch is an optimisation, never a reason to wait long
+CAPABILITIES_TTL = 60.0  # seconds the cluster's version and API versions are reused for renders
 
 
 class ClusterConfigError(TetherError):
@@ -52,10 +55,34 @@ class Destination:
     dry_runs: DryRuns = field(default_factory=lambda: DryRuns(predict=True))
     listener: asyncio.Task[None] | None = None
     warming: asyncio.Task[None] | None = None
+    _capabilities: tuple[float, Capabilities] | None = field(default=None, repr=False)
+    _reading: asyncio.Future[Capabilities] | None = field(default=None, repr=False)
 
     @property
     def servers(self) -> set[str]:
         return {self.server.rstrip("/"), str(self.cluster.server or "").rstrip("/")}
+
+    async def capabilities(self) -> Capabilities:
+        """The cluster's version and API versions, for Helm; read at most every ``CAPABILITIES_TTL`` seconds.
+
+        Callers at the same time share one read. When a read fails, the last one stands if there
+        is one (a render should not fail for a discovery hiccup); otherwise the error is raised.
+        """
+        loop = asyncio.get_running_loop()
+        known = self._capabilities
+        if known is not None and loop.time() - known[0] < CAPABILITIES_TTL:
+            return known[1]
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(read_capabilities(self.cluster))
+        try:
+            found = await asyncio.shield(self._reading)
+        except ClusterError as exc:
+            if known is None:
+                raise
+            log.info("cluster capabilities not read again; the last stand", cluster=self.name, error=str(exc))
+            return known[1]
+        self._capabilities = (loop.time(), found)
+        return found
 
 
 async def _warm(destination: Destination) -> None:

@@ -28,7 +28,7 @@ from tether.model.source import ApplicationSource
 from tether.pipeline import desired_state_of_sources, is_local_source
 from tether.render.buildenv import COMMIT_VARIABLES
 from tether.render.cache import RenderCache
-from tether.render.engine import split_variable_input
+from tether.render.engine import CAPABILITIES_FACT, fact_input, split_fact_input
 from tether.resource import ResourceKey
 from tether.secrets import REDACTOR
 from tether.source import Credentials, GitCache, normalise_url
@@ -99,7 +99,7 @@ def inputs_by_source(
     by_ref = {s.ref: i for i, s in enumerate(sources) if s.ref}
     for index, inputs in enumerate(source_inputs[: len(sources)]):
         for path in inputs:
-            variable = split_variable_input(path)
+            variable = split_fact_input(path)
             if variable is not None:
                 if variable in COMMIT_VARIABLES:
                     per_commit.add(index)
@@ -150,6 +150,7 @@ class Comparer:
         app: Application,
         memory: AppMemory,
         reasons: frozenset[str],
+        destination: Destination,
         *,
         sources: Sequence[ApplicationSource] | None = None,
         remember: bool = True,
@@ -157,7 +158,9 @@ class Comparer:
         """The app's desired objects: from memory when nothing that feeds them changed, else rendered.
 
         ``sources`` overrides the spec's (a sync to a pinned revision); such a render is not
-        remembered as the app's desired state.
+        remembered as the app's desired state. The destination's capabilities (for Helm) count
+        as a change when the last render used them and the cluster now serves other APIs; they
+        are read only when git is asked too, so drift never costs a discovery request.
         """
         digest = spec_digest(app, memory)
         pinned = sources is not None
@@ -176,6 +179,7 @@ class Comparer:
                 if not is_local_source(source.repo_url):
                     self.git.forget_refs(source.repo_url)
         revisions = await self.resolve(sources)
+        capabilities = await destination.capabilities()
         if (
             not pinned
             and not hard
@@ -183,6 +187,7 @@ class Comparer:
             and memory.spec_digest == digest
             and memory.revisions == revisions
             and memory.rendered_generation == memory.secrets_generation
+            and memory.capabilities in ("", capabilities.digest)
         ):
             return memory.desired
         generation = memory.secrets_generation
@@ -196,6 +201,7 @@ class Comparer:
                 redactor=REDACTOR,
                 namespace=app.spec.destination.namespace or None,
                 project=app.spec.project,
+                capabilities=capabilities,
                 credentials_for=self.credentials_for,
                 fields=None if app.spec.multi_source else ("spec.source.",),
             )
@@ -209,6 +215,8 @@ class Comparer:
             memory.repos = frozenset(normalise_url(s.repo_url) for s in sources if not is_local_source(s.repo_url))
             memory.render_warnings = tuple(state.warnings)
             memory.inputs = inputs_by_source(sources, state.source_inputs)
+            used = any(fact_input(CAPABILITIES_FACT) in inputs for inputs in state.source_inputs)
+            memory.capabilities = capabilities.digest if used else ""
             memory.moved = None
             usage = state.secret_usage
             memory.secret_entries = frozenset(usage.entries) if usage is not None else frozenset()

@@ -529,7 +529,7 @@ class Controller:
         try:
             if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
                 self._check_repo_backoff(app)
-            desired = await self.comparer.desired(app, memory, reasons)
+            desired = await self.comparer.desired(app, memory, reasons, destination)
             resource_violations = project.resource_violations(await scopes(destination, desired))
             if resource_violations:
                 await self._invalid(name, "; ".join(resource_violations))

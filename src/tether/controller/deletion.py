@@ -157,7 +157,7 @@ async def _post_delete_hooks(c: Controller, app: Application, destination: Any) 
     """Apply the app's PostDelete hooks and wait for each to finish (Argo CD: after every resource is gone)."""
     memory = c.memory_of(app.name)
     try:
-        desired = await c.comparer.desired(app, memory, frozenset({"start"}))
+        desired = await c.comparer.desired(app, memory, frozenset({"start"}), destination)
     except TetherError as exc:
         log.warning("cannot render the app for its PostDelete hooks; none run", app=app.name, error=str(exc))
         return

@@ -47,6 +47,7 @@ class AppMemory:
     # through ``$<ref>/``): a push that changes none of them needs no render (tether.controller.webhooks);
     # None for a source whose output names its commit ($ARGOCD_APP_REVISION), which every push changes.
     inputs: tuple[tuple[str, ...] | None, ...] = ()
+    capabilities: str = ""  # digest of the destination's capabilities its last render used; "" if it used none
     moved: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # (from, to) revisions a webhook found unread
     parsed: tuple[tuple[str, str], Application] | None = field(default=None, repr=False)  # (uid, rv), app
     digested: tuple[ApplicationSpec, str] | None = field(default=None, repr=False)  # a spec, its spec_digest

@@ -359,12 +359,12 @@ class Operations:
             try:
                 if request.sources is not None:
                     desired = await c.comparer.desired(
-                        app, memory, frozenset({"operation"}), sources=request.sources, remember=False
+                        app, memory, frozenset({"operation"}), destination, sources=request.sources, remember=False
                     )
                     revisions = request.revisions or ()
                 else:
                     desired = await c.comparer.desired(
-                        app, memory, frozenset({"operation"}) if memory.desired is None else frozenset()
+                        app, memory, frozenset({"operation"}) if memory.desired is None else frozenset(), destination
                     )
                     revisions = memory.revisions
             except TetherError as exc:

@@ -12,9 +12,13 @@ A source of a multi-source app may read Helm value files from other sources' rep
 Argo CD's parameter override files in the app path (``.argocd-source.yaml``,
 ``.argocd-source-<app>.yaml``) are merged into the spec first (``tether.render.overrides``).
 With a ``BuildEnv``, Argo CD's build variables (``$ARGOCD_APP_NAME`` …) are then expanded in
-the spec (``tether.render.buildenv``), and each variable the spec used joins the inputs as
-``//<NAME>``: the cache keys it on the variable's value, so a render that used
-``$ARGOCD_APP_REVISION`` is redone at every commit and one that did not is not.
+the spec (``tether.render.buildenv``). With ``Capabilities``, Helm (and kustomize's Helm
+inflation) see the destination cluster's version and API versions, as in Argo CD.
+
+Inputs that are not repository content are *facts*, named ``//<name>``: each build variable
+the spec used, and ``//capabilities`` for a Helm or kustomize render that was given them.
+The cache keys a fact on its value, so a render that used ``$ARGOCD_APP_REVISION`` is redone
+at every commit, and a chart is rendered again when its cluster serves new APIs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tether.capabilities import Capabilities
 from tether.model.source import ApplicationSource, SourceType
 from tether.render.buildenv import BuildEnv, expand_source
 from tether.render.detect import source_type
@@ -40,6 +45,10 @@ _RENDERERS = {
     SourceType.HELM: render_helm,
     SourceType.KUSTOMIZE: render_kustomize,
 }
+
+
+CAPABILITIES_FACT = "capabilities"
+"""The fact of the destination's ``Capabilities``, keyed on their digest."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +70,14 @@ async def render(
     refs: Mapping[str, Path] | None = None,
     field_prefix: str = "",
     build_env: BuildEnv | None = None,
+    capabilities: Capabilities | None = None,
 ) -> Rendered:
     """Render ``source.path`` of the repository checked out at ``root`` for ``app``.
 
     ``refs`` maps ref names to the checked-out roots of those sources (``$<ref>/…`` value files);
     ``field_prefix`` (``spec.sources[1].``) starts field names in errors; ``build_env`` gives
-    the build variables their values (without it they are left as written).
+    the build variables their values (without it they are left as written); ``capabilities``
+    are the destination cluster's (without them, the tools' defaults).
     """
     checkout = Checkout(app=app, root=root)
     ref_checkouts = {name: Checkout(app=app, root=ref_root) for name, ref_root in (refs or {}).items()}
@@ -77,14 +88,22 @@ async def render(
         source, used = expand_source(source, build_env)
     kind = source_type(app, source, app_dir)
     request = RenderRequest(
-        app=app, source=source, namespace=namespace, limits=limits, refs=ref_checkouts, field_prefix=field_prefix
+        app=app,
+        source=source,
+        namespace=namespace,
+        limits=limits,
+        refs=ref_checkouts,
+        field_prefix=field_prefix,
+        capabilities=capabilities,
     )
     objects = await _RENDERERS[kind](checkout, app_dir, request)
     inputs = checkout.input_paths() + tuple(
         ref_input(name, path) for name, ref in sorted(ref_checkouts.items()) for path in ref.input_paths()
     )
     if build_env is not None:
-        inputs += tuple(variable_input(name) for name in sorted(used & build_env.variables().keys()))
+        inputs += tuple(fact_input(name) for name in sorted(used & build_env.variables().keys()))
+    if capabilities is not None and kind in (SourceType.HELM, SourceType.KUSTOMIZE):
+        inputs += (fact_input(CAPABILITIES_FACT),)
     return Rendered(objects=objects, source_type=kind, inputs=inputs)
 
 
@@ -97,13 +116,13 @@ def ref_input(ref: str, path: str) -> str:
     return f"${ref}//{path}"
 
 
-def variable_input(name: str) -> str:
-    """The input name of build variable ``name``: ``//ARGOCD_APP_REVISION``; no repository path starts with ``//``."""
+def fact_input(name: str) -> str:
+    """The input name of a fact (``//ARGOCD_APP_REVISION``, ``//capabilities``); no repository path starts with ``//``."""
     return f"//{name}"
 
 
-def split_variable_input(name: str) -> str | None:
-    """The build variable an input name stands for, or None for a repository path."""
+def split_fact_input(name: str) -> str | None:
+    """The fact an input name stands for, or None for a repository path."""
     return name[2:] if name.startswith("//") else None
 
 

@@ -56,8 +56,10 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
         namespace = spec.namespace or request.namespace
         if namespace:
             argv += ["--namespace", namespace]
-        if spec.kube_version:
-            argv += ["--kube-version", spec.kube_version]
+        cluster = request.capabilities
+        kube_version = spec.kube_version or (cluster.kube_version if cluster else "")
+        if kube_version:
+            argv += ["--kube-version", kube_version]
         for parameter in spec.parameters:
             argv += [parameter.set_flag, f"{parameter.name}={_escape_set_value(parameter.value)}"]
         for name, path in file_parameters:
@@ -69,8 +71,8 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             inline_file = scratch / "inline-values.yaml"
             inline_file.write_text(inline if isinstance(inline, str) else yaml.safe_dump(inline))
             argv += ["--values", str(inline_file)]
-        for api_version in spec.api_versions:
-            argv += ["--api-versions", api_version]
+        for api_version in spec.api_versions or (cluster.api_versions if cluster else ()):
+            argv += ["--api-versions", api_version]  # the spec's replace the cluster's, as in Argo CD
         if not spec.skip_crds:
             argv.append("--include-crds")
         if spec.skip_schema_validation:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tether.capabilities import Capabilities
 from tether.model.source import ApplicationSource
 from tether.render.limits import RenderLimits
 from tether.render.paths import Checkout
@@ -25,3 +26,4 @@ class RenderRequest:
     limits: RenderLimits = RenderLimits()
     refs: Mapping[str, Checkout] = field(default_factory=dict)
     field_prefix: str = ""
+    capabilities: Capabilities | None = None  # the destination's; None renders with the tools' defaults
