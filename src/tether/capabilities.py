@@ -4,7 +4,8 @@ Argo CD renders Helm charts (and kustomize's ``helmCharts``) with the destinatio
 and API versions, so a chart that asks ``.Capabilities.APIVersions.Has "monitoring.coreos.com/v1"``
 renders what that cluster can take. Tether does the same wherever a cluster is at hand: the
 controller (per destination) and ``tether diff`` / ``tether sync``. ``tether render`` has no
-cluster and renders with Helm's defaults.
+cluster and renders with Helm's defaults. Renders ask through a ``CapabilitiesSource``, so a
+plain-YAML app never costs a discovery request.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -43,6 +44,10 @@ class Capabilities:
         """What the render cache keys a render that used them on."""
         text = json.dumps([self.kube_version, self.api_versions], separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+CapabilitiesSource = Callable[[], Awaitable[Capabilities]]
+"""Where a render gets the destination's capabilities: asked only by a render that uses them (Helm, kustomize)."""
 
 
 async def read_capabilities(cluster: Cluster) -> Capabilities:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tether.capabilities import Capabilities
+from tether.capabilities import CapabilitiesSource
 from tether.errors import Reason, TetherError
 from tether.model.application import DEFAULT_PROJECT_NAME
 from tether.model.source import ApplicationSource, SourceType, ref_errors
@@ -113,7 +113,7 @@ async def desired_state(
     redactor: Redactor = REDACTOR,
     namespace: str | None = None,
     project: str = DEFAULT_PROJECT_NAME,
-    capabilities: Capabilities | None = None,
+    capabilities: CapabilitiesSource | None = None,
     credentials: Credentials | None = None,
     limits: RenderLimits = RenderLimits(),
 ) -> DesiredState:
@@ -122,7 +122,7 @@ async def desired_state(
     ``secrets_backend`` None leaves placeholders unresolved (for showing what git says).
     Errors name fields as in ``spec.source`` (``helm.valueFiles[0]``). ``app``, ``namespace``,
     ``project`` and the commit are what Argo CD's build variables (``$ARGOCD_APP_NAME`` …) expand to;
-    ``capabilities`` are the destination cluster's, for Helm (None: Helm's defaults).
+    ``capabilities`` gives the destination cluster's to Helm (None: Helm's defaults).
     """
     return await _desired(
         app,
@@ -150,7 +150,7 @@ async def desired_state_of_sources(
     redactor: Redactor = REDACTOR,
     namespace: str | None = None,
     project: str = DEFAULT_PROJECT_NAME,
-    capabilities: Capabilities | None = None,
+    capabilities: CapabilitiesSource | None = None,
     credentials_for: CredentialsFor | None = None,
     limits: RenderLimits = RenderLimits(),
     fields: Sequence[str] | None = None,
@@ -193,7 +193,7 @@ async def _desired(
     redactor: Redactor,
     namespace: str | None,
     project: str,
-    capabilities: Capabilities | None,
+    capabilities: CapabilitiesSource | None,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
 ) -> DesiredState:
@@ -268,7 +268,7 @@ async def _render_source(
     cache: RenderCache | None,
     namespace: str | None,
     project: str,
-    capabilities: Capabilities | None,
+    capabilities: CapabilitiesSource | None,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
 ) -> _SourceResult:
@@ -322,7 +322,7 @@ async def _render_source(
         async def one(name: str) -> str | None:
             fact = split_fact_input(name)
             if fact == CAPABILITIES_FACT:
-                return capabilities.digest if capabilities is not None else None
+                return (await capabilities()).digest if capabilities is not None else None
             if fact is not None:  # keyed on the value a build variable had in the render
                 return env.variables().get(fact)
             ref, path = split_ref_input(name)

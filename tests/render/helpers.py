@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tether.capabilities import Capabilities, CapabilitiesSource
 from tether.model.source import ApplicationSource
 from tether.render import Rendered, render
 
@@ -33,6 +34,15 @@ async def render_local(
 ) -> Rendered:
     source = ApplicationSource.model_validate({"repoURL": str(root), "path": path, **spec})
     return await render(app, source, root, namespace=namespace)
+
+
+def given(capabilities: Capabilities) -> CapabilitiesSource:
+    """A capabilities source that answers ``capabilities``, as a destination would."""
+
+    async def source() -> Capabilities:
+        return capabilities
+
+    return source
 
 
 def object_set(objects: list[dict[str, Any]]) -> list[str]:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.render.helpers import names, render_local, write_tree
+from tests.render.helpers import given, names, render_local, write_tree
 from tether.capabilities import Capabilities
 from tether.model.source import ApplicationSource, HelmSource
 from tether.render import RenderError, render
@@ -267,7 +267,7 @@ async def test_the_destinations_capabilities_reach_the_chart_unless_the_spec_set
     cluster = Capabilities.of("v1.29.3+k3s1", ["v1", "v1/ConfigMap", "monitoring.coreos.com/v1/ServiceMonitor"])
     source = ApplicationSource.model_validate({"repoURL": str(tmp_path), "path": "chart"})
 
-    with_cluster = await render("app", source, tmp_path, capabilities=cluster)
+    with_cluster = await render("app", source, tmp_path, capabilities=given(cluster))
     assert with_cluster.objects[0]["data"] == {"kube": "v1.29.3", "monitored": "true"}
     assert with_cluster.inputs == ("chart", "//capabilities")  # the cache keys the render on them
 
@@ -277,7 +277,7 @@ async def test_the_destinations_capabilities_reach_the_chart_unless_the_spec_set
     own = source.model_copy(
         update={"helm": HelmSource(kube_version="1.31.0", api_versions=("apps/v1",))}
     )  # the spec's replace the cluster's, as in Argo CD
-    overridden = await render("app", own, tmp_path, capabilities=cluster)
+    overridden = await render("app", own, tmp_path, capabilities=given(cluster))
     assert overridden.objects[0]["data"] == {"kube": "v1.31.0", "monitored": "false"}
 
 
@@ -286,7 +286,7 @@ async def test_kustomize_inflates_charts_with_the_destinations_capabilities(tmp_
     write_tree(tmp_path, {"app/kustomization.yaml": "helmCharts:\n- name: capable\n  releaseName: rel\n"})
     cluster = Capabilities.of("v1.30.2", ["monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor"])
     source = ApplicationSource.model_validate({"repoURL": str(tmp_path), "path": "app"})
-    rendered = await render("app", source, tmp_path, capabilities=cluster)
+    rendered = await render("app", source, tmp_path, capabilities=given(cluster))
     assert rendered.objects[0]["data"] == {"kube": "v1.30.2", "monitored": "true"}
 
 

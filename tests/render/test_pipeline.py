@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.render.helpers import manifest
+from tests.render.helpers import given, manifest
 from tether.capabilities import Capabilities
 from tether.model.source import ApplicationSource, SourceType
 from tether.pipeline import desired_state, is_local_source
@@ -269,7 +269,12 @@ async def test_a_chart_renders_again_when_its_cluster_serves_other_apis_and_plai
     async def both(capabilities: Capabilities) -> dict[str, bool]:
         states = {
             path: await desired_state(
-                path, source(repo.url, path), git=git, cache=cache, secrets_backend=None, capabilities=capabilities
+                path,
+                source(repo.url, path),
+                git=git,
+                cache=cache,
+                secrets_backend=None,
+                capabilities=given(capabilities),
             )
             for path in ("chart", "plain")
         }

@@ -114,6 +114,11 @@ async def load_desired(
 
     ``capabilities`` are the target cluster's, for Helm (``diff`` and ``sync`` have one; ``render`` has not).
     """
+
+    async def known() -> Capabilities:
+        assert capabilities is not None
+        return capabilities
+
     git = None if is_local_source(spec.repo_url) else GitCache((cache_dir or cache_root()) / "git")
     return await desired_state(
         app,
@@ -122,7 +127,7 @@ async def load_desired(
         cache=None,
         secrets_backend=PassBackend(),
         namespace=namespace,
-        capabilities=capabilities,
+        capabilities=known if capabilities is not None else None,
     )
 
 

@@ -158,9 +158,10 @@ class Comparer:
         """The app's desired objects: from memory when nothing that feeds them changed, else rendered.
 
         ``sources`` overrides the spec's (a sync to a pinned revision); such a render is not
-        remembered as the app's desired state. The destination's capabilities (for Helm) count
-        as a change when the last render used them and the cluster now serves other APIs; they
-        are read only when git is asked too, so drift never costs a discovery request.
+        remembered as the app's desired state. The destination's capabilities count as a change
+        when the last render used them (Helm) and the cluster now serves other APIs; they are
+        read only when git is asked too and a render uses them, so drift and plain YAML never
+        cost a discovery request.
         """
         digest = spec_digest(app, memory)
         pinned = sources is not None
@@ -179,7 +180,6 @@ class Comparer:
                 if not is_local_source(source.repo_url):
                     self.git.forget_refs(source.repo_url)
         revisions = await self.resolve(sources)
-        capabilities = await destination.capabilities()
         if (
             not pinned
             and not hard
@@ -187,7 +187,7 @@ class Comparer:
             and memory.spec_digest == digest
             and memory.revisions == revisions
             and memory.rendered_generation == memory.secrets_generation
-            and memory.capabilities in ("", capabilities.digest)
+            and (not memory.capabilities or memory.capabilities == (await destination.capabilities()).digest)
         ):
             return memory.desired
         generation = memory.secrets_generation
@@ -201,7 +201,7 @@ class Comparer:
                 redactor=REDACTOR,
                 namespace=app.spec.destination.namespace or None,
                 project=app.spec.project,
-                capabilities=capabilities,
+                capabilities=destination.capabilities,
                 credentials_for=self.credentials_for,
                 fields=None if app.spec.multi_source else ("spec.source.",),
             )
@@ -216,7 +216,7 @@ class Comparer:
             memory.render_warnings = tuple(state.warnings)
             memory.inputs = inputs_by_source(sources, state.source_inputs)
             used = any(fact_input(CAPABILITIES_FACT) in inputs for inputs in state.source_inputs)
-            memory.capabilities = capabilities.digest if used else ""
+            memory.capabilities = (await destination.capabilities()).digest if used else ""
             memory.moved = None
             usage = state.secret_usage
             memory.secret_entries = frozenset(usage.entries) if usage is not None else frozenset()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.capabilities import Capabilities
+from tether.capabilities import CapabilitiesSource
 from tether.model.source import ApplicationSource, SourceType
 from tether.render.buildenv import BuildEnv, expand_source
 from tether.render.detect import source_type
@@ -47,6 +47,7 @@ _RENDERERS = {
 }
 
 
+_CAPABLE = (SourceType.HELM, SourceType.KUSTOMIZE)  # the renders that run Helm, and so ask for capabilities
 CAPABILITIES_FACT = "capabilities"
 """The fact of the destination's ``Capabilities``, keyed on their digest."""
 
@@ -70,14 +71,14 @@ async def render(
     refs: Mapping[str, Path] | None = None,
     field_prefix: str = "",
     build_env: BuildEnv | None = None,
-    capabilities: Capabilities | None = None,
+    capabilities: CapabilitiesSource | None = None,
 ) -> Rendered:
     """Render ``source.path`` of the repository checked out at ``root`` for ``app``.
 
     ``refs`` maps ref names to the checked-out roots of those sources (``$<ref>/…`` value files);
     ``field_prefix`` (``spec.sources[1].``) starts field names in errors; ``build_env`` gives
     the build variables their values (without it they are left as written); ``capabilities``
-    are the destination cluster's (without them, the tools' defaults).
+    gives the destination cluster's to a Helm or kustomize render (without it, the tools' defaults).
     """
     checkout = Checkout(app=app, root=root)
     ref_checkouts = {name: Checkout(app=app, root=ref_root) for name, ref_root in (refs or {}).items()}
@@ -87,6 +88,7 @@ async def render(
     if build_env is not None:
         source, used = expand_source(source, build_env)
     kind = source_type(app, source, app_dir)
+    cluster = await capabilities() if capabilities is not None and kind in _CAPABLE else None
     request = RenderRequest(
         app=app,
         source=source,
@@ -94,7 +96,7 @@ async def render(
         limits=limits,
         refs=ref_checkouts,
         field_prefix=field_prefix,
-        capabilities=capabilities,
+        capabilities=cluster,
     )
     objects = await _RENDERERS[kind](checkout, app_dir, request)
     inputs = checkout.input_paths() + tuple(
@@ -102,7 +104,7 @@ async def render(
     )
     if build_env is not None:
         inputs += tuple(fact_input(name) for name in sorted(used & build_env.variables().keys()))
-    if capabilities is not None and kind in (SourceType.HELM, SourceType.KUSTOMIZE):
+    if cluster is not None:
         inputs += (fact_input(CAPABILITIES_FACT),)
     return Rendered(objects=objects, source_type=kind, inputs=inputs)
 
