@@ -43,7 +43,7 @@ from tether.render.paths import check_local_size
 from tether.render.versions import tool_versions
 from tether.resource import ResourceKey
 from tether.secrets import REDACTOR, Redactor, resolve_secrets
-from tether.source import Credentials, GitCache, normalise_url
+from tether.source import Credentials, GitCache, normalise_url, redact_url
 from tether.source.urls import is_ssh_url
 
 CredentialsFor = Callable[[str], Credentials | None]
@@ -280,7 +280,7 @@ async def _render_source(
         namespace=namespace or "",
         project=project,
         revision=commit or "",
-        repo_url=source.repo_url,
+        repo_url=redact_url(source.repo_url),  # a credential in the URL must not reach a manifest
         path=source.path,
         target_revision=source.target_revision,
     )

@@ -235,6 +235,9 @@ async def test_build_variables_expand_and_only_a_revision_variable_renders_every
         "tagged": helm_source(("name", "$ARGOCD_APP_NAME"), ("tag", "$ARGOCD_APP_REVISION_SHORT")),
         "named": helm_source(("name", "${ARGOCD_APP_NAME}-cm"), ("project", "$ARGOCD_APP_PROJECT_NAME")),
     }
+    # A credential in repoURL (the server here ignores it) never reaches the output through a variable.
+    with_userinfo = repo.url.replace("://", "://user:canary-4f1d@", 1)
+    located = helm_source(("project", "$ARGOCD_APP_SOURCE_REPO_URL")).model_copy(update={"repo_url": with_userinfo})
 
     async def both() -> dict[str, Any]:
         return {
@@ -248,6 +251,8 @@ async def test_build_variables_expand_and_only_a_revision_variable_renders_every
     assert first["named"].objects[0]["metadata"]["name"] == "named-cm"
     assert first["named"].objects[0]["data"] == {"tag": "latest", "project": "team"}
     assert (cache.stats.renders, cache.stats.hits) == (2, 0)
+    where = await desired_state("located", located, git=git, cache=None, secrets_backend=None)
+    assert where.objects[0]["data"]["project"] == repo.url and "canary-4f1d" not in str(where.objects)
 
     second_commit = repo.commit("docs only", {"README.md": "one chart, documented\n"})
     second = await both()
