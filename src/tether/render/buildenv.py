@@ -101,8 +101,13 @@ def expand_source(source: ApplicationSource, env: BuildEnv) -> tuple[Application
         used.add(name)
         return variables.get(name, "")
 
+    changed = False
+
     def text(value: str) -> str:
-        return expand(value, lookup)
+        nonlocal changed
+        expanded = expand(value, lookup)
+        changed = changed or expanded != value
+        return expanded
 
     def path(value: str) -> str:  # ``$<ref>/`` names a source, not a variable: only the rest is expanded
         ref = split_ref(value)
@@ -135,4 +140,5 @@ def expand_source(source: ApplicationSource, env: BuildEnv) -> tuple[Application
         update["kustomize"] = kustomize.model_copy(
             update={"images": tuple(text(image) for image in kustomize.images), "common_annotations": annotations}
         )
-    return source.model_copy(update=update), frozenset(used)
+    # a spec with nothing to expand (most) is returned as it is: no copy on every render
+    return (source.model_copy(update=update) if changed else source), frozenset(used)

@@ -34,7 +34,7 @@ def override_files(app: str) -> tuple[str, str]:
 
 def merge_overrides(checkout: Checkout, app_dir: Path, source: ApplicationSource) -> ApplicationSource:
     """``source`` with the app path's override files merged in; unchanged when there are none."""
-    merged: dict[str, Any] = source.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+    merged: dict[str, Any] | None = None  # the spec as JSON, made only once a file is found
     result = source
     for name in override_files(checkout.app):
         where = checkout.relative(app_dir / name)
@@ -49,6 +49,8 @@ def merge_overrides(checkout: Checkout, app_dir: Path, source: ApplicationSource
             continue
         if not isinstance(patch, dict):
             raise render_error(checkout.app, where, "must be a YAML mapping (part of a source spec)")
+        if merged is None:
+            merged = source.model_dump(by_alias=True, exclude_defaults=True, mode="json")
         merged = merge_patch(merged, _fold_keys(ApplicationSource, patch))
         try:
             result = ApplicationSource.model_validate(merged)
