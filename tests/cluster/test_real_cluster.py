@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 
 import pytest
 
+from tests.cluster.test_connections import CRD, crd, established
 from tests.cluster.wait import eventually
 from tether.capabilities import read_capabilities
-from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind
+from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind, discovery
 
 
 def deployment(namespace: str, name: str = "web", replicas: int = 2) -> dict:
@@ -44,6 +46,35 @@ async def test_capabilities_list_every_served_version_and_kind_as_helm_does(kube
     # every version a group serves, not only the preferred one (autoscaling serves v1 and v2)
     assert {"autoscaling/v1", "autoscaling/v2", "autoscaling/v2/HorizontalPodAutoscaler"} <= served
     assert not any(name.endswith("/status") for name in served)  # subresources are not kinds
+
+
+async def test_a_second_kind_in_a_known_group_version_is_listed_without_a_lookup_miss(
+    kube: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CRD added to a group version discovery already holds reaches ``served`` and helm's APIVersions."""
+    monkeypatch.setattr(discovery, "SERVED_TTL", 0.0)  # each listing asks the server (the default reuses it 10 s)
+    group = f"d{secrets.token_hex(4)}.example.com"
+    first, second = crd(group, 0), crd(group, 1)
+
+    async def listed() -> set[str]:
+        names = {f"{info.api_version}/{info.kind}" for info in await kube.discovery.served()}
+        assert names <= set(await kube.discovery.api_versions())
+        return {name for name in names if name.startswith(group)}
+
+    try:
+        await kube.apply(first)
+        await eventually(lambda: kube.get(*CRD, first["metadata"]["name"]), established)
+        assert await eventually(listed, lambda names: bool(names)) == {f"{group}/v1/Gadget0"}
+        await kube.apply(second)
+        await eventually(lambda: kube.get(*CRD, second["metadata"]["name"]), established)
+        assert await eventually(listed, lambda names: len(names) == 2, timeout=30) == {
+            f"{group}/v1/Gadget0",
+            f"{group}/v1/Gadget1",
+        }
+        assert (await kube.resource(f"{group}/v1", "Gadget1")).plural == "gadget1s"
+    finally:
+        for obj in (first, second):
+            await kube.delete(*CRD, obj["metadata"]["name"], propagation="Background")
 
 
 async def test_two_fake_nodes_are_ready(kube: Cluster) -> None:

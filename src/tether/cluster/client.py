@@ -479,8 +479,8 @@ class Cluster:
                 configuration.connection_pool_maxsize = before
         return self._watch_api
 
-    async def _get_json(self, path: str) -> dict[str, Any] | None:
-        status, payload = await self._request("GET", path, what=f"discovery {path}")
+    async def _get_json(self, path: str, accept: str) -> dict[str, Any] | None:
+        status, payload = await self._request("GET", path, accept=accept, what=f"discovery {path}")
         if status == 404:
             return None
         if status >= 400:
