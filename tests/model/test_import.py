@@ -217,6 +217,7 @@ def test_kustomize_patches_components_and_label_options_carry_over() -> None:
         "labelWithoutSelector": True,
         "commonAnnotationsEnvsubst": True,
         "kubeVersion": "1.30",
+        "apiVersions": ["monitoring.coreos.com/v1"],
     }
     app = {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -230,5 +231,5 @@ def test_kustomize_patches_components_and_label_options_carry_over() -> None:
     result = convert([app])
     assert not result.errors
     carried = result.objects[0]["spec"]["source"]["kustomize"]
-    assert carried == {k: v for k, v in kustomize.items() if k != "kubeVersion"}
-    assert result.notes == ["Application/web: spec.source.kustomize.kubeVersion: not supported by Tether; dropped"]
+    assert carried == kustomize
+    assert result.notes == []

@@ -5,7 +5,7 @@ import yaml
 
 from tests.render.helpers import given, names, render_local, write_tree
 from tether.capabilities import Capabilities
-from tether.model.source import ApplicationSource, HelmSource
+from tether.model.source import ApplicationSource, HelmSource, KustomizeSource
 from tether.render import RenderError, render
 from tether.render.toolenv import private_tool_env
 from tether.secrets import REDACTOR
@@ -288,6 +288,12 @@ async def test_kustomize_inflates_charts_with_the_destinations_capabilities(tmp_
     source = ApplicationSource.model_validate({"repoURL": str(tmp_path), "path": "app"})
     rendered = await render("app", source, tmp_path, capabilities=given(cluster))
     assert rendered.objects[0]["data"] == {"kube": "v1.30.2", "monitored": "true"}
+
+    own = source.model_copy(update={"kustomize": KustomizeSource(kube_version="1.32.1", api_versions=("apps/v1",))})
+    overridden = await render("app", own, tmp_path, capabilities=given(cluster))  # the spec's replace the cluster's
+    assert overridden.objects[0]["data"] == {"kube": "v1.32.1", "monitored": "false"}
+    without_cluster = await render("app", own, tmp_path)
+    assert without_cluster.objects[0]["data"] == {"kube": "v1.32.1", "monitored": "false"}
 
 
 def test_capabilities_from_the_api_servers_answers() -> None:

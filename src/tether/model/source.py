@@ -174,6 +174,8 @@ class KustomizeSource(_Spec):
     patches: tuple[KustomizePatch, ...] = ()  # appended to the kustomization's own ``patches``
     components: tuple[Annotated[str, Field(min_length=1)], ...] = ()  # paths or globs relative to the app path
     ignore_missing_components: bool = False  # skip components that do not exist instead of failing
+    kube_version: str | None = None  # for the charts kustomize inflates: replaces the destination's
+    api_versions: tuple[str, ...] = ()  # likewise, all of them: the destination's are not added
     version: str | None = None  # Argo CD's kustomize version switch; accepted and ignored
 
     def has_overrides(self) -> bool:

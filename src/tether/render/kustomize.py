@@ -79,11 +79,14 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
             build_dir = writable_mirror(checkout.root, app_dir, scratch / "repo")
             (build_dir / kustomization.name).write_text(yaml.safe_dump(edited, sort_keys=False))
         argv = kustomize_argv(build_dir, scratch)
-        cluster = request.capabilities  # for the charts kustomize inflates, as Argo CD passes them
-        if cluster is not None and cluster.kube_version:
-            argv += ["--helm-kube-version", cluster.kube_version]
-        if cluster is not None and cluster.api_versions:
-            argv += [f"--helm-api-versions={','.join(cluster.api_versions)}"]
+        # For the charts kustomize inflates, as Argo CD passes them; the spec's replace the cluster's.
+        cluster = request.capabilities
+        kube_version = spec.kube_version or (cluster.kube_version if cluster else "")
+        if kube_version:
+            argv += ["--helm-kube-version", kube_version]
+        api_versions = spec.api_versions or (cluster.api_versions if cluster else ())
+        if api_versions:
+            argv += [f"--helm-api-versions={','.join(api_versions)}"]
         return await run_tool(
             argv,
             env=env,
