@@ -21,14 +21,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import aiohttp
 import structlog
 import yarl
-from kubernetes_asyncio import config as kube_config
-from kubernetes_asyncio.client import ApiClient, Configuration
 
 from tether import jsonfast
 from tether.cluster.discovery import Discovery, ResourceInfo
@@ -36,6 +34,11 @@ from tether.cluster.errors import ClusterError, ClusterUnreachable, WatchExpired
 from tether.cluster.kubeconfig import KubeconfigError, check_kubeconfig, default_location
 from tether.cluster.requests import RequestCounter
 from tether.errors import TetherError
+
+if TYPE_CHECKING:
+    # Imported where a connection is made: the package loads every generated model (~0.3 s), which
+    # commands that never connect (render, import, --help) should not pay for.
+    from kubernetes_asyncio.client import ApiClient
 
 log = structlog.get_logger(__name__)
 
@@ -194,6 +197,9 @@ class Cluster:
         A kubeconfig is checked first (``check_kubeconfig``), so a malformed one is a
         ``KubeconfigError`` naming the file and the field, never a traceback from the library.
         """
+        from kubernetes_asyncio import config as kube_config
+        from kubernetes_asyncio.client import ApiClient, Configuration
+
         configuration = Configuration()
         where = "in-cluster config" if in_cluster else f"kubeconfig {kubeconfig or '(default)'}"
         try:
@@ -471,6 +477,8 @@ class Cluster:
     def _watch_client(self) -> ApiClient:
         """The watches' own client (its own unlimited pool); made on first use when not given."""
         if self._watch_api is None:
+            from kubernetes_asyncio.client import ApiClient
+
             configuration = self._api.configuration
             before, configuration.connection_pool_maxsize = configuration.connection_pool_maxsize, 0
             try:
