@@ -245,3 +245,34 @@ async def test_an_app_that_names_its_commit_renders_at_every_push(
     assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 202
     assert await eventually(live_tag, lambda tag: tag == head[:7])  # rendered again, and synced
     assert c.webhooks.stats.refreshed == refreshed + 1
+
+
+async def test_a_push_that_reverts_a_broken_commit_clears_the_error_at_once(
+    hooked: Receiver, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """A commit that breaks the render, then one that takes it back: the second's files equal the last good
+    render's, yet the app must be compared again (not only moved to it), or its error stands until a poll."""
+    repo = git_server.create_repo(unique_repo_name)
+    good = repo.commit("first", files={"app/cm.yaml": configmap("cm", "first")})
+    await kube.apply(application("web", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: status_of(kube, namespace, "web"), revision_is(good))
+
+    broken = repo.commit(
+        "broken", files={"app/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  labels: [a, b]\n"}
+    )
+    body = retarget("github", repo.url, before=good, after=broken, files=["app/bad.yaml"])
+    assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 202
+
+    def failed(s: dict[str, Any]) -> bool:
+        return any(
+            c.get("type") == "ComparisonError" and "app/bad.yaml" in c.get("message", "")
+            for c in s.get("conditions") or []
+        )
+
+    await eventually(lambda: status_of(kube, namespace, "web"), failed)
+
+    fixed = repo.commit("revert", files={"app/bad.yaml": None})
+    body = retarget("github", repo.url, before=broken, after=fixed, files=["app/bad.yaml"])
+    assert (await hooked.deliver("github", body, SECRETS["github"])).status_code == 202
+    status = await eventually(lambda: status_of(kube, namespace, "web"), revision_is(fixed))
+    assert not any(c.get("type") == "ComparisonError" for c in status.get("conditions") or [])
