@@ -318,6 +318,95 @@ async def test_a_manual_sync_through_the_operation_field_can_be_terminated(
     assert status.get("history") in (None, [])  # a terminated sync adds no history
 
 
+async def test_the_operations_sync_strategy_apply_runs_no_hook_and_force_recreates(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """Argo CD's ``syncStrategy``: ``apply`` syncs the objects without hooks; ``force`` (either strategy)
+    deletes and re-creates an object whose immutable field changed, as the ``Force=true`` option does."""
+    frozen = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: true\ndata:\n  value: {}\n"
+    hook = configmap("posthook").replace(
+        "metadata:\n", "metadata:\n  annotations:\n    argocd.argoproj.io/hook: PostSync\n"
+    )
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/frozen.yaml": frozen.format("v1"), "app/hook.yaml": hook})
+    await kube.apply(application("strategy", namespace, repo.url, "app", namespace))
+    await eventually(
+        lambda: app_status(kube, namespace, "strategy"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+    )
+
+    async def sync(strategy: dict[str, object], count: int) -> dict[str, object]:
+        operation = {"sync": {"syncStrategy": strategy}, "initiatedBy": {"username": "carol"}}
+        await kube.patch(API, "Application", "strategy", namespace, {"operation": operation})
+        return await eventually(
+            lambda: app_status(kube, namespace, "strategy"),
+            lambda s: len(s.get("history") or []) == count and not in_motion(s),
+            timeout=30,
+        )
+
+    async def value(name: str) -> str | None:
+        return ((await kube.get("v1", "ConfigMap", name, namespace)) or {}).get("data", {}).get("value")
+
+    status = await sync({"apply": {}}, 1)
+    assert status["operationState"]["phase"] == "Succeeded"
+    assert await value("frozen") == "v1"
+    assert await kube.get("v1", "ConfigMap", "posthook", namespace) is None  # the apply strategy ran no hook
+    assert not any(r.get("hookPhase") for r in status["operationState"]["syncResult"]["resources"])
+
+    repo.commit("v2", files={"app/frozen.yaml": frozen.format("v2")})
+    await kube.patch(
+        API, "Application", "strategy", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "carol"}}}
+    )
+    refused = await eventually(
+        lambda: app_status(kube, namespace, "strategy"),
+        lambda s: (s.get("operationState") or {}).get("phase") in ("Failed", "Error"),
+        timeout=30,
+    )
+    assert "immutable" in refused["operationState"]["message"]  # without force the change cannot be applied
+    status = await sync({"hook": {"force": True}}, 2)
+    assert status["operationState"]["phase"] == "Succeeded"
+    assert await value("frozen") == "v2"  # deleted and re-created
+    assert await value("posthook") == "one"  # the hook strategy ran the hook
+
+
+async def test_a_manual_sync_goes_to_the_newest_commit_not_the_last_compared_one(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    tmp_path: Path,
+    pass_store: PassStore,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+) -> None:
+    """As in Argo CD, a manual sync without a revision resolves ``targetRevision`` when it runs: with
+    polling an hour apart and no webhook, the controller has not seen the newest commit, yet syncs it."""
+    settings = settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0, poll_jitter=0.0)
+    c = Controller(settings, kube)
+    await c.start()
+    try:
+        repo = git_server.create_repo(unique_repo_name)
+        first = repo.commit("v1", files={"app/a.yaml": configmap("a", "v1")})
+        await kube.apply(application("fresh", namespace, repo.url, "app", namespace))
+        await eventually(
+            lambda: app_status(kube, namespace, "fresh"),
+            lambda s: (
+                (s.get("sync") or {}).get("revision") == first and (s.get("sync") or {}).get("status") == "OutOfSync"
+            ),
+        )
+        second = repo.commit("v2", files={"app/a.yaml": configmap("a", "v2")})
+        await kube.patch(
+            API, "Application", "fresh", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "dan"}}}
+        )
+        status = await eventually(
+            lambda: app_status(kube, namespace, "fresh"),
+            lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded",
+            timeout=30,
+        )
+        assert status["operationState"]["syncResult"]["revision"] == second
+        assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "v2"
+    finally:
+        await c.stop()
+
+
 async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes_it(
     kube: Cluster,
     crds_installed: None,

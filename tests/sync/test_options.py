@@ -9,6 +9,9 @@ import pytest
 
 from tests.sync.helpers import Recorder, cluster_scoped, configmap, deployment, job
 from tether.cluster import Cluster
+from tether.cluster.cache import LiveCache
+from tether.diff.app import diff_app
+from tether.diff.dryrun import DryRuns
 from tether.resource import TRACKING_ANNOTATION, mark, owner_app
 from tether.sync import OperationPhase, ResourceAction, ResultStatus, Selector, SyncOptions, sync_app
 
@@ -60,6 +63,27 @@ async def test_force_recreates_an_object_whose_immutable_field_changed(kube: Clu
     after = await kube.get("batch/v1", "Job", "batch", namespace)
     assert after["metadata"]["uid"] != before["metadata"]["uid"]
     assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:2"
+
+
+async def test_force_as_an_app_option_recreates_after_a_comparison_stored_the_refusal(
+    kube: Cluster, namespace: str, app: str, cache: LiveCache
+) -> None:
+    """The controller shares one store of dry-run outcomes per cluster between comparisons and syncs: the
+    refusal a comparison stored for an immutable field must not be replayed to a sync with ``Force=true``."""
+    dry_runs = DryRuns()
+    frozen = configmap("frozen", namespace)
+    frozen["immutable"] = True
+    plain = SyncOptions(namespace=namespace, timeout=60)
+    first = await sync_app(app, [frozen], cluster=kube, cache=cache, options=plain, dry_runs=dry_runs)
+    assert first.phase is OperationPhase.SUCCEEDED, first.message
+    frozen["data"] = {"k": "changed"}
+    await diff_app(app, [frozen], cluster=kube, cache=cache, namespace=namespace, dry_runs=dry_runs)
+    assert len(dry_runs) >= 1  # the comparison's dry run was refused, and that was kept
+
+    forced = SyncOptions.from_strings(["Force=true"], namespace=namespace, timeout=60)
+    result = await sync_app(app, [frozen], cluster=kube, cache=cache, options=forced, dry_runs=dry_runs)
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert (await kube.get("v1", "ConfigMap", "frozen", namespace))["data"] == {"k": "changed"}
 
 
 async def test_apply_out_of_sync_only_skips_synced_objects(kube: Cluster, namespace: str, app: str) -> None:

@@ -114,6 +114,14 @@ def test_hooks_get_their_phases_and_generated_names() -> None:
     assert job["metadata"]["generateName"] == "migrate-"  # the input is not changed
 
 
+def test_the_apply_strategy_plans_no_hook() -> None:
+    desired = [obj("Job", "migrate", api="batch/v1", **argo(hook="PreSync")), obj("ConfigMap", "a")]
+    assert [t.action for t in plan(desired, [], SyncOptions()).tasks] == [Action.HOOK, Action.APPLY]
+    result = plan(desired, [], SyncOptions(hooks=False))
+    assert [(t.key.name, t.action) for t in result.tasks] == [("a", Action.APPLY)]
+    assert not result.sync_fail
+
+
 def test_sync_fail_hooks_are_kept_apart() -> None:
     desired = [obj("Job", "cleanup", api="batch/v1", **argo(hook="SyncFail")), obj("ConfigMap", "a")]
     result = plan(desired, [], SyncOptions())

@@ -29,6 +29,7 @@ from tether.errors import TetherError
 from tether.hooks import is_hook
 from tether.model import Application
 from tether.model.source import ApplicationSource
+from tether.pipeline import is_local_source
 from tether.sync import OperationPhase, SyncOperation, SyncOptions, SyncResult
 from tether.sync.operation import OperationState
 from tether.sync.options import Selector
@@ -53,6 +54,8 @@ class OperationRequest:
     dry_run: bool = False
     sync_options: tuple[str, ...] = ()
     resources: tuple[Selector, ...] | None = None
+    hooks: bool = True  # false: Argo CD's ``apply`` sync strategy
+    force: bool = False  # the strategy's ``force``: as the ``Force=true`` sync option
     automated: bool = False
     manual: bool = False  # clear the ``operation`` field when done
     self_heal_attempt: int = 0
@@ -120,6 +123,7 @@ def request_from_field(app: Application, raw: dict[str, Any]) -> OperationReques
         tuple(Selector(r.group, r.kind, r.name, r.namespace) for r in sync.resources) if sync.resources else None
     )
     retry = op.retry or (app.spec.sync_policy.retry if app.spec.sync_policy else None)
+    strategy = sync.sync_strategy
     return OperationRequest(
         operation=copy.deepcopy(raw),
         revisions=pinned,
@@ -128,6 +132,8 @@ def request_from_field(app: Application, raw: dict[str, Any]) -> OperationReques
         dry_run=sync.dry_run,
         sync_options=tuple(sync.sync_options),
         resources=resources,
+        hooks=strategy is None or strategy.runs_hooks,
+        force=strategy is not None and strategy.force,
         automated=op.initiated_by.automated,
         manual=True,
         retry=retry,
@@ -363,8 +369,16 @@ class Operations:
                     )
                     revisions = request.revisions or ()
                 else:
+                    latest = request.manual and resume is None
+                    if latest:  # as Argo CD: a manual sync goes to what targetRevision names now, not at the last poll
+                        for source in app.spec.sources_list():
+                            if not is_local_source(source.repo_url):
+                                c.git.forget_refs(source.repo_url)
                     desired = await c.comparer.desired(
-                        app, memory, frozenset({"operation"}) if memory.desired is None else frozenset(), destination
+                        app,
+                        memory,
+                        frozenset({"operation"}) if latest or memory.desired is None else frozenset(),
+                        destination,
                     )
                     revisions = memory.revisions
             except TetherError as exc:
@@ -376,6 +390,8 @@ class Operations:
                 prune=request.prune,
                 dry_run=request.dry_run,
                 resources=request.resources,
+                hooks=request.hooks,
+                **({"force": True} if request.force else {}),  # else the app's own Force option stands
                 allow_empty=bool(app.spec.automated and app.spec.automated.allow_empty),
                 ignore_differences=tuple(app.spec.ignore_differences_dicts()),
                 timeout=c.settings.sync_timeout,

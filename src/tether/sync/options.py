@@ -50,7 +50,8 @@ class SyncOptions:
 
     ``namespace`` is the destination namespace: the default for namespaced objects and the
     one ``create_namespace`` makes. ``resources`` selects a selective sync (hooks are then
-    skipped, as in Argo CD). ``timeout`` bounds every single wait (a wave's health, a hook,
+    skipped, as in Argo CD). ``hooks`` false is Argo CD's ``apply`` sync strategy: the objects
+    are applied and no hook runs. ``timeout`` bounds every single wait (a wave's health, a hook,
     a deletion), not the whole sync. ``prune_namespace_contents`` lets prune delete a
     Namespace that still holds objects other than the ones this sync prunes (off: skipped).
     """
@@ -60,6 +61,7 @@ class SyncOptions:
     dry_run: bool = False
     allow_empty: bool = False
     resources: tuple[Selector, ...] | None = None
+    hooks: bool = True
     create_namespace: bool = False
     server_side_apply: bool = True
     force_conflicts: bool = True

@@ -238,8 +238,8 @@ def plan(
             continue
         if is_hook(obj):
             seen.setdefault(key, obj)
-            if options.resources is not None:
-                continue  # a selective sync runs no hooks (as Argo CD)
+            if options.resources is not None or not options.hooks:
+                continue  # a selective sync, or the apply strategy, runs no hooks (as Argo CD)
             for phase in hook_phases(obj):
                 name = hook_name(obj, phase, run_id)
                 if not name:

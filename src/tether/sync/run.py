@@ -819,6 +819,8 @@ class _Run:
             return None
         opts = task.options
         mode = "replace" if opts.replace else ("apply-force" if opts.force_conflicts else "apply")
+        if opts.force:  # a refusal for an immutable field is not one with Force=true (it recreates)
+            mode += ":recreate"
         return mode if opts.validate else f"{mode}:no-validate"
 
     async def _body(self, task: Task) -> dict[str, Any]:
