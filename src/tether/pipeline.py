@@ -376,13 +376,13 @@ async def _each(app: str, prefixes: Sequence[str], steps: Sequence[Awaitable[_T]
     outcomes = await asyncio.gather(*steps, return_exceptions=True)
     for prefix, outcome in zip(prefixes, outcomes, strict=True):
         if isinstance(outcome, TetherError):
-            raise _located(outcome.for_app(app), prefix) from outcome
+            raise located(outcome.for_app(app), prefix) from outcome
         if isinstance(outcome, BaseException):
             raise outcome
     return [outcome for outcome in outcomes if not isinstance(outcome, BaseException)]
 
 
-def _located(error: TetherError, prefix: str) -> TetherError:
+def located(error: TetherError, prefix: str) -> TetherError:
     """``error`` with the source it belongs to (``spec.sources[1]: …``) unless it already names a field of it."""
     if not prefix or error.detail.startswith(prefix):
         return error

@@ -99,6 +99,7 @@ async def test_a_wrong_git_password_shows_a_redacted_error_and_recovers(
     )
     message = condition(status, "ComparisonError")["message"]
     assert unique_repo_name in message and wrong not in message and wrong not in str(status)
+    assert message.startswith("app 'private': spec.source: ")  # the app and the field, as render errors say
     await kube.apply(credentials(str(git_server_auth.password)))
     await eventually(lambda: app_status(kube, namespace, "private"), synced_healthy, timeout=60)
     assert await kube.get("v1", "ConfigMap", "private", namespace) is not None

@@ -20,12 +20,13 @@ from tether.cluster.errors import UnknownKind
 from tether.controller.clusters import Destination
 from tether.controller.memory import AppMemory, Declared
 from tether.diff import AppDiff, diff_app
+from tether.errors import TetherError
 from tether.health import Health, HealthStatus, LuaChecks, aggregate, assess_async
 from tether.hooks import is_hook
 from tether.jsonfast import digest
 from tether.model import Application
 from tether.model.source import ApplicationSource
-from tether.pipeline import desired_state_of_sources, is_local_source
+from tether.pipeline import desired_state_of_sources, is_local_source, located
 from tether.render.buildenv import COMMIT_VARIABLES
 from tether.render.cache import RenderCache
 from tether.render.engine import CAPABILITIES_FACT, fact_input, split_fact_input
@@ -134,16 +135,23 @@ class Comparer:
         self.lua = lua
         self.compares = 0  # diffs run (``compare``); a status-only watch event costs a ``judge``, not one
 
-    async def resolve(self, sources: Sequence[ApplicationSource]) -> tuple[str, ...]:
-        """Each source's commit (cached listings: one ls-remote per repository per poll interval)."""
+    async def resolve(self, sources: Sequence[ApplicationSource], *, multi: bool = True) -> tuple[str, ...]:
+        """Each source's commit (cached listings: one ls-remote per repository per poll interval).
 
-        async def one(source: ApplicationSource) -> str:
+        An error names the source's field, as render errors do: ``spec.sources[1]``, or ``spec.source``
+        for an app that is not ``multi`` (a single ``spec.source``).
+        """
+
+        async def one(index: int, source: ApplicationSource) -> str:
             if is_local_source(source.repo_url):
                 return ""
             url = source.repo_url
-            return await self.git.resolve(url, source.target_revision, self.credentials_for(url))
+            try:
+                return await self.git.resolve(url, source.target_revision, self.credentials_for(url))
+            except TetherError as exc:
+                raise located(exc, f"spec.sources[{index}]" if multi else "spec.source") from None
 
-        return tuple(await asyncio.gather(*(one(s) for s in sources)))
+        return tuple(await asyncio.gather(*(one(i, s) for i, s in enumerate(sources))))
 
     async def desired(
         self,
@@ -179,7 +187,7 @@ class Comparer:
             for source in sources:
                 if not is_local_source(source.repo_url):
                     self.git.forget_refs(source.repo_url)
-        revisions = await self.resolve(sources)
+        revisions = await self.resolve(sources, multi=app.spec.multi_source)
         if (
             not pinned
             and not hard

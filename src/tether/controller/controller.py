@@ -615,7 +615,7 @@ class Controller:
         await self.update_status(name, mutate)
 
     async def _comparison_error(self, name: str, app: Application, memory: AppMemory, exc: TetherError) -> None:
-        message = short(str(exc))
+        message = short(str(exc.for_app(name)))
         memory.comparison_error = message
         now = now_iso()
         log.warning("comparison failed", app=name, error=message)
