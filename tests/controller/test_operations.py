@@ -407,6 +407,60 @@ async def test_a_manual_sync_goes_to_the_newest_commit_not_the_last_compared_one
         await c.stop()
 
 
+async def test_an_operation_asked_of_an_app_that_fails_to_compare_runs_and_says_why(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """A manual sync of an app whose newest commit does not render ends in Error with the reason (field cleared,
+    audited), not unanswered until the error goes; a rollback to a good revision still syncs; and an app its
+    project forbids refuses the operation."""
+    repo = git_server.create_repo(unique_repo_name)
+    good = repo.commit("v1", files={"app/a.yaml": configmap("a", "v1")})
+    await kube.apply(application("broken", namespace, repo.url, "app", namespace))
+    await eventually(
+        lambda: app_status(kube, namespace, "broken"), lambda s: (s.get("sync") or {}).get("revision") == good
+    )
+    repo.commit(
+        "bad", files={"app/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  labels: [x]\n"}
+    )
+
+    async def operate(operation: dict[str, object]) -> dict[str, object]:
+        await kube.patch(API, "Application", "broken", namespace, {"operation": operation})
+        await eventually(
+            lambda: kube.get(API, "Application", "broken", namespace), lambda o: o.get("operation") is None, timeout=30
+        )
+        return (await app_status(kube, namespace, "broken"))["operationState"]
+
+    await eventually(
+        lambda: app_status(kube, namespace, "broken"),
+        lambda s: any(c.get("type") == "ComparisonError" for c in s.get("conditions") or []),
+    )
+    state = await operate({"sync": {}, "initiatedBy": {"username": "erin"}})
+    assert state["phase"] == "Error" and "app/bad.yaml" in state["message"], state
+    assert await kube.get("v1", "ConfigMap", "a", namespace) is None  # nothing was applied
+    entries = await controller.audit.entries(f"{namespace}/broken") if controller.audit else []
+    assert [(e.phase, e.initiated_by) for e in entries] == [("Error", "erin")]
+
+    state = await operate({"sync": {"revision": good}, "initiatedBy": {"username": "erin"}})
+    assert state["phase"] == "Succeeded", state
+    assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "v1"
+
+    await kube.patch(API, "Application", "broken", namespace, {"spec": {"destination": {"namespace": "kube-system"}}})
+    forbidding = {
+        "apiVersion": API,
+        "kind": "Project",
+        "metadata": {"name": "narrow", "namespace": namespace},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": namespace}]},
+    }
+    await kube.apply(forbidding)
+    await kube.patch(API, "Application", "broken", namespace, {"spec": {"project": "narrow"}})
+    await eventually(
+        lambda: app_status(kube, namespace, "broken"),
+        lambda s: any(c.get("type") == "InvalidSpecError" for c in s.get("conditions") or []),
+    )
+    state = await operate({"sync": {"revision": good}, "initiatedBy": {"username": "erin"}})
+    assert state["phase"] == "Failed" and "kube-system" in state["message"], state
+
+
 async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes_it(
     kube: Cluster,
     crds_installed: None,

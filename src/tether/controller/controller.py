@@ -545,6 +545,7 @@ class Controller:
             comparison = await self.comparer.compare(app, desired, destination, [e for e in extra if e[0].strip("/")])
         except TetherError as exc:
             await self._comparison_error(name, app, memory, exc)
+            await self._operate_despite_error(name, app, obj, memory)
             return
         memory.comparison_error = None
         self.error_backoff.pop(name, None)
@@ -613,6 +614,16 @@ class Controller:
             status.setdefault("sync", {})["status"] = "Unknown"
 
         await self.update_status(name, mutate)
+        obj = self.apps.get(name)
+        requested = (obj or {}).get("operation")
+        if (
+            obj is not None
+            and requested
+            and not memory.operating
+            and _fingerprint(requested) != memory.handled_operation
+        ):
+            memory.handled_operation = _fingerprint(requested)  # nothing may run for an invalid app: say so
+            await self._refuse_operation(name, obj, message)
 
     async def _comparison_error(self, name: str, app: Application, memory: AppMemory, exc: TetherError) -> None:
         message = short(str(exc.for_app(name)))
@@ -659,23 +670,8 @@ class Controller:
         sync_error: str | None = None
         window_block: str | None = None
         if not memory.operating and not self.stopping:
-            requested = obj.get("operation")
-            left_running = op_state.get("phase") in ("Running", "Terminating")
-            if requested and _fingerprint(requested) == memory.handled_operation:
-                pass  # already run; the informer has not yet seen the field cleared
-            elif left_running and (not requested or _same_operation(op_state.get("operation"), requested)):
-                # Left running by a process that died: resume from the saved state, or start the same
-                # operation again when it died before the engine saved any (nothing was applied yet).
-                memory.handled_operation = _fingerprint(requested) if requested else None
-                request = self._resume_request(app, op_state)
-            elif requested:
-                memory.handled_operation = _fingerprint(requested)
-                try:
-                    request = request_from_field(app, obj["operation"])
-                except TetherError as exc:
-                    await self._refuse_operation(name, obj, str(exc))
-                    status = self.statuses[name]
-                    op_state = status.get("operationState") or {}
+            request, requested, op_state = await self._requested_operation(name, app, obj, memory, op_state)
+            status = self.statuses.get(name, status)
             if request is None and not requested:
                 decision = decide(
                     self._autosync_inputs(app, memory, digest, sync_status, diff, op_state, project, destination)
@@ -784,6 +780,44 @@ class Controller:
             status["operationState"] = request.running_state()
             request.announced = True
         await self.update_status(name, lambda s: None, settle=True)
+        if request is not None:
+            self.operations.start(name, request)
+
+    async def _requested_operation(
+        self, name: str, app: Application, obj: dict[str, Any], memory: AppMemory, op_state: dict[str, Any]
+    ) -> tuple[OperationRequest | None, bool, dict[str, Any]]:
+        """The operation to start now: the one the ``operation`` field asks for, or one a process that died left
+        running (resumed). One that cannot run is refused here (recorded as failed, the field cleared).
+
+        Also returns whether the field asks for one, and ``status.operationState`` as it now stands.
+        """
+        requested = obj.get("operation")
+        left_running = op_state.get("phase") in ("Running", "Terminating")
+        request = None
+        if requested and _fingerprint(requested) == memory.handled_operation:
+            pass  # already run; the informer has not yet seen the field cleared
+        elif left_running and (not requested or _same_operation(op_state.get("operation"), requested)):
+            # Left running by a process that died: resume from the saved state, or start the same
+            # operation again when it died before the engine saved any (nothing was applied yet).
+            memory.handled_operation = _fingerprint(requested) if requested else None
+            request = self._resume_request(app, op_state)
+        elif requested:
+            memory.handled_operation = _fingerprint(requested)
+            try:
+                request = request_from_field(app, obj["operation"])
+            except TetherError as exc:
+                await self._refuse_operation(name, obj, str(exc))
+                op_state = self.statuses[name].get("operationState") or {}
+        return request, bool(requested), op_state
+
+    async def _operate_despite_error(self, name: str, app: Application, obj: dict[str, Any], memory: AppMemory) -> None:
+        """The comparison failed, yet an operation asked for (or left running) still starts: it renders for itself,
+        so a rollback to a good revision can succeed, and otherwise it ends in Error saying why, where waiting
+        would leave the request unanswered until the error went away."""
+        if memory.operating or self.stopping:
+            return
+        status = self.statuses.get(name) or obj.get("status") or {}
+        request, _, _ = await self._requested_operation(name, app, obj, memory, status.get("operationState") or {})
         if request is not None:
             self.operations.start(name, request)
 

@@ -504,22 +504,14 @@ class Operations:
             warning=not result.succeeded,
         )
         await c.audit_record(
-            AuditEntry(
-                app=f"{app.namespace}/{name}",
-                operation_id=str(request.operation.get("id") or name),
-                kind="rollback"
-                if any(i.get("name", "").lower() == "rollback" for i in request.operation.get("info") or [])
-                else "sync",
-                initiated_by=str(
-                    request.initiated_by.get("username") or ("automated" if request.automated else "unknown")
-                ),
-                automated=request.automated,
-                revisions=tuple(revisions),
-                phase=phase,
-                message=short(result.message or phase),
-                started_at=parse_time(request.started_at) or datetime.now(UTC),
-                finished_at=parse_time(finished) or datetime.now(UTC),
-                resources=tuple(
+            _audit_entry(
+                f"{app.namespace}/{name}",
+                request,
+                revisions,
+                phase,
+                short(result.message or phase),
+                finished,
+                tuple(
                     AuditResource(
                         group=r.group,
                         kind=r.kind,
@@ -538,21 +530,53 @@ class Operations:
             await c.clear_operation(name)
 
     async def _finish_error(self, name: str, request: OperationRequest, message: str) -> None:
+        """An operation that ended before its sync ran (its render failed, say): status, Event and audit say so."""
         c = self.controller
+        finished = now_iso()
         op_state = {
             "operation": request.operation,
             "phase": "Error",
             "message": short(message),
             "startedAt": request.started_at,
-            "finishedAt": now_iso(),
+            "finishedAt": finished,
             "retryCount": request.retry_count,
         }
         await c.update_status(name, lambda s: s.__setitem__("operationState", op_state))
         obj = c.apps.get(name)
         if obj is not None:
             c.events.emit(obj, "OperationCompleted", f"Sync operation failed: {short(message, 300)}", warning=True)
+        namespace = ((obj or {}).get("metadata") or {}).get("namespace") or c.settings.namespace
+        await c.audit_record(
+            _audit_entry(f"{namespace}/{name}", request, request.revisions or (), "Error", short(message), finished)
+        )
         if request.manual:
             await c.clear_operation(name)
+
+
+def _audit_entry(
+    app: str,
+    request: OperationRequest,
+    revisions: tuple[str, ...],
+    phase: str,
+    message: str,
+    finished: str,
+    resources: tuple[AuditResource, ...] = (),
+) -> AuditEntry:
+    """The audit log's record of ``request``, ended in ``phase`` at ``finished`` (one per operation id)."""
+    rollback = any(i.get("name", "").lower() == "rollback" for i in request.operation.get("info") or [])
+    return AuditEntry(
+        app=app,
+        operation_id=str(request.operation.get("id") or app),
+        kind="rollback" if rollback else "sync",
+        initiated_by=str(request.initiated_by.get("username") or ("automated" if request.automated else "unknown")),
+        automated=request.automated,
+        revisions=tuple(revisions),
+        phase=phase,
+        message=message,
+        started_at=parse_time(request.started_at) or datetime.now(UTC),
+        finished_at=parse_time(finished) or datetime.now(UTC),
+        resources=resources,
+    )
 
 
 def _operation_id(status: Mapping[str, Any]) -> str | None:
