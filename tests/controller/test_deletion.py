@@ -123,6 +123,28 @@ async def test_without_our_finalizer_resources_stay_and_argo_cds_finalizer_is_ho
         assert [(e.type, e.name) for e in seen.events][:1] == [("ADDED", "cleanup")]
 
 
+async def test_post_delete_hooks_come_from_the_last_good_render_when_the_repository_no_longer_renders(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/kept.yaml": waved("kept", 0), "app/cleanup.yaml": post_delete_job("cleanup")})
+    app = application("broke", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}})
+    app["metadata"]["finalizers"] = ["resources-finalizer.tether.dev"]
+    await kube.apply(app)
+    await eventually(lambda: app_status(kube, namespace, "broke"), synced_healthy, timeout=30)
+    repo.commit("broken", files={"app/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: [x]\n"})
+    await eventually(
+        lambda: app_status(kube, namespace, "broke"),
+        lambda s: any(c.get("type") == "ComparisonError" for c in s.get("conditions") or []),
+        timeout=30,
+    )
+    async with Recorder(kube, namespace, [("batch/v1", "Job")]) as seen:
+        await kube.delete(API, "Application", "broke", namespace, propagation="Background")
+        await eventually(lambda: kube.get(API, "Application", "broke", namespace), lambda o: o is None, timeout=60)
+    assert await live(kube, "ConfigMap", "kept", namespace) is None
+    assert [(e.type, e.name) for e in seen.events][:1] == [("ADDED", "cleanup")]  # the hook still ran
+
+
 async def test_the_finalizer_deletes_hooks_a_sync_left_behind(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:

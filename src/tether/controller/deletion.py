@@ -154,13 +154,26 @@ def _deleted_with_app(obj: dict[str, Any]) -> bool:
 
 
 async def _post_delete_hooks(c: Controller, app: Application, destination: Any) -> None:
-    """Apply the app's PostDelete hooks and wait for each to finish (Argo CD: after every resource is gone)."""
+    """Apply the app's PostDelete hooks and wait for each to finish (Argo CD: after every resource is gone).
+
+    The hooks come from a fresh render, or from the last good one when the repository no longer renders
+    (a broken commit must not skip a cleanup job). With neither, deletion goes on and a Warning Event says
+    no hook could run: blocking it forever on a repository that is gone would be worse.
+    """
     memory = c.memory_of(app.name)
+    last_good = memory.desired
     try:
         desired = await c.comparer.desired(app, memory, frozenset({"start"}), destination)
     except TetherError as exc:
-        log.warning("cannot render the app for its PostDelete hooks; none run", app=app.name, error=str(exc))
-        return
+        if last_good is None:
+            message = short(f"PostDelete hooks not run: the app does not render: {exc}", 500)
+            log.warning("cannot render the app for its PostDelete hooks; none run", app=app.name, error=str(exc))
+            obj = c.apps.get(app.name)
+            if obj is not None:
+                c.events.emit(obj, "PostDeleteHooksSkipped", message, warning=True)
+            return
+        log.warning("the app does not render; its PostDelete hooks come from the last good render", app=app.name)
+        desired = last_good
     hooks = [o for o in desired if POST_DELETE in hook_types(o)]
     if not hooks:
         return
