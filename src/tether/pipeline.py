@@ -154,8 +154,11 @@ async def desired_state_of_sources(
     credentials_for: CredentialsFor | None = None,
     limits: RenderLimits = RenderLimits(),
     fields: Sequence[str] | None = None,
+    refresh: bool = False,
 ) -> DesiredState:
     """``desired_state`` for ``spec.sources``: every source rendered (concurrently), merged in order.
+
+    ``refresh`` renders again whatever the cache holds and replaces its entries (a hard refresh).
 
     Errors name fields as ``spec.sources[i].…``, or from ``fields[i]`` when given (an app with a
     single ``spec.source`` passes ``("spec.source.",)``). A ``$ref`` no source defines, a ref name
@@ -179,6 +182,7 @@ async def desired_state_of_sources(
         capabilities=capabilities,
         credentials_for=credentials_for or (lambda _url: None),
         limits=limits,
+        refresh=refresh,
     )
 
 
@@ -196,6 +200,7 @@ async def _desired(
     capabilities: CapabilitiesSource | None,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
+    refresh: bool = False,
 ) -> DesiredState:
     problems = ref_errors(sources, prefixes)
     if problems:
@@ -230,6 +235,7 @@ async def _desired(
             capabilities=capabilities,
             credentials_for=credentials_for,
             limits=limits,
+            refresh=refresh,
         )
 
     results = await _each(app, prefixes, [render_one(i) for i in range(len(sources))])
@@ -271,6 +277,7 @@ async def _render_source(
     capabilities: CapabilitiesSource | None,
     credentials_for: CredentialsFor,
     limits: RenderLimits,
+    refresh: bool = False,
 ) -> _SourceResult:
     """One source through the render cache (when it and every ref it reads come from git)."""
     source = sources[index]
@@ -340,7 +347,7 @@ async def _render_source(
     scope = CacheScope.for_app(normalise_url(url), app, source, namespace, await tool_versions())
     # single flight per (scope, revision): the refs' commits are part of what is being rendered
     flight = commit + "".join(f" ${name}={revisions[at]}" for name, at in sorted(used.items()))
-    outcome = await cache.get_or_render(scope, flight, tree_ids, render_now)
+    outcome = await cache.get_or_render(scope, flight, tree_ids, render_now, refresh=refresh)
     return _SourceResult(Rendered(outcome.objects, outcome.source_type, outcome.inputs), hit=outcome.hit)
 
 

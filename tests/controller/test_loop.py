@@ -201,6 +201,31 @@ async def test_a_poll_compares_only_the_apps_whose_revision_moved(
     )
 
 
+async def test_a_hard_refresh_renders_again_and_a_normal_one_does_not(
+    unpolled: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """Both annotations (either prefix) are removed once handled; only ``hard`` bypasses the render cache."""
+    controller = unpolled
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("first", files={"app/a.yaml": configmap("a")})
+    await kube.apply(application("fresh", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, "fresh"), synced_healthy)
+    await asyncio.wait_for(quiet(controller), 30)
+
+    async def refresh(annotation: str, value: str) -> int:
+        renders = controller.render_cache.stats.renders
+        await kube.patch(API, "Application", "fresh", namespace, {"metadata": {"annotations": {annotation: value}}})
+        await eventually(
+            lambda: kube.get(API, "Application", "fresh", namespace),
+            lambda o: annotation not in ((o or {}).get("metadata", {}).get("annotations") or {}),
+        )
+        await asyncio.wait_for(quiet(controller), 30)
+        return controller.render_cache.stats.renders - renders
+
+    assert await refresh("argocd.argoproj.io/refresh", "normal") == 0
+    assert await refresh("tether.dev/refresh", "hard") == 1
+
+
 async def test_a_chart_sees_the_destinations_apis(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:

@@ -84,6 +84,19 @@ async def test_a_path_appearing_invalidates(tmp_path: Path) -> None:
     assert not (await cache.get_or_render(scope(), "c2", repo.tree_ids, repo.render)).hit
 
 
+async def test_a_refresh_renders_again_and_its_result_replaces_the_entry(tmp_path: Path) -> None:
+    """A hard refresh: the cached render is not served, and what the new render made is what a restart reads."""
+    cache, repo = RenderCache(tmp_path), FakeRepo()
+    first = await cache.get_or_render(scope(), "c1", repo.tree_ids, repo.render)
+    repo.payload = "y"  # what a fixed renderer (or tool) makes of the same inputs
+    fresh = await cache.get_or_render(scope(), "c1", repo.tree_ids, repo.render, refresh=True)
+    assert (fresh.hit, repo.renders, fresh.key) == (False, 2, first.key)
+    assert fresh.objects[0]["data"] == {"p": "y"}
+    assert (cache.stats.renders, cache.stats.hits) == (2, 0)
+    reopened = await RenderCache(tmp_path).get_or_render(scope(), "c2", repo.tree_ids, repo.render)
+    assert reopened.hit and reopened.objects[0]["data"] == {"p": "y"} and repo.renders == 2
+
+
 async def test_survives_restart_and_serves_without_rendering(tmp_path: Path) -> None:
     repo = FakeRepo()
     await RenderCache(tmp_path).get_or_render(scope(), "c1", repo.tree_ids, repo.render)

@@ -139,16 +139,19 @@ class RenderCache:
         revision: str,
         tree_ids: TreeIds,
         render: Callable[[], Awaitable[Rendered]],
+        *,
+        refresh: bool = False,
     ) -> CachedRender:
         """The render of ``scope`` at commit ``revision``: from the cache if its inputs are unchanged.
 
-        ``render`` is called (checking out and rendering) only on a miss; ``tree_ids`` is
-        asked for object ids of the input paths at ``revision``.
+        ``render`` is called (checking out and rendering) only on a miss, or always with ``refresh``
+        (a hard refresh), whose result replaces the entry; ``tree_ids`` is asked for object ids of
+        the input paths at ``revision``.
         """
-        flight = (scope.digest, revision)
+        flight = (scope.digest, revision + (" refresh" if refresh else ""))
         future = self._flights.get(flight)
         if future is None:
-            future = asyncio.ensure_future(self._lookup_or_render(scope, tree_ids, render))
+            future = asyncio.ensure_future(self._lookup_or_render(scope, tree_ids, render, refresh=refresh))
             self._flights[flight] = future
             future.add_done_callback(lambda done: self._land(flight, done))
         result = await asyncio.shield(future)
@@ -167,9 +170,9 @@ class RenderCache:
             done.exception()  # retrieved so a failure nobody awaits is not reported as lost
 
     async def _lookup_or_render(
-        self, scope: CacheScope, tree_ids: TreeIds, render: Callable[[], Awaitable[Rendered]]
+        self, scope: CacheScope, tree_ids: TreeIds, render: Callable[[], Awaitable[Rendered]], *, refresh: bool
     ) -> CachedRender:
-        inputs = self._index.get(scope.digest)
+        inputs = None if refresh else self._index.get(scope.digest)
         if inputs is not None:
             key = scope.key(await tree_ids(inputs))
             cached = await self._read(key)
