@@ -198,6 +198,68 @@ async def test_a_deny_sync_window_stops_automated_sync_with_a_condition(
     assert "operationState" not in status
 
 
+async def test_a_deny_window_holds_a_manual_sync_until_manual_sync_is_allowed_or_it_is_terminated(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """Argo CD: a manual sync in a deny window stays Running, saying so, and applies nothing; with the window's
+    ``manualSync: true`` it goes ahead; terminated while held, it ends without syncing."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/a.yaml": configmap("gated")})
+    deny = {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["*"]}
+
+    async def project(manual_sync: bool) -> None:
+        window = {**deny, "manualSync": manual_sync}
+        spec = {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}], "syncWindows": [window]}
+        await kube.apply(
+            {"apiVersion": API, "kind": "Project", "metadata": {"name": "gate", "namespace": namespace}, "spec": spec}
+        )
+
+    await project(False)
+    for name in ("gated", "dropped"):
+        await kube.apply(application(name, namespace, repo.url, "app", namespace, project="gate"))
+        await eventually(
+            lambda n=name: app_status(kube, namespace, n), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+        )
+        await kube.patch(
+            API, "Application", name, namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "fay"}}}
+        )
+
+    def held(s: dict) -> bool:
+        state = s.get("operationState") or {}
+        return state.get("phase") == "Running" and "blocked by sync window" in state.get("message", "")
+
+    await eventually(lambda: app_status(kube, namespace, "gated"), held, timeout=30)
+    await eventually(lambda: app_status(kube, namespace, "dropped"), held, timeout=30)
+    await asyncio.sleep(2)
+    assert await kube.get("v1", "ConfigMap", "gated", namespace) is None  # held: nothing applied
+
+    await kube.patch(
+        API,
+        "Application",
+        "dropped",
+        namespace,
+        {"status": {"operationState": {"phase": "Terminating"}}},
+        subresource="status",
+    )
+    state = (
+        await eventually(
+            lambda: app_status(kube, namespace, "dropped"),
+            lambda s: (s.get("operationState") or {}).get("phase") == "Terminated",
+            timeout=30,
+        )
+    )["operationState"]
+    assert state["operation"]["initiatedBy"]["username"] == "fay"
+    assert await kube.get("v1", "ConfigMap", "gated", namespace) is None
+
+    await project(True)  # the deny window now lets manual syncs through: the held one goes ahead at once
+    await eventually(
+        lambda: app_status(kube, namespace, "gated"),
+        lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded",
+        timeout=20,
+    )
+    assert (await kube.get("v1", "ConfigMap", "gated", namespace))["data"]["value"] == "one"
+
+
 async def test_managed_namespace_metadata_lands_on_the_created_namespace(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:

@@ -274,6 +274,7 @@ class Controller:
         for app_name, app in self.apps.objects.items():
             if ((app.get("spec") or {}).get("project") or "default") == name:
                 self.queue.add(app_name, "project")
+                self.operations.wake(app_name)  # its windows may have changed
 
     def _on_cluster_secret(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         for dropped in self.registry.secret_changed(name, new):

@@ -13,6 +13,7 @@ Event, and the ``operation`` field cleared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import uuid
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 SAVE_EVERY = 5.0  # seconds between saves of a running sync's state (hook changes are saved at once)
+WINDOW_RECHECK = 30.0  # seconds between looks at the sync windows holding an operation back
 ROLLBACK_REFUSED = "rollback cannot be initiated when auto-sync is enabled"
 
 
@@ -262,6 +264,7 @@ class Operations:
         self.savers: dict[str, StateSaver] = {}
         self.active: dict[str, str] = {}  # app -> id of its operation, started and not finished (queued or running)
         self.unsettled: set[str] = set()  # apps synced while Events are held, their status still in motion
+        self.waiting: dict[str, asyncio.Event] = {}  # app -> set to wake its operation held by a sync window
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
@@ -290,7 +293,14 @@ class Operations:
             self.unsettled.discard(name)
             self._release_when_settled()
 
+    def wake(self, name: str) -> None:
+        """Have ``name``'s operation, if a sync window holds it, look at the windows again now."""
+        waiting = self.waiting.get(name)
+        if waiting is not None:
+            waiting.set()
+
     def terminate(self, name: str) -> bool:
+        self.wake(name)  # held by a sync window: it ends as Terminated without syncing
         operation = self.running.get(name)
         if operation is None:
             return False
@@ -360,6 +370,7 @@ class Operations:
                 f"Initiated {'automated ' if request.automated else ''}sync to "
                 f"{', '.join(request.revisions or memory.revisions) or 'HEAD'}",
             )
+            app = await self._wait_for_window(name, app, destination, request, op_state)
         resume = request.resume
         while True:
             try:
@@ -443,6 +454,48 @@ class Operations:
                 continue
             break
         await self._finish(name, app, obj, request, result, revisions, terminated)
+
+    async def _wait_for_window(
+        self, name: str, app: Application, destination: Any, request: OperationRequest, op_state: dict[str, Any]
+    ) -> Application:
+        """Argo CD's rule for a sync its project's windows block (a manual one passes a deny window with
+        ``manualSync``): it stays Running, saying why, until a window lets it run or it is terminated.
+
+        Returns the app as it stands when the wait ends (its spec or project may have changed meanwhile).
+        """
+        c = self.controller
+        memory = c.memory_of(name)
+        wake = self.waiting[name] = asyncio.Event()
+        shown = ""
+        try:
+            while not memory.terminate_requested:
+                project = c._project(app)
+                if isinstance(project, str):
+                    break  # the reconcile refuses an app without a valid project; nothing to wait for here
+                verdict = project.windows.verdict(
+                    app.name,
+                    app.spec.destination.namespace,
+                    (destination.name, destination.server),
+                    datetime.now(UTC),
+                    manual=not request.automated,
+                )
+                if verdict.allowed:
+                    break
+                message = short(f"Sync operation blocked by sync window: {verdict.reason}")
+                if message != shown:
+                    shown = op_state["message"] = message
+                    await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=WINDOW_RECHECK)
+                obj = c.apps.get(name)
+                if obj is not None:
+                    app = memory.application(obj)
+        finally:
+            self.waiting.pop(name, None)
+        if shown:
+            op_state["message"] = "syncing"
+        return app
 
     async def _finish(
         self,
