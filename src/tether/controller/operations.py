@@ -380,8 +380,11 @@ class Operations:
                     )
                     revisions = request.revisions or ()
                 else:
-                    latest = request.manual and resume is None
-                    if latest:  # as Argo CD: a manual sync goes to what targetRevision names now, not at the last poll
+                    # As Argo CD: a manual sync goes to what targetRevision names now, not at the last poll, and
+                    # so does a retry with ``retry.refresh``; other retries sync what the first attempt did.
+                    first = request.retry_count == 0 and resume is None
+                    latest = (request.manual and first) or (request.retry_count > 0 and bool(request.retry.refresh))
+                    if latest:
                         for source in app.spec.sources_list():
                             if not is_local_source(source.repo_url):
                                 c.git.forget_refs(source.repo_url)

@@ -139,10 +139,15 @@ class Backoff(_Spec):
 
 
 class RetryStrategy(_Spec):
-    """Retries of a failed sync: ``limit`` attempts after the first (below 0: unlimited), with ``backoff``."""
+    """Retries of a failed sync: ``limit`` attempts after the first (below 0: unlimited), with ``backoff``.
+
+    ``refresh`` (Argo CD 3.1): each retry syncs what ``targetRevision`` names then, not the revision the
+    first attempt synced, so a fix pushed meanwhile is picked up by the next retry.
+    """
 
     limit: int = 0
     backoff: Backoff | None = None
+    refresh: bool = False
 
     @property
     def unlimited(self) -> bool:
