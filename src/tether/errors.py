@@ -33,6 +33,7 @@ class Reason:
     CLUSTER_ERROR = "ClusterError"
     TIMEOUT = "Timeout"
     TOOL_FAILED = "ToolFailed"
+    UNVERIFIED_SIGNATURE = "UnverifiedSignature"
 
 
 class TetherError(Exception):

@@ -162,29 +162,6 @@ def test_argo_cd_project_fields_are_accepted() -> None:
     assert len(team.windows.windows) == 1
 
 
-def test_signature_keys_fail_closed_because_commits_are_not_verified() -> None:
-    signed = project(sourceRepos=["*"], destinations=[{"server": "*", "namespace": "*"}])
-    app = Application.from_object(
-        {
-            "apiVersion": "tether.dev/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": "web", "namespace": "tether-system"},
-            "spec": {
-                "source": {"repoURL": "https://github.com/acme/web"},
-                "destination": {"server": SERVER, "namespace": "web"},
-            },
-        }
-    )
-    assert signed.app_violations(app.spec, SERVER, "in-cluster") == []
-    signed = project(
-        sourceRepos=["*"],
-        destinations=[{"server": "*", "namespace": "*"}],
-        signatureKeys=[{"keyID": "4AEE18F83AFDEB23"}],
-    )
-    [violation] = signed.app_violations(app.spec, SERVER, "in-cluster")
-    assert "4AEE18F83AFDEB23" in violation and "does not verify commit signatures" in violation
-
-
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [

@@ -50,6 +50,7 @@ def trigger(memory: AppMemory, git: Git) -> WebhookTrigger:
         apps=SimpleNamespace(get=lambda name: app if name == "web" else None),
         git=git,
         repo_credentials=SimpleNamespace(lookup=lambda url: None),
+        requires_signatures=lambda obj: False,
     )
     return WebhookTrigger(cast(Any, controller))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ from tether.render.engine import CAPABILITIES_FACT, fact_input, split_fact_input
 from tether.resource import ResourceKey
 from tether.secrets import REDACTOR
 from tether.source import Credentials, GitCache, normalise_url
+
+SignatureCheck = Callable[[Application, Sequence[ApplicationSource], Sequence[str]], Awaitable[None]]
 
 # Triggers that may move a revision or change what is rendered: they ask git (within the poll interval's listing).
 GIT_REASONS = frozenset(
@@ -126,8 +128,11 @@ class Comparer:
         secrets_backend: Any,
         credentials_for: Callable[[str], Credentials | None],
         lua: LuaChecks | None = None,
+        signature_check: SignatureCheck | None = None,
     ) -> None:
         self.git = git
+        # checks the resolved commits before anything renders (projects with signatureKeys)
+        self.signature_check = signature_check
         self.render_cache = render_cache
         self.render_slots = render_slots
         self.secrets_backend = secrets_backend
@@ -188,6 +193,8 @@ class Comparer:
                 if not is_local_source(source.repo_url):
                     self.git.forget_refs(source.repo_url)
         revisions = await self.resolve(sources, multi=app.spec.multi_source)
+        if self.signature_check is not None:
+            await self.signature_check(app, sources, revisions)
         if (
             not pinned
             and not hard

@@ -51,6 +51,7 @@ from tether.controller.operations import OperationRequest, Operations, automated
 from tether.controller.orphans import orphans
 from tether.controller.repos import RepoCredentials
 from tether.controller.settings import Settings
+from tether.controller.signatures import CommitSignatures
 from tether.controller.sources import git_sources
 from tether.controller.status import (
     APP_API_VERSION,
@@ -76,6 +77,7 @@ from tether.secrets.rotation import StoreWatcher
 from tether.server.webhook.secrets import WebhookSecrets
 from tether.source import GitCache, normalise_url
 from tether.source.revisions import NeedsFetch, RemoteRefs, RevisionNotFound, pick
+from tether.source.signatures import KEYS_CONFIGMAP
 from tether.sync.operation import OperationState
 
 log = structlog.get_logger(__name__)
@@ -102,12 +104,16 @@ class Controller:
         self.render_cache = RenderCache(state / "render")
         self.backend = PassBackend(settings.password_store, settings.gnupg_home)
         self.repo_credentials = RepoCredentials()
+        self.signatures = CommitSignatures(
+            self.git, state / "gnupg", self.repo_credentials.lookup, required_keys=self._signature_keys
+        )
         self.comparer = Comparer(
             git=self.git,
             render_cache=self.render_cache,
             render_slots=asyncio.Semaphore(settings.max_renders),
             secrets_backend=self.backend,
             credentials_for=self.repo_credentials.lookup,
+            signature_check=self.signatures.check,
         )
         self.sync_slots = asyncio.Semaphore(settings.max_syncs)
         self.queue = WorkQueue()
@@ -126,6 +132,11 @@ class Controller:
             home, "v1", "Secret", ns, self._on_webhook_secret, field_selector=f"metadata.name={WEBHOOK_SECRET}"
         )
         self.on_webhook_secrets: Callable[[WebhookSecrets], None] | None = None  # the receiver, told of changes
+        # The public keys commits are verified with, for projects with signatureKeys (docs/applications.md).
+        self.signature_keys = Informer(
+            home, "v1", "ConfigMap", ns, self._on_signature_keys, field_selector=f"metadata.name={KEYS_CONFIGMAP}"
+        )
+        self._keys_load: asyncio.Task[None] | None = None
         self.webhooks = WebhookTrigger(self, max_pending=settings.webhook_queue)
         self.writer = StatusWriter(home, ns, settle=settings.status_settle, on_written=self._on_status_written)
         # Events have a rate limit of their own: a burst of them never delays a sync or a status write.
@@ -148,13 +159,22 @@ class Controller:
     async def start(self) -> None:
         """Open the audit log, start the informers, workers and triggers; returns once the apps are listed."""
         self.audit = await AuditLog.open(self.settings.database_url or default_url(Path(self.settings.state_dir)))
-        informers = (self.cluster_secrets, self.repo_secrets, self.webhook_secret, self.projects, self.apps)
+        informers = (
+            self.cluster_secrets,
+            self.repo_secrets,
+            self.webhook_secret,
+            self.signature_keys,
+            self.projects,
+            self.apps,
+        )
         for informer in informers:
             informer.start()
         await asyncio.gather(
             asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout=60),
             self._know_tool_versions(),
         )
+        if self._keys_load is not None:  # the keys listed at start verify the first comparisons
+            await asyncio.wait_for(asyncio.shield(self._keys_load), timeout=60)
         spawn = self._tasks.append
         spawn(asyncio.create_task(self.queue.run_timers(), name="queue timers"))
         for index in range(self.settings.max_compares):
@@ -175,6 +195,27 @@ class Controller:
         """The providers' secrets as the ``tether-webhook`` Secret holds them now."""
         secret = self.webhook_secret.get(WEBHOOK_SECRET)
         return WebhookSecrets.from_secret_data((secret or {}).get("data"))
+
+    def _on_signature_keys(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if (old or {}).get("data") == (new or {}).get("data"):
+            return
+
+        async def reload() -> None:
+            await self.signatures.load(new)
+            self.queue.add_many([a for a, obj in self.apps.objects.items() if self.requires_signatures(obj)], "project")
+
+        self._keys_load = asyncio.get_running_loop().create_task(reload(), name="signature keys")
+        self._tasks.append(self._keys_load)  # cancelled with the workers at stop
+
+    def _signature_keys(self, app: Application) -> tuple[str, ...]:
+        """The key IDs ``app``'s project requires its commits to be signed with (none: no check)."""
+        project = self._project(app)
+        return () if isinstance(project, str) else tuple(k.key_id for k in project.spec.signature_keys)
+
+    def requires_signatures(self, obj: dict[str, Any]) -> bool:
+        """Whether the Application ``obj``'s project has signatureKeys (every commit it moves to is verified)."""
+        raw = self.projects.get((obj.get("spec") or {}).get("project") or "default")
+        return bool(((raw or {}).get("spec") or {}).get("signatureKeys"))
 
     def _on_webhook_secret(self, name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         if self.on_webhook_secrets is not None:
@@ -205,7 +246,14 @@ class Controller:
             await asyncio.wait(running, timeout=self.settings.shutdown_grace)
         await self._bounded("staged statuses", self._write_statuses())
         await self._bounded("statuses in motion", self.writer.close())
-        for informer in (self.apps, self.projects, self.cluster_secrets, self.repo_secrets, self.webhook_secret):
+        for informer in (
+            self.apps,
+            self.projects,
+            self.cluster_secrets,
+            self.repo_secrets,
+            self.webhook_secret,
+            self.signature_keys,
+        ):
             await self._bounded(f"informer {informer.kind}", informer.close())
         await self._bounded("events", self.events.close())
         await self._bounded("destinations", self.registry.close())

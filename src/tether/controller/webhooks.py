@@ -242,9 +242,10 @@ class WebhookTrigger:
             return None
         if memory is None or memory.desired is None or not memory.revisions or memory.operating:
             return self._refresh()
-        if memory.comparison_error is not None:
+        if memory.comparison_error is not None or c.requires_signatures(obj):
             # Its last comparison failed at a later commit than the render it holds: a push back to that
             # render's files (a revert) changes none of them, yet must compare again to clear the error.
+            # A project with signatureKeys verifies every commit it moves to, whatever the files.
             return self._refresh()
         try:
             app = Application.from_object(obj)

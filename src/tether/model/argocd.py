@@ -63,8 +63,8 @@ _KEPT_NOTES = {
     "plugin": "config management plugins are not supported: kept, so the app fails to render with that error",
     "chart": "helm repository charts are not fetched: kept, so the app fails to render until the chart is in git",
     "roles": "project roles are kept but not enforced (Tether has no per-project RBAC yet)",
-    "signatureKeys": "commit signatures are not verified: kept, so the project's apps are refused with that error",
     "sourceNamespaces": "kept; Tether reads Applications only in its own namespace",
+    "signatureKeys": "commits are verified with the public keys in ConfigMap tether-gpg-keys (copy argocd-gpg-keys-cm's data)",
 }
 
 

@@ -78,7 +78,7 @@ class SignatureKey(_Spec):
 
 class ProjectSpec(_Spec):
     """Argo CD's AppProject spec. ``roles`` and ``sourceNamespaces`` are kept, not enforced; ``signatureKeys``
-    fail closed (``app_violations``): Tether cannot verify commit signatures, so it syncs none of their apps."""
+    are enforced where commits are resolved (``tether.controller.signatures``)."""
 
     description: str = ""
     source_repos: tuple[str, ...] = ()
@@ -232,22 +232,9 @@ class Project(BaseModel):
 
     def app_violations(self, spec: ApplicationSpec, server: str, cluster_name: str) -> list[str]:
         """Sources and destination of an app together; the destination cluster is known by both names."""
-        return (
-            self.signature_violations()
-            + self.source_violations(source.repo_url for source in spec.sources_list())
-            + self.destination_violations(server, cluster_name, spec.destination.namespace)
+        return self.source_violations(source.repo_url for source in spec.sources_list()) + (
+            self.destination_violations(server, cluster_name, spec.destination.namespace)
         )
-
-    def signature_violations(self) -> list[str]:
-        """Argo CD syncs only commits signed with one of ``signatureKeys``; Tether cannot check that, so it
-        refuses rather than deploy unsigned commits a project said it must not."""
-        if not self.spec.signature_keys:
-            return []
-        keys = ", ".join(key.key_id for key in self.spec.signature_keys)
-        return [
-            f"project {self.name!r} requires commits signed with one of its signatureKeys ({keys}), and Tether "
-            "does not verify commit signatures: remove spec.signatureKeys to sync its apps without that check"
-        ]
 
 
 def _negatable(pattern: str, value: str) -> bool:

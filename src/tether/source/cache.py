@@ -24,7 +24,7 @@ import stat
 import tarfile
 import tempfile
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +35,7 @@ from tether.errors import ProcessError, Reason, TetherError
 from tether.proc import Completed, base_env, run
 from tether.source.credentials import Credentials, auth_env, write_askpass
 from tether.source.revisions import FULL_SHA, NeedsFetch, RemoteRefs, RevisionNotFound, parse_ls_remote, pick
+from tether.source.signatures import Verdict, parse_status
 from tether.source.urls import cache_key, check_url, is_ssh_url, redact_url, split_userinfo
 
 log = structlog.get_logger(__name__)
@@ -133,6 +134,10 @@ class GitCache:
     async def tree_id(self, url: str, sha: str, path: str, credentials: Credentials | None = None) -> str | None:
         """Object id of ``path`` in commit ``sha`` ("" or "." is the root tree); None if absent."""
         return await self.repository(url, credentials).tree_id(sha, path)
+
+    async def verify(self, url: str, sha: str, keyring: Path, credentials: Credentials | None = None) -> Verdict:
+        """GnuPG's verdict on commit ``sha``'s signature, checked against the keyring at ``keyring`` only."""
+        return await self.repository(url, credentials).verify(sha, keyring)
 
     async def _trim_checkouts(self) -> None:
         """Remove materialised trees beyond the newest ``kept_checkouts`` that nobody is using."""
@@ -331,6 +336,18 @@ class GitRepository:
             await asyncio.to_thread(_remove_tree, workdir)
             raise
 
+    async def verify(self, sha: str, keyring: Path) -> Verdict:
+        """``git verify-commit --raw`` of ``sha`` (fetched first when missing), read by ``parse_status``."""
+        await self.fetch(sha)
+        done = await self._git(
+            ["verify-commit", "--raw", self._full_sha(sha)],
+            what="verify-commit",
+            cwd=self.path,
+            check=False,
+            extra_env={"GNUPGHOME": str(keyring)},
+        )
+        return parse_status(done.stderr.decode("utf-8", "replace"))
+
     async def tree_id(self, sha: str, path: str) -> str | None:
         """Object id at ``path`` in commit ``sha`` (a tree for directories); None when it does not exist.
 
@@ -520,10 +537,11 @@ class GitRepository:
         cwd: Path | None = None,
         network: bool = False,
         check: bool = True,
+        extra_env: Mapping[str, str] | None = None,
     ) -> Completed:
         """Run git with the minimal environment, the cache's timeout, and redacted errors."""
         askpass = self.cache._prepare()
-        env = self.cache._env()
+        env = {**self.cache._env(), **(extra_env or {})}
         label = f"git {what} of {self.display_url}"
         if network and is_ssh_url(self.url) and not (self.credentials and self.credentials.known_hosts):
             # Host keys are always checked; without known_hosts ssh would only say "Host key verification failed".
