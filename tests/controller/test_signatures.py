@@ -3,7 +3,9 @@ the public keys in ConfigMap tether-gpg-keys. Only a commit signed with a listed
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,19 +57,21 @@ def make_signer(directory: Path, name: str) -> Signer:
 
 
 @pytest.fixture
-def signers(tmp_path: Path) -> Iterator[Callable[[str], Signer]]:
-    """Makes signers under ``tmp_path``; their gpg-agents (started to sign) are stopped afterwards."""
+def signers() -> Iterator[Callable[[str], Signer]]:
+    """Makes signers in a short temporary directory (gpg-agent's socket path has a length limit, which a
+    deep pytest path exceeds); their agents, started to sign, are stopped and the directory removed after."""
+    directory = Path(tempfile.mkdtemp(prefix="tsig-"))
     made: list[str] = []
 
     def make(name: str) -> Signer:
         made.append(name)
-        return make_signer(tmp_path, name)
+        return make_signer(directory, name)
 
     yield make
     for name in made:
-        home = tmp_path / f"gnupg-{name}"
-        env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
+        env = {"GNUPGHOME": str(directory / f"gnupg-{name}"), "PATH": "/usr/bin:/bin"}
         subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True, timeout=30, check=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def signed_commit(repo: LocalRepo, signer: Signer, message: str, files: dict[str, str]) -> str:
