@@ -197,3 +197,16 @@ class Serve:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+async def unpolled(
+    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
+) -> AsyncIterator[Controller]:
+    """A controller whose poller never fires within a test: a test that counts diffs polls by calling ``poll()``."""
+    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
+    await controller.start()
+    try:
+        yield controller
+    finally:
+        await controller.stop()

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.controller.conftest import API, application, eventually, settings_for
+from tests.controller.conftest import API, application, eventually
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.devcluster.gitserver import GitHttpServer
-from tether.devcluster.passstore import PassStore
 from tether.resource import ResourceKey
 
 
@@ -107,19 +102,6 @@ async def test_without_self_heal_drift_only_shows_and_prune_off_marks_prune(
     )
     assert await kube.get("v1", "ConfigMap", "b", namespace) is not None
     assert status["sync"]["status"] == "OutOfSync"
-
-
-@pytest.fixture
-async def unpolled(
-    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
-) -> AsyncIterator[Controller]:
-    """A controller whose poller never fires within a test: a test that counts diffs polls by calling ``poll()``."""
-    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0), kube)
-    await controller.start()
-    try:
-        yield controller
-    finally:
-        await controller.stop()
 
 
 async def test_an_annotation_the_manifest_does_not_set_costs_no_diff(

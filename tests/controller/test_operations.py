@@ -432,42 +432,28 @@ async def test_the_operations_sync_strategy_apply_runs_no_hook_and_force_recreat
 
 
 async def test_a_manual_sync_goes_to_the_newest_commit_not_the_last_compared_one(
-    kube: Cluster,
-    crds_installed: None,
-    namespace: str,
-    tmp_path: Path,
-    pass_store: PassStore,
-    git_server: GitHttpServer,
-    unique_repo_name: str,
+    unpolled: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
     """As in Argo CD, a manual sync without a revision resolves ``targetRevision`` when it runs: with
     polling an hour apart and no webhook, the controller has not seen the newest commit, yet syncs it."""
-    settings = settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0, poll_jitter=0.0)
-    c = Controller(settings, kube)
-    await c.start()
-    try:
-        repo = git_server.create_repo(unique_repo_name)
-        first = repo.commit("v1", files={"app/a.yaml": configmap("a", "v1")})
-        await kube.apply(application("fresh", namespace, repo.url, "app", namespace))
-        await eventually(
-            lambda: app_status(kube, namespace, "fresh"),
-            lambda s: (
-                (s.get("sync") or {}).get("revision") == first and (s.get("sync") or {}).get("status") == "OutOfSync"
-            ),
-        )
-        second = repo.commit("v2", files={"app/a.yaml": configmap("a", "v2")})
-        await kube.patch(
-            API, "Application", "fresh", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "dan"}}}
-        )
-        status = await eventually(
-            lambda: app_status(kube, namespace, "fresh"),
-            lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded",
-            timeout=30,
-        )
-        assert status["operationState"]["syncResult"]["revision"] == second
-        assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "v2"
-    finally:
-        await c.stop()
+    repo = git_server.create_repo(unique_repo_name)
+    first = repo.commit("v1", files={"app/a.yaml": configmap("a", "v1")})
+    await kube.apply(application("fresh", namespace, repo.url, "app", namespace))
+    await eventually(
+        lambda: app_status(kube, namespace, "fresh"),
+        lambda s: (s.get("sync") or {}).get("revision") == first and (s.get("sync") or {}).get("status") == "OutOfSync",
+    )
+    second = repo.commit("v2", files={"app/a.yaml": configmap("a", "v2")})
+    await kube.patch(
+        API, "Application", "fresh", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "dan"}}}
+    )
+    status = await eventually(
+        lambda: app_status(kube, namespace, "fresh"),
+        lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded",
+        timeout=30,
+    )
+    assert status["operationState"]["syncResult"]["revision"] == second
+    assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "v2"
 
 
 async def test_an_operation_asked_of_an_app_that_fails_to_compare_runs_and_says_why(
@@ -525,51 +511,39 @@ async def test_an_operation_asked_of_an_app_that_fails_to_compare_runs_and_says_
 
 
 async def test_a_retry_with_refresh_syncs_the_fix_pushed_after_the_failure_and_one_without_does_not(
-    kube: Cluster,
-    crds_installed: None,
-    namespace: str,
-    tmp_path: Path,
-    pass_store: PassStore,
-    git_server: GitHttpServer,
-    unique_repo_name: str,
+    unpolled: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
     """Argo CD 3.1's ``retry.refresh``: the retry resolves ``targetRevision`` again (polling is an hour apart
     here, so nothing else could have seen the fix); without it, every retry syncs the revision that failed."""
-    settings = settings_for(namespace, tmp_path / "state", pass_store, poll_interval=3600.0, poll_jitter=0.0)
-    c = Controller(settings, kube)
-    await c.start()
-    try:
-        bad_port = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {}\nspec:\n  ports:\n    - port: {}\n"
-        repo = git_server.create_repo(unique_repo_name)
-        repo.commit(
-            "bad",
-            files={"fresh/s.yaml": bad_port.format("fresh", 99999), "stale/s.yaml": bad_port.format("stale", 99999)},
-        )
-        for name, refresh in (("fresh", True), ("stale", False)):
-            retry = {"limit": 2, "refresh": refresh, "backoff": {"duration": "5s", "factor": 1}}
-            await kube.apply(
-                application(name, namespace, repo.url, name, namespace, syncPolicy={"automated": {}, "retry": retry})
-            )
-
-        def retrying(s: dict[str, Any]) -> bool:
-            return "Retrying attempt #1" in ((s.get("operationState") or {}).get("message") or "")
-
-        for name in ("fresh", "stale"):
-            await eventually(lambda n=name: app_status(kube, namespace, n), retrying, timeout=30)
-        fixed = repo.commit(
-            "fix", files={"fresh/s.yaml": bad_port.format("fresh", 80), "stale/s.yaml": bad_port.format("stale", 80)}
+    bad_port = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {}\nspec:\n  ports:\n    - port: {}\n"
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit(
+        "bad",
+        files={"fresh/s.yaml": bad_port.format("fresh", 99999), "stale/s.yaml": bad_port.format("stale", 99999)},
+    )
+    for name, refresh in (("fresh", True), ("stale", False)):
+        retry = {"limit": 2, "refresh": refresh, "backoff": {"duration": "5s", "factor": 1}}
+        await kube.apply(
+            application(name, namespace, repo.url, name, namespace, syncPolicy={"automated": {}, "retry": retry})
         )
 
-        def ended(s: dict[str, Any]) -> bool:
-            return (s.get("operationState") or {}).get("phase") in ("Succeeded", "Failed", "Error")
+    def retrying(s: dict[str, Any]) -> bool:
+        return "Retrying attempt #1" in ((s.get("operationState") or {}).get("message") or "")
 
-        fresh = (await eventually(lambda: app_status(kube, namespace, "fresh"), ended, timeout=40))["operationState"]
-        assert fresh["phase"] == "Succeeded" and fresh["syncResult"]["revision"] == fixed, fresh
-        stale = (await eventually(lambda: app_status(kube, namespace, "stale"), ended, timeout=40))["operationState"]
-        assert stale["phase"] == "Failed" and stale["syncResult"]["revision"] != fixed, stale
-        assert await kube.get("v1", "Service", "stale", namespace) is None
-    finally:
-        await c.stop()
+    for name in ("fresh", "stale"):
+        await eventually(lambda n=name: app_status(kube, namespace, n), retrying, timeout=30)
+    fixed = repo.commit(
+        "fix", files={"fresh/s.yaml": bad_port.format("fresh", 80), "stale/s.yaml": bad_port.format("stale", 80)}
+    )
+
+    def ended(s: dict[str, Any]) -> bool:
+        return (s.get("operationState") or {}).get("phase") in ("Succeeded", "Failed", "Error")
+
+    fresh = (await eventually(lambda: app_status(kube, namespace, "fresh"), ended, timeout=40))["operationState"]
+    assert fresh["phase"] == "Succeeded" and fresh["syncResult"]["revision"] == fixed, fresh
+    stale = (await eventually(lambda: app_status(kube, namespace, "stale"), ended, timeout=40))["operationState"]
+    assert stale["phase"] == "Failed" and stale["syncResult"]["revision"] != fixed, stale
+    assert await kube.get("v1", "Service", "stale", namespace) is None
 
 
 async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes_it(
