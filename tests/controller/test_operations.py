@@ -563,7 +563,7 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         "metadata:\n", "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: '1'\n"
     )
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later})
+    started_at = repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later})
     settings = settings_for(namespace, tmp_path / "state", pass_store)
     first = Controller(settings, kube)
     await first.start()
@@ -602,6 +602,7 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         },
     }
     await kube.apply(volume)
+    repo.commit("v2 while down", files={"app/later.yaml": later.replace("value: one", "value: two")})
     second = Controller(settings, kube)
     await second.start()
     try:
@@ -610,7 +611,9 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
             lambda s: (s.get("operationState") or {}).get("phase") == "Succeeded",
             timeout=60,
         )
-        assert await kube.get("v1", "ConfigMap", "after-restart", namespace) is not None
+        # it went on at the commit it started at, not the one pushed while the controller was down
+        assert (await kube.get("v1", "ConfigMap", "after-restart", namespace))["data"]["value"] == "one"
+        assert done["operationState"]["syncResult"]["revision"] == started_at
         assert done["history"][-1]["initiatedBy"]["username"] == "eve"
         await eventually(
             lambda: kube.get(API, "Application", "resumed", namespace), lambda o: o.get("operation") is None, timeout=10
