@@ -140,6 +140,12 @@ class Comparer:
         self.lua = lua
         self.compares = 0  # diffs run (``compare``); a status-only watch event costs a ``judge``, not one
 
+    def forget_refs(self, sources: Sequence[ApplicationSource]) -> None:
+        """Drop the remembered listings of these sources' repositories: the next resolve asks each server."""
+        for source in sources:
+            if not is_local_source(source.repo_url):
+                self.git.forget_refs(source.repo_url)
+
     async def resolve(self, sources: Sequence[ApplicationSource], *, multi: bool = True) -> tuple[str, ...]:
         """Each source's commit (cached listings: one ls-remote per repository per poll interval).
 
@@ -189,9 +195,7 @@ class Comparer:
         ):
             return memory.desired
         if hard:
-            for source in sources:
-                if not is_local_source(source.repo_url):
-                    self.git.forget_refs(source.repo_url)
+            self.forget_refs(sources)
         revisions = await self.resolve(sources, multi=app.spec.multi_source)
         if self.signature_check is not None:
             await self.signature_check(app, sources, revisions)

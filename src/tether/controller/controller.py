@@ -69,6 +69,7 @@ from tether.controller.webhooks import WebhookTrigger
 from tether.controller.workqueue import WorkQueue
 from tether.errors import TetherError
 from tether.model import DEFAULT_PROJECT, Application, Project
+from tether.model.windows import WindowVerdict
 from tether.render.cache import RenderCache
 from tether.render.versions import tool_versions
 from tether.resource import owner_app
@@ -885,6 +886,14 @@ class Controller:
         self.events.emit(obj, "OperationRefused", short(message, 500), warning=True)
         await self.clear_operation(name)
 
+    @staticmethod
+    def window_verdict(project: Project, app: Application, destination: Destination, *, manual: bool) -> WindowVerdict:
+        """Whether ``project``'s sync windows let ``app`` sync to ``destination`` now (by its name or server)."""
+        where = (destination.name, destination.server)
+        return project.windows.verdict(
+            app.name, app.spec.destination.namespace, where, datetime.now(UTC), manual=manual
+        )
+
     def _resume_request(self, app: Application, op_state: dict[str, Any]) -> OperationRequest | None:
         try:
             saved = OperationState.from_dict(op_state["syncState"]) if op_state.get("syncState") else None
@@ -954,13 +963,7 @@ class Controller:
                 automated=bool((op.get("initiatedBy") or {}).get("automated")),
                 self_heal_attempts=int((op.get("sync") or {}).get("selfHealAttemptsCount") or 0),
             )
-        verdict = project.windows.verdict(
-            app.name,
-            app.spec.destination.namespace,
-            (destination.name, destination.server),
-            datetime.now(UTC),
-            manual=False,
-        )
+        verdict = self.window_verdict(project, app, destination, manual=False)
         return AutoSyncInputs(
             automated=automated is not None,
             enabled=automated is not None,

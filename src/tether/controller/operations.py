@@ -30,7 +30,6 @@ from tether.errors import TetherError
 from tether.hooks import is_hook
 from tether.model import Application
 from tether.model.source import ApplicationSource
-from tether.pipeline import is_local_source
 from tether.sync import OperationPhase, SyncOperation, SyncOptions, SyncResult
 from tether.sync.operation import OperationState
 from tether.sync.options import Selector
@@ -385,9 +384,7 @@ class Operations:
                     first = request.retry_count == 0 and resume is None
                     latest = (request.manual and first) or (request.retry_count > 0 and bool(request.retry.refresh))
                     if latest:
-                        for source in app.spec.sources_list():
-                            if not is_local_source(source.repo_url):
-                                c.git.forget_refs(source.repo_url)
+                        c.comparer.forget_refs(app.spec.sources_list())
                     desired = await c.comparer.desired(
                         app,
                         memory,
@@ -475,13 +472,7 @@ class Operations:
                 project = c._project(app)
                 if isinstance(project, str):
                     break  # the reconcile refuses an app without a valid project; nothing to wait for here
-                verdict = project.windows.verdict(
-                    app.name,
-                    app.spec.destination.namespace,
-                    (destination.name, destination.server),
-                    datetime.now(UTC),
-                    manual=not request.automated,
-                )
+                verdict = c.window_verdict(project, app, destination, manual=not request.automated)
                 if verdict.allowed:
                     break
                 message = short(f"Sync operation blocked by sync window: {verdict.reason}")
