@@ -49,7 +49,10 @@ async def test_rollback_runs_with_auto_sync_off_and_is_refused_with_it_on(
     )
     assert status["operationState"]["phase"] == "Failed"
     assert (await kube.get("v1", "ConfigMap", "a", namespace))["data"]["value"] == "v2"
-    assert (await kube.get(API, "Application", "roll", namespace)).get("operation") is None
+    # the field is cleared after the refusal is recorded (a restart in between refuses it again)
+    await eventually(
+        lambda: kube.get(API, "Application", "roll", namespace), lambda o: o.get("operation") is None, timeout=10
+    )
     # auto-sync off: the rollback syncs the first revision
     await kube.patch(
         API,
@@ -327,7 +330,7 @@ async def test_orphaned_resources_warn_when_the_project_opts_in_and_repeated_obj
     ] == "second"  # the later source wins
 
 
-async def test_a_manual_sync_through_the_operation_field_can_be_terminated(
+async def test_a_manual_sync_shows_what_it_waits_for_and_can_be_terminated(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
     claim = (
@@ -360,6 +363,25 @@ async def test_a_manual_sync_through_the_operation_field_can_be_terminated(
         timeout=30,
     )
     assert await kube.get("v1", "PersistentVolumeClaim", "waits", namespace) is not None
+    # While it waits, the status says what for, what was applied, and the app's resources as they are
+    # now (compared during the sync), not as they were before it: as in Argo CD.
+    status = await eventually(
+        lambda: app_status(kube, namespace, "manual"),
+        lambda s: any(
+            r.get("name") == "waits"
+            and r.get("status") == "Synced"
+            and (r.get("health") or {}).get("status") == "Progressing"
+            for r in s.get("resources") or []
+        ),
+        timeout=20,
+    )
+    running = status["operationState"]
+    assert running["phase"] == "Running"
+    assert running["message"] == f"waiting for healthy state of PersistentVolumeClaim {namespace}/waits"
+    assert [(r["kind"], r["name"], r["status"]) for r in running["syncResult"]["resources"]] == [
+        ("PersistentVolumeClaim", "waits", "Synced")
+    ]
+    assert [(r["name"], r["status"]) for r in status["resources"] if r["name"] == "later"] == [("later", "OutOfSync")]
     await kube.patch(
         API,
         "Application",

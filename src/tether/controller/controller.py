@@ -528,8 +528,11 @@ class Controller:
             self._forget(name)
             return
         memory = self.memory_of(name)
-        if memory.operating and reasons <= {"health", "drift"}:
-            return  # the app's own operation is writing its objects: the comparison after it ends sees them all
+        if memory.operating and reasons <= {"health", "drift"} and not self.operations.shows_wait(name):
+            # The app's own operation is writing its objects: the comparison after it ends sees them
+            # all. A sync that has been waiting a while (for health, a hook) is the exception: its app
+            # is compared meanwhile, so what the sync waits for shows, as in Argo CD.
+            return
         if "moved" in reasons and memory.moved is not None:
             before, after = memory.moved
             memory.moved = None

@@ -3,9 +3,10 @@ sync, recorded in ``status.operationState`` as they run, resumed after a restart
 
 An operation runs as its own task under the sync limit, never inside a reconcile, so a long
 hook or wave wait stalls no comparison and no other app. Its engine state (the small,
-secret-free ``tether.sync.OperationState``) is saved in ``status.operationState.syncState`` at
-most once a second while it runs, and always when it ends, so a controller killed mid-sync
-resumes it and never runs a finished hook twice. Retries follow the app's ``retry`` strategy.
+secret-free ``tether.sync.OperationState``) is saved in ``status.operationState.syncState``
+every few seconds while it runs, with what it waits for and each object's result so far, and
+always when it ends, so a controller killed mid-sync resumes it and never runs a finished hook
+twice. Retries follow the app's ``retry`` strategy.
 At the end: the history entry (a full, successful, real sync only), the audit record, an
 Event, and the ``operation`` field cleared.
 """
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import copy
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from tether.model.source import ApplicationSource
 from tether.sync import OperationPhase, SyncOperation, SyncOptions, SyncResult
 from tether.sync.operation import OperationState
 from tether.sync.options import Selector
+from tether.sync.result import ResourceResult, SyncEvent
 
 if TYPE_CHECKING:
     from tether.controller.controller import Controller
@@ -168,23 +170,24 @@ def automated_request(app: Application, revisions: tuple[str, ...], partial: Any
     )
 
 
-def _result_rows(result: SyncResult) -> list[dict[str, Any]]:
-    rows = []
-    for r in result.resources:
-        row: dict[str, Any] = {
-            "group": r.group,
-            "kind": r.kind,
-            "namespace": r.namespace,
-            "name": r.name,
-            "status": r.status.value,
-            "message": short(r.message, 256),
-            "syncPhase": r.phase.value if hasattr(r.phase, "value") else str(r.phase),
-            "action": r.action.value,
-        }
-        if r.hook_phase is not None:
-            row["hookPhase"] = r.hook_phase.value
-        rows.append(row)
-    return rows
+def _result_rows(results: Iterable[ResourceResult]) -> list[dict[str, Any]]:
+    return [_result_row(r) for r in results]
+
+
+def _result_row(r: ResourceResult) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "group": r.group,
+        "kind": r.kind,
+        "namespace": r.namespace,
+        "name": r.name,
+        "status": r.status.value,
+        "message": short(r.message, 256),
+        "syncPhase": r.phase.value if hasattr(r.phase, "value") else str(r.phase),
+        "action": r.action.value,
+    }
+    if r.hook_phase is not None:
+        row["hookPhase"] = r.hook_phase.value
+    return row
 
 
 def _namespace_metadata(app: Application) -> dict[str, Any]:
@@ -206,23 +209,32 @@ def _with_sync_state(state: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
 
 
 class StateSaver:
-    """The ``on_state`` sink of one running sync.
+    """The ``on_state`` and ``progress`` sink of one running sync.
 
-    At most one status write a second, but a change of any hook's status (created, finished,
-    deleted) is written at once, so a restarted controller never runs a hook of this run again
-    because its finish was not yet saved. ``close`` ends the saves (the final record replaces
-    them); ``park`` writes the newest state now and then closes (a shutdown).
+    At most one status write every ``SAVE_EVERY`` seconds, but a change of any hook's status
+    (created, finished, deleted) is written at once, so a restarted controller never runs a hook
+    of this run again because its finish was not yet saved. A sync shorter than ``SAVE_EVERY``
+    (most) writes no running state at all. Each write carries, as Argo CD's does, what the sync
+    is waiting for (``operationState.message``) and each object's result so far
+    (``operationState.syncResult``). ``close`` ends the saves (the final record replaces them);
+    ``park`` writes the newest state now and then closes (a shutdown).
+
+    ``shown_wait``: a wait of this sync (for health, a hook) has been written. From then until
+    the next step starts, the app is compared while its operation runs, so its resources and
+    health follow what the sync waits for instead of the state before it.
     """
 
     def __init__(self, controller: Controller, name: str) -> None:
         self.controller, self.name = controller, name
         self.latest: dict[str, Any] | None = None
         self.closed = False
-        # The first save waits a second too: a sync shorter than that (most) writes no running state
-        # at all; hook changes are written at once whatever the time.
         self._last_write = asyncio.get_running_loop().time()
         self._hooks: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self.message: str | None = None  # None: the running message stands (syncing, resuming, retrying)
+        self.waiting = False
+        self.shown_wait = False
+        self.results: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
 
     def __call__(self, state: OperationState) -> None:
         data = state.to_dict()
@@ -230,6 +242,19 @@ class StateSaver:
         urgent = hooks != self._hooks
         self._hooks = hooks
         self.latest = data
+        self._schedule(urgent)
+
+    def progress(self, event: SyncEvent) -> None:
+        if event.type == "resource" and event.resource is not None:
+            row = _result_row(event.resource)
+            self.results[(row["group"], row["kind"], row["namespace"], row["name"], row["syncPhase"])] = row
+        elif event.type == "waiting":
+            self.message, self.waiting = event.message, True
+            self._schedule(False)
+        elif event.type == "step" and self.waiting:
+            self.message, self.waiting, self.shown_wait = "syncing", False, False
+
+    def _schedule(self, urgent: bool) -> None:
         if self.closed or (self._task is not None and not urgent):
             return
         since = asyncio.get_running_loop().time() - self._last_write
@@ -238,20 +263,36 @@ class StateSaver:
     async def _flush(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._task = None
-        state, self.latest = self.latest, None
-        if state is None or self.closed:
+        if self.closed:
             return
         self._last_write = asyncio.get_running_loop().time()
-        await self.controller.update_status(self.name, _with_sync_state(state))
+        await self._write()
+        if self.waiting and not self.shown_wait:
+            self.shown_wait = True
+            self.controller.queue.add(self.name, "drift")  # what the sync applied, compared while it waits
+
+    async def _write(self) -> None:
+        state, self.latest = self.latest, None
+        message, results = self.message, list(self.results.values())
+
+        def mutate(status: dict[str, Any]) -> None:
+            op_state = status.setdefault("operationState", {})
+            if state is not None:
+                op_state["syncState"] = state
+            if message is not None:
+                op_state["message"] = short(message)
+            if results:
+                op_state["syncResult"] = {**(op_state.get("syncResult") or {}), "resources": results}
+
+        await self.controller.update_status(self.name, mutate)
 
     def close(self) -> None:
         self.closed = True
 
     async def park(self) -> None:
-        state, self.latest = self.latest, None
         self.closed = True
-        if state is not None:
-            await self.controller.update_status(self.name, _with_sync_state(state))
+        if self.latest is not None:
+            await self._write()
 
 
 class Operations:
@@ -291,6 +332,11 @@ class Operations:
         if name in self.unsettled:
             self.unsettled.discard(name)
             self._release_when_settled()
+
+    def shows_wait(self, name: str) -> bool:
+        """``name``'s sync waits (for health, a hook) and has said so: its app is compared meanwhile."""
+        saver = self.savers.get(name)
+        return saver is not None and saver.shown_wait
 
     def wake(self, name: str) -> None:
         """Have ``name``'s operation, if a sync window holds it, look at the windows again now."""
@@ -419,6 +465,7 @@ class Operations:
                 lua=c.comparer.lua,
                 dry_runs=destination.dry_runs,
                 on_state=saver,
+                progress=saver.progress,
                 resume=resume,
             )
             if resume is None and any(is_hook(o) for o in desired):
@@ -504,7 +551,7 @@ class Operations:
         c = self.controller
         phase = "Terminated" if terminated and not result.succeeded else result.phase.value
         finished = now_iso()
-        sync_result: dict[str, Any] = {"resources": _result_rows(result)}
+        sync_result: dict[str, Any] = {"resources": _result_rows(result.resources)}
         sources = [
             s.model_dump(by_alias=True, exclude_defaults=True, mode="json")
             for s in (request.sources or app.spec.sources_list())
