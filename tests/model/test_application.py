@@ -104,12 +104,23 @@ def test_sources_list_keeps_order_and_ref_sources() -> None:
     ]
 
 
+def test_sources_win_over_source_as_in_argo_cd() -> None:
+    """Argo CD ignores ``source`` when ``sources`` is set: not read, not even validated."""
+    app = Application.from_object(
+        manifest(
+            source={"repoURL": "https://git.example/ignored.git", "unknownField": 1},
+            sources=[{"repoURL": "https://git.example/used.git", "path": "web"}],
+        )
+    )
+    assert app.spec.multi_source and app.spec.source is None
+    assert [s.repo_url for s in app.spec.sources_list()] == ["https://git.example/used.git"]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
         (lambda s: s["destination"].update(name="in-cluster"), "spec.destination: set server or name, not both"),
         (lambda s: s["destination"].pop("server"), "spec.destination: set server"),
-        (lambda s: s.update(sources=[s["source"]]), "spec: set source or sources, not both"),
         (lambda s: s.pop("source"), "spec: set source (one source) or sources"),
         (lambda s: s.update(sourcez=1), "spec.sourcez: unknown field"),
         (lambda s: s["source"].pop("repoURL"), "spec.source.repoURL: required"),

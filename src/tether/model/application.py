@@ -283,10 +283,16 @@ class ApplicationSpec(_Spec):
     def _none_list_is_empty(cls, value: Any) -> Any:
         return () if value is None else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sources_win(cls, data: Any) -> Any:
+        """Argo CD's rule: with ``sources`` given, ``source`` is ignored (not read, not validated)."""
+        if isinstance(data, dict) and data.get("sources") and data.get("source") is not None:
+            return {k: v for k, v in data.items() if k != "source"}
+        return data
+
     @model_validator(mode="after")
     def _one_source_field(self) -> Self:
-        if self.source is not None and self.sources:
-            raise ValueError("set source or sources, not both")
         if self.source is None and not self.sources:
             raise ValueError("set source (one source) or sources (a non-empty list)")
         return self
