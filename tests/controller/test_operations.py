@@ -568,7 +568,9 @@ async def test_a_retry_with_refresh_syncs_the_fix_pushed_after_the_failure_and_o
     assert await kube.get("v1", "Service", "stale", namespace) is None
 
 
+@pytest.mark.parametrize("sources", [1, 2], ids=["one-source", "two-sources"])
 async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes_it(
+    sources: int,
     kube: Cluster,
     crds_installed: None,
     namespace: str,
@@ -585,12 +587,17 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         "metadata:\n", "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: '1'\n"
     )
     repo = git_server.create_repo(unique_repo_name)
-    started_at = repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later})
+    wave_1 = "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: '1'\n"
+    extra = configmap("extra").replace("metadata:\n", wave_1)
+    started_at = repo.commit("v1", files={"app/claim.yaml": claim, "app/later.yaml": later, "extra/cm.yaml": extra})
     settings = settings_for(namespace, tmp_path / "state", pass_store)
+    spec: dict[str, Any] = {}
+    if sources == 2:  # each source's commit is saved and resumed
+        spec["sources"] = [{"repoURL": repo.url, "path": path, "targetRevision": "HEAD"} for path in ("app", "extra")]
     first = Controller(settings, kube)
     await first.start()
     try:
-        await kube.apply(application("resumed", namespace, repo.url, "app", namespace))
+        await kube.apply(application("resumed", namespace, repo.url, "app", namespace, **spec))
         await eventually(
             lambda: app_status(kube, namespace, "resumed"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
         )
@@ -624,7 +631,13 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         },
     }
     await kube.apply(volume)
-    repo.commit("v2 while down", files={"app/later.yaml": later.replace("value: one", "value: two")})
+    repo.commit(
+        "v2 while down",
+        files={
+            "app/later.yaml": later.replace("value: one", "value: two"),
+            "extra/cm.yaml": extra.replace("value: one", "value: two"),
+        },
+    )
     second = Controller(settings, kube)
     await second.start()
     try:
@@ -635,7 +648,11 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
         )
         # it went on at the commit it started at, not the one pushed while the controller was down
         assert (await kube.get("v1", "ConfigMap", "after-restart", namespace))["data"]["value"] == "one"
-        assert done["operationState"]["syncResult"]["revision"] == started_at
+        if sources == 2:
+            assert (await kube.get("v1", "ConfigMap", "extra", namespace))["data"]["value"] == "one"
+            assert done["operationState"]["syncResult"]["revisions"] == [started_at, started_at]
+        else:
+            assert done["operationState"]["syncResult"]["revision"] == started_at
         assert done["history"][-1]["initiatedBy"]["username"] == "eve"
         await eventually(
             lambda: kube.get(API, "Application", "resumed", namespace), lambda o: o.get("operation") is None, timeout=10

@@ -925,11 +925,14 @@ class Controller:
                 request.operation = copy.deepcopy(raw)  # keeps its id: one audit record for the whole operation
                 request.manual = True
             request.resume = saved
-            if request.sources is None and saved is not None and saved.revision and not app.spec.multi_source:
-                # It goes on at the commit it started at, not one pushed while the controller was down (the
-                # saved state holds one revision: an app of several sources renders at what they name now).
-                request.revisions = (saved.revision,)
-                request.sources = (app.spec.sources_list()[0].model_copy(update={"target_revision": saved.revision}),)
+            own = app.spec.sources_list()
+            started_at = tuple(saved.revisions or [saved.revision]) if saved is not None and saved.revision else ()
+            if request.sources is None and len(started_at) == len(own):
+                # It goes on at the commits it started at, not ones pushed while the controller was down.
+                request.revisions = started_at
+                request.sources = tuple(
+                    s.model_copy(update={"target_revision": r}) for s, r in zip(own, started_at, strict=True)
+                )
             request.started_at = str(op_state.get("startedAt") or now_iso())
             request.retry_count = int(op_state.get("retryCount") or 0)
             return request

@@ -453,6 +453,7 @@ class Operations:
                 ignore_differences=tuple(app.spec.ignore_differences_dicts()),
                 timeout=c.settings.sync_timeout,
                 revision=revisions[0] if revisions else "",
+                revisions=tuple(revisions) if len(revisions) > 1 else (),
                 **_namespace_metadata(app),
             )
             saver = self._state_saver(name)

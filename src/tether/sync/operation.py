@@ -87,6 +87,7 @@ class OperationState:
     phase: str = "Running"
     message: str = ""
     revision: str = ""
+    revisions: list[str] = field(default_factory=list)  # each source's, for an app of several sources
     stage: str = STAGE_SYNC
     step: int = -1
     sync_phase: str = ""
@@ -98,7 +99,7 @@ class OperationState:
         return self.phase in ("Running", "Terminating")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "app": self.app,
             "runId": self.run_id,
             "startedAt": self.started_at,
@@ -111,6 +112,9 @@ class OperationState:
             "wave": self.wave,
             "tasks": [t.to_dict() for t in self.tasks],
         }
+        if self.revisions:
+            data["revisions"] = list(self.revisions)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OperationState:
@@ -122,6 +126,7 @@ class OperationState:
                 phase=str(data.get("phase", "Running")),
                 message=str(data.get("message", "")),
                 revision=str(data.get("revision", "")),
+                revisions=[str(r) for r in data.get("revisions") or []],
                 stage=str(data.get("stage", STAGE_SYNC)),
                 step=int(data.get("step", -1)),
                 sync_phase=str(data.get("syncPhase", "")),

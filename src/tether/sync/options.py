@@ -79,6 +79,7 @@ class SyncOptions:
     ignore_differences: tuple[Any, ...] = ()
     timeout: float = 300.0
     revision: str = ""
+    revisions: tuple[str, ...] = ()  # each source's, for an app of several: saved, so a resume renders them
     # managedNamespaceMetadata: labels and annotations put on the namespace CreateNamespace makes (and kept there)
     namespace_labels: tuple[tuple[str, str], ...] = ()
     namespace_annotations: tuple[tuple[str, str], ...] = ()

@@ -299,6 +299,7 @@ class _Run:
             phase=self.op_phase,
             message=self.op_message,
             revision=self.options.revision,
+            revisions=list(self.options.revisions),
             stage=self.stage,
             step=self.step_index,
             sync_phase=self.step_phase,
