@@ -20,6 +20,7 @@ from tether.cluster.errors import UnknownKind
 from tether.controller.clusters import Destination
 from tether.controller.memory import AppMemory, Declared
 from tether.diff import AppDiff, diff_app
+from tether.diff.migration import MIGRATION_MANAGER_ANNOTATION, app_manager
 from tether.errors import TetherError
 from tether.health import Health, HealthStatus, LuaChecks, aggregate, assess_async
 from tether.hooks import is_hook
@@ -262,6 +263,7 @@ class Comparer:
             dry_runs=destination.dry_runs,
             text=False,
             dry_run_missing=False,
+            csa_manager=app_manager(app.spec.sync_options, app.annotation(MIGRATION_MANAGER_ANNOTATION)),
         )
         return await self.judge(diff, desired, destination)
 

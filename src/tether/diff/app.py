@@ -19,6 +19,7 @@ from tether.diff.errors import DiffError
 from tether.diff.ignore import IgnoreRule, parse_ignore_differences, strip_ignored
 from tether.diff.jq import DEFAULT_TIMEOUT, JqRunner
 from tether.diff.masking import mask_secret
+from tether.diff.migration import CSA_MANAGER, manager_for, released, without_released
 from tether.diff.normalise import is_secret, normalise
 from tether.errors import TetherError
 from tether.hooks import is_hook
@@ -160,6 +161,7 @@ async def diff_app(
     dry_runs: DryRuns | None = None,
     text: bool = True,
     dry_run_missing: bool = True,
+    csa_manager: str | None = CSA_MANAGER,
 ) -> AppDiff:
     """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
 
@@ -177,6 +179,8 @@ async def diff_app(
     ``dry_runs`` keeps each dry-run outcome (mode ``"apply-force"``, keyed on the marked
     object and the live resourceVersion it met) and reuses it while neither changed, so a
     comparison that finds nothing changed sends no write request; share it with the sync.
+    ``csa_manager`` is the client-side apply manager whose fields a sync would move to Tether
+    (``tether.diff.migration``; None: ``ClientSideApplyMigration=false``): what that removes is drift.
     Raises ``DiffError`` naming the app and object when the diff cannot be computed.
     """
     try:
@@ -214,6 +218,7 @@ async def diff_app(
                     dry_runs=store,
                     text=text,
                     dry_run_missing=dry_run_missing,
+                    csa_manager=manager_for(obj, csa_manager),
                 )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
@@ -260,6 +265,7 @@ async def _diff_desired(
     dry_runs: DryRuns | None,
     text: bool = True,
     dry_run_missing: bool = True,
+    csa_manager: str | None = None,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
     live_raw = await _live_as(cache, key, str(obj["apiVersion"]))
@@ -286,6 +292,10 @@ async def _diff_desired(
     if predicted_raw is None:
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
+    if live_raw is not None:
+        gone = released(live_raw, marked, csa_manager)
+        if gone:  # the sync moves a client-side apply's fields to Tether first; its apply then removes these
+            predicted_raw = without_released(predicted_raw, gone)
 
     live: dict[str, Any] | None = normalise(live_raw) if live_raw is not None else None
     predicted: dict[str, Any] | None = normalise(predicted_raw)

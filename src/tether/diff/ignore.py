@@ -127,11 +127,15 @@ def manager_paths(live: Mapping[str, Any] | None, managers: Iterable[str]) -> li
         return paths
     for entry in (live.get("metadata") or {}).get("managedFields") or []:
         if entry.get("manager") in wanted and entry.get("fieldsType", "FieldsV1") == "FieldsV1":
-            _leaves(entry.get("fieldsV1") or {}, (), paths)
+            field_paths(entry.get("fieldsV1") or {}, paths)
     return paths
 
 
-def _leaves(node: Mapping[str, Any], prefix: tuple[Step, ...], out: list[tuple[Step, ...]]) -> None:
+def field_paths(
+    node: Mapping[str, Any], out: list[tuple[Step, ...]], *, members: bool = False, prefix: tuple[Step, ...] = ()
+) -> None:
+    """Append the paths of a fieldsV1 trie to ``out``: its leaves, and with ``members`` also the maps
+    and list items it claims itself (``"."``) besides fields inside them."""
     for raw, child in node.items():
         if raw == ".":
             continue
@@ -139,7 +143,9 @@ def _leaves(node: Mapping[str, Any], prefix: tuple[Step, ...], out: list[tuple[S
         if step is None:
             continue
         if isinstance(child, Mapping) and any(k != "." for k in child):
-            _leaves(child, prefix + (step,), out)
+            if members and "." in child:
+                out.append(prefix + (step,))
+            field_paths(child, out, members=members, prefix=prefix + (step,))
         else:
             out.append(prefix + (step,))
 

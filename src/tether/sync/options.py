@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tether.diff.migration import CSA_MANAGER
 from tether.errors import TetherError
 from tether.resource import ResourceKey, annotation_options
 
@@ -30,6 +31,7 @@ _BOOL_OPTIONS = {
     "RespectIgnoreDifferences": "respect_ignore_differences",
     "Prune": "prune_allowed",
     "PruneNamespaceContents": "prune_namespace_contents",
+    "ClientSideApplyMigration": "client_side_apply_migration",
 }
 # Options that only make sense for the whole app; on an object they are ignored.
 _APP_ONLY = {"CreateNamespace", "PrunePropagationPolicy"}
@@ -78,6 +80,10 @@ class SyncOptions:
     respect_ignore_differences: bool = False
     ignore_differences: tuple[Any, ...] = ()
     timeout: float = 300.0
+    client_side_apply_migration: bool = (
+        True  # move csa_manager's fields to Tether before applying (tether.diff.migration)
+    )
+    csa_manager: str = CSA_MANAGER
     revision: str = ""
     revisions: tuple[str, ...] = ()  # each source's, for an app of several: saved, so a resume renders them
     # managedNamespaceMetadata: labels and annotations put on the namespace CreateNamespace makes (and kept there)

@@ -33,6 +33,7 @@ from tether.cluster.cache import LiveCache
 from tether.cluster.client import FIELD_MANAGER
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.diff.dryrun import DryRuns
+from tether.diff.migration import migration_patch, pending
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess_async
 from tether.hooks import DeletePolicy, Phase, delete_policies
@@ -71,7 +72,8 @@ CLUSTER_UNREACHABLE = "ClusterUnreachable"
 Progress = Callable[[SyncEvent], None]
 StateSink = Callable[[OperationState], None]
 RUN_ANNOTATION = "tether.dev/sync-run"  # on each hook instance: the run that created it (resume adopts its own)
-TERMINATE_TIMEOUT = 15.0  # for deleting the running hooks of a terminated sync
+TERMINATE_TIMEOUT = 15.0
+MIGRATION_ATTEMPTS = 3  # a client-side apply migration read again after a 409 (the object changed meanwhile)  # for deleting the running hooks of a terminated sync
 
 
 class SyncOperation:
@@ -687,6 +689,7 @@ class _Run:
             ignore_differences=self.options.ignore_differences,
             namespace=self.options.namespace or None,
             dry_runs=self.dry_runs,
+            csa_manager=self.options.csa_manager if self.options.client_side_apply_migration else None,
         )
         return {r.key: r.status for r in report.resources}
 
@@ -765,6 +768,7 @@ class _Run:
                 and predicted is not live  # Force: the dry run met an immutable change, the real run recreates
                 and not _terminating(live)
                 and _no_op(predicted, live)
+                and not self._migrates(task, live)
             ):
                 self.in_sync.add(id(task))
                 self._status(task, SKIPPED)
@@ -882,6 +886,8 @@ class _Run:
         try:
             if opts.replace:
                 return await self.cluster.replace(obj, dry_run=dry_run, validate=opts.validate)
+            if not dry_run and self._migrates(task, live):
+                await self._migrate(task)
             return await self.cluster.apply(obj, dry_run=dry_run, force=opts.force_conflicts, validate=opts.validate)
         except ClusterError as exc:
             if not opts.validate and _undeclared_field(exc):
@@ -901,6 +907,34 @@ class _Run:
             await self._wait_gone(task)
             self.recreated.add(id(task))
             return await self.cluster.apply(obj, force=opts.force_conflicts, validate=opts.validate)
+
+    @staticmethod
+    def _migrates(task: Task, live: Mapping[str, Any] | None) -> bool:
+        """Whether applying ``task`` first moves a client-side apply's fields to Tether (tether.diff.migration)."""
+        opts = task.options
+        return opts.client_side_apply_migration and not opts.replace and pending(live, opts.csa_manager)
+
+    async def _migrate(self, task: Task) -> None:
+        """Argo CD's client-side apply migration: ``csa_manager``'s fields become Tether's, read fresh and
+        patched with the resourceVersion as a guard (a controller's write in between: read and try again)."""
+        manager = task.options.csa_manager
+        for attempt in range(MIGRATION_ATTEMPTS):
+            live = await self.cluster.get(task.api_version, task.key.kind, task.key.name, task.key.namespace or None)
+            patch = migration_patch(live, manager) if live is not None else None
+            if patch is None:
+                return
+            try:
+                await self.cluster.patch(
+                    task.api_version, task.key.kind, task.key.name, task.key.namespace or None, patch, patch_type="json"
+                )
+            except ClusterError as exc:
+                if exc.conflict and attempt + 1 < MIGRATION_ATTEMPTS:
+                    continue
+                raise ClusterError(
+                    f"client-side apply migration of the fields of {manager!r}: {exc.detail}", exc.status, exc.reason
+                ) from None
+            self.log.info("client-side apply fields moved to tether", resource=str(task.key), manager=manager)
+            return
 
     def _wrote(self, task: Task, written: dict[str, Any]) -> None:
         """After a real write: the stored dry runs of the object are stale; the write's answer is the new one.
