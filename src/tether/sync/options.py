@@ -80,9 +80,7 @@ class SyncOptions:
     respect_ignore_differences: bool = False
     ignore_differences: tuple[Any, ...] = ()
     timeout: float = 300.0
-    client_side_apply_migration: bool = (
-        True  # move csa_manager's fields to Tether before applying (tether.diff.migration)
-    )
+    client_side_apply_migration: bool = True  # csa_manager's fields become Tether's first (tether.diff.migration)
     csa_manager: str = CSA_MANAGER
     revision: str = ""
     revisions: tuple[str, ...] = ()  # each source's, for an app of several: saved, so a resume renders them

@@ -72,8 +72,8 @@ CLUSTER_UNREACHABLE = "ClusterUnreachable"
 Progress = Callable[[SyncEvent], None]
 StateSink = Callable[[OperationState], None]
 RUN_ANNOTATION = "tether.dev/sync-run"  # on each hook instance: the run that created it (resume adopts its own)
-TERMINATE_TIMEOUT = 15.0
-MIGRATION_ATTEMPTS = 3  # a client-side apply migration read again after a 409 (the object changed meanwhile)  # for deleting the running hooks of a terminated sync
+TERMINATE_TIMEOUT = 15.0  # for deleting the running hooks of a terminated sync
+MIGRATION_ATTEMPTS = 3  # a client-side apply migration read again after a 409 (the object changed meanwhile)
 
 
 class SyncOperation:
