@@ -5,9 +5,10 @@ other than ``Skip`` alone, whatever types it names, or, without one, any ``helm.
 except ``crd-install`` (Helm's CRDs are ordinary resources). A hook is never applied as a
 resource, never pruned and takes no part in a diff. It *runs* only in the sync phases it
 names: PreSync, Sync, PostSync, SyncFail, and Helm's pre-install/pre-upgrade (PreSync) and
-post-install/post-upgrade (PostSync). Other hooks — Helm's ``test``, ``pre-delete``,
-``post-delete``, Argo CD's ``PostDelete`` (run when an app is deleted), unknown types — run
-in no sync. ``Skip`` alone means "never apply". Helm's ``hook-weight`` is the wave when
+post-install/post-upgrade (PostSync). Argo CD's ``PreDelete`` and ``PostDelete`` (Helm's
+``pre-delete`` and ``post-delete``) run when an app is deleted, before and after its
+resources go (``tether.controller.deletion``). Other hooks — Helm's ``test``, unknown types —
+run in no sync. ``Skip`` alone means "never apply". Helm's ``hook-weight`` is the wave when
 ``sync-wave`` is absent, and Helm's delete policies map onto Argo CD's.
 """
 
@@ -48,6 +49,7 @@ class DeletePolicy(str, Enum):
 
 
 SKIP = "Skip"
+PRE_DELETE = "PreDelete"
 POST_DELETE = "PostDelete"
 HELM_CRD_INSTALL = "crd-install"
 HELM_HOOK = "helm.sh/hook"
@@ -60,6 +62,7 @@ _HELM_PHASES = {
     "post-install": Phase.POST_SYNC,
     "post-upgrade": Phase.POST_SYNC,
 }
+_HELM_DELETION = {"pre-delete": PRE_DELETE, "post-delete": POST_DELETE}
 _HELM_POLICIES = {
     "before-hook-creation": DeletePolicy.BEFORE_HOOK_CREATION,
     "hook-succeeded": DeletePolicy.HOOK_SUCCEEDED,
@@ -76,15 +79,19 @@ def _helm_annotation(obj: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
-_KNOWN_TYPES = frozenset({p.value for p in Phase} | {SKIP, POST_DELETE})
+_KNOWN_TYPES = frozenset({p.value for p in Phase} | {SKIP, PRE_DELETE, POST_DELETE})
 
 
 def hook_types(obj: Mapping[str, Any]) -> list[str]:
-    """Hook types named on ``obj`` (``PreSync``…, ``PostDelete``, ``Skip``); Helm's count only without an Argo CD one."""
+    """Hook types named on ``obj`` (``PreSync``…, ``PreDelete``, ``PostDelete``, ``Skip``); Helm's count only
+    without an Argo CD one."""
     argo = annotation(obj, "hook")
     if argo is not None:
         return [t for t in _csv(argo) if t in _KNOWN_TYPES]
-    return [_HELM_PHASES[t].value for t in _csv(_helm_annotation(obj, HELM_HOOK)) if t in _HELM_PHASES]
+    helm = _csv(_helm_annotation(obj, HELM_HOOK))
+    return [_HELM_PHASES[t].value for t in helm if t in _HELM_PHASES] + [
+        _HELM_DELETION[t] for t in helm if t in _HELM_DELETION
+    ]
 
 
 def is_skipped(obj: Mapping[str, Any]) -> bool:

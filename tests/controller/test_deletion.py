@@ -181,3 +181,66 @@ async def test_the_finalizer_keeps_objects_marked_delete_false(
     await eventually(lambda: kube.get(API, "Application", "keeper", namespace), lambda o: o is None, timeout=30)
     assert await live(kube, "ConfigMap", "gone", namespace) is None
     assert await live(kube, "ConfigMap", "kept", namespace) is not None
+
+
+def pre_delete_job(name: str, *, fail: bool = False, helm: bool = False) -> str:
+    hook = job(name, "", hook=None if helm else "PreDelete", fail=fail)
+    del hook["metadata"]["namespace"]
+    if helm:  # Helm's form, which Argo CD reads as PreDelete too
+        hook["metadata"]["annotations"]["helm.sh/hook"] = "pre-delete"
+    return yaml.safe_dump(hook)
+
+
+@pytest.mark.parametrize("helm", [False, True], ids=["argocd", "helm"])
+async def test_pre_delete_hooks_run_before_anything_is_deleted_and_a_failed_one_stops_the_deletion(
+    controller: Controller,
+    kube: Cluster,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    helm: bool,
+) -> None:
+    name = "guarded-helm" if helm else "guarded"  # the app label is per cluster: one name per parametrisation
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit(
+        "v1",
+        files={"app/kept.yaml": waved("data", 0), "app/backup.yaml": pre_delete_job("backup", fail=True, helm=helm)},
+    )
+    app = application(name, namespace, repo.url, "app", namespace, syncPolicy={"automated": {}})
+    app["metadata"]["finalizers"] = ["resources-finalizer.tether.dev"]
+    await kube.apply(app)
+    status = await eventually(lambda: app_status(kube, namespace, name), synced_healthy, timeout=30)
+    assert {r["name"] for r in status["resources"]} == {"data"}  # the hook is no resource
+    assert await live(kube, "Job", "backup", namespace) is None  # and it does not run in a sync
+
+    await kube.delete(API, "Application", name, namespace, propagation="Background")
+    # the hook fails: nothing is deleted, and the condition says which hook and what to do
+    status = await eventually(
+        lambda: app_status(kube, namespace, name),
+        lambda s: any(c.get("type") == "DeletionError" for c in s.get("conditions") or []),
+        timeout=60,
+    )
+    message = next(c["message"] for c in status["conditions"] if c["type"] == "DeletionError")
+    assert f"Job.batch {namespace}/backup" in message and "nothing is deleted" in message, message
+    await asyncio.sleep(2)
+    assert await live(kube, "ConfigMap", "data", namespace) is not None
+    assert await kube.get(API, "Application", name, namespace) is not None
+
+    # the hook is fixed in git and its failed run deleted: it runs again, succeeds, and the deletion goes on
+    repo.commit("fixed", files={"app/backup.yaml": pre_delete_job("backup", helm=helm)})
+    async with Recorder(kube, namespace, [("v1", "ConfigMap"), ("batch/v1", "Job")]) as seen:
+        await kube.delete("batch/v1", "Job", "backup", namespace, propagation="Background")
+        await eventually(lambda: kube.get(API, "Application", name, namespace), lambda o: o is None, timeout=90)
+    order = [(e.type, e.kind, e.name) for e in sorted(seen.events, key=lambda e: e.resource_version)]
+    completed = [
+        i
+        for i, o in enumerate(sorted(seen.objects, key=lambda o: int(o["metadata"]["resourceVersion"])))
+        if (o.get("metadata") or {}).get("name") == "backup"
+        and any(c.get("type") == "Complete" for c in (o.get("status") or {}).get("conditions") or [])
+    ]
+    assert completed, "the PreDelete Job never completed"
+    assert ("DELETED", "ConfigMap", "data") in order
+    added = [i for i, e in enumerate(order) if e == ("ADDED", "Job", "backup")]
+    assert added and added[-1] < order.index(("DELETED", "ConfigMap", "data")), order
+    assert await live(kube, "ConfigMap", "data", namespace) is None
+    await eventually(lambda: live(kube, "Job", "backup", namespace), lambda o: o is None, timeout=30)

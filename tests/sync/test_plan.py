@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tether.errors import TetherError
-from tether.hooks import DeletePolicy, Phase, delete_policies, hook_phases, is_hook, is_skipped, wave
+from tether.hooks import DeletePolicy, Phase, delete_policies, hook_phases, hook_types, is_hook, is_skipped, wave
 from tether.resource import ResourceKey, mark
 from tether.sync.options import Selector, SyncOptions
 from tether.sync.plan import Action, kind_rank, plan
@@ -300,6 +300,22 @@ def test_one_hook_definition_as_argo_cd(annotations: dict[str, str], hook: bool,
     thing = obj("Pod", "p", **annotations)
     assert is_hook(thing) is hook
     assert hook_phases(thing) == phases
+
+
+@pytest.mark.parametrize(
+    ("annotations", "types"),
+    [
+        ({"argocd.argoproj.io__hook": "PreDelete"}, ["PreDelete"]),
+        ({"argocd.argoproj.io__hook": "PreSync,PostDelete"}, ["PreSync", "PostDelete"]),
+        ({"helm.sh__hook": "pre-delete"}, ["PreDelete"]),
+        ({"helm.sh__hook": "post-delete,pre-install"}, ["PreSync", "PostDelete"]),
+        ({"helm.sh__hook": "pre-delete", "argocd.argoproj.io__hook": "PostSync"}, ["PostSync"]),
+        ({"helm.sh__hook": "test"}, []),
+    ],
+)
+def test_deletion_hook_types_as_argo_cd_reads_them(annotations: dict[str, str], types: list[str]) -> None:
+    """Argo CD 3.3 reads Helm's pre-delete and post-delete as its PreDelete and PostDelete; its own annotation wins."""
+    assert hook_types(obj("Job", "j", api="batch/v1", **annotations)) == types
 
 
 def test_hooks_that_run_in_no_sync_phase_are_neither_applied_nor_run() -> None:

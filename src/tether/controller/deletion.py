@@ -1,5 +1,10 @@
-"""Deleting an Application: with the resources finalizer, its objects go first, in reverse wave order,
-then its ``PostDelete`` hooks run, then the finalizer is removed. Without it, objects stay.
+"""Deleting an Application: with the resources finalizer, its ``PreDelete`` hooks run first (Argo CD 3.3),
+then its objects go, in reverse wave order, then its ``PostDelete`` hooks run, then the finalizer is
+removed. Without it, objects stay.
+
+A ``PreDelete`` hook that fails stops the deletion before anything is deleted (a backup that did
+not happen must not be followed by the data going): ``DeletionError`` says which hook, and the
+deletion waits until the hook succeeds or someone deletes it (then it runs again).
 
 Finalizers: ``resources-finalizer.tether.dev`` and Argo CD's
 ``resources-finalizer.argocd.argoproj.io`` (foreground cascade, as Argo CD), and their
@@ -23,9 +28,10 @@ from tether.controller.status import APP_API_VERSION, now_iso, short
 from tether.diff import assign_namespaces
 from tether.errors import TetherError
 from tether.health import HealthStatus, assess_async
-from tether.hooks import POST_DELETE, hook_types, wave
+from tether.hooks import POST_DELETE, PRE_DELETE, hook_types, wave
 from tether.model import Application
 from tether.resource import ResourceKey, annotation_options, mark
+from tether.sync.run import RUN_ANNOTATION
 
 if TYPE_CHECKING:
     from tether.controller.controller import Controller
@@ -61,7 +67,9 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
         destination = await c.registry.resolve(app.spec.destination.server or None, app.spec.destination.name or None)
         cache = destination.cache
         await cache.track_all()
-        live = [o for o in (cache.get(k) for k in cache.owned_keys(app.name)) if o is not None and _deleted_with_app(o)]
+        await _pre_delete_hooks(c, app, destination)
+        owned = [o for o in (cache.get(k) for k in cache.owned_keys(app.name)) if o is not None]
+        live = [o for o in owned if _deleted_with_app(o)]
         for _, group in groupby(sorted(live, key=wave, reverse=True), key=wave):
             members = list(group)
             deleted += [ResourceKey.of(o) for o in members]
@@ -80,6 +88,9 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
             await asyncio.gather(
                 *(cache.wait_for(ResourceKey.of(o), lambda x: x is None, timeout=DELETE_TIMEOUT) for o in members)
             )
+        # the PreDelete hooks' objects went last: until then they say, across restarts, that they ran
+        for hook in [o for o in owned if PRE_DELETE in hook_types(o)]:
+            await _delete(destination, hook)
         await _post_delete_hooks(c, app, destination)
     except (TetherError, TimeoutError) as exc:
         message = short(f"deleting the app's resources: {exc}")
@@ -143,9 +154,10 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
 
 
 def _deleted_with_app(obj: dict[str, Any]) -> bool:
-    """Whether deleting the app deletes ``obj``: everything it owns (hooks a sync kept included), but
-    PostDelete hooks (they run after), ``Delete=false`` objects and helm's ``resource-policy: keep``."""
-    if POST_DELETE in hook_types(obj):
+    """Whether deleting the app deletes ``obj`` with its other objects: everything it owns (hooks a sync
+    kept included), but deletion hooks (PostDelete runs after, PreDelete goes last), ``Delete=false``
+    objects and helm's ``resource-policy: keep``."""
+    if {PRE_DELETE, POST_DELETE} & set(hook_types(obj)):
         return False
     if annotation_options(obj, "sync-options").get("Delete", "").strip().lower() == "false":
         return False
@@ -153,48 +165,103 @@ def _deleted_with_app(obj: dict[str, Any]) -> bool:
     return str(annotations.get("helm.sh/resource-policy", "")).strip().lower() != "keep"
 
 
-async def _post_delete_hooks(c: Controller, app: Application, destination: Any) -> None:
-    """Apply the app's PostDelete hooks and wait for each to finish (Argo CD: after every resource is gone).
+async def _deletion_hooks(c: Controller, app: Application, destination: Any, kind: str) -> list[dict[str, Any]]:
+    """The app's ``kind`` hooks (PreDelete or PostDelete), placed in their namespaces and named.
 
-    The hooks come from a fresh render, or from the last good one when the repository no longer renders
-    (a broken commit must not skip a cleanup job). With neither, deletion goes on and a Warning Event says
-    no hook could run: blocking it forever on a repository that is gone would be worse.
+    They come from a fresh render at what ``targetRevision`` names now, or from the last good one when the repository no longer renders
+    (a broken commit must not skip a backup or a cleanup job). With neither, a Warning Event says no
+    hook could run and there are none: blocking the deletion forever on a repository that is gone
+    would be worse. A ``generateName`` hook gets a fixed name, so a later pass finds the one it made.
     """
     memory = c.memory_of(app.name)
     last_good = memory.desired
+    c.comparer.forget_refs(app.spec.sources_list())  # as Argo CD: the app as its repository holds it now
     try:
         desired = await c.comparer.desired(app, memory, frozenset({"start"}), destination)
     except TetherError as exc:
         if last_good is None:
-            message = short(f"PostDelete hooks not run: the app does not render: {exc}", 500)
-            log.warning("cannot render the app for its PostDelete hooks; none run", app=app.name, error=str(exc))
+            message = short(f"{kind} hooks not run: the app does not render: {exc}", 500)
+            log.warning(f"cannot render the app for its {kind} hooks; none run", app=app.name, error=str(exc))
             obj = c.apps.get(app.name)
             if obj is not None:
-                c.events.emit(obj, "PostDeleteHooksSkipped", message, warning=True)
-            return
-        log.warning("the app does not render; its PostDelete hooks come from the last good render", app=app.name)
+                c.events.emit(obj, f"{kind}HooksSkipped", message, warning=True)
+            return []
+        log.warning(f"the app does not render; its {kind} hooks come from the last good render", app=app.name)
         desired = last_good
-    hooks = [o for o in desired if POST_DELETE in hook_types(o)]
+    hooks = [o for o in desired if kind in hook_types(o)]
     if not hooks:
-        return
+        return []
     placed = await assign_namespaces(
         hooks, cluster=destination.cluster, namespace=app.spec.destination.namespace or None
     )
     for hook in placed:
         meta = hook.setdefault("metadata", {})
         if not meta.get("name"):
-            meta["name"] = f"{meta.pop('generateName', app.name + '-')}postdelete".lower()
-        applied = await destination.cluster.apply(mark(hook, app.name), force=True)
-        key = ResourceKey.of(applied)
-        await destination.cache.ensure([applied])
+            meta["name"] = f"{meta.pop('generateName', app.name + '-')}{kind}".lower()
+    return [mark(hook, app.name) for hook in placed]
 
-        async def finished(live: dict[str, Any] | None) -> bool:
-            if live is None:
-                return False
-            health = await assess_async(live)
-            return health is not None and health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 
-        await destination.cache.wait_for(key, finished, timeout=DELETE_TIMEOUT)
-        await destination.cluster.delete(
-            applied["apiVersion"], applied["kind"], key.name, key.namespace or None, propagation="Background"
+async def _finished(live: dict[str, Any] | None) -> bool:
+    if live is None:
+        return False
+    health = await assess_async(live)
+    return health is not None and health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
+
+
+async def _pre_delete_hooks(c: Controller, app: Application, destination: Any) -> None:
+    """Run the app's PreDelete hooks and wait for them; raise ``TetherError`` naming a hook that failed.
+
+    A hook this deletion already created (``RUN_ANNOTATION`` says so) is waited for, not created
+    again, so a deletion resumed after a restart or a failed step never runs one twice. An instance
+    a sync left (a hook that is also PreSync, say) is replaced.
+    """
+    hooks = await _deletion_hooks(c, app, destination, PRE_DELETE)
+    if not hooks:
+        return
+    cache = destination.cache
+    await cache.ensure(hooks)
+    keys = []
+    for hook in hooks:
+        key = ResourceKey.of(hook)
+        live = cache.get(key)
+        if (
+            live is not None
+            and ((live.get("metadata") or {}).get("annotations") or {}).get(RUN_ANNOTATION) != PRE_DELETE
+        ):
+            await _delete(destination, live)
+            live = await cache.wait_for(key, lambda x: x is None, timeout=DELETE_TIMEOUT)
+        if live is None:
+            hook["metadata"]["annotations"] = {
+                **(hook["metadata"].get("annotations") or {}),
+                RUN_ANNOTATION: PRE_DELETE,
+            }
+            await destination.cluster.create(hook)
+            log.info("PreDelete hook created", app=app.name, hook=str(key))
+        keys.append(key)
+    failed = []
+    for key in keys:
+        done = await cache.wait_for(key, _finished, timeout=DELETE_TIMEOUT)
+        health = await assess_async(done or {})
+        if health is not None and health.status is HealthStatus.DEGRADED:
+            failed.append(f"{key}: {health.message or 'failed'}")
+    if failed:
+        raise TetherError(
+            f"PreDelete hook failed, so nothing is deleted ({'; '.join(failed)}); "
+            "the deletion goes on once the hook succeeds, or after the hook is deleted (it then runs again)"
         )
+
+
+async def _post_delete_hooks(c: Controller, app: Application, destination: Any) -> None:
+    """Apply the app's PostDelete hooks and wait for each to finish (Argo CD: after every resource is gone)."""
+    for hook in await _deletion_hooks(c, app, destination, POST_DELETE):
+        applied = await destination.cluster.apply(hook, force=True)
+        await destination.cache.ensure([applied])
+        await destination.cache.wait_for(ResourceKey.of(applied), _finished, timeout=DELETE_TIMEOUT)
+        await _delete(destination, applied)
+
+
+async def _delete(destination: Any, obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    await destination.cluster.delete(
+        obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace") or None, propagation="Background"
+    )
