@@ -88,10 +88,10 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
             await asyncio.gather(
                 *(cache.wait_for(ResourceKey.of(o), lambda x: x is None, timeout=DELETE_TIMEOUT) for o in members)
             )
-        # the PreDelete hooks' objects went last: until then they say, across restarts, that they ran
+        await _post_delete_hooks(c, app, destination)
+        # the PreDelete hooks' objects go last: until then they say, across restarts, that they ran
         for hook in [o for o in owned if PRE_DELETE in hook_types(o)]:
             await _delete(destination, hook)
-        await _post_delete_hooks(c, app, destination)
     except (TetherError, TimeoutError) as exc:
         message = short(f"deleting the app's resources: {exc}")
         log.warning("deletion failed", app=app.name, error=message)
@@ -168,8 +168,8 @@ def _deleted_with_app(obj: dict[str, Any]) -> bool:
 async def _deletion_hooks(c: Controller, app: Application, destination: Any, kind: str) -> list[dict[str, Any]]:
     """The app's ``kind`` hooks (PreDelete or PostDelete), placed in their namespaces and named.
 
-    They come from a fresh render at what ``targetRevision`` names now, or from the last good one when the repository no longer renders
-    (a broken commit must not skip a backup or a cleanup job). With neither, a Warning Event says no
+    They come from a fresh render at what ``targetRevision`` names now, or from the last good one
+    when the repository no longer renders (a broken commit must not skip a backup or a cleanup job). With neither, a Warning Event says no
     hook could run and there are none: blocking the deletion forever on a repository that is gone
     would be worse. A ``generateName`` hook gets a fixed name, so a later pass finds the one it made.
     """
