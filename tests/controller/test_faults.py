@@ -204,3 +204,29 @@ async def test_the_controller_survives_an_apiserver_outage_and_recovers_by_itsel
     finally:
         await controller.stop()
         await outage_kube.delete("v1", "Namespace", namespace, propagation="Background")
+
+
+async def test_helm_and_oci_repositories_are_refused_by_name_before_any_git_call(
+    controller: Controller, kube: Cluster, namespace: str, counting_git_server: GitHttpServer
+) -> None:
+    """An app imported from Argo CD with a Helm repository chart or an OCI source says what Tether cannot read,
+    instead of what git makes of a URL that is no git repository, which no poll asks either."""
+    listed = len(counting_git_server.requests)
+    chart = {"repoURL": f"{counting_git_server.base_url}/charts", "chart": "redis", "targetRevision": "19.0.1"}
+    oci = {"repoURL": "oci://registry.example/charts/redis", "path": ".", "targetRevision": "19.0.1"}
+    await kube.apply(application("charted", namespace, "unused", ".", namespace, source=chart))
+    await kube.apply(application("oci", namespace, "unused", ".", namespace, sources=[oci]))
+    charted = await eventually(
+        lambda: app_status(kube, namespace, "charted"), lambda s: condition(s, "ComparisonError") is not None
+    )
+    assert condition(charted, "ComparisonError")["message"] == (
+        "app 'charted': spec.source.chart: Helm repository charts are not supported: vendor the chart into git"
+    )
+    refused = await eventually(
+        lambda: app_status(kube, namespace, "oci"), lambda s: condition(s, "ComparisonError") is not None
+    )
+    assert condition(refused, "ComparisonError")["message"].startswith(
+        "app 'oci': spec.sources[0].repoURL: OCI repositories are not supported"
+    )
+    await asyncio.sleep(4)  # two poll intervals: neither is listed as a git repository, nor compared with git
+    assert len(counting_git_server.requests) == listed

@@ -155,13 +155,17 @@ class Comparer:
         """
 
         async def one(index: int, source: ApplicationSource) -> str:
+            field = f"spec.sources[{index}]" if multi else "spec.source"
+            problem = source.unsupported()
+            if problem is not None:  # not git: say so, instead of what git makes of the URL, and retry nothing
+                raise TetherError(f"{field}.{problem[0]}: {problem[1]}", reason="InvalidSpec")
             if is_local_source(source.repo_url):
                 return ""
             url = source.repo_url
             try:
                 return await self.git.resolve(url, source.target_revision, self.credentials_for(url))
             except TetherError as exc:
-                raise located(exc, f"spec.sources[{index}]" if multi else "spec.source") from None
+                raise located(exc, field) from None
 
         return tuple(await asyncio.gather(*(one(i, s) for i, s in enumerate(sources))))
 

@@ -1,8 +1,8 @@
 """The git sources of an Application as the informer holds it: what the poller lists and webhooks match.
 
 Walked on the raw object, not the validated model, because both run over the whole fleet often
-(every poll interval, every webhook batch). Helm repository charts and local directories are not
-git remotes and are left out.
+(every poll interval, every webhook batch). Helm repository charts, OCI registries and local
+directories are not git remotes and are left out.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
+from tether.model.source import is_oci
 from tether.pipeline import is_local_source
 
 
@@ -29,7 +30,7 @@ def git_sources(obj: Mapping[str, Any]) -> Iterator[GitSource]:
         if not isinstance(source, Mapping) or source.get("chart"):
             continue
         url = source.get("repoURL")
-        if not isinstance(url, str) or not url or is_local_source(url):
+        if not isinstance(url, str) or not url or is_local_source(url) or is_oci(url):
             continue
         revision = source.get("targetRevision")
         yield GitSource(position, url, revision if isinstance(revision, str) and revision else "HEAD")

@@ -193,13 +193,18 @@ class KustomizeSource(_Spec):
         )
 
 
+def is_oci(repo_url: str) -> bool:
+    """An OCI registry (Argo CD 3.1's ``oci://`` sources): no git repository, and not read by Tether."""
+    return repo_url.strip().lower().startswith("oci://")
+
+
 class ApplicationSource(_Spec):
     """An application's source: a path in a repository at a revision, and how to render it."""
 
     repo_url: str = Field(alias="repoURL", min_length=1)
     path: str = ""
     target_revision: str = "HEAD"
-    chart: str | None = None  # Helm repository charts: refused at render time (no network)
+    chart: str | None = None  # Helm repository charts: refused (``unsupported``), before any git call
     helm: HelmSource | None = None
     kustomize: KustomizeSource | None = None
     directory: DirectorySource | None = None
@@ -219,6 +224,17 @@ class ApplicationSource(_Spec):
         if self.ref is not None and self.chart is not None:
             raise ValueError("a source with ref cannot have chart (Argo CD's rule: value files come from git)")
         return self
+
+    def unsupported(self) -> tuple[str, str] | None:
+        """The field naming what Tether cannot read (a Helm or OCI repository) and why; None when it can.
+
+        Refused before any git call, so the error says this instead of what git makes of such a URL.
+        """
+        if self.chart:
+            return "chart", "Helm repository charts are not supported: vendor the chart into git"
+        if is_oci(self.repo_url):
+            return "repoURL", "OCI repositories are not supported: Tether reads manifests and charts from git"
+        return None
 
     @property
     def ref_only(self) -> bool:

@@ -34,8 +34,9 @@ def detect_type(app_dir: Path) -> SourceType:
 
 def source_type(app: str, source: ApplicationSource, app_dir: Path) -> SourceType:
     """The explicit type of the spec if any, else the detected one; unsupported sources are refused."""
-    if source.chart:
-        raise render_error(app, "source.chart", "Helm repository charts are not supported: vendor the chart into git")
+    problem = source.unsupported()
+    if problem is not None:
+        raise render_error(app, f"source.{problem[0]}", problem[1])
     try:
         explicit = source.explicit_type()
     except ValueError as exc:
