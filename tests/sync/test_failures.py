@@ -99,3 +99,21 @@ async def test_a_bad_object_fails_the_dry_run_and_nothing_is_written(kube: Clust
     assert result.find("Deployment", "bad").action is ResourceAction.FAILED
     assert seen.added() == []
     assert await kube.get("v1", "ConfigMap", "fine", namespace) is None
+    assert result.message.endswith(
+        f"Not applied (the sync stopped first): Job.batch {namespace}/pre, ConfigMap {namespace}/fine"
+    )
+
+
+async def test_a_failed_dry_run_lists_as_not_applied_only_what_the_sync_would_have_written(
+    kube: Cluster, namespace: str, app: str
+) -> None:
+    options = SyncOptions(namespace=namespace, timeout=60)
+    done = await sync_app(app, [configmap("steady", namespace)], cluster=kube, options=options)
+    assert done.phase is OperationPhase.SUCCEEDED
+    bad = deployment("bad", namespace)
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Sometimes"
+    desired = [configmap("steady", namespace), configmap("new", namespace), bad]
+    result = await sync_app(app, desired, cluster=kube, options=options)
+    assert result.phase is OperationPhase.FAILED
+    assert f"Not applied (the sync stopped first): ConfigMap {namespace}/new" in result.message, result.message
+    assert "steady" not in result.message  # in sync: it would not have been written anyway

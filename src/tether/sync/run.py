@@ -647,14 +647,18 @@ class _Run:
         return message
 
     def _not_run(self) -> list[ResourceKey]:
-        """Objects of the plan the sync never got to (no result at all), in plan order."""
+        """Objects of the plan the sync never got to (no result at all), in plan order; not the ones its
+        dry run found in sync, which it would not have written anyway."""
         if self.plan is None or self.options.dry_run:
             return []
         done = {(key, phase) for key, phase, _ in self.results}
         return [
             t.key
             for t in self.plan.tasks
-            if id(t) not in self.skip and t.action is not Action.NAMESPACE and (t.key, t.phase) not in done
+            if id(t) not in self.skip
+            and id(t) not in self.in_sync
+            and t.action is not Action.NAMESPACE
+            and (t.key, t.phase) not in done
         ]
 
     # ----------------------------------------------------------------- checks before writing
