@@ -99,12 +99,21 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
             "metadata": {"name": "narrow", "namespace": namespace},
             "spec": {
                 "sourceRepos": [repo.url],
-                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": namespace}],
+                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": f"{namespace}*"}],
             },
         }
     )
     await kube.apply(
         application("far", namespace, repo.url, "app", "elsewhere", project="narrow", syncPolicy={"automated": {}})
+    )
+    # CreateNamespace=true makes a Namespace, which this project does not permit (as in Argo CD) when it is
+    # missing; an existing one is not written, so the same option on the test's namespace is fine
+    create = {"automated": {}, "syncOptions": ["CreateNamespace=true"]}
+    await kube.apply(
+        application("maker", namespace, repo.url, "app", f"{namespace}-made", project="narrow", syncPolicy=create)
+    )
+    await kube.apply(
+        application("existing", namespace, repo.url, "app", namespace, project="narrow", syncPolicy=create)
     )
     await kube.apply(
         application("role", namespace, repo.url, "cluster", namespace, project="narrow", syncPolicy={"automated": {}})
@@ -120,6 +129,13 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
     assert "ClusterRole" in next(c["message"] for c in role_status["conditions"] if c["type"] == "InvalidSpecError")
     assert await kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"{namespace}-forbidden") is None
     assert await kube.get("v1", "ConfigMap", "a", "elsewhere") is None
+    maker = await eventually(lambda: app_status(kube, namespace, "maker"), invalid, timeout=30)
+    assert next(c["message"] for c in maker["conditions"] if c["type"] == "InvalidSpecError") == (
+        f"resource :Namespace is not permitted in project 'narrow' "
+        f"(CreateNamespace=true would create Namespace '{namespace}-made')"
+    )
+    await eventually(lambda: app_status(kube, namespace, "existing"), synced_healthy, timeout=30)
+    assert await kube.get("v1", "Namespace", f"{namespace}-made") is None
 
 
 async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(

@@ -420,6 +420,10 @@ class LiveCache:
         that an object in a namespace that does not exist does not exist either (a fleet's first sync)."""
         await self._track("v1", "Namespace", None, everything=True)
 
+    def proves_absent(self, key: ResourceKey) -> bool:
+        """Whether a watch of everything (``key``'s kind, or its namespace's) shows ``key`` does not exist."""
+        return self._known_absent(key)
+
     def _known_absent(self, key: ResourceKey) -> bool:
         """Whether a watch of everything proves ``key`` absent: its own kind's, or its namespace's."""
         watch = self._watch_of(key)

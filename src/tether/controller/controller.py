@@ -72,7 +72,7 @@ from tether.model import DEFAULT_PROJECT, Application, Project
 from tether.model.windows import WindowVerdict
 from tether.render.cache import RenderCache
 from tether.render.versions import tool_versions
-from tether.resource import owner_app
+from tether.resource import ResourceKey, owner_app
 from tether.secrets import PassBackend
 from tether.secrets.rotation import StoreWatcher
 from tether.server.webhook.secrets import WebhookSecrets
@@ -584,6 +584,7 @@ class Controller:
                 self._check_repo_backoff(app)
             desired = await self.comparer.desired(app, memory, reasons, destination)
             resource_violations = project.resource_violations(await scopes(destination, desired))
+            resource_violations += _namespace_violations(app, project, destination)
             if resource_violations:
                 await self._invalid(name, "; ".join(resource_violations))
                 return
@@ -1013,6 +1014,20 @@ def _same_operation(saved: Any, requested: Any) -> bool:
     if not isinstance(saved, dict) or not isinstance(requested, dict):
         return False
     return _fingerprint({k: v for k, v in saved.items() if k not in ("id", "specDigest")}) == _fingerprint(requested)
+
+
+def _namespace_violations(app: Application, project: Project, destination: Destination) -> list[str]:
+    """``CreateNamespace=true`` creates a Namespace, a cluster-scoped object: as in Argo CD, the project
+    must permit one when the destination namespace does not exist yet (an existing one is not written)."""
+    namespace = app.spec.destination.namespace
+    if not namespace or "CreateNamespace=true" not in {str(o).strip() for o in app.spec.sync_options}:
+        return []
+    if not destination.cache.proves_absent(ResourceKey("", "Namespace", "", namespace)):
+        return []
+    return [
+        f"{problem} (CreateNamespace=true would create Namespace {namespace!r})"
+        for problem in project.resource_violations([("", "Namespace", False)])
+    ]
 
 
 def _rv(obj: dict[str, Any]) -> int:
