@@ -138,6 +138,61 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
     assert await kube.get("v1", "Namespace", f"{namespace}-made") is None
 
 
+async def test_an_operation_may_not_sync_what_the_project_forbids_at_another_revision_or_source(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """The comparison checks the app's own render; an operation checks what it is about to sync (a pinned
+    revision, its own sources), as Argo CD validates every object a sync writes."""
+    repo = git_server.create_repo(unique_repo_name)
+    other = git_server.create_repo(unique_repo_name + "-other")
+    role = (
+        f"apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {namespace}-old\nrules: []\n"
+    )
+    old = repo.commit("old: a ClusterRole", files={"app/a.yaml": configmap("a", "v1"), "app/role.yaml": role})
+    repo.commit("new: without it", files={"app/a.yaml": configmap("a", "v2"), "app/role.yaml": None})
+    other.commit("v1", files={"app/a.yaml": configmap("a", "other")})
+    await kube.apply(
+        {
+            "apiVersion": API,
+            "kind": "Project",
+            "metadata": {"name": "tight", "namespace": namespace},
+            "spec": {
+                "sourceRepos": [repo.url],
+                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": namespace}],
+            },
+        }
+    )
+    await kube.apply(application("kept", namespace, repo.url, "app", namespace, project="tight"))
+    await eventually(
+        lambda: app_status(kube, namespace, "kept"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+    )
+
+    async def refused(operation: dict[str, Any]) -> str:
+        await kube.patch(
+            API, "Application", "kept", namespace, {"operation": {**operation, "initiatedBy": {"username": "eve"}}}
+        )
+        status = await eventually(
+            lambda: app_status(kube, namespace, "kept"),
+            lambda s: (s.get("operationState") or {}).get("phase") == "Error",
+            timeout=30,
+        )
+        await eventually(
+            lambda: kube.get(API, "Application", "kept", namespace), lambda o: o.get("operation") is None, timeout=10
+        )
+        await kube.patch(
+            API, "Application", "kept", namespace, {"status": {"operationState": None}}, subresource="status"
+        )
+        return str(status["operationState"]["message"])
+
+    message = await refused({"sync": {"revision": old}})
+    assert message == "app kept: resource rbac.authorization.k8s.io:ClusterRole is not permitted in project 'tight'"
+    source = {"repoURL": other.url, "path": "app", "targetRevision": "HEAD"}
+    message = await refused({"sync": {"source": source}})
+    assert message == f"app kept: application repo {other.url} is not permitted in project 'tight'"
+    assert await kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", f"{namespace}-old") is None
+    assert await kube.get("v1", "ConfigMap", "a", namespace) is None
+
+
 async def test_a_changed_pass_entry_resyncs_exactly_the_app_that_uses_it(
     controller: Controller,
     kube: Cluster,

@@ -21,7 +21,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -583,8 +583,7 @@ class Controller:
             if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
                 self._check_repo_backoff(app)
             desired = await self.comparer.desired(app, memory, reasons, destination)
-            resource_violations = project.resource_violations(await scopes(destination, desired))
-            resource_violations += _namespace_violations(app, project, destination)
+            resource_violations = await self.resource_violations(app, project, destination, desired)
             if resource_violations:
                 await self._invalid(name, "; ".join(resource_violations))
                 return
@@ -626,6 +625,35 @@ class Controller:
                     reason="SourceFailed",
                     retryable=True,
                 )
+
+    async def resource_violations(
+        self,
+        app: Application,
+        project: Project,
+        destination: Destination,
+        desired: Sequence[Mapping[str, Any]],
+        sync_options: Sequence[str] = (),
+    ) -> list[str]:
+        """What in ``desired`` (and the Namespace ``CreateNamespace=true`` would make) ``project`` forbids.
+
+        The comparison asks it of the app's render, and every operation of what it is about to sync
+        (a rollback's revision, an operation's own sources and options), as Argo CD validates each
+        object a sync writes.
+        """
+        violations = project.resource_violations(await scopes(destination, desired))
+        namespace = app.spec.destination.namespace
+        options = {str(o).strip() for o in (*app.spec.sync_options, *sync_options)}
+        if (
+            namespace
+            and "CreateNamespace=true" in options
+            and destination.cache.proves_absent(ResourceKey("", "Namespace", "", namespace))
+        ):
+            # a cluster-scoped object, created only when missing: an existing namespace is not written
+            violations += [
+                f"{problem} (CreateNamespace=true would create Namespace {namespace!r})"
+                for problem in project.resource_violations([("", "Namespace", False)])
+            ]
+        return violations
 
     def _project(self, app: Application) -> Project | str:
         raw = self.projects.get(app.spec.project)
@@ -1014,20 +1042,6 @@ def _same_operation(saved: Any, requested: Any) -> bool:
     if not isinstance(saved, dict) or not isinstance(requested, dict):
         return False
     return _fingerprint({k: v for k, v in saved.items() if k not in ("id", "specDigest")}) == _fingerprint(requested)
-
-
-def _namespace_violations(app: Application, project: Project, destination: Destination) -> list[str]:
-    """``CreateNamespace=true`` creates a Namespace, a cluster-scoped object: as in Argo CD, the project
-    must permit one when the destination namespace does not exist yet (an existing one is not written)."""
-    namespace = app.spec.destination.namespace
-    if not namespace or "CreateNamespace=true" not in {str(o).strip() for o in app.spec.sync_options}:
-        return []
-    if not destination.cache.proves_absent(ResourceKey("", "Namespace", "", namespace)):
-        return []
-    return [
-        f"{problem} (CreateNamespace=true would create Namespace {namespace!r})"
-        for problem in project.resource_violations([("", "Namespace", False)])
-    ]
 
 
 def _rv(obj: dict[str, Any]) -> int:

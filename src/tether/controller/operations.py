@@ -442,6 +442,10 @@ class Operations:
             except TetherError as exc:
                 await self._finish_error(name, request, str(exc))
                 return
+            forbidden = await self._forbidden(app, destination, request, desired)
+            if forbidden:
+                await self._finish_error(name, request, f"app {name}: " + "; ".join(forbidden))
+                return
             options = SyncOptions.from_strings(
                 list(app.spec.sync_options) + list(request.sync_options),
                 namespace=app.spec.destination.namespace,
@@ -504,6 +508,18 @@ class Operations:
                 continue
             break
         await self._finish(name, app, obj, request, result, revisions, terminated)
+
+    async def _forbidden(
+        self, app: Application, destination: Any, request: OperationRequest, desired: list[dict[str, Any]]
+    ) -> list[str]:
+        """What the app's project forbids in what this operation is about to sync: its own sources (an
+        override, a rollback's), the kinds it renders, the Namespace its options would create."""
+        c = self.controller
+        project = c._project(app)
+        if isinstance(project, str):
+            return [project]
+        found = project.source_violations(s.repo_url for s in request.sources or ())
+        return found + await c.resource_violations(app, project, destination, desired, request.sync_options)
 
     async def _wait_for_window(
         self, name: str, app: Application, destination: Any, request: OperationRequest, op_state: dict[str, Any]
