@@ -91,7 +91,8 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n"
         f"  name: {namespace}-forbidden\nrules: []\n"
     )
-    repo.commit("v1", files={"app/a.yaml": configmap("a"), "cluster/role.yaml": role})
+    stray = configmap("stray").replace("metadata:\n", "metadata:\n  namespace: kube-public\n")
+    repo.commit("v1", files={"app/a.yaml": configmap("a"), "cluster/role.yaml": role, "stray/b.yaml": stray})
     await kube.apply(
         {
             "apiVersion": API,
@@ -115,6 +116,10 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
     await kube.apply(
         application("existing", namespace, repo.url, "app", namespace, project="narrow", syncPolicy=create)
     )
+    # an object that names its own namespace goes there: the project must permit that one too
+    await kube.apply(
+        application("stray", namespace, repo.url, "stray", namespace, project="narrow", syncPolicy={"automated": {}})
+    )
     await kube.apply(
         application("role", namespace, repo.url, "cluster", namespace, project="narrow", syncPolicy={"automated": {}})
     )
@@ -136,6 +141,11 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
     )
     await eventually(lambda: app_status(kube, namespace, "existing"), synced_healthy, timeout=30)
     assert await kube.get("v1", "Namespace", f"{namespace}-made") is None
+    strayed = await eventually(lambda: app_status(kube, namespace, "stray"), invalid, timeout=30)
+    assert next(c["message"] for c in strayed["conditions"] if c["type"] == "InvalidSpecError") == (
+        "namespace 'kube-public' is not permitted in project 'narrow'"
+    )
+    assert await kube.get("v1", "ConfigMap", "stray", "kube-public") is None
 
 
 async def test_an_operation_may_not_sync_what_the_project_forbids_at_another_revision_or_source(

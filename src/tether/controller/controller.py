@@ -634,14 +634,30 @@ class Controller:
         desired: Sequence[Mapping[str, Any]],
         sync_options: Sequence[str] = (),
     ) -> list[str]:
-        """What in ``desired`` (and the Namespace ``CreateNamespace=true`` would make) ``project`` forbids.
+        """What in ``desired`` ``project`` forbids: kinds, the namespaces objects name for themselves, and
+        the Namespace ``CreateNamespace=true`` would make.
 
         The comparison asks it of the app's render, and every operation of what it is about to sync
         (a rollback's revision, an operation's own sources and options), as Argo CD validates each
         object a sync writes.
         """
-        violations = project.resource_violations(await scopes(destination, desired))
+        kinds = await scopes(destination, desired)
+        violations = project.resource_violations(kinds)
         namespace = app.spec.destination.namespace
+        namespaced = {(group, kind) for group, kind, is_namespaced in kinds if is_namespaced}
+        elsewhere = sorted(
+            {
+                str(meta["namespace"])
+                for obj in desired
+                if (meta := obj.get("metadata") or {}).get("namespace") not in (None, "", namespace)
+                and (str(obj.get("apiVersion") or "").rpartition("/")[0], str(obj.get("kind") or "")) in namespaced
+            }
+        )
+        violations += [  # an object naming its own namespace goes there, not to the destination's
+            f"namespace {other!r} is not permitted in project {project.name!r}"
+            for other in elsewhere
+            if project.destination_violations(destination.server, destination.name, other)
+        ]
         options = {str(o).strip() for o in (*app.spec.sync_options, *sync_options)}
         if (
             namespace
