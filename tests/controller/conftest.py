@@ -74,6 +74,11 @@ def application(name: str, namespace: str, repo_url: str, path: str, dest_ns: st
     return {"apiVersion": API, "kind": "Application", "metadata": {"name": name, "namespace": namespace}, "spec": body}
 
 
+def project(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    """A Project object in the controller's namespace (Argo CD's AppProject spec)."""
+    return {"apiVersion": API, "kind": "Project", "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
 async def eventually(read: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float = 60.0) -> Any:
     """Poll ``read`` until ``ok`` holds; the last value is in the assertion message when it never does."""
     deadline = asyncio.get_running_loop().time() + timeout

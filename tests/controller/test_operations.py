@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.controller.conftest import API, application, eventually, settings_for
+from tests.controller.conftest import API, application, eventually, project, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
@@ -94,15 +94,12 @@ async def test_project_forbids_destination_and_cluster_kind_and_nothing_is_appli
     stray = configmap("stray").replace("metadata:\n", "metadata:\n  namespace: kube-public\n")
     repo.commit("v1", files={"app/a.yaml": configmap("a"), "cluster/role.yaml": role, "stray/b.yaml": stray})
     await kube.apply(
-        {
-            "apiVersion": API,
-            "kind": "Project",
-            "metadata": {"name": "narrow", "namespace": namespace},
-            "spec": {
-                "sourceRepos": [repo.url],
-                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": f"{namespace}*"}],
-            },
-        }
+        project(
+            "narrow",
+            namespace,
+            sourceRepos=[repo.url],
+            destinations=[{"server": "https://kubernetes.default.svc", "namespace": f"{namespace}*"}],
+        )
     )
     await kube.apply(
         application("far", namespace, repo.url, "app", "elsewhere", project="narrow", syncPolicy={"automated": {}})
@@ -162,15 +159,12 @@ async def test_an_operation_may_not_sync_what_the_project_forbids_at_another_rev
     repo.commit("new: without it", files={"app/a.yaml": configmap("a", "v2"), "app/role.yaml": None})
     other.commit("v1", files={"app/a.yaml": configmap("a", "other")})
     await kube.apply(
-        {
-            "apiVersion": API,
-            "kind": "Project",
-            "metadata": {"name": "tight", "namespace": namespace},
-            "spec": {
-                "sourceRepos": [repo.url],
-                "destinations": [{"server": "https://kubernetes.default.svc", "namespace": namespace}],
-            },
-        }
+        project(
+            "tight",
+            namespace,
+            sourceRepos=[repo.url],
+            destinations=[{"server": "https://kubernetes.default.svc", "namespace": namespace}],
+        )
     )
     await kube.apply(application("kept", namespace, repo.url, "app", namespace, project="tight"))
     await eventually(
