@@ -27,7 +27,7 @@ import structlog
 from tether.controller import history
 from tether.controller.audit import AuditEntry, AuditResource
 from tether.controller.status import now_iso, parse_time, short
-from tether.diff.migration import CSA_MANAGER, MIGRATION_MANAGER_ANNOTATION
+from tether.diff.migration import MIGRATION_MANAGER_ANNOTATION, app_manager
 from tether.errors import TetherError
 from tether.hooks import is_hook
 from tether.model import Application
@@ -457,7 +457,9 @@ class Operations:
                 allow_empty=bool(app.spec.automated and app.spec.automated.allow_empty),
                 ignore_differences=tuple(app.spec.ignore_differences_dicts()),
                 timeout=c.settings.sync_timeout,
-                csa_manager=app.annotation(MIGRATION_MANAGER_ANNOTATION) or CSA_MANAGER,
+                csa_manager=app_manager(
+                    (*app.spec.sync_options, *request.sync_options), app.annotation(MIGRATION_MANAGER_ANNOTATION)
+                ),
                 revision=revisions[0] if revisions else "",
                 revisions=tuple(revisions) if len(revisions) > 1 else (),
                 **_namespace_metadata(app),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tether.diff.migration import CSA_MANAGER
+from tether.diff.migration import OPTION as MIGRATION_OPTION
 from tether.errors import TetherError
 from tether.resource import ResourceKey, annotation_options
 
@@ -31,7 +32,6 @@ _BOOL_OPTIONS = {
     "RespectIgnoreDifferences": "respect_ignore_differences",
     "Prune": "prune_allowed",
     "PruneNamespaceContents": "prune_namespace_contents",
-    "ClientSideApplyMigration": "client_side_apply_migration",
 }
 # Options that only make sense for the whole app; on an object they are ignored.
 _APP_ONLY = {"CreateNamespace", "PrunePropagationPolicy"}
@@ -80,8 +80,9 @@ class SyncOptions:
     respect_ignore_differences: bool = False
     ignore_differences: tuple[Any, ...] = ()
     timeout: float = 300.0
-    client_side_apply_migration: bool = True  # csa_manager's fields become Tether's first (tether.diff.migration)
-    csa_manager: str = CSA_MANAGER
+    # whose client-side apply fields become Tether's before an apply (tether.diff.migration, which also
+    # reads an object's own ClientSideApplyMigration); None: the app's ClientSideApplyMigration=false
+    csa_manager: str | None = CSA_MANAGER
     revision: str = ""
     revisions: tuple[str, ...] = ()  # each source's, for an app of several: saved, so a resume renders them
     # managedNamespaceMetadata: labels and annotations put on the namespace CreateNamespace makes (and kept there)
@@ -111,6 +112,9 @@ class SyncOptions:
                 continue
             if name == "PrunePropagationPolicy":
                 values["prune_propagation_policy"] = value.strip()
+            elif name == MIGRATION_OPTION:
+                if not _parse_bool(name, value, "syncOptions"):
+                    values["csa_manager"] = None
             elif name in _BOOL_OPTIONS:
                 values[_BOOL_OPTIONS[name]] = _parse_bool(name, value, "syncOptions")
             else:

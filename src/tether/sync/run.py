@@ -33,7 +33,7 @@ from tether.cluster.cache import LiveCache
 from tether.cluster.client import FIELD_MANAGER
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.diff.dryrun import DryRuns
-from tether.diff.migration import migration_patch, pending
+from tether.diff.migration import manager_for, migration_patch, pending
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess_async
 from tether.hooks import DeletePolicy, Phase, delete_policies
@@ -693,7 +693,7 @@ class _Run:
             ignore_differences=self.options.ignore_differences,
             namespace=self.options.namespace or None,
             dry_runs=self.dry_runs,
-            csa_manager=self.options.csa_manager if self.options.client_side_apply_migration else None,
+            csa_manager=self.options.csa_manager,
         )
         return {r.key: r.status for r in report.resources}
 
@@ -772,7 +772,7 @@ class _Run:
                 and predicted is not live  # Force: the dry run met an immutable change, the real run recreates
                 and not _terminating(live)
                 and _no_op(predicted, live)
-                and not self._migrates(task, live)
+                and self._migration(task, live) is None
             ):
                 self.in_sync.add(id(task))
                 self._status(task, SKIPPED)
@@ -890,8 +890,9 @@ class _Run:
         try:
             if opts.replace:
                 return await self.cluster.replace(obj, dry_run=dry_run, validate=opts.validate)
-            if not dry_run and self._migrates(task, live):
-                await self._migrate(task)
+            manager = None if dry_run else self._migration(task, live)
+            if manager is not None:
+                await self._migrate(task, manager)
             return await self.cluster.apply(obj, dry_run=dry_run, force=opts.force_conflicts, validate=opts.validate)
         except ClusterError as exc:
             if not opts.validate and _undeclared_field(exc):
@@ -912,16 +913,15 @@ class _Run:
             self.recreated.add(id(task))
             return await self.cluster.apply(obj, force=opts.force_conflicts, validate=opts.validate)
 
-    @staticmethod
-    def _migrates(task: Task, live: Mapping[str, Any] | None) -> bool:
-        """Whether applying ``task`` first moves a client-side apply's fields to Tether (tether.diff.migration)."""
-        opts = task.options
-        return opts.client_side_apply_migration and not opts.replace and pending(live, opts.csa_manager)
+    def _migration(self, task: Task, live: Mapping[str, Any] | None) -> str | None:
+        """The manager whose client-side apply fields applying ``task`` first moves to Tether, if any
+        (the comparison's rule, ``tether.diff.migration.manager_for``; Replace writes the whole object)."""
+        manager = manager_for(task.obj, self.options.csa_manager)
+        return manager if not task.options.replace and pending(live, manager) else None
 
-    async def _migrate(self, task: Task) -> None:
-        """Argo CD's client-side apply migration: ``csa_manager``'s fields become Tether's, read fresh and
+    async def _migrate(self, task: Task, manager: str) -> None:
+        """Argo CD's client-side apply migration: ``manager``'s fields become Tether's, read fresh and
         patched with the resourceVersion as a guard (a controller's write in between: read and try again)."""
-        manager = task.options.csa_manager
         for attempt in range(MIGRATION_ATTEMPTS):
             live = await self.cluster.get(task.api_version, task.key.kind, task.key.name, task.key.namespace or None)
             patch = migration_patch(live, manager) if live is not None else None
