@@ -41,7 +41,7 @@ from tether.render.cache import CacheScope, RenderCache
 from tether.render.engine import CAPABILITIES_FACT, split_fact_input, split_ref_input
 from tether.render.paths import check_local_size
 from tether.render.versions import tool_versions
-from tether.resource import ResourceKey
+from tether.resource import NO_ORIGINS, Origins, ResourceKey
 from tether.secrets import REDACTOR, Redactor, resolve_secrets
 from tether.source import Credentials, GitCache, normalise_url, redact_url
 from tether.source.urls import is_ssh_url
@@ -73,6 +73,7 @@ class DesiredState:
     source_types: tuple[SourceType | None, ...] = ()
     source_inputs: tuple[tuple[str, ...], ...] = ()
     warnings: tuple[str, ...] = ()  # e.g. RepeatedResourceWarning lines; never secret
+    origins: Origins = NO_ORIGINS  # the repository file of each object, for error messages
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,13 @@ async def _desired(
         resolved = await resolve_secrets(objects, secrets_backend, app=app, redactor=redactor)
         objects, usage = resolved.objects, resolved.usage
     first = results[0].rendered
+    origins = NO_ORIGINS
+    for prefix, result in zip(prefixes, results, strict=True):
+        if result.rendered is not None:
+            files = result.rendered.files
+            if len(sources) > 1:  # say which source, as the repositories' paths may be alike
+                files = tuple(f"{file} of {prefix.rstrip('.')}" if file else "" for file in files)
+            origins |= Origins.of(result.rendered.objects, files)
     return DesiredState(
         app=app,
         revision=revisions[0],
@@ -259,6 +267,7 @@ async def _desired(
         source_types=tuple(r.rendered.source_type if r.rendered is not None else None for r in results),
         source_inputs=tuple(r.rendered.inputs if r.rendered is not None else () for r in results),
         warnings=tuple(warnings),
+        origins=origins,
     )
 
 
@@ -348,7 +357,7 @@ async def _render_source(
     # single flight per (scope, revision): the refs' commits are part of what is being rendered
     flight = commit + "".join(f" ${name}={revisions[at]}" for name, at in sorted(used.items()))
     outcome = await cache.get_or_render(scope, flight, tree_ids, render_now, refresh=refresh)
-    return _SourceResult(Rendered(outcome.objects, outcome.source_type, outcome.inputs), hit=outcome.hit)
+    return _SourceResult(Rendered(outcome.objects, outcome.source_type, outcome.inputs, outcome.files), hit=outcome.hit)
 
 
 def merge_objects(

@@ -9,7 +9,7 @@ copied by anyone. Steering annotations are read under both ``tether.dev/`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,44 @@ class ResourceKey:
     def __str__(self) -> str:
         kind = f"{self.kind}.{self.group}" if self.group else self.kind
         return f"{kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
+
+
+class Origins:
+    """Which file of the repository each desired object came from, so an error about it can say where to look.
+
+    Keyed on the object's key as written: an object that names no namespace is found under any
+    namespace it is placed in (the destination's, or none for a cluster-scoped kind). Paths
+    only, never contents, so a message may carry them anywhere.
+    """
+
+    def __init__(self, files: Mapping[ResourceKey, str] | None = None) -> None:
+        self._files = dict(files or {})
+
+    @classmethod
+    def of(cls, objects: Iterable[Mapping[str, Any]], files: Iterable[str]) -> Origins:
+        """The origins of ``objects`` from the file beside each ("" where unknown); a later object of a key wins."""
+        return cls({ResourceKey.of(obj): file for obj, file in zip(objects, files, strict=False) if file})
+
+    def __or__(self, later: Origins) -> Origins:
+        return Origins({**self._files, **later._files})
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def file(self, key: ResourceKey) -> str:
+        """The file ``key``'s object came from, "" when not known (a generated hook name, a live object)."""
+        found = self._files.get(key)
+        if found is None and key.namespace:
+            found = self._files.get(ResourceKey(key.group, key.kind, "", key.name))
+        return found or ""
+
+    def named(self, key: ResourceKey) -> str:
+        """``Kind namespace/name (path/file.yaml)``, or the key alone when its file is not known."""
+        file = self.file(key)
+        return f"{key} ({file})" if file else str(key)
+
+
+NO_ORIGINS = Origins()
 
 
 def json_copy(value: Any) -> Any:

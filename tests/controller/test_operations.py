@@ -801,3 +801,46 @@ async def test_events_wait_while_a_burst_of_syncs_runs_and_settles_and_none_is_l
 
 async def _released(controller: Controller) -> bool:
     return not controller.events.held and not controller.operations.active
+
+
+BAD_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bad
+spec:
+  selector: {matchLabels: {app: bad}}
+  template:
+    metadata: {labels: {app: bad}}
+    spec:
+      containers:
+      - {name: main, image: busybox, imagePullPolicy: Sometimes}
+"""
+
+
+async def test_a_rejected_object_names_its_chart_template_and_the_field(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """The operation says which template of the chart in git made the object the API server refused."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit(
+        "chart",
+        files={
+            "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            "charts/web/templates/cm.yaml": configmap("fine"),
+            "charts/web/templates/deploy.yaml": BAD_DEPLOYMENT,
+        },
+    )
+    await kube.apply(
+        application("rejected-chart", namespace, repo.url, "charts/web", namespace, syncPolicy={"automated": {}})
+    )
+    status = await eventually(
+        lambda: app_status(kube, namespace, "rejected-chart"),
+        lambda s: (s.get("operationState") or {}).get("phase") == "Failed",
+    )
+    message = status["operationState"]["message"]
+    named = f"Deployment.apps {namespace}/bad (charts/web/templates/deploy.yaml): "
+    assert named in message and "imagePullPolicy" in message, message
+    assert message.count(f"{namespace}/bad") == 1, message  # the object is named once, not by every layer
+    (row,) = [r for r in status["operationState"]["syncResult"]["resources"] if r["kind"] == "Deployment"]
+    assert row["message"].startswith(named) and row["status"] == "SyncFailed", row
+    assert await kube.get("v1", "ConfigMap", "fine", namespace) is None

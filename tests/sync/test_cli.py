@@ -106,3 +106,27 @@ async def test_cli_shows_an_object_that_failed_to_apply_as_failed(
     assert ("Widget", namespace, "w", "failed") in rows, out
     assert ("ConfigMap", namespace, "cfg", "created") in rows, out
     assert "Sync:   Failed" in out
+
+
+async def test_a_rejected_object_is_named_once_with_its_file_and_the_field(
+    devcluster: ClusterState, kube: Cluster, namespace: str, app: str, tmp_path: Path
+) -> None:
+    """The server's refusal names the field; Tether adds the object and the file it came from, each once."""
+    bad = deployment("bad", namespace)
+    bad["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Sometimes"
+    source = write(tmp_path / "app", configmap("cfg", namespace), bad)
+    common = ["--app", app, "--dest-namespace", namespace, "--kubeconfig", devcluster.kubeconfig]
+    code, out, err = await tether_async("sync", str(source), *common, "--timeout", "60")
+    assert code == 1, err + out
+    failure = f"Deployment.apps {namespace}/bad (deployment-bad.yaml): "
+    assert failure in out, out
+    reason = out[out.index(failure) :].splitlines()[0]
+    assert "imagePullPolicy" in reason and "Sometimes" in reason, reason
+    assert reason.count(f"{namespace}/bad") == 1 and "dry-run apply" not in reason, reason
+    assert await kube.get("v1", "ConfigMap", "cfg", namespace) is None  # the dry run stopped it all
+
+    code, out, err = await tether_async("diff", str(source), *common)
+    assert code == 1, err + out
+    assert f'Deployment.apps {namespace}/bad (deployment-bad.yaml): Deployment.apps "bad" is invalid' in (
+        out + err
+    ), out + err

@@ -62,6 +62,7 @@ async def _run(
             ignore_differences=rules,
             namespace=namespace,
             jq_timeout=jq_timeout,
+            origins=state.origins,
         )
 
 

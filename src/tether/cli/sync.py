@@ -147,6 +147,7 @@ async def _run(
             progress=None if quiet else _show_progress,
             on_state=state_writer(state_file) if state_file is not None else None,
             resume=resume,
+            origins=state.origins,
         )
         if result.phase is OperationPhase.ERROR:
             return result, None, []

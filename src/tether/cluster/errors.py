@@ -23,19 +23,25 @@ class ClusterError(TetherError):
     """An API call failed. ``status`` is the HTTP status (0 when the server was not reached).
 
     ``reason`` is the server's own (``Forbidden``, ``Conflict``, ``Invalid``…), else one
-    derived from the status; 5xx answers, 409, 429 and silence are ``retryable``.
+    derived from the status; 5xx answers, 409, 429 and silence are ``retryable``. ``answer`` is
+    the server's part of the message alone (its message, status and reason; "" when it sent
+    none), for a caller that names the object itself.
     """
 
     def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
         derived, retryable = _BY_STATUS.get(status, (Reason.CLUSTER_ERROR, status >= 500))
         super().__init__(message, reason=reason or derived, retryable=retryable)
         self.status = status
+        self.answer = ""
 
     @classmethod
     def from_status(cls, what: str, status: int, payload: dict[str, Any]) -> ClusterError:
         reason = str(payload.get("reason") or "")
         message = str(payload.get("message") or payload or "no message")
-        return cls(f"{what}: {message} (HTTP {status}{', ' + reason if reason else ''})", status, reason)
+        answer = f"{message} (HTTP {status}{', ' + reason if reason else ''})"
+        error = cls(f"{what}: {answer}", status, reason)
+        error.answer = answer
+        return error
 
     @property
     def not_found(self) -> bool:

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tether.cluster.errors import UnknownKind
 from tether.controller.clusters import Destination
@@ -31,7 +31,7 @@ from tether.pipeline import desired_state_of_sources, is_local_source, located
 from tether.render.buildenv import COMMIT_VARIABLES
 from tether.render.cache import RenderCache
 from tether.render.engine import CAPABILITIES_FACT, fact_input, split_fact_input
-from tether.resource import ResourceKey
+from tether.resource import NO_ORIGINS, Origins, ResourceKey
 from tether.secrets import REDACTOR
 from tether.source import Credentials, GitCache, normalise_url
 
@@ -41,6 +41,13 @@ SignatureCheck = Callable[[Application, Sequence[ApplicationSource], Sequence[st
 GIT_REASONS = frozenset(
     {"start", "poll", "refresh", "hard-refresh", "spec", "project", "repo", "secrets", "operation", "retry", "webhook"}
 )
+
+
+class Desired(NamedTuple):
+    """An app's desired objects (secrets resolved: memory only) and the file each came from."""
+
+    objects: list[dict[str, Any]]
+    origins: Origins
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ class Comparer:
         *,
         sources: Sequence[ApplicationSource] | None = None,
         remember: bool = True,
-    ) -> list[dict[str, Any]]:
+    ) -> Desired:
         """The app's desired objects: from memory when nothing that feeds them changed, else rendered.
 
         ``sources`` overrides the spec's (a sync to a pinned revision); such a render is not
@@ -198,7 +205,7 @@ class Comparer:
             and memory.spec_digest == digest
             and memory.rendered_generation == memory.secrets_generation
         ):
-            return memory.desired
+            return Desired(memory.desired, memory.origins)
         if hard:
             self.forget_refs(sources)
         revisions = await self.resolve(sources, multi=app.spec.multi_source)
@@ -213,7 +220,7 @@ class Comparer:
             and memory.rendered_generation == memory.secrets_generation
             and (not memory.capabilities or memory.capabilities == (await destination.capabilities()).digest)
         ):
-            return memory.desired
+            return Desired(memory.desired, memory.origins)
         generation = memory.secrets_generation
         async with self.render_slots:
             state = await desired_state_of_sources(
@@ -231,7 +238,7 @@ class Comparer:
                 fields=None if app.spec.multi_source else ("spec.source.",),
             )
         if remember:
-            memory.desired = state.objects
+            memory.desired, memory.origins = state.objects, state.origins
             memory.declared = declared_metadata(state.objects)
             memory.revisions = tuple(r or "" for r in state.revisions)
             memory.source_types = tuple(t.value if t is not None else "" for t in state.source_types)
@@ -245,7 +252,7 @@ class Comparer:
             memory.moved = None
             usage = state.secret_usage
             memory.secret_entries = frozenset(usage.entries) if usage is not None else frozenset()
-        return state.objects
+        return Desired(state.objects, state.origins)
 
     async def compare(
         self,
@@ -253,6 +260,7 @@ class Comparer:
         desired: Sequence[Mapping[str, Any]],
         destination: Destination,
         extra_kinds: Sequence[tuple[str, str]],
+        origins: Origins = NO_ORIGINS,
     ) -> Comparison:
         """Diff against the destination's live cache, then each object's health from the same cache."""
         self.compares += 1
@@ -268,6 +276,7 @@ class Comparer:
             text=False,
             dry_run_missing=False,
             csa_manager=app_manager(app.spec.sync_options, app.annotation(MIGRATION_MANAGER_ANNOTATION)),
+            origins=origins,
         )
         return await self.judge(diff, desired, destination)
 

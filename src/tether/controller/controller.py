@@ -582,7 +582,7 @@ class Controller:
         try:
             if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
                 self._check_repo_backoff(app)
-            desired = await self.comparer.desired(app, memory, reasons, destination)
+            desired, origins = await self.comparer.desired(app, memory, reasons, destination)
             resource_violations = await self.resource_violations(app, project, destination, desired)
             if resource_violations:
                 await self._invalid(name, "; ".join(resource_violations))
@@ -595,7 +595,8 @@ class Controller:
                 for r in (obj.get("status") or {}).get("resources") or []
                 if isinstance(r, dict) and r.get("kind")
             ]
-            comparison = await self.comparer.compare(app, desired, destination, [e for e in extra if e[0].strip("/")])
+            kinds = [e for e in extra if e[0].strip("/")]
+            comparison = await self.comparer.compare(app, desired, destination, kinds, origins)
         except TetherError as exc:
             await self._comparison_error(name, app, memory, exc)
             await self._operate_despite_error(name, app, obj, memory)

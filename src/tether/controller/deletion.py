@@ -177,7 +177,7 @@ async def _deletion_hooks(c: Controller, app: Application, destination: Any, kin
     last_good = memory.desired
     c.comparer.forget_refs(app.spec.sources_list())  # as Argo CD: the app as its repository holds it now
     try:
-        desired = await c.comparer.desired(app, memory, frozenset({"start"}), destination)
+        desired = (await c.comparer.desired(app, memory, frozenset({"start"}), destination)).objects
     except TetherError as exc:
         if last_good is None:
             message = short(f"{kind} hooks not run: the app does not render: {exc}", 500)

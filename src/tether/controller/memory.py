@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from tether.diff import AppDiff
 from tether.model import Application, ApplicationSpec, ObjectMeta
+from tether.resource import NO_ORIGINS, Origins
 
 # The annotation keys and the label keys one manifest sets.
 Declared = tuple[frozenset[str], frozenset[str]]
@@ -27,6 +28,7 @@ class AppMemory:
     spec_digest: str = ""  # sources + destination + ignoreDifferences last compared
     revisions: tuple[str, ...] = ()
     desired: list[dict[str, Any]] | None = field(default=None, repr=False)  # secrets resolved: memory only
+    origins: Origins = field(default=NO_ORIGINS, repr=False)  # the file of each of ``desired``, for messages
     source_types: tuple[str, ...] = ()
     repos: frozenset[str] = frozenset()  # normalised repository URLs of its sources
     secret_entries: frozenset[str] = frozenset()  # `pass` entries the render used (names only, never values)
@@ -80,6 +82,7 @@ class AppMemory:
 
     def drop_desired(self) -> None:
         self.desired = None
+        self.origins = NO_ORIGINS
         self.diff = None
         self.declared = {}
 

@@ -421,7 +421,7 @@ class Operations:
         while True:
             try:
                 if request.sources is not None:
-                    desired = await c.comparer.desired(
+                    desired, origins = await c.comparer.desired(
                         app, memory, frozenset({"operation"}), destination, sources=request.sources, remember=False
                     )
                     revisions = request.revisions or ()
@@ -432,7 +432,7 @@ class Operations:
                     latest = (request.manual and first) or (request.retry_count > 0 and bool(request.retry.refresh))
                     if latest:
                         c.comparer.forget_refs(app.spec.sources_list())
-                    desired = await c.comparer.desired(
+                    desired, origins = await c.comparer.desired(
                         app,
                         memory,
                         frozenset({"operation"}) if latest or memory.desired is None else frozenset(),
@@ -476,6 +476,7 @@ class Operations:
                 on_state=saver,
                 progress=saver.progress,
                 resume=resume,
+                origins=origins,
             )
             if resume is None and any(is_hook(o) for o in desired):
                 # The run id is saved before anything is applied, so a restart resumes this run and adopts

@@ -23,7 +23,7 @@ from tether.diff.migration import CSA_MANAGER, manager_for, released, without_re
 from tether.diff.normalise import is_secret, normalise
 from tether.errors import TetherError
 from tether.hooks import is_hook
-from tether.resource import ResourceKey, annotation_options, json_copy, mark, owner_app
+from tether.resource import NO_ORIGINS, Origins, ResourceKey, annotation_options, json_copy, mark, owner_app
 from tether.secrets import REDACTOR, Redactor
 
 log = structlog.get_logger(__name__)
@@ -50,6 +50,7 @@ class ResourceDiff:
     comparison: str = SERVER_SIDE
     note: str | None = None
     error: str | None = None
+    file: str = ""  # the repository file the desired object came from ("" when not known)
 
     @property
     def counts_as_drift(self) -> bool:
@@ -75,6 +76,7 @@ class ResourceDiff:
             "comparison": self.comparison,
             "note": self.note,
             "error": self.error,
+            "file": self.file,
         }
 
 
@@ -95,7 +97,7 @@ class AppDiff:
 
     @property
     def errors(self) -> list[str]:
-        return [f"{r.key}: {r.error}" for r in self.resources if r.error]
+        return [f"{r.key}{f' ({r.file})' if r.file else ''}: {r.error}" for r in self.resources if r.error]
 
     def text(self) -> str:
         """Each drifting object's header and unified YAML diff; Secrets masked."""
@@ -162,6 +164,7 @@ async def diff_app(
     text: bool = True,
     dry_run_missing: bool = True,
     csa_manager: str | None = CSA_MANAGER,
+    origins: Origins = NO_ORIGINS,
 ) -> AppDiff:
     """Compare ``app``'s desired objects with the cluster, server-side (see the package docstring).
 
@@ -181,7 +184,8 @@ async def diff_app(
     comparison that finds nothing changed sends no write request; share it with the sync.
     ``csa_manager`` is the client-side apply manager whose fields a sync would move to Tether
     (``tether.diff.migration``; None: ``ClientSideApplyMigration=false``): what that removes is drift.
-    Raises ``DiffError`` naming the app and object when the diff cannot be computed.
+    ``origins`` (``DesiredState.origins``) gives each object's file, for its result and its errors.
+    Raises ``DiffError`` naming the app, the object and its file when the diff cannot be computed.
     """
     try:
         rules = parse_ignore_differences(ignore_differences)
@@ -219,6 +223,7 @@ async def diff_app(
                     text=text,
                     dry_run_missing=dry_run_missing,
                     csa_manager=manager_for(obj, csa_manager),
+                    origins=origins,
                 )
 
         tasks = [asyncio.create_task(one(o)) for o in objects]
@@ -266,6 +271,7 @@ async def _diff_desired(
     text: bool = True,
     dry_run_missing: bool = True,
     csa_manager: str | None = None,
+    origins: Origins = NO_ORIGINS,
 ) -> ResourceDiff:
     key = ResourceKey.of(obj)
     live_raw = await _live_as(cache, key, str(obj["apiVersion"]))
@@ -283,12 +289,12 @@ async def _diff_desired(
         if exc.status == 404:
             note = f"namespace {key.namespace!r} does not exist yet: compared client-side"
         elif exc.status in REFUSALS:
-            error = _scrub(str(exc), obj, redactor)
+            error = _scrub(exc.answer or str(exc), obj, redactor)
             note = "the server rejected the dry run: compared client-side"
         else:
-            raise _object_error(app, key, exc, obj, redactor) from None
+            raise _object_error(app, origins.named(key), exc, obj, redactor) from None
     except TetherError as exc:
-        raise _object_error(app, key, exc, obj, redactor) from None
+        raise _object_error(app, origins.named(key), exc, obj, redactor) from None
     if predicted_raw is None:
         comparison = CLIENT_SIDE
         predicted_raw = overlay(live_raw, marked) if live_raw is not None else marked
@@ -325,14 +331,16 @@ async def _diff_desired(
         comparison=comparison,
         note=note,
         error=error,
+        file=origins.file(key),
     )
 
 
-def _object_error(
-    app: str, key: ResourceKey, cause: TetherError, obj: Mapping[str, Any], redactor: Redactor
-) -> DiffError:
-    """The diff of one object failed: its key, the cause's message without the object's secrets, the cause's reason."""
-    error = DiffError(_scrub(f"{key}: {cause.detail}", obj, redactor), reason=cause.reason, retryable=cause.retryable)
+def _object_error(app: str, named: str, cause: TetherError, obj: Mapping[str, Any], redactor: Redactor) -> DiffError:
+    """The diff of one object failed: the object (``Origins.named``), the cause's message without the object's
+    secrets (the server's answer alone when there is one: the request's own naming would repeat the object),
+    the cause's reason."""
+    why = cause.answer if isinstance(cause, ClusterError) and cause.answer else cause.detail
+    error = DiffError(_scrub(f"{named}: {why}", obj, redactor), reason=cause.reason, retryable=cause.retryable)
     return error.for_app(cause.app or app)
 
 

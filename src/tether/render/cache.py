@@ -106,6 +106,7 @@ class CachedRender:
     inputs: tuple[str, ...]
     key: str
     hit: bool
+    files: tuple[str, ...] = ()  # beside each object, the file it came from (Rendered.files)
 
 
 class RenderCache:
@@ -161,6 +162,7 @@ class RenderCache:
             inputs=result.inputs,
             key=result.key,
             hit=result.hit,
+            files=result.files,
         )
 
     def _land(self, flight: tuple[str, str], done: asyncio.Future[CachedRender]) -> None:
@@ -185,7 +187,7 @@ class RenderCache:
         key = scope.key(await tree_ids(rendered.inputs))
         await self._store(key, scope, rendered)
         self.stats.renders += 1
-        return CachedRender(rendered.objects, rendered.source_type, rendered.inputs, key, hit=False)
+        return CachedRender(rendered.objects, rendered.source_type, rendered.inputs, key, False, rendered.files)
 
     async def _read(self, key: str) -> CachedRender | None:
         async with self._lock:
@@ -198,7 +200,8 @@ class RenderCache:
             async with self._lock:
                 self._forget(key)
             return None
-        return CachedRender(objects, SourceType(meta["source_type"]), tuple(meta["inputs"]), key, hit=True)
+        files = tuple(str(f) for f in meta.get("files") or ())  # absent in entries older than the field
+        return CachedRender(objects, SourceType(meta["source_type"]), tuple(meta["inputs"]), key, True, files)
 
     async def _store(self, key: str, scope: CacheScope, rendered: Rendered) -> None:
         meta = {
@@ -206,6 +209,7 @@ class RenderCache:
             "scope": scope.digest,
             "inputs": list(rendered.inputs),
             "source_type": rendered.source_type.value,
+            "files": list(rendered.files),
         }
         data = (json.dumps(meta) + "\n" + json.dumps(rendered.objects, separators=(",", ":")) + "\n").encode()
         async with self._lock:

@@ -40,6 +40,7 @@ from tether.render.glob import GlobSyntaxError, glob_match
 from tether.render.jsonnet import evaluate_jsonnet
 from tether.render.manifests import (
     ManifestError,
+    Manifests,
     YamlSyntaxError,
     flatten_checked,
     is_kube_object,
@@ -57,7 +58,7 @@ SKIP_MARKER = "+argocd:skip-file-rendering"
 _MANIFEST_WORDS = ("apiVersion:", "kind:", "metadata:")
 
 
-async def render_directory(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
+async def render_directory(checkout: Checkout, app_dir: Path, request: RenderRequest) -> Manifests:
     """All objects of a directory app, in file order; any bad file fails the whole render."""
     spec = request.source.directory or DirectorySource()
     files = list(manifest_files(checkout, app_dir, spec))
@@ -66,19 +67,25 @@ async def render_directory(checkout: Checkout, app_dir: Path, request: RenderReq
     if jsonnet_files:
         evaluated = await evaluate_jsonnet(checkout, app_dir, jsonnet_files, spec.jsonnet, request)
     objects: list[dict[str, Any]] = []
+    origins: list[str] = []
     for relative, real in files:
-        if real.name.endswith(".jsonnet"):
-            objects.extend(evaluated[real])
-            continue
         shown = _shown(checkout, app_dir, relative)
-        text = checkout.read_text(real, what=f"manifest {shown}")
-        try:
-            objects.extend(objects_from_json(text) if real.name.endswith(".json") else _yaml_objects(text))
-        except _NotManifest as exc:
-            log.warning("skipped a file that is not a Kubernetes manifest", app=request.app, file=shown, why=str(exc))
-        except ManifestError as exc:
-            raise render_error(request.app, f"manifest {shown}", str(exc)) from None
-    return objects
+        if real.name.endswith(".jsonnet"):
+            found = evaluated[real]
+        else:
+            text = checkout.read_text(real, what=f"manifest {shown}")
+            try:
+                found = objects_from_json(text) if real.name.endswith(".json") else _yaml_objects(text)
+            except _NotManifest as exc:
+                log.warning(
+                    "skipped a file that is not a Kubernetes manifest", app=request.app, file=shown, why=str(exc)
+                )
+                continue
+            except ManifestError as exc:
+                raise render_error(request.app, f"manifest {shown}", str(exc)) from None
+        objects.extend(found)
+        origins.extend([shown] * len(found))
+    return Manifests(objects, tuple(origins))
 
 
 class _NotManifest(Exception):

@@ -54,11 +54,13 @@ CAPABILITIES_FACT = "capabilities"
 
 @dataclass(frozen=True)
 class Rendered:
-    """Objects (placeholder form), the type used, and the repository paths the output depends on."""
+    """Objects (placeholder form), the type used, the repository paths the output depends on, and the
+    repository file each object came from ("" where the tool does not say: ``tether.resource.Origins``)."""
 
     objects: list[dict[str, Any]]
     source_type: SourceType
     inputs: tuple[str, ...]
+    files: tuple[str, ...] = ()
 
 
 async def render(
@@ -98,7 +100,7 @@ async def render(
         field_prefix=field_prefix,
         capabilities=cluster,
     )
-    objects = await _RENDERERS[kind](checkout, app_dir, request)
+    manifests = await _RENDERERS[kind](checkout, app_dir, request)
     inputs = checkout.input_paths() + tuple(
         ref_input(name, path) for name, ref in sorted(ref_checkouts.items()) for path in ref.input_paths()
     )
@@ -106,7 +108,7 @@ async def render(
         inputs += tuple(fact_input(name) for name in sorted(used & build_env.variables().keys()))
     if cluster is not None:
         inputs += (fact_input(CAPABILITIES_FACT),)
-    return Rendered(objects=objects, source_type=kind, inputs=inputs)
+    return Rendered(objects=manifests.objects, source_type=kind, inputs=inputs, files=manifests.files)
 
 
 def ref_input(ref: str, path: str) -> str:

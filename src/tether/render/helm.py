@@ -18,7 +18,9 @@ exist unless ``ignoreMissingValueFiles``). A ``$ref`` no source defines is an In
 from __future__ import annotations
 
 import io
+import posixpath
 import tarfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,8 @@ import yaml
 from tether.errors import Reason
 from tether.model.source import HelmSource, split_ref
 from tether.render.errors import RenderError, redact, render_error
-from tether.render.manifests import ManifestError, load_yaml
-from tether.render.paths import Checkout
+from tether.render.manifests import ManifestError, Manifests, load_yaml, source_comments
+from tether.render.paths import ROOT, Checkout
 from tether.render.request import RenderRequest
 from tether.render.toolenv import private_tool_env, run_tool
 from tether.tools import binary
@@ -36,7 +38,7 @@ from tether.tools import binary
 _MAX_CHART_YAML = 1024 * 1024
 
 
-async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
+async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest) -> Manifests:
     """Objects of the chart in ``app_dir``, all or nothing."""
     spec = request.source.helm or HelmSource()
     where = checkout.relative(app_dir)
@@ -87,7 +89,21 @@ async def render_helm(checkout: Checkout, app_dir: Path, request: RenderRequest)
             what="helm template",
             where=f"helm chart {where}",
             hide=(checkout.root, *(ref.root for ref in request.refs.values())),
+            file=f"{where}/Chart.yaml" if where != ROOT else "Chart.yaml",
+            document_files=partial(template_files, where),
         )
+
+
+def template_files(chart: str, output: str) -> list[str] | None:
+    """The repository file of each document of ``helm template``'s output, from its ``# Source:`` comment.
+
+    Helm names a template ``<chart name>/templates/x.yaml`` (``<name>/charts/<sub>/…`` for a
+    subchart); the chart's directory in the repository, ``chart``, takes the name's place.
+    """
+    comments = source_comments(output)
+    if comments is None:
+        return None
+    return [posixpath.normpath(posixpath.join(chart, c.partition("/")[2])) if c else "" for c in comments]
 
 
 def check_dependencies_vendored(checkout: Checkout, chart_dir: Path) -> None:

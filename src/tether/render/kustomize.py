@@ -44,6 +44,7 @@ from tether.render.kustomize_refs import (
     load_kustomization,
     remote_reason,
 )
+from tether.render.manifests import Manifests
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
 from tether.render.toolenv import private_tool_env, run_tool
@@ -61,7 +62,7 @@ exit 1
 """
 
 
-async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderRequest) -> list[dict[str, Any]]:
+async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderRequest) -> Manifests:
     """Objects of the kustomization in ``app_dir``, all or nothing."""
     where = checkout.relative(app_dir)
     kustomization = find_kustomization(app_dir)
@@ -95,6 +96,7 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
             what="kubectl kustomize",
             where=f"kustomization {where}",
             hide=(scratch / "repo", checkout.root),
+            file=checkout.relative(kustomization),  # kustomize does not say which file made an object
         )
 
 

@@ -142,14 +142,62 @@ def load_yaml(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> Any:
     return first
 
 
+@dataclass(frozen=True)
+class Manifests:
+    """A render's objects in order and, beside each, the repository file it came from ("" where not known)."""
+
+    objects: list[dict[str, Any]]
+    files: tuple[str, ...]
+
+    @classmethod
+    def all_from(cls, objects: list[dict[str, Any]], file: str) -> Manifests:
+        return cls(objects, (file,) * len(objects))
+
+
 def objects_from_yaml(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
     """Objects of a YAML stream: empty documents skipped, lists flattened, each checked."""
-    objects: list[dict[str, Any]] = []
+    return [obj for _, obj in objects_by_document(text, limits)]
+
+
+def objects_by_document(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> list[tuple[int, dict[str, Any]]]:
+    """(document number, object) for each object of a YAML stream, as ``objects_from_yaml`` finds them."""
+    objects: list[tuple[int, dict[str, Any]]] = []
     for number, document in enumerate(load_yaml_documents(text, limits), start=1):
-        if document is None:
-            continue
-        objects.extend(flatten_checked([document], where=f"document {number}"))
+        if document is not None:
+            objects.extend((number, obj) for obj in flatten_checked([document], where=f"document {number}"))
     return objects
+
+
+_DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)")
+_SOURCE_COMMENT = re.compile(r"^# Source: (\S.*?)\s*$")
+
+
+def source_comments(text: str) -> list[str] | None:
+    """Helm's ``# Source: chart/templates/x.yaml`` of each document of ``text`` ("" where it has none).
+
+    Numbered as ``load_yaml_documents`` numbers documents: each ``---`` starts one, and text before
+    the first counts only if it holds more than comments. None when the stream uses other YAML
+    markers (``...``, directives), where counting by lines could not be trusted.
+    """
+    found: list[str] = []
+    preamble: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith(("...", "%")):
+            return None
+        if _DOCUMENT_START.match(line):
+            current = []
+            found.append("")
+            continue
+        if current is None:
+            preamble.append(line)
+            continue
+        match = _SOURCE_COMMENT.match(line)
+        if match and not found[-1]:
+            found[-1] = match.group(1)
+    if any(line.strip() and not line.lstrip().startswith("#") for line in preamble):
+        found.insert(0, "")
+    return found
 
 
 def objects_from_json(text: str, limits: ParseLimits = DEFAULT_LIMITS) -> list[dict[str, Any]]:

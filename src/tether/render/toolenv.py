@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from tether.errors import ProcessError
 from tether.proc import base_env, run
 from tether.render.errors import render_error
-from tether.render.manifests import ManifestError, objects_from_yaml
+from tether.render.manifests import ManifestError, Manifests, objects_by_document
 from tether.render.request import RenderRequest
 
 # Port 1 (tcpmux) is reserved and never served on loopback: a connection is refused at once.
@@ -92,11 +91,15 @@ async def run_tool(
     what: str,
     where: str,
     hide: Sequence[Path] = (),
-) -> list[dict[str, Any]]:
+    file: str = "",
+    document_files: Callable[[str], list[str] | None] | None = None,
+) -> Manifests:
     """Run a render tool under the request's limits and parse its output as objects.
 
     A failure becomes a ``RenderError`` naming the app and ``where``, with the tool's stderr
-    and the temporary locations in ``hide`` shown as repository-relative paths.
+    and the temporary locations in ``hide`` shown as repository-relative paths. Each object is
+    said to come from ``file``, unless ``document_files`` finds, in the output, the file of each
+    document (Helm's ``# Source:`` comments).
     """
     try:
         done = await run(
@@ -108,6 +111,10 @@ async def run_tool(
             text = text.replace(str(base) + "/", "").replace(str(base), ".")
         raise render_error(request.app, where, text) from None
     try:
-        return objects_from_yaml(done.text)
+        numbered = objects_by_document(done.text)
     except ManifestError as exc:
         raise render_error(request.app, where, f"output: {exc}") from None
+    per_document = document_files(done.text) if document_files is not None else None
+    if per_document is None or (numbered and numbered[-1][0] > len(per_document)):
+        return Manifests.all_from([obj for _, obj in numbered], file)
+    return Manifests([obj for _, obj in numbered], tuple(per_document[n - 1] or file for n, _ in numbered))

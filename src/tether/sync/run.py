@@ -37,7 +37,7 @@ from tether.diff.migration import manager_for, migration_patch, pending
 from tether.errors import TetherError
 from tether.health import LuaChecks, assess_async
 from tether.hooks import DeletePolicy, Phase, delete_policies
-from tether.resource import TRACKING_ANNOTATION, ResourceKey, mark, owner_app
+from tether.resource import NO_ORIGINS, TRACKING_ANNOTATION, Origins, ResourceKey, mark, owner_app
 from tether.sync.contents import InTheWay, in_the_way, namespace_contents
 from tether.sync.operation import (
     FAILED,
@@ -97,10 +97,11 @@ class SyncOperation:
         dry_runs: DryRuns | None = None,
         on_state: StateSink | None = None,
         resume: OperationState | None = None,
+        origins: Origins = NO_ORIGINS,
     ) -> None:
         self.desired = list(desired)
         self.cluster, self.cache = cluster, cache
-        self._run = _Run(app, cluster, options, progress, lua, dry_runs or DryRuns(), on_state, resume)
+        self._run = _Run(app, cluster, options, progress, lua, dry_runs or DryRuns(), on_state, resume, origins)
 
     @property
     def state(self) -> OperationState:
@@ -142,6 +143,7 @@ async def sync_app(
     dry_runs: DryRuns | None = None,
     on_state: StateSink | None = None,
     resume: OperationState | None = None,
+    origins: Origins = NO_ORIGINS,
 ) -> SyncResult:
     """Make the cluster match ``desired`` for ``app``; never raises for what happens on the cluster.
 
@@ -150,7 +152,8 @@ async def sync_app(
     owned objects of kinds no longer in git. ``lua`` adds custom health checks to the waits.
     ``dry_runs`` is the store of dry-run outcomes shared with ``diff_app`` (a new one when None).
     ``on_state`` gets the operation's small state after every change; ``resume`` continues
-    the sync that state describes. Cancelling the task ends the sync with a Failed result.
+    the sync that state describes. ``origins`` (``DesiredState.origins``) lets a failure name the
+    file an object came from. Cancelling the task ends the sync with a Failed result.
     """
     operation = SyncOperation(
         app,
@@ -163,6 +166,7 @@ async def sync_app(
         dry_runs=dry_runs,
         on_state=on_state,
         resume=resume,
+        origins=origins,
     )
     return await operation.run()
 
@@ -252,9 +256,11 @@ class _Run:
         dry_runs: DryRuns,
         on_state: StateSink | None,
         resume: OperationState | None,
+        origins: Origins,
     ) -> None:
         self.app, self.cluster, self.options, self.progress = app, cluster, options, progress
         self.lua, self.dry_runs, self.on_state, self.resume = lua, dry_runs, on_state, resume
+        self.origins = origins
         self.cache: LiveCache  # set by execute
         self.log = log.bind(app=app, cluster=cluster.name)
         if resume is not None and resume.app != app:
@@ -418,6 +424,12 @@ class _Run:
         )
         self._emit(SyncEvent("resource", task.phase, task.wave, message, resource=result))
         return result
+
+    def _problem(self, task: Task, exc: BaseException) -> str:
+        """``Kind namespace/name (its file): why``, naming the object once: a request's error names it
+        too, so only the server's answer follows (or the error, without the key it may start with)."""
+        why = exc.answer if isinstance(exc, ClusterError) and exc.answer else str(exc)
+        return f"{self.origins.named(task.key)}: {why.removeprefix(f'{task.key}: ')}"
 
     def _fail(self, message: str) -> None:
         self.failures.append(message)
@@ -694,6 +706,7 @@ class _Run:
             namespace=self.options.namespace or None,
             dry_runs=self.dry_runs,
             csa_manager=self.options.csa_manager,
+            origins=self.origins,
         )
         return {r.key: r.status for r in report.resources}
 
@@ -751,7 +764,7 @@ class _Run:
                 if task.options.skip_dry_run_on_missing_resource:
                     self.unvalidated[id(task)] = "its kind is not served yet (SkipDryRunOnMissingResource)"
                     return True
-                message = f"{task.key}: {exc}"
+                message = self._problem(task, exc)
                 self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
                 return False
@@ -761,7 +774,7 @@ class _Run:
             except ClusterUnreachable:
                 raise
             except TetherError as exc:
-                message = f"{task.key}: {exc}"
+                message = self._problem(task, exc)
                 self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 self._fail(message)
                 return False
@@ -935,7 +948,9 @@ class _Run:
                 if exc.conflict and attempt + 1 < MIGRATION_ATTEMPTS:
                     continue
                 raise ClusterError(
-                    f"client-side apply migration of the fields of {manager!r}: {exc.detail}", exc.status, exc.reason
+                    f"client-side apply migration of the fields of {manager!r}: {exc.answer or exc.detail}",
+                    exc.status,
+                    exc.reason,
                 ) from None
             self.log.info("client-side apply fields moved to tether", resource=str(task.key), manager=manager)
             return
@@ -1001,7 +1016,7 @@ class _Run:
                     return True
                 written = await self._write(task, dry_run=False)
         except (TetherError, WaitFailed) as exc:
-            message = f"{task.key}: {exc}"
+            message = self._problem(task, exc)
             self._status(task, FAILED)
             if task.action is Action.HOOK:
                 self._record(
@@ -1111,7 +1126,7 @@ class _Run:
                         propagation=self.options.propagation,
                     )
             except ClusterError as exc:
-                message = f"{task.key}: {exc}"
+                message = self._problem(task, exc)
                 self._status(task, FAILED)
                 self._record(task, ResourceAction.FAILED, ResultStatus.SYNC_FAILED, message)
                 if isinstance(exc, ClusterUnreachable):
@@ -1178,7 +1193,7 @@ class _Run:
             except ClusterUnreachable:
                 raise
             except (ClusterError, WaitFailed) as exc:
-                message = f"hook {task.key}: cannot delete the previous run (BeforeHookCreation): {exc}"
+                message = f"hook {self._problem(task, exc)} (deleting the previous run, BeforeHookCreation)"
                 self._record(
                     task, ResourceAction.HOOK, ResultStatus.SYNC_FAILED, message, hook_phase=OperationPhase.FAILED
                 )
