@@ -66,6 +66,7 @@ async def test_cli_exits_non_zero_when_the_sync_fails(
     )
     assert code == 1, err + out
     assert "Sync:   Failed" in out and "boom" in out
+    assert f"sync failed: Job.batch {namespace}/boom (job-boom.yaml): Degraded" in out, out
 
 
 async def test_cli_reports_an_unusable_source_with_exit_2(devcluster: ClusterState, tmp_path: Path) -> None:
@@ -127,6 +128,5 @@ async def test_a_rejected_object_is_named_once_with_its_file_and_the_field(
 
     code, out, err = await tether_async("diff", str(source), *common)
     assert code == 1, err + out
-    assert f'Deployment.apps {namespace}/bad (deployment-bad.yaml): Deployment.apps "bad" is invalid' in (
-        out + err
-    ), out + err
+    shown = out + err
+    assert f'Deployment.apps {namespace}/bad (deployment-bad.yaml): Deployment.apps "bad" is invalid' in shown, shown

@@ -425,10 +425,10 @@ class _Run:
         self._emit(SyncEvent("resource", task.phase, task.wave, message, resource=result))
         return result
 
-    def _problem(self, task: Task, exc: BaseException) -> str:
+    def _problem(self, task: Task, failure: BaseException | str) -> str:
         """``Kind namespace/name (its file): why``, naming the object once: a request's error names it
-        too, so only the server's answer follows (or the error, without the key it may start with)."""
-        why = exc.answer if isinstance(exc, ClusterError) and exc.answer else str(exc)
+        too, so only the server's answer follows (or the failure, without the key it may start with)."""
+        why = failure.answer if isinstance(failure, ClusterError) and failure.answer else str(failure)
         return f"{self.origins.named(task.key)}: {why.removeprefix(f'{task.key}: ')}"
 
     def _fail(self, message: str) -> None:
@@ -1254,11 +1254,10 @@ class _Run:
             else:
                 self._settle(task, ok=False, message=note, health=None)
             raise
-        self._settle(
-            task, ok=outcome.ok, message=outcome.message, health=str(outcome.health) if outcome.health else None
-        )
+        message = outcome.message if outcome.ok else self._problem(task, outcome.message)
+        self._settle(task, ok=outcome.ok, message=message, health=str(outcome.health) if outcome.health else None)
         if not outcome.ok:
-            self._fail(outcome.message)
+            self._fail(message)
         return outcome.ok
 
     def _settle(self, task: Task, *, ok: bool, message: str, health: str | None) -> None:
