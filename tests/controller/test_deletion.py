@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controller.conftest import API, application, eventually
+from tests.controller.conftest import API, application, eventually, project
 from tests.controller.test_loop import app_status, synced_healthy
 from tests.sync.helpers import Recorder, job
 from tether.cluster import Cluster
@@ -244,3 +244,52 @@ async def test_pre_delete_hooks_run_before_anything_is_deleted_and_a_failed_one_
     assert added and added[-1] < order.index(("DELETED", "ConfigMap", "data")), order
     assert await live(kube, "ConfigMap", "data", namespace) is None
     await eventually(lambda: live(kube, "Job", "backup", namespace), lambda o: o is None, timeout=30)
+
+
+async def test_a_deletion_hook_the_project_forbids_runs_nowhere_and_deletes_nothing(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """A hook is code run in the cluster: a commit cannot use the delete to get past its project."""
+    name, binding = "hook-bounded", f"{namespace}-grant"
+    await kube.apply(
+        project(
+            "hook-bounded",
+            namespace,
+            sourceRepos=["*"],
+            destinations=[{"server": "*", "namespace": namespace}],
+            clusterResourceWhitelist=[],  # no cluster-scoped kind at all
+        )
+    )
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/kept.yaml": waved("kept", 0)})
+    app = application(name, namespace, repo.url, "app", namespace, project="hook-bounded")
+    app["spec"]["syncPolicy"] = {"automated": {}}
+    app["metadata"]["finalizers"] = ["resources-finalizer.tether.dev"]
+    await kube.apply(app)
+    await eventually(lambda: app_status(kube, namespace, name), synced_healthy, timeout=30)
+
+    grant = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": binding, "annotations": {"argocd.argoproj.io/hook": "PostDelete"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
+    }
+    repo.commit("a hook that grants cluster-admin", files={"app/grant.yaml": yaml.safe_dump(grant)})
+    await kube.delete(API, "Application", name, namespace, propagation="Background")
+    status = await eventually(
+        lambda: app_status(kube, namespace, name),
+        lambda s: any(c.get("type") == "DeletionError" for c in s.get("conditions") or []),
+        timeout=60,
+    )
+    message = next(c["message"] for c in status["conditions"] if c["type"] == "DeletionError")
+    assert "deletion hooks not run and nothing deleted" in message and "ClusterRoleBinding" in message, message
+    await asyncio.sleep(2)
+    rbac = "rbac.authorization.k8s.io/v1"
+    assert await kube.get(rbac, "ClusterRoleBinding", binding, None) is None
+    assert await live(kube, "ConfigMap", "kept", namespace) is not None
+
+    repo.commit("the hook removed", files={"app/grant.yaml": None})  # the next pass deletes the app
+    await eventually(lambda: kube.get(API, "Application", name, namespace), lambda o: o is None, timeout=90)
+    assert await live(kube, "ConfigMap", "kept", namespace) is None
+    assert await kube.get(rbac, "ClusterRoleBinding", binding, None) is None

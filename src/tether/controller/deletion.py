@@ -26,7 +26,7 @@ from tether.controller import conditions as cond
 from tether.controller.audit import AuditEntry, AuditResource
 from tether.controller.status import APP_API_VERSION, now_iso, short
 from tether.diff import assign_namespaces
-from tether.errors import TetherError
+from tether.errors import Reason, TetherError
 from tether.health import HealthStatus, assess_async
 from tether.hooks import POST_DELETE, PRE_DELETE, hook_types, wave
 from tether.model import Application
@@ -67,7 +67,8 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
         destination = await c.registry.resolve(app.spec.destination.server or None, app.spec.destination.name or None)
         cache = destination.cache
         await cache.track_all()
-        await _pre_delete_hooks(c, app, destination)
+        hooks = await _deletion_hooks(c, app, destination)
+        await _pre_delete_hooks(app, destination, hooks[PRE_DELETE])
         owned = [o for o in (cache.get(k) for k in cache.owned_keys(app.name)) if o is not None]
         live = [o for o in owned if _deleted_with_app(o)]
         for _, group in groupby(sorted(live, key=wave, reverse=True), key=wave):
@@ -88,7 +89,7 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
             await asyncio.gather(
                 *(cache.wait_for(ResourceKey.of(o), lambda x: x is None, timeout=DELETE_TIMEOUT) for o in members)
             )
-        await _post_delete_hooks(c, app, destination)
+        await _post_delete_hooks(destination, hooks[POST_DELETE])
         # the PreDelete hooks' objects go last: until then they say, across restarts, that they ran
         for hook in [o for o in owned if PRE_DELETE in hook_types(o)]:
             await _delete(destination, hook)
@@ -165,13 +166,18 @@ def _deleted_with_app(obj: dict[str, Any]) -> bool:
     return str(annotations.get("helm.sh/resource-policy", "")).strip().lower() != "keep"
 
 
-async def _deletion_hooks(c: Controller, app: Application, destination: Any, kind: str) -> list[dict[str, Any]]:
-    """The app's ``kind`` hooks (PreDelete or PostDelete), placed in their namespaces and named.
+async def _deletion_hooks(c: Controller, app: Application, destination: Any) -> dict[str, list[dict[str, Any]]]:
+    """The app's PreDelete and PostDelete hooks, placed in their namespaces and named, by kind of hook.
 
     They come from a fresh render at what ``targetRevision`` names now, or from the last good one
-    when the repository no longer renders (a broken commit must not skip a backup or a cleanup job). With neither, a Warning Event says no
-    hook could run and there are none: blocking the deletion forever on a repository that is gone
-    would be worse. A ``generateName`` hook gets a fixed name, so a later pass finds the one it made.
+    when the repository no longer renders (a broken commit must not skip a backup or a cleanup job).
+    With neither, a Warning Event says no hook could run and there are none: blocking the deletion
+    forever on a repository that is gone would be worse. A ``generateName`` hook gets a fixed name,
+    so a later pass finds the one it made.
+
+    Hooks are code run in the cluster, so the project must allow them as it must allow what a sync
+    writes (the app's sources and destination, the kinds, the namespaces they name): any violation
+    raises ``TetherError`` before a hook runs or an object is deleted, PostDelete hooks included.
     """
     memory = c.memory_of(app.name)
     last_good = memory.desired
@@ -180,25 +186,39 @@ async def _deletion_hooks(c: Controller, app: Application, destination: Any, kin
         desired = (await c.comparer.desired(app, memory, frozenset({"start"}), destination)).objects
     except TetherError as exc:
         if last_good is None:
-            message = short(f"{kind} hooks not run: the app does not render: {exc}", 500)
-            log.warning(f"cannot render the app for its {kind} hooks; none run", app=app.name, error=str(exc))
+            message = short(f"deletion hooks not run: the app does not render: {exc}", 500)
+            log.warning("cannot render the app for its deletion hooks; none run", app=app.name, error=str(exc))
             obj = c.apps.get(app.name)
             if obj is not None:
-                c.events.emit(obj, f"{kind}HooksSkipped", message, warning=True)
-            return []
-        log.warning(f"the app does not render; its {kind} hooks come from the last good render", app=app.name)
+                c.events.emit(obj, "DeletionHooksSkipped", message, warning=True)
+            return {PRE_DELETE: [], POST_DELETE: []}
+        log.warning("the app does not render; its deletion hooks come from the last good render", app=app.name)
         desired = last_good
-    hooks = [o for o in desired if kind in hook_types(o)]
-    if not hooks:
-        return []
-    placed = await assign_namespaces(
-        hooks, cluster=destination.cluster, namespace=app.spec.destination.namespace or None
-    )
-    for hook in placed:
-        meta = hook.setdefault("metadata", {})
-        if not meta.get("name"):
-            meta["name"] = f"{meta.pop('generateName', app.name + '-')}{kind}".lower()
-    return [mark(hook, app.name) for hook in placed]
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind in (PRE_DELETE, POST_DELETE):
+        hooks = [o for o in desired if kind in hook_types(o)]
+        placed = await assign_namespaces(
+            hooks, cluster=destination.cluster, namespace=app.spec.destination.namespace or None
+        )
+        for hook in placed:
+            meta = hook.setdefault("metadata", {})
+            if not meta.get("name"):
+                meta["name"] = f"{meta.pop('generateName', app.name + '-')}{kind}".lower()
+        found[kind] = [mark(hook, app.name) for hook in placed]
+    every = found[PRE_DELETE] + found[POST_DELETE]
+    if every:
+        project = c._project(app)
+        forbidden = (
+            [project]
+            if isinstance(project, str)
+            else project.app_violations(app.spec, destination.server, destination.name)
+            + await c.resource_violations(app, project, destination, every)
+        )
+        if forbidden:
+            raise TetherError(
+                f"deletion hooks not run and nothing deleted: {'; '.join(forbidden)}", reason=Reason.INVALID_SPEC
+            )
+    return found
 
 
 async def _finished(live: dict[str, Any] | None) -> bool:
@@ -208,14 +228,13 @@ async def _finished(live: dict[str, Any] | None) -> bool:
     return health is not None and health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 
 
-async def _pre_delete_hooks(c: Controller, app: Application, destination: Any) -> None:
+async def _pre_delete_hooks(app: Application, destination: Any, hooks: list[dict[str, Any]]) -> None:
     """Run the app's PreDelete hooks and wait for them; raise ``TetherError`` naming a hook that failed.
 
     A hook this deletion already created (``RUN_ANNOTATION`` says so) is waited for, not created
     again, so a deletion resumed after a restart or a failed step never runs one twice. An instance
     a sync left (a hook that is also PreSync, say) is replaced.
     """
-    hooks = await _deletion_hooks(c, app, destination, PRE_DELETE)
     if not hooks:
         return
     cache = destination.cache
@@ -251,9 +270,9 @@ async def _pre_delete_hooks(c: Controller, app: Application, destination: Any) -
         )
 
 
-async def _post_delete_hooks(c: Controller, app: Application, destination: Any) -> None:
+async def _post_delete_hooks(destination: Any, hooks: list[dict[str, Any]]) -> None:
     """Apply the app's PostDelete hooks and wait for each to finish (Argo CD: after every resource is gone)."""
-    for hook in await _deletion_hooks(c, app, destination, POST_DELETE):
+    for hook in hooks:
         applied = await destination.cluster.apply(hook, force=True)
         await destination.cache.ensure([applied])
         await destination.cache.wait_for(ResourceKey.of(applied), _finished, timeout=DELETE_TIMEOUT)
