@@ -234,3 +234,44 @@ async def test_a_chart_sees_the_destinations_apis(
     version = (await kube.version())["gitVersion"]
     assert live is not None and live["data"]["value"] == version.partition("+")[0]
     assert await kube.get("v1", "ConfigMap", "absent", namespace) is None
+
+
+async def test_skip_reconcile_leaves_the_app_alone_until_it_is_removed(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """Argo CD's skip-reconcile annotation: nothing is compared, synced or written while it is "true"."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/a.yaml": configmap("skipped-a")})
+    key = "argocd.argoproj.io/skip-reconcile"
+    app = application("skipped", namespace, repo.url, "app", namespace, syncPolicy={"automated": {"selfHeal": True}})
+    app["metadata"]["annotations"] = {key: "true"}
+    await kube.apply(app)
+
+    async def annotate(value: str | None) -> None:
+        await kube.patch(API, "Application", "skipped", namespace, {"metadata": {"annotations": {key: value}}})
+
+    async def live_value() -> str | None:
+        cm = await kube.get("v1", "ConfigMap", "skipped-a", namespace)
+        return (cm or {}).get("data", {}).get("value")
+
+    await quiet(controller)
+    obj = await kube.get(API, "Application", "skipped", namespace)
+    assert obj is not None and "status" not in obj, obj  # as in Argo CD: a new app has no status at all
+    assert await live_value() is None
+
+    await annotate("false")  # the app reconciles at once
+    await eventually(lambda: app_status(kube, namespace, "skipped"), synced_healthy, timeout=30)
+    assert await live_value() == "one"
+
+    await annotate("True")  # Go's spellings count, as Argo CD parses the value
+    await quiet(controller)
+    before = (await kube.get(API, "Application", "skipped", namespace))["metadata"]["resourceVersion"]
+    repo.commit("v2", files={"app/a.yaml": configmap("skipped-a", "two")})
+    await kube.patch("v1", "ConfigMap", "skipped-a", namespace, {"data": {"value": "drifted"}})
+    await asyncio.sleep(3)  # past a poll (2 s here); self-heal would revert the drift at once
+    await quiet(controller)
+    assert await live_value() == "drifted"
+    assert (await kube.get(API, "Application", "skipped", namespace))["metadata"]["resourceVersion"] == before
+
+    await annotate(None)  # removed: git's new value goes out
+    await eventually(live_value, lambda value: value == "two", timeout=30)

@@ -84,11 +84,25 @@ from tether.sync.operation import OperationState
 log = structlog.get_logger(__name__)
 
 REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
+SKIP_ANNOTATIONS = ("tether.dev/skip-reconcile", "argocd.argoproj.io/skip-reconcile")
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool, as Argo CD reads it
 ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
 EVENT_QPS, EVENT_BURST = 50.0, 200
 WEBHOOK_SECRET = "tether-webhook"  # the Secret holding each provider's webhook secret
 KEPT_CHECKOUTS = 4
 STOP_STEP_TIMEOUT = 10.0
+
+
+def skips_reconcile(obj: Mapping[str, Any]) -> bool:
+    """Argo CD's ``skip-reconcile: "true"`` (also under ``tether.dev/``, which wins): the app is left alone.
+
+    For moving apps between controllers one at a time (a migration from Argo CD, a third-party
+    tool driving rollouts): while it is set, nothing about the app is compared, synced, deleted or
+    written, as in Argo CD; a running operation is not stopped, and can still be terminated.
+    """
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = next((annotations[a] for a in SKIP_ANNOTATIONS if a in annotations), None)
+    return value in _GO_TRUE
 
 
 class Controller:
@@ -305,6 +319,8 @@ class Controller:
             self.queue.add(name, "deleting")
         if old_meta.get("finalizers") != new_meta.get("finalizers") or old_meta.get("labels") != new_meta.get("labels"):
             self.queue.add(name, "spec")
+        if skips_reconcile(old) and not skips_reconcile(new):
+            self.queue.add(name, "start")  # whatever moved meanwhile (git, the cluster) is looked at afresh
 
     def _on_status_written(self, name: str, before: Standing, after: Mapping[str, Any]) -> None:
         """An Event per change of sync or health status the server now holds (Argo CD's persistAppStatus)."""
@@ -541,6 +557,8 @@ class Controller:
         if "terminate" in reasons:
             memory.terminate_requested = True
             self.operations.terminate(name)
+        if skips_reconcile(obj):
+            return  # no comparison, sync, operation, deletion or status write until the annotation goes
         try:
             app = memory.application(obj)
         except TetherError as exc:
