@@ -125,8 +125,16 @@ def owner_app(obj: Mapping[str, Any]) -> str | None:
 
 
 def mark(obj: Mapping[str, Any], app: str) -> dict[str, Any]:
-    """A copy of ``obj`` carrying ``app``'s tracking annotation and label."""
+    """A copy of ``obj`` as Tether writes it (and so compares it): with ``app``'s tracking annotation and label.
+
+    An aggregated ClusterRole's ``rules`` are left out: the control plane's aggregation controller
+    owns them and overwrites whatever a manifest says (often ``rules: []``), so writing them would
+    revoke what the role grants until it runs again, and comparing them would never be in sync.
+    """
     marked = dict(obj)
+    if marked.get("aggregationRule") and marked.get("kind") == "ClusterRole":
+        if str(marked.get("apiVersion", "")).startswith("rbac.authorization.k8s.io/"):
+            marked.pop("rules", None)
     meta = dict(marked.get("metadata") or {})
     meta["annotations"] = {
         **(meta.get("annotations") or {}),
