@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -93,10 +94,22 @@ def _reexec_with_src(src: Path) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]], env)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (``kill``, a CI job's timeout) ends a run as Ctrl-C does, through every ``finally``: without
+    this Python dies at once and leaves the devcluster it started running. (A background job of a
+    non-interactive shell ignores SIGINT, so there TERM is the only way to stop a run.)"""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     if args.src is not None:
         _reexec_with_src(args.src)
+    _interrupt_on_sigterm()
     import logging
 
     import tether
