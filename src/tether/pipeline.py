@@ -328,6 +328,7 @@ async def _render_source(
                 field_prefix=prefix,
                 build_env=env,
                 capabilities=capabilities,
+                submodules=git.submodules(root) if git is not None else None,
             )
 
     if cache is None or git is None or commit is None or any(revisions[at] is None for at in used.values()):

@@ -132,9 +132,9 @@ def mark(obj: Mapping[str, Any], app: str) -> dict[str, Any]:
     revoke what the role grants until it runs again, and comparing them would never be in sync.
     """
     marked = dict(obj)
-    if marked.get("aggregationRule") and marked.get("kind") == "ClusterRole":
-        if str(marked.get("apiVersion", "")).startswith("rbac.authorization.k8s.io/"):
-            marked.pop("rules", None)
+    aggregated = marked.get("aggregationRule") and marked.get("kind") == "ClusterRole"
+    if aggregated and str(marked.get("apiVersion", "")).startswith("rbac.authorization.k8s.io/"):
+        marked.pop("rules", None)
     meta = dict(marked.get("metadata") or {})
     meta["annotations"] = {
         **(meta.get("annotations") or {}),

@@ -14,6 +14,7 @@ import pytest
 
 from tests.render.helpers import given, manifest
 from tether.capabilities import Capabilities
+from tether.errors import TetherError
 from tether.model.source import ApplicationSource, SourceType
 from tether.pipeline import desired_state, is_local_source
 from tether.render.cache import RenderCache
@@ -288,3 +289,35 @@ async def test_a_chart_renders_again_when_its_cluster_serves_other_apis_and_plai
     assert await both(before) == {"chart": False, "plain": False}
     assert await both(before) == {"chart": True, "plain": True}
     assert await both(after) == {"chart": False, "plain": True}
+
+
+async def test_a_render_that_reads_a_git_submodule_fails_naming_it(git_server: Any, tmp_path: Path) -> None:
+    """Submodules are not fetched: rendering without their files would apply (and prune) the wrong thing."""
+    shared = git_server.create_repo(f"shared-{uuid.uuid4().hex[:8]}")
+    pinned = shared.commit("a shared manifest", {"cm.yaml": manifest("ConfigMap", "from-submodule")})
+    repo = git_server.create_repo(f"super-{uuid.uuid4().hex[:8]}")
+    repo.commit(
+        "apps",
+        {
+            "web/cm.yaml": manifest("ConfigMap", "web"),
+            "flat/cm.yaml": manifest("ConfigMap", "flat"),
+            "other/cm.yaml": manifest("ConfigMap", "other"),
+        },
+    )
+    for path in ("web/vendor", "flat/vendor"):
+        repo.git("submodule", "add", "--quiet", shared.url, path)
+    repo.commit("vendor the shared manifests as submodules")
+    git, cache = GitCache(tmp_path / "git"), RenderCache(tmp_path / "render")
+
+    web = ApplicationSource.model_validate(
+        {"repoURL": repo.url, "path": "web", "targetRevision": "main", "directory": {"recurse": True}}
+    )
+    with pytest.raises(TetherError) as caught:
+        await desired_state("web", web, git=git, cache=cache, secrets_backend=None)
+    message = str(caught.value)
+    assert "git submodule 'web/vendor'" in message and pinned[:12] in message and "spec.source.path" in message
+    assert cache.stats.renders == 0  # nothing was cached for it
+    # a directory app that does not recurse never reads the submodule; an app elsewhere does not either
+    for app in ("flat", "other"):
+        state = await desired_state(app, source(repo.url, app), git=git, cache=cache, secrets_backend=None)
+        assert [o["metadata"]["name"] for o in state.objects] == [app]

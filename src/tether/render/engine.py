@@ -33,6 +33,7 @@ from tether.model.source import ApplicationSource, SourceType
 from tether.render.buildenv import BuildEnv, expand_source
 from tether.render.detect import source_type
 from tether.render.directory import render_directory
+from tether.render.errors import render_error
 from tether.render.helm import render_helm
 from tether.render.kustomize import render_kustomize
 from tether.render.limits import RenderLimits
@@ -74,13 +75,16 @@ async def render(
     field_prefix: str = "",
     build_env: BuildEnv | None = None,
     capabilities: CapabilitiesSource | None = None,
+    submodules: Mapping[str, str] | None = None,
 ) -> Rendered:
     """Render ``source.path`` of the repository checked out at ``root`` for ``app``.
 
     ``refs`` maps ref names to the checked-out roots of those sources (``$<ref>/…`` value files);
     ``field_prefix`` (``spec.sources[1].``) starts field names in errors; ``build_env`` gives
     the build variables their values (without it they are left as written); ``capabilities``
-    gives the destination cluster's to a Helm or kustomize render (without it, the tools' defaults).
+    gives the destination cluster's to a Helm or kustomize render (without it, the tools' defaults);
+    ``submodules`` (``GitCache.submodules``) are the checkout's git submodules, which are not fetched:
+    a render that read one fails, naming it, instead of rendering without its files.
     """
     checkout = Checkout(app=app, root=root)
     ref_checkouts = {name: Checkout(app=app, root=ref_root) for name, ref_root in (refs or {}).items()}
@@ -101,6 +105,18 @@ async def render(
         capabilities=cluster,
     )
     manifests = await _RENDERERS[kind](checkout, app_dir, request)
+    shallow = None  # a directory app without recurse reads only its own files, never a subdirectory's
+    if kind is SourceType.DIRECTORY and not (source.directory and source.directory.recurse):
+        shallow = checkout.relative(app_dir)
+    read = _submodule_read(checkout.input_paths(), submodules or {}, shallow)
+    if read is not None:
+        path, commit = read
+        raise render_error(
+            app,
+            f"{field_prefix or 'spec.source.'}path",
+            f"the render reads git submodule {path!r} (commit {commit[:12]}), and Tether does not fetch "
+            "submodules: put its files in the repository itself",
+        )
     inputs = checkout.input_paths() + tuple(
         ref_input(name, path) for name, ref in sorted(ref_checkouts.items()) for path in ref.input_paths()
     )
@@ -109,6 +125,21 @@ async def render(
     if cluster is not None:
         inputs += (fact_input(CAPABILITIES_FACT),)
     return Rendered(objects=manifests.objects, source_type=kind, inputs=inputs, files=manifests.files)
+
+
+def _submodule_read(
+    inputs: tuple[str, ...], submodules: Mapping[str, str], shallow: str | None
+) -> tuple[str, str] | None:
+    """(path, commit) of a submodule at, above or under a path the render read (under ``shallow``, which
+    was read without its subdirectories, only at or above it), if there is one."""
+    for read in inputs:
+        whole = "" if read == "." else read
+        for path, commit in submodules.items():
+            if path == whole or whole.startswith(path + "/"):
+                return path, commit
+            if read != shallow and (not whole or path.startswith(whole + "/")):
+                return path, commit
+    return None
 
 
 def ref_input(ref: str, path: str) -> str:

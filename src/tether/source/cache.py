@@ -106,6 +106,7 @@ class GitCache:
         self._listing_flights: dict[tuple[str, str], asyncio.Future[dict[str, str] | None]] = {}
         self._known: set[tuple[str, str]] = set()  # (repository, commit) known to be in the cache
         self._checkouts: OrderedDict[tuple[str, str], _SharedTree] = OrderedDict()  # oldest first
+        self._submodules: dict[Path, dict[str, str]] = {}  # materialised tree -> its gitlinks (path -> commit)
 
     @property
     def repos_dir(self) -> Path:
@@ -139,12 +140,21 @@ class GitCache:
         """GnuPG's verdict on commit ``sha``'s signature, checked against the keyring at ``keyring`` only."""
         return await self.repository(url, credentials).verify(sha, keyring)
 
+    def submodules(self, tree: Path) -> Mapping[str, str]:
+        """The git submodules of a tree ``checkout`` gave: path -> the commit the superproject records.
+
+        ``git archive`` leaves each one an empty directory, and Tether does not fetch them, so a render
+        that reads one must fail rather than render without its files (``tether.render.engine``).
+        """
+        return self._submodules.get(tree, {})
+
     async def _trim_checkouts(self) -> None:
         """Remove materialised trees beyond the newest ``kept_checkouts`` that nobody is using."""
         idle = [key for key, shared in self._checkouts.items() if shared.users == 0]
         for key in idle[: max(0, len(idle) - self.kept_checkouts)]:
             shared = self._checkouts.pop(key)
             if shared.ready.done() and shared.ready.exception() is None:
+                self._submodules.pop(shared.ready.result(), None)
                 await asyncio.to_thread(_remove_tree, shared.ready.result().parent)
 
     async def close(self) -> None:
@@ -153,6 +163,7 @@ class GitCache:
             if shared.ready.done() and shared.ready.exception() is None:
                 await asyncio.to_thread(_remove_tree, shared.ready.result().parent)
         self._checkouts.clear()
+        self._submodules.clear()
 
     async def changed_paths(
         self, url: str, before: str, after: str, credentials: Credentials | None = None
@@ -312,7 +323,7 @@ class GitRepository:
 
     async def _materialise(self, sha: str) -> Path:
         await self.fetch(sha)
-        total, count = await self._tree_size(sha)
+        total, count, gitlinks = await self._tree_size(sha)
         limit = self.cache.max_checkout_bytes
         if total > limit:
             raise GitError(
@@ -331,6 +342,8 @@ class GitRepository:
                 raise GitError(f"{self.display_url}@{sha[:12]}: refusing to check out: {exc}") from None
             archive.unlink()
             await asyncio.to_thread(_make_read_only, tree)
+            if gitlinks:
+                self.cache._submodules[tree] = gitlinks
             return tree
         except BaseException:
             await asyncio.to_thread(_remove_tree, workdir)
@@ -498,17 +511,22 @@ class GitRepository:
         done = await self._git(["cat-file", "-e", f"{sha}^{{commit}}"], what="cat-file", cwd=self.path, check=False)
         return done.returncode == 0
 
-    async def _tree_size(self, sha: str) -> tuple[int, int]:
+    async def _tree_size(self, sha: str) -> tuple[int, int, dict[str, str]]:
+        """(bytes, files, submodules: path -> recorded commit) of commit ``sha``, from one ``ls-tree``."""
         done = await self._git(["ls-tree", "-r", "-l", "-z", "--full-tree", sha], what="ls-tree", cwd=self.path)
         total = count = 0
+        gitlinks: dict[str, str] = {}
         for entry in done.stdout.split(b"\0"):
             if not entry:
                 continue
-            fields = entry.split(b"\t", 1)[0].split()
+            head, _, path = entry.partition(b"\t")
+            fields = head.split()
             if len(fields) == 4 and fields[3].isdigit():
                 total += int(fields[3])
                 count += 1
-        return total, count
+            elif len(fields) == 4 and fields[1] == b"commit":
+                gitlinks[path.decode("utf-8", "surrogateescape")] = fields[2].decode()
+        return total, count, gitlinks
 
     async def _check_repo_size(self, after: str) -> None:
         size = await asyncio.to_thread(_dir_size, self.path)
