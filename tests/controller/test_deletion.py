@@ -38,6 +38,17 @@ async def live(kube: Cluster, kind: str, name: str, namespace: str) -> dict[str,
     return await kube.get("batch/v1" if kind == "Job" else "v1", kind, name, namespace)
 
 
+async def deletion_error(kube: Cluster, namespace: str, name: str) -> str:
+    """Delete the Application and return the message of the DeletionError condition its deletion stops at."""
+    await kube.delete(API, "Application", name, namespace, propagation="Background")
+    status = await eventually(
+        lambda: app_status(kube, namespace, name),
+        lambda s: any(c.get("type") == "DeletionError" for c in s.get("conditions") or []),
+        timeout=60,
+    )
+    return str(next(c["message"] for c in status["conditions"] if c["type"] == "DeletionError"))
+
+
 async def test_the_finalizer_deletes_resources_in_reverse_wave_order_then_runs_post_delete_hooks(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
@@ -213,14 +224,8 @@ async def test_pre_delete_hooks_run_before_anything_is_deleted_and_a_failed_one_
     assert {r["name"] for r in status["resources"]} == {"data"}  # the hook is no resource
     assert await live(kube, "Job", "backup", namespace) is None  # and it does not run in a sync
 
-    await kube.delete(API, "Application", name, namespace, propagation="Background")
     # the hook fails: nothing is deleted, and the condition says which hook and what to do
-    status = await eventually(
-        lambda: app_status(kube, namespace, name),
-        lambda s: any(c.get("type") == "DeletionError" for c in s.get("conditions") or []),
-        timeout=60,
-    )
-    message = next(c["message"] for c in status["conditions"] if c["type"] == "DeletionError")
+    message = await deletion_error(kube, namespace, name)
     assert f"Job.batch {namespace}/backup" in message and "nothing is deleted" in message, message
     await asyncio.sleep(2)
     assert await live(kube, "ConfigMap", "data", namespace) is not None
@@ -276,13 +281,7 @@ async def test_a_deletion_hook_the_project_forbids_runs_nowhere_and_deletes_noth
         "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}],
     }
     repo.commit("a hook that grants cluster-admin", files={"app/grant.yaml": yaml.safe_dump(grant)})
-    await kube.delete(API, "Application", name, namespace, propagation="Background")
-    status = await eventually(
-        lambda: app_status(kube, namespace, name),
-        lambda s: any(c.get("type") == "DeletionError" for c in s.get("conditions") or []),
-        timeout=60,
-    )
-    message = next(c["message"] for c in status["conditions"] if c["type"] == "DeletionError")
+    message = await deletion_error(kube, namespace, name)
     assert "deletion hooks not run and nothing deleted" in message and "ClusterRoleBinding" in message, message
     await asyncio.sleep(2)
     rbac = "rbac.authorization.k8s.io/v1"
