@@ -14,7 +14,9 @@ from tests.controller.test_loop import app_status, synced_healthy
 from tests.sync.helpers import Recorder, job
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
+from tether.controller.deletion import delete_app
 from tether.devcluster.gitserver import GitHttpServer
+from tether.model import Application
 
 pytestmark = pytest.mark.cluster
 
@@ -292,3 +294,28 @@ async def test_a_deletion_hook_the_project_forbids_runs_nowhere_and_deletes_noth
     await eventually(lambda: kube.get(API, "Application", name, namespace), lambda o: o is None, timeout=90)
     assert await live(kube, "ConfigMap", "kept", namespace) is None
     assert await kube.get(rbac, "ClusterRoleBinding", binding, None) is None
+
+
+async def test_a_pass_on_a_stale_copy_of_a_deleted_app_runs_no_hook_again(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """The informer can still show the finalizer just after the last pass removed it: a reconcile queued
+    meanwhile must not take the app's ghost for an app whose PreDelete hooks never ran."""
+    name = "ghost"
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/kept.yaml": waved("haunted", 0), "app/backup.yaml": pre_delete_job("backup")})
+    app = application(name, namespace, repo.url, "app", namespace, syncPolicy={"automated": {}})
+    app["metadata"]["finalizers"] = ["resources-finalizer.tether.dev"]
+    await kube.apply(app)
+    await eventually(lambda: app_status(kube, namespace, name), synced_healthy, timeout=30)
+    stale = await kube.get(API, "Application", name, namespace)
+    await kube.delete(API, "Application", name, namespace, propagation="Background")
+    await eventually(lambda: kube.get(API, "Application", name, namespace), lambda o: o is None, timeout=90)
+    await eventually(lambda: live(kube, "Job", "backup", namespace), lambda o: o is None, timeout=30)
+
+    stale["metadata"]["deletionTimestamp"] = "2026-12-03T00:00:00Z"  # as the informer last saw it
+    async with Recorder(kube, namespace, [("batch/v1", "Job")]) as seen:
+        await delete_app(controller, Application.from_object(stale), stale)
+        await asyncio.sleep(1)
+    assert seen.events == [], seen.events  # no hook made again
+    assert await live(kube, "ConfigMap", "haunted", namespace) is None

@@ -48,8 +48,24 @@ DELETE_TIMEOUT = 300.0
 
 
 async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> None:
-    """Run the deletion of ``app`` (being deleted) one step further; idempotent across restarts."""
-    finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
+    """Run the deletion of ``app`` (being deleted) one step further; idempotent across restarts.
+
+    The Application is read from the API server first: the informer's copy can still show our
+    finalizer just after a pass removed it (a reconcile queued meanwhile then runs against the
+    app's ghost), and a pass run on that copy would find its PreDelete hooks' objects gone and
+    run them again.
+    """
+    if any(f in FINALIZERS for f in _finalizers(obj)):
+        try:
+            fresh = await c.home.get(APP_API_VERSION, "Application", app.name, app.namespace)
+        except ClusterError as exc:
+            log.warning("cannot read the app being deleted", app=app.name, error=str(exc))
+            c.queue.add_after(app.name, "deleting", c._backoff(app.name))
+            return
+        if fresh is None or (fresh.get("metadata") or {}).get("uid") != app.metadata.uid:
+            return  # gone: the informer's deletion event follows
+        obj = fresh
+    finalizers = _finalizers(obj)
     ours = [f for f in finalizers if f in FINALIZERS]
     if not ours:
         c.memory.pop(app.name, None)
@@ -152,6 +168,10 @@ async def delete_app(c: Controller, app: Application, obj: dict[str, Any]) -> No
             ),
         )
     )
+
+
+def _finalizers(obj: dict[str, Any]) -> list[str]:
+    return list((obj.get("metadata") or {}).get("finalizers") or [])
 
 
 def _deleted_with_app(obj: dict[str, Any]) -> bool:
