@@ -233,3 +233,23 @@ def test_kustomize_patches_components_and_label_options_carry_over() -> None:
     carried = result.objects[0]["spec"]["source"]["kustomize"]
     assert carried == kustomize
     assert result.notes == []
+
+
+def test_a_skip_reconcile_annotation_is_kept_and_said() -> None:
+    """Tether reads Argo CD's skip-reconcile too: an app paused in Argo CD arrives paused, and the import says so."""
+
+    def app(annotations: dict[str, str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "paused", "annotations": annotations},
+            "spec": {"source": {"repoURL": "https://x"}, "destination": {"server": "https://s", "namespace": "n"}},
+        }
+
+    paused = convert([app({"argocd.argoproj.io/skip-reconcile": "true"})])
+    assert paused.objects[0]["metadata"]["annotations"] == {"argocd.argoproj.io/skip-reconcile": "true"}
+    assert paused.notes == [
+        "Application/paused: metadata.annotations: skip-reconcile kept: Tether reads it too and leaves the app "
+        "alone until it is removed"
+    ]
+    assert convert([app({"argocd.argoproj.io/skip-reconcile": "false"})]).notes == []

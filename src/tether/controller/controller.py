@@ -69,6 +69,7 @@ from tether.controller.webhooks import WebhookTrigger
 from tether.controller.workqueue import WorkQueue
 from tether.errors import TetherError
 from tether.model import DEFAULT_PROJECT, Application, Project
+from tether.model.application import skips_reconcile
 from tether.model.windows import WindowVerdict
 from tether.render.cache import RenderCache
 from tether.render.versions import tool_versions
@@ -84,25 +85,11 @@ from tether.sync.operation import OperationState
 log = structlog.get_logger(__name__)
 
 REFRESH_ANNOTATIONS = ("tether.dev/refresh", "argocd.argoproj.io/refresh")
-SKIP_ANNOTATIONS = ("tether.dev/skip-reconcile", "argocd.argoproj.io/skip-reconcile")
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool, as Argo CD reads it
 ERROR_RETRY_FIRST, ERROR_RETRY_MAX = 5.0, 300.0
 EVENT_QPS, EVENT_BURST = 50.0, 200
 WEBHOOK_SECRET = "tether-webhook"  # the Secret holding each provider's webhook secret
 KEPT_CHECKOUTS = 4
 STOP_STEP_TIMEOUT = 10.0
-
-
-def skips_reconcile(obj: Mapping[str, Any]) -> bool:
-    """Argo CD's ``skip-reconcile: "true"`` (also under ``tether.dev/``, which wins): the app is left alone.
-
-    For moving apps between controllers one at a time (a migration from Argo CD, a third-party
-    tool driving rollouts): while it is set, nothing about the app is compared, synced, deleted or
-    written, as in Argo CD; a running operation is not stopped, and can still be terminated.
-    """
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    value = next((annotations[a] for a in SKIP_ANNOTATIONS if a in annotations), None)
-    return value in _GO_TRUE
 
 
 class Controller:

@@ -31,6 +31,8 @@ RESOURCES_FINALIZER = "resources-finalizer.tether.dev"
 ARGOCD_RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 DEFAULT_PROJECT_NAME = "default"
 DEFAULT_REVISION_HISTORY_LIMIT = 10
+SKIP_RECONCILE_ANNOTATIONS = (f"{GROUP}/skip-reconcile", "argocd.argoproj.io/skip-reconcile")
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool, as Argo CD reads it
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -470,6 +472,18 @@ class Application(BaseModel):
         """An annotation under ``tether.dev/`` or, failing that, ``argocd.argoproj.io/`` (e.g. ``refresh``)."""
         annotations = self.metadata.annotations
         return annotations.get(f"{GROUP}/{name}", annotations.get(f"argocd.argoproj.io/{name}"))
+
+
+def skips_reconcile(obj: Mapping[str, Any]) -> bool:
+    """Argo CD's ``skip-reconcile: "true"`` (also under ``tether.dev/``, which wins): the app is left alone.
+
+    For moving apps between controllers one at a time (a migration from Argo CD, a third-party
+    tool driving rollouts): while it is set, nothing about the app is compared, synced, deleted or
+    written, as in Argo CD; a running operation is not stopped, and can still be terminated.
+    """
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = next((annotations[a] for a in SKIP_RECONCILE_ANNOTATIONS if a in annotations), None)
+    return value in _GO_TRUE
 
 
 # --------------------------------------------------------------------- errors

@@ -26,6 +26,7 @@ from tether.model.application import (
     Application,
     check_sync_option,
     describe_errors,
+    skips_reconcile,
 )
 from tether.model.project import Project
 
@@ -155,6 +156,11 @@ def _metadata(meta: Mapping[str, Any], namespace: str, notes: list[str]) -> dict
             annotations = dict(value or {})
             if annotations.pop(_LAST_APPLIED, None) is not None:
                 notes.append(f"metadata.annotations.{_LAST_APPLIED}: dropped (kubectl's copy of the Argo CD object)")
+            if skips_reconcile({"metadata": {"annotations": annotations}}):
+                notes.append(
+                    "metadata.annotations: skip-reconcile kept: Tether reads it too and leaves the app alone "
+                    "until it is removed"
+                )
             out["annotations"] = annotations
         elif key in ("ownerReferences", "generateName"):
             notes.append(f"metadata.{key}: dropped (an imported object is created by name and owned by nobody)")
