@@ -65,7 +65,10 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
             "plain/gen.jsonnet": '{apiVersion: "v1", kind: "ConfigMap", metadata: {name: "from-jsonnet"}}\n',
             "base/kustomization.yaml": "resources:\n- a.yaml\n",
             "base/a.yaml": manifest("ConfigMap", "a") + "---\n" + manifest("ConfigMap", "a2"),
-            "kz/kustomization.yaml": "resources:\n- ../base\nnamePrefix: k-\n",
+            "kz/kustomization.yaml": (
+                "resources:\n- ../base\nnamePrefix: k-\nconfigMapGenerator:\n- name: generated\n  literals: [a=b]\n"
+            ),
+            "own/kustomization.yaml": "resources:\n- ../base\nbuildMetadata: [originAnnotations]\n",
         },
     )
     plain = await render_local(root, "plain", directory={"recurse": True})
@@ -83,11 +86,22 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
         "ConfigMap/db-cm": "web/charts/db/templates/cm.yaml",
     }
     built = await render_local(root, "kz")
-    # kustomize does not say which file an object came from: the kustomization is where to look
-    assert files_by_name(built.objects, built.files) == {
-        "ConfigMap/k-a": "kz/kustomization.yaml",
-        "ConfigMap/k-a2": "kz/kustomization.yaml",
+    # kustomize says where each object came from; a generated one comes from the kustomization
+    by_name = files_by_name(built.objects, built.files)
+    generated = next(name for name in by_name if name.startswith("ConfigMap/k-generated-"))
+    assert by_name == {
+        "ConfigMap/k-a": "base/a.yaml",
+        "ConfigMap/k-a2": "base/a.yaml",
+        generated: "kz/kustomization.yaml",
     }
+    assert all("annotations" not in o["metadata"] for o in built.objects), built.objects  # asked for by Tether only
+    # the same through the scratch mirror an override builds in
+    overridden = await render_local(root, "kz", kustomize={"namePrefix": "o-"})
+    assert files_by_name(overridden.objects, overridden.files)["ConfigMap/o-a"] == "base/a.yaml"
+    # an app that asks for the annotations itself keeps them, as Argo CD applies them
+    own = await render_local(root, "own")
+    assert all("config.kubernetes.io/origin" in o["metadata"]["annotations"] for o in own.objects)
+    assert set(own.files) == {"own/kustomization.yaml"}
 
 
 def test_origins_find_an_object_wherever_its_namespace_was_filled_in() -> None:

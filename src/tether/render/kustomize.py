@@ -37,14 +37,14 @@ from typing import Any
 import yaml
 
 from tether.model.source import KustomizeSource
-from tether.render.errors import render_error
+from tether.render.errors import RenderError, render_error
 from tether.render.kustomize_refs import (
     check_kustomization_tree,
     find_kustomization,
     load_kustomization,
     remote_reason,
 )
-from tether.render.manifests import Manifests
+from tether.render.manifests import ManifestError, Manifests, load_yaml
 from tether.render.paths import Checkout
 from tether.render.request import RenderRequest
 from tether.render.toolenv import private_tool_env, run_tool
@@ -73,31 +73,85 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
     check_kustomization_tree(checkout, app_dir, _spec_references(spec, components))
     with private_tool_env() as (env, scratch):
         build_dir = app_dir
+        own = load_kustomization(checkout, kustomization)
         if spec.has_overrides():
-            edited = apply_overrides(
-                request.app, load_kustomization(checkout, kustomization), spec, [path for _, path in components]
-            )
+            edited = apply_overrides(request.app, own, spec, [path for _, path in components])
             build_dir = writable_mirror(checkout.root, app_dir, scratch / "repo")
             (build_dir / kustomization.name).write_text(yaml.safe_dump(edited, sort_keys=False))
-        argv = kustomize_argv(build_dir, scratch)
         # For the charts kustomize inflates, as Argo CD passes them; the spec's replace the cluster's.
+        flags: list[str] = []
         cluster = request.capabilities
         kube_version = spec.kube_version or (cluster.kube_version if cluster else "")
         if kube_version:
-            argv += ["--helm-kube-version", kube_version]
+            flags += ["--helm-kube-version", kube_version]
         api_versions = spec.api_versions or (cluster.api_versions if cluster else ())
         if api_versions:
-            argv += [f"--helm-api-versions={','.join(api_versions)}"]
-        return await run_tool(
-            argv,
-            env=env,
-            cwd=scratch,
-            request=request,
-            what="kubectl kustomize",
-            where=f"kustomization {where}",
-            hide=(scratch / "repo", checkout.root),
-            file=checkout.relative(kustomization),  # kustomize does not say which file made an object
-        )
+            flags += [f"--helm-api-versions={','.join(api_versions)}"]
+        file = checkout.relative(kustomization)
+
+        async def build(target: Path) -> Manifests:
+            return await run_tool(
+                kustomize_argv(target, scratch) + flags,
+                env=env,
+                cwd=scratch,
+                request=request,
+                what="kubectl kustomize",
+                where=f"kustomization {where}",
+                hide=(scratch / "repo", checkout.root),
+                file=file,
+            )
+
+        if ORIGIN_METADATA in (own.get("buildMetadata") or []):
+            return await build(build_dir)  # the app asks for the annotations itself: they stay, as Argo CD shows them
+        wrapper = origin_wrapper(scratch, build_dir)
+        try:
+            built = await build(wrapper)
+        except RenderError:
+            return await build(build_dir)  # the app's own error (or output), without the wrapper's
+        roots = (scratch / "repo", checkout.root)
+        return Manifests(built.objects, tuple(_origin(obj, wrapper, roots, file) for obj in built.objects))
+
+
+ORIGIN_METADATA = "originAnnotations"
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
+
+
+def origin_wrapper(scratch: Path, build_dir: Path) -> Path:
+    """A kustomization in ``scratch`` whose only resource is ``build_dir``, asking kustomize to say where each
+    object came from (``buildMetadata: [originAnnotations]``). It adds nothing else, so the objects are the
+    app's own plus that annotation, which ``_origin`` takes off again."""
+    wrapper = scratch / "origins"
+    wrapper.mkdir()
+    text = yaml.safe_dump({"resources": [os.path.relpath(build_dir, wrapper)], "buildMetadata": [ORIGIN_METADATA]})
+    (wrapper / "kustomization.yaml").write_text(text)
+    return wrapper
+
+
+def _origin(obj: dict[str, Any], wrapper: Path, roots: Sequence[Path], default: str) -> str:
+    """The repository file kustomize's origin annotation names (removed from ``obj``); ``default`` if none.
+
+    A resource's origin is its ``path``; a generated one's, the kustomization that ``configuredIn`` names;
+    both relative to the wrapper, through the scratch mirror or into the checkout (``roots``).
+    """
+    meta = obj.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    text = annotations.pop(ORIGIN_ANNOTATION, None)
+    if text is None:
+        return default
+    if not annotations:
+        meta.pop("annotations", None)
+    try:
+        origin = load_yaml(str(text))
+    except ManifestError:
+        return default
+    named = origin.get("path") or origin.get("configuredIn") if isinstance(origin, dict) else None
+    if not isinstance(named, str) or not named:
+        return default
+    found = Path(os.path.normpath(wrapper / named))
+    for root in roots:
+        if found.is_relative_to(root):
+            return found.relative_to(root).as_posix()
+    return default
 
 
 def kustomize_argv(build_dir: Path, scratch: Path) -> list[str]:
