@@ -69,6 +69,8 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
                 "resources:\n- ../base\nnamePrefix: k-\nconfigMapGenerator:\n- name: generated\n  literals: [a=b]\n"
             ),
             "own/kustomization.yaml": "resources:\n- ../base\nbuildMetadata: [originAnnotations]\n",
+            "fifo/kustomization.yaml": "resources:\n- r.yaml\nsortOptions: {order: fifo}\n",
+            "fifo/r.yaml": manifest("Service", "first") + "---\n" + manifest("Namespace", "second"),
         },
     )
     plain = await render_local(root, "plain", directory={"recurse": True})
@@ -102,6 +104,9 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
     own = await render_local(root, "own")
     assert all("config.kubernetes.io/origin" in o["metadata"]["annotations"] for o in own.objects)
     assert set(own.files) == {"own/kustomization.yaml"}
+    # the app's own sortOptions still decide the order (only the outermost kustomization's count)
+    fifo = await render_local(root, "fifo")
+    assert [o["kind"] for o in fifo.objects] == ["Service", "Namespace"] and set(fifo.files) == {"fifo/r.yaml"}
 
 
 def test_origins_find_an_object_wherever_its_namespace_was_filled_in() -> None:

@@ -103,7 +103,7 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
 
         if ORIGIN_METADATA in (own.get("buildMetadata") or []):
             return await build(build_dir)  # the app asks for the annotations itself: they stay, as Argo CD shows them
-        wrapper = origin_wrapper(scratch, build_dir)
+        wrapper = origin_wrapper(scratch, build_dir, own.get("sortOptions"))
         try:
             built = await build(wrapper)
         except RenderError:
@@ -116,14 +116,17 @@ ORIGIN_METADATA = "originAnnotations"
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
 
-def origin_wrapper(scratch: Path, build_dir: Path) -> Path:
+def origin_wrapper(scratch: Path, build_dir: Path, sort_options: Any = None) -> Path:
     """A kustomization in ``scratch`` whose only resource is ``build_dir``, asking kustomize to say where each
     object came from (``buildMetadata: [originAnnotations]``). It adds nothing else, so the objects are the
-    app's own plus that annotation, which ``_origin`` takes off again."""
+    app's own plus that annotation, which ``_origin`` takes off again. Only the outermost kustomization's
+    ``sortOptions`` count, so the app's own (``sort_options``) are carried up to keep its order."""
     wrapper = scratch / "origins"
     wrapper.mkdir()
-    text = yaml.safe_dump({"resources": [os.path.relpath(build_dir, wrapper)], "buildMetadata": [ORIGIN_METADATA]})
-    (wrapper / "kustomization.yaml").write_text(text)
+    content: dict[str, Any] = {"resources": [os.path.relpath(build_dir, wrapper)], "buildMetadata": [ORIGIN_METADATA]}
+    if sort_options is not None:
+        content["sortOptions"] = sort_options
+    (wrapper / "kustomization.yaml").write_text(yaml.safe_dump(content))
     return wrapper
 
 
