@@ -68,7 +68,7 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
             "kz/kustomization.yaml": (
                 "resources:\n- ../base\nnamePrefix: k-\nconfigMapGenerator:\n- name: generated\n  literals: [a=b]\n"
             ),
-            "own/kustomization.yaml": "resources:\n- ../base\nbuildMetadata: [originAnnotations]\n",
+            "own/kustomization.yaml": "resources:\n- ../base\nbuildMetadata: [originAnnotations, managedByLabel]\n",
             "fifo/kustomization.yaml": "resources:\n- r.yaml\nsortOptions: {order: fifo}\n",
             "fifo/r.yaml": manifest("Service", "first") + "---\n" + manifest("Namespace", "second"),
         },
@@ -100,9 +100,10 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
     # the same through the scratch mirror an override builds in
     overridden = await render_local(root, "kz", kustomize={"namePrefix": "o-"})
     assert files_by_name(overridden.objects, overridden.files)["ConfigMap/o-a"] == "base/a.yaml"
-    # an app that asks for the annotations itself keeps them, as Argo CD applies them
+    # an app with buildMetadata of its own keeps what it asks for (only the outermost kustomization's counts)
     own = await render_local(root, "own")
     assert all("config.kubernetes.io/origin" in o["metadata"]["annotations"] for o in own.objects)
+    assert all("app.kubernetes.io/managed-by" in o["metadata"]["labels"] for o in own.objects)
     assert set(own.files) == {"own/kustomization.yaml"}
     # the app's own sortOptions still decide the order (only the outermost kustomization's count)
     fifo = await render_local(root, "fifo")

@@ -101,8 +101,10 @@ async def render_kustomize(checkout: Checkout, app_dir: Path, request: RenderReq
                 file=file,
             )
 
-        if ORIGIN_METADATA in (own.get("buildMetadata") or []):
-            return await build(build_dir)  # the app asks for the annotations itself: they stay, as Argo CD shows them
+        if own.get("buildMetadata"):
+            # Only the outermost kustomization's buildMetadata counts: a wrapper would drop the app's own (and,
+            # with originAnnotations among them, the app wants the annotations kept, as Argo CD applies them).
+            return await build(build_dir)
         wrapper = origin_wrapper(scratch, build_dir, own.get("sortOptions"))
         try:
             built = await build(wrapper)
@@ -120,7 +122,8 @@ def origin_wrapper(scratch: Path, build_dir: Path, sort_options: Any = None) -> 
     """A kustomization in ``scratch`` whose only resource is ``build_dir``, asking kustomize to say where each
     object came from (``buildMetadata: [originAnnotations]``). It adds nothing else, so the objects are the
     app's own plus that annotation, which ``_origin`` takes off again. Only the outermost kustomization's
-    ``sortOptions`` count, so the app's own (``sort_options``) are carried up to keep its order."""
+    ``sortOptions`` and ``buildMetadata`` count: the app's ``sort_options`` are carried up to keep its order,
+    and an app with ``buildMetadata`` of its own is built without the wrapper."""
     wrapper = scratch / "origins"
     wrapper.mkdir()
     content: dict[str, Any] = {"resources": [os.path.relpath(build_dir, wrapper)], "buildMetadata": [ORIGIN_METADATA]}
