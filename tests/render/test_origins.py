@@ -69,6 +69,7 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
                 "resources:\n- ../base\nnamePrefix: k-\nconfigMapGenerator:\n- name: generated\n  literals: [a=b]\n"
             ),
             "own/kustomization.yaml": "resources:\n- ../base\nbuildMetadata: [originAnnotations, managedByLabel]\n",
+            "labelled/kustomization.yaml": "resources:\n- ../base\nbuildMetadata: [managedByLabel]\n",
             "fifo/kustomization.yaml": "resources:\n- r.yaml\nsortOptions: {order: fifo}\n",
             "fifo/r.yaml": manifest("Service", "first") + "---\n" + manifest("Namespace", "second"),
         },
@@ -105,6 +106,8 @@ async def test_each_object_names_its_file_for_every_source_type(tmp_path: Path) 
     assert all("config.kubernetes.io/origin" in o["metadata"]["annotations"] for o in own.objects)
     assert all("app.kubernetes.io/managed-by" in o["metadata"]["labels"] for o in own.objects)
     assert set(own.files) == {"own/kustomization.yaml"}
+    labelled = await render_local(root, "labelled")
+    assert all("app.kubernetes.io/managed-by" in o["metadata"]["labels"] for o in labelled.objects)
     # the app's own sortOptions still decide the order (only the outermost kustomization's count)
     fifo = await render_local(root, "fifo")
     assert [o["kind"] for o in fifo.objects] == ["Service", "Namespace"] and set(fifo.files) == {"fifo/r.yaml"}
