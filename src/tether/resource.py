@@ -57,9 +57,6 @@ class Origins:
     def __or__(self, later: Origins) -> Origins:
         return Origins({**self._files, **later._files})
 
-    def __len__(self) -> int:
-        return len(self._files)
-
     def file(self, key: ResourceKey) -> str:
         """The file ``key``'s object came from, "" when not known (a generated hook name, a live object)."""
         found = self._files.get(key)

@@ -127,7 +127,8 @@ def test_origins_find_an_object_wherever_its_namespace_was_filled_in() -> None:
         "ClusterRole.rbac.authorization.k8s.io r"  # no file known: the key alone
     )
     later = origins | Origins.of(written[:1], ["c.yaml"])
-    assert later.file(ResourceKey("", "ConfigMap", "", "x")) == "c.yaml" and len(NO_ORIGINS) == 0
+    assert later.file(ResourceKey("", "ConfigMap", "", "x")) == "c.yaml"
+    assert NO_ORIGINS.named(ResourceKey("", "ConfigMap", "dest", "x")) == "ConfigMap dest/x"
 
 
 async def test_the_files_survive_the_render_cache_and_name_the_source_of_several(

@@ -78,6 +78,15 @@ class WatchExpired(ClusterError):
         super().__init__(message, 410, "Expired")
 
 
+def without_request(exc: BaseException) -> str:
+    """What went wrong, for a caller that names the object itself: a ``ClusterError``'s answer from the
+    server when it has one (its message names the request, ``apply Kind ns/name: …``), else the error's
+    message (a ``TetherError``'s without its app prefix)."""
+    if isinstance(exc, ClusterError) and exc.answer:
+        return exc.answer
+    return exc.detail if isinstance(exc, TetherError) else str(exc)
+
+
 def not_found_status(payload: dict[str, Any]) -> bool:
     """True for a NotFound Status body (or an empty one, as some servers send)."""
     return not payload or payload.get("reason") in ("NotFound", None)

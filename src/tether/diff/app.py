@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from tether.cluster import Cluster, ClusterError, LiveCache, UnknownKind
+from tether.cluster.errors import without_request
 from tether.diff.compare import changed_paths, unified
 from tether.diff.dryrun import DryRuns
 from tether.diff.errors import DiffError
@@ -289,7 +290,7 @@ async def _diff_desired(
         if exc.status == 404:
             note = f"namespace {key.namespace!r} does not exist yet: compared client-side"
         elif exc.status in REFUSALS:
-            error = _scrub(exc.answer or str(exc), obj, redactor)
+            error = _scrub(without_request(exc), obj, redactor)
             note = "the server rejected the dry run: compared client-side"
         else:
             raise _object_error(app, origins.named(key), exc, obj, redactor) from None
@@ -339,8 +340,9 @@ def _object_error(app: str, named: str, cause: TetherError, obj: Mapping[str, An
     """The diff of one object failed: the object (``Origins.named``), the cause's message without the object's
     secrets (the server's answer alone when there is one: the request's own naming would repeat the object),
     the cause's reason."""
-    why = cause.answer if isinstance(cause, ClusterError) and cause.answer else cause.detail
-    error = DiffError(_scrub(f"{named}: {why}", obj, redactor), reason=cause.reason, retryable=cause.retryable)
+    error = DiffError(
+        _scrub(f"{named}: {without_request(cause)}", obj, redactor), reason=cause.reason, retryable=cause.retryable
+    )
     return error.for_app(cause.app or app)
 
 

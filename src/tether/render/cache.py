@@ -187,7 +187,9 @@ class RenderCache:
         key = scope.key(await tree_ids(rendered.inputs))
         await self._store(key, scope, rendered)
         self.stats.renders += 1
-        return CachedRender(rendered.objects, rendered.source_type, rendered.inputs, key, False, rendered.files)
+        return CachedRender(
+            rendered.objects, rendered.source_type, rendered.inputs, key, hit=False, files=rendered.files
+        )
 
     async def _read(self, key: str) -> CachedRender | None:
         async with self._lock:
@@ -201,7 +203,7 @@ class RenderCache:
                 self._forget(key)
             return None
         files = tuple(str(f) for f in meta.get("files") or ())  # absent in entries older than the field
-        return CachedRender(objects, SourceType(meta["source_type"]), tuple(meta["inputs"]), key, True, files)
+        return CachedRender(objects, SourceType(meta["source_type"]), tuple(meta["inputs"]), key, hit=True, files=files)
 
     async def _store(self, key: str, scope: CacheScope, rendered: Rendered) -> None:
         meta = {

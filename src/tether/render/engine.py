@@ -108,7 +108,8 @@ async def render(
     shallow = None  # a directory app without recurse reads only its own files, never a subdirectory's
     if kind is SourceType.DIRECTORY and not (source.directory and source.directory.recurse):
         shallow = checkout.relative(app_dir)
-    read = _submodule_read(checkout.input_paths(), submodules or {}, shallow)
+    own_inputs = checkout.input_paths()
+    read = _submodule_read(own_inputs, submodules or {}, shallow)
     if read is not None:
         path, commit = read
         raise render_error(
@@ -117,7 +118,7 @@ async def render(
             f"the render reads git submodule {path!r} (commit {commit[:12]}), and Tether does not fetch "
             "submodules: put its files in the repository itself",
         )
-    inputs = checkout.input_paths() + tuple(
+    inputs = own_inputs + tuple(
         ref_input(name, path) for name, ref in sorted(ref_checkouts.items()) for path in ref.input_paths()
     )
     if build_env is not None:

@@ -181,15 +181,13 @@ def source_comments(text: str) -> list[str] | None:
     """
     found: list[str] = []
     preamble: list[str] = []
-    current: list[str] | None = None
     for line in text.splitlines():
         if line.startswith(("...", "%")):
             return None
         if _DOCUMENT_START.match(line):
-            current = []
             found.append("")
             continue
-        if current is None:
+        if not found:
             preamble.append(line)
             continue
         match = _SOURCE_COMMENT.match(line)

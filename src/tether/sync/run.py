@@ -31,6 +31,7 @@ import structlog
 from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind
 from tether.cluster.cache import LiveCache
 from tether.cluster.client import FIELD_MANAGER
+from tether.cluster.errors import without_request
 from tether.diff import SYNCED, assign_namespaces, diff_app, normalise, respect_ignored
 from tether.diff.dryrun import DryRuns
 from tether.diff.migration import manager_for, migration_patch, pending
@@ -428,7 +429,7 @@ class _Run:
     def _problem(self, task: Task, failure: BaseException | str) -> str:
         """``Kind namespace/name (its file): why``, naming the object once: a request's error names it
         too, so only the server's answer follows (or the failure, without the key it may start with)."""
-        why = failure.answer if isinstance(failure, ClusterError) and failure.answer else str(failure)
+        why = failure if isinstance(failure, str) else without_request(failure)
         return f"{self.origins.named(task.key)}: {why.removeprefix(f'{task.key}: ')}"
 
     def _fail(self, message: str) -> None:
@@ -948,7 +949,7 @@ class _Run:
                 if exc.conflict and attempt + 1 < MIGRATION_ATTEMPTS:
                     continue
                 raise ClusterError(
-                    f"client-side apply migration of the fields of {manager!r}: {exc.answer or exc.detail}",
+                    f"client-side apply migration of the fields of {manager!r}: {without_request(exc)}",
                     exc.status,
                     exc.reason,
                 ) from None
