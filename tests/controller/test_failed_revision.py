@@ -110,6 +110,7 @@ async def test_retry_limit_retries_the_failed_sync_within_the_operation(
         op = status["operationState"]
         assert op["phase"] == "Failed", op
         assert op["retryCount"] == 2
+        assert op["message"].endswith("(retried 2 times)."), op["message"]  # as Argo CD says it
         assert op["syncResult"]["revision"] == bad
         await asyncio.sleep(4)  # and after the retries are spent, no further attempt at this revision
         status = await app_status(kube, namespace, "retried")

@@ -2,11 +2,12 @@
 sync, recorded in ``status.operationState`` as they run, resumed after a restart, terminated on request.
 
 An operation runs as its own task under the sync limit, never inside a reconcile, so a long
-hook or wave wait stalls no comparison and no other app. Its engine state (the small,
+hook or wave wait stalls no comparison; and it gives its slot back while it only waits
+(``SyncSlot``), so no other app's sync either. Its engine state (the small,
 secret-free ``tether.sync.OperationState``) is saved in ``status.operationState.syncState``
 every few seconds while it runs, with what it waits for and each object's result so far, and
 always when it ends, so a controller killed mid-sync resumes it and never runs a finished hook
-twice. Retries follow the app's ``retry`` strategy.
+twice. Retries follow the app's ``retry`` strategy, for an attempt that failed or erred (as Argo CD).
 At the end: the history entry (a full, successful, real sync only), the audit record, an
 Event, and the ``operation`` field cleared.
 """
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import copy
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import structlog
 
 from tether.controller import history
 from tether.controller.audit import AuditEntry, AuditResource
-from tether.controller.status import now_iso, parse_time, short
+from tether.controller.status import MAX_MESSAGE, now_iso, parse_time, short
 from tether.diff.migration import MIGRATION_MANAGER_ANNOTATION, app_manager
 from tether.errors import TetherError
 from tether.hooks import is_hook
@@ -38,7 +39,9 @@ from tether.sync.options import Selector
 from tether.sync.result import ResourceResult, SyncEvent
 
 if TYPE_CHECKING:
+    from tether.controller.clusters import Destination
     from tether.controller.controller import Controller
+    from tether.controller.memory import AppMemory
 
 log = structlog.get_logger(__name__)
 
@@ -202,6 +205,14 @@ def _namespace_metadata(app: Application) -> dict[str, Any]:
     }
 
 
+def _failed(message: str, request: OperationRequest) -> str:
+    """A failed operation's message; one that was retried says how often, as Argo CD's does."""
+    if request.retry_count <= 0:
+        return short(message)
+    said = f" (retried {request.retry_count} times)."
+    return short(message, MAX_MESSAGE - len(said)) + said
+
+
 def _with_sync_state(state: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     def mutate(status: dict[str, Any]) -> None:
         status.setdefault("operationState", {})["syncState"] = state
@@ -296,6 +307,53 @@ class StateSaver:
             await self._write()
 
 
+class SyncSlot:
+    """One operation's hold on a ``--max-syncs`` slot, given back while the operation only waits.
+
+    As Argo CD's operation processors are free while an operation waits, an operation waiting for
+    health or a hook, a retry's backoff or a sync window holds no slot: one app's long wait never
+    holds up another app's sync. It takes a slot again before it writes anything more.
+    """
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots = slots
+        self._held = False
+        self._waits = 0
+
+    async def __aenter__(self) -> SyncSlot:
+        await self._slots.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+    @contextlib.asynccontextmanager
+    async def idle(self) -> AsyncIterator[None]:
+        """Without the slot for the block (nested and concurrent blocks share one release)."""
+        self._waits += 1
+        if self._waits == 1 and self._held:
+            self._held = False
+            self._slots.release()
+        try:
+            yield
+        except asyncio.CancelledError:
+            self._waits -= 1  # terminated or suspended: what remains (deleting its hooks, saving) waits for no slot
+            raise
+        except BaseException:
+            await self._leave()
+            raise
+        await self._leave()
+
+    async def _leave(self) -> None:
+        self._waits -= 1
+        if self._waits == 0 and not self._held:
+            await self._slots.acquire()
+            self._held = True
+
+
 class Operations:
     """Starts, saves, resumes and terminates the controller's sync operations."""
 
@@ -356,9 +414,9 @@ class Operations:
     async def _run(self, name: str, request: OperationRequest) -> None:
         c = self.controller
         try:
-            async with c.sync_slots:
+            async with SyncSlot(c.sync_slots) as slot:
                 c.writer.started(name)
-                await self._operate(name, request)
+                await self._operate(name, request, slot)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never let one app's operation end the controller
@@ -398,7 +456,7 @@ class Operations:
                 await saver.park()
             operation.suspend()
 
-    async def _operate(self, name: str, request: OperationRequest) -> None:
+    async def _operate(self, name: str, request: OperationRequest, slot: SyncSlot) -> None:
         c = self.controller
         obj = c.apps.get(name)
         if obj is None:
@@ -416,101 +474,118 @@ class Operations:
                 f"Initiated {'automated ' if request.automated else ''}sync to "
                 f"{', '.join(request.revisions or memory.revisions) or 'HEAD'}",
             )
-            app = await self._wait_for_window(name, app, destination, request, op_state)
+            async with slot.idle():
+                app = await self._wait_for_window(name, app, destination, request, op_state)
         resume = request.resume
         while True:
-            try:
-                if request.sources is not None:
-                    desired, origins = await c.comparer.desired(
-                        app, memory, frozenset({"operation"}), destination, sources=request.sources, remember=False
-                    )
-                    revisions = request.revisions or ()
-                else:
-                    # As Argo CD: a manual sync goes to what targetRevision names now, not at the last poll, and
-                    # so does a retry with ``retry.refresh``; other retries sync what the first attempt did.
-                    first = request.retry_count == 0 and resume is None
-                    latest = (request.manual and first) or (request.retry_count > 0 and bool(request.retry.refresh))
-                    if latest:
-                        c.comparer.forget_refs(app.spec.sources_list())
-                    desired, origins = await c.comparer.desired(
-                        app,
-                        memory,
-                        frozenset({"operation"}) if latest or memory.desired is None else frozenset(),
-                        destination,
-                    )
-                    revisions = memory.revisions
-            except TetherError as exc:
-                await self._finish_error(name, request, str(exc))
-                return
-            forbidden = await self._forbidden(app, destination, request, desired)
-            if forbidden:
-                await self._finish_error(name, request, f"app {name}: " + "; ".join(forbidden))
-                return
-            options = SyncOptions.from_strings(
-                list(app.spec.sync_options) + list(request.sync_options),
-                namespace=app.spec.destination.namespace,
-                prune=request.prune,
-                dry_run=request.dry_run,
-                resources=request.resources,
-                hooks=request.hooks,
-                **({"force": True} if request.force else {}),  # else the app's own Force option stands
-                allow_empty=bool(app.spec.automated and app.spec.automated.allow_empty),
-                ignore_differences=tuple(app.spec.ignore_differences_dicts()),
-                timeout=c.settings.sync_timeout,
-                csa_manager=app_manager(
-                    (*app.spec.sync_options, *request.sync_options), app.annotation(MIGRATION_MANAGER_ANNOTATION)
-                ),
-                revision=revisions[0] if revisions else "",
-                revisions=tuple(revisions) if len(revisions) > 1 else (),
-                **_namespace_metadata(app),
-            )
-            saver = self._state_saver(name)
-            operation = SyncOperation(
-                name,
-                desired,
-                cluster=destination.cluster,
-                cache=destination.cache,
-                options=options,
-                lua=c.comparer.lua,
-                dry_runs=destination.dry_runs,
-                on_state=saver,
-                progress=saver.progress,
-                resume=resume,
-                origins=origins,
-            )
-            if resume is None and any(is_hook(o) for o in desired):
-                # The run id is saved before anything is applied, so a restart resumes this run and adopts
-                # its hooks by name. Without hooks a restart may start afresh: applies are idempotent.
-                await c.update_status(name, _with_sync_state(operation.state.to_dict()))
-            self.running[name] = operation
-            if memory.terminate_requested:
-                operation.terminate()
-            try:
-                result = await operation.run()
-            finally:
-                saver.close()
-            self.running.pop(name, None)
-            retry = request.retry
+            outcome, revisions = await self._attempt(name, app, memory, destination, request, resume, slot)
             terminated = memory.terminate_requested
-            if (
-                result.phase is OperationPhase.FAILED
-                and not terminated
-                and retry is not None
-                and retry.allows(request.retry_count)
-            ):
-                delay = retry.delay(request.retry_count)
-                request.retry_count += 1
-                resume = None
-                message = f"Retrying attempt #{request.retry_count} at {delay:.0f}s: {short(result.message, 512)}"
-                op_state.update({"phase": "Running", "message": message, "retryCount": request.retry_count})
-                op_state.pop("syncState", None)
-                await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
+            failed = isinstance(outcome, str) or outcome.phase in (OperationPhase.FAILED, OperationPhase.ERROR)
+            retry = request.retry
+            if not (failed and not terminated and retry is not None and retry.allows(request.retry_count)):
+                break
+            # As Argo CD: a sync that failed or erred (its render included) is retried while the app's
+            # ``retry`` allows; the slot is free while the backoff runs.
+            delay = retry.delay(request.retry_count)
+            request.retry_count += 1
+            resume = None
+            said = outcome if isinstance(outcome, str) else outcome.message
+            message = f"Retrying attempt #{request.retry_count} at {delay:.0f}s: {short(said, 512)}"
+            op_state.update({"phase": "Running", "message": message, "retryCount": request.retry_count})
+            op_state.pop("syncState", None)
+            await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
+            async with slot.idle():
                 await asyncio.sleep(delay)
-                obj = c.apps.get(name) or obj
-                app = memory.application(obj)
-                continue
-            break
-        await self._finish(name, app, obj, request, result, revisions, terminated)
+            obj = c.apps.get(name) or obj
+            app = memory.application(obj)
+        if isinstance(outcome, str):
+            await self._finish_error(name, request, outcome)
+        else:
+            await self._finish(name, app, obj, request, outcome, revisions, terminated)
+
+    async def _attempt(
+        self,
+        name: str,
+        app: Application,
+        memory: AppMemory,
+        destination: Destination,
+        request: OperationRequest,
+        resume: OperationState | None,
+        slot: SyncSlot,
+    ) -> tuple[SyncResult | str, tuple[str, ...]]:
+        """One attempt of the operation: its sync's result, or why it ended before its sync ran (its render
+        failed, its project forbids what it would sync); and the revisions it synced."""
+        c = self.controller
+        try:
+            if request.sources is not None:
+                desired, origins = await c.comparer.desired(
+                    app, memory, frozenset({"operation"}), destination, sources=request.sources, remember=False
+                )
+                revisions = request.revisions or ()
+            else:
+                # As Argo CD: a manual sync goes to what targetRevision names now, not at the last poll, and
+                # so does a retry with ``retry.refresh``; other retries sync what the first attempt did.
+                first = request.retry_count == 0 and resume is None
+                latest = (request.manual and first) or (request.retry_count > 0 and bool(request.retry.refresh))
+                if latest:
+                    c.comparer.forget_refs(app.spec.sources_list())
+                desired, origins = await c.comparer.desired(
+                    app,
+                    memory,
+                    frozenset({"operation"}) if latest or memory.desired is None else frozenset(),
+                    destination,
+                )
+                revisions = memory.revisions
+        except TetherError as exc:
+            return str(exc), ()
+        forbidden = await self._forbidden(app, destination, request, desired)
+        if forbidden:
+            return f"app {name}: " + "; ".join(forbidden), tuple(revisions)
+        options = SyncOptions.from_strings(
+            list(app.spec.sync_options) + list(request.sync_options),
+            namespace=app.spec.destination.namespace,
+            prune=request.prune,
+            dry_run=request.dry_run,
+            resources=request.resources,
+            hooks=request.hooks,
+            **({"force": True} if request.force else {}),  # else the app's own Force option stands
+            allow_empty=bool(app.spec.automated and app.spec.automated.allow_empty),
+            ignore_differences=tuple(app.spec.ignore_differences_dicts()),
+            timeout=c.settings.sync_timeout,
+            csa_manager=app_manager(
+                (*app.spec.sync_options, *request.sync_options), app.annotation(MIGRATION_MANAGER_ANNOTATION)
+            ),
+            revision=revisions[0] if revisions else "",
+            revisions=tuple(revisions) if len(revisions) > 1 else (),
+            **_namespace_metadata(app),
+        )
+        saver = self._state_saver(name)
+        operation = SyncOperation(
+            name,
+            desired,
+            cluster=destination.cluster,
+            cache=destination.cache,
+            options=options,
+            lua=c.comparer.lua,
+            dry_runs=destination.dry_runs,
+            on_state=saver,
+            progress=saver.progress,
+            resume=resume,
+            origins=origins,
+            idle=slot.idle,
+        )
+        if resume is None and any(is_hook(o) for o in desired):
+            # The run id is saved before anything is applied, so a restart resumes this run and adopts
+            # its hooks by name. Without hooks a restart may start afresh: applies are idempotent.
+            await c.update_status(name, _with_sync_state(operation.state.to_dict()))
+        self.running[name] = operation
+        if memory.terminate_requested:
+            operation.terminate()
+        try:
+            return await operation.run(), tuple(revisions)
+        finally:
+            saver.close()
+            self.running.pop(name, None)
 
     async def _forbidden(
         self, app: Application, destination: Any, request: OperationRequest, desired: list[dict[str, Any]]
@@ -586,7 +661,9 @@ class Operations:
         op_state = {
             "operation": request.operation,
             "phase": phase,
-            "message": short(result.message or phase),
+            "message": short(result.message or phase)
+            if result.succeeded
+            else _failed(result.message or phase, request),
             "startedAt": request.started_at,
             "finishedAt": finished,
             "retryCount": request.retry_count,
@@ -652,7 +729,7 @@ class Operations:
         op_state = {
             "operation": request.operation,
             "phase": "Error",
-            "message": short(message),
+            "message": _failed(message, request),
             "startedAt": request.started_at,
             "finishedAt": finished,
             "retryCount": request.retry_count,

@@ -23,6 +23,7 @@ import contextlib
 import copy
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,6 +73,7 @@ CLUSTER_UNREACHABLE = "ClusterUnreachable"
 
 Progress = Callable[[SyncEvent], None]
 StateSink = Callable[[OperationState], None]
+Idle = Callable[[], AbstractAsyncContextManager[None]]
 RUN_ANNOTATION = "tether.dev/sync-run"  # on each hook instance: the run that created it (resume adopts its own)
 TERMINATE_TIMEOUT = 15.0  # for deleting the running hooks of a terminated sync
 MIGRATION_ATTEMPTS = 3  # a client-side apply migration read again after a 409 (the object changed meanwhile)
@@ -83,6 +85,8 @@ class SyncOperation:
     ``state`` is the small saved state (also given to ``on_state`` after every change);
     ``resume`` is such a state from an earlier process: the sync continues where it stopped.
     ``terminate()`` (or cancelling the task running ``run()``) ends the sync in phase Failed.
+    ``idle`` is entered around each wait of a step for health or a hook's completion, where the
+    sync writes nothing: the controller gives its sync slot back for that time.
     """
 
     def __init__(
@@ -99,10 +103,11 @@ class SyncOperation:
         on_state: StateSink | None = None,
         resume: OperationState | None = None,
         origins: Origins = NO_ORIGINS,
+        idle: Idle = contextlib.nullcontext,
     ) -> None:
         self.desired = list(desired)
         self.cluster, self.cache = cluster, cache
-        self._run = _Run(app, cluster, options, progress, lua, dry_runs or DryRuns(), on_state, resume, origins)
+        self._run = _Run(app, cluster, options, progress, lua, dry_runs or DryRuns(), on_state, resume, origins, idle)
 
     @property
     def state(self) -> OperationState:
@@ -258,10 +263,11 @@ class _Run:
         on_state: StateSink | None,
         resume: OperationState | None,
         origins: Origins,
+        idle: Idle,
     ) -> None:
         self.app, self.cluster, self.options, self.progress = app, cluster, options, progress
         self.lua, self.dry_runs, self.on_state, self.resume = lua, dry_runs, on_state, resume
-        self.origins = origins
+        self.origins, self.idle = origins, idle
         self.cache: LiveCache  # set by execute
         self.log = log.bind(app=app, cluster=cluster.name)
         if resume is not None and resume.app != app:
@@ -1233,7 +1239,8 @@ class _Run:
         what = "completion of hook" if first.is_hook else "healthy state of"
         more = f" and {len(tasks) - 1} more" if len(tasks) > 1 else ""
         self._emit(SyncEvent("waiting", first.phase, first.wave, f"waiting for {what} {first.key}{more}"))
-        return await _all_ok(self._wait_task(t) for t in tasks)
+        async with self.idle():
+            return await _all_ok(self._wait_task(t) for t in tasks)
 
     async def _wait_task(self, task: Task) -> bool:
         if not self.cache.tracks(task.key):
