@@ -18,6 +18,11 @@ from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
 
 
+def terminated(state: dict[str, Any]) -> bool:
+    """Argo CD's end of a terminated operation: phase Failed, saying it was terminated."""
+    return state.get("phase") == "Failed" and "terminated" in (state.get("message") or "")
+
+
 async def test_rollback_runs_with_auto_sync_off_and_is_refused_with_it_on(
     controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
@@ -323,7 +328,7 @@ async def test_a_deny_window_holds_a_manual_sync_until_manual_sync_is_allowed_or
     state = (
         await eventually(
             lambda: app_status(kube, namespace, "dropped"),
-            lambda s: (s.get("operationState") or {}).get("phase") == "Terminated",
+            lambda s: terminated(s.get("operationState") or {}),
             timeout=30,
         )
     )["operationState"]
@@ -467,7 +472,7 @@ async def test_a_manual_sync_shows_what_it_waits_for_and_can_be_terminated(
     )
     status = await eventually(
         lambda: app_status(kube, namespace, "manual"),
-        lambda s: (s.get("operationState") or {}).get("phase") == "Terminated",
+        lambda s: terminated(s.get("operationState") or {}),
         timeout=30,
     )
     assert status["operationState"]["operation"]["initiatedBy"]["username"] == "bob"

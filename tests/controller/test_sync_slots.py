@@ -105,6 +105,38 @@ async def test_a_retry_backoff_holds_up_no_other_sync_and_the_spent_retries_are_
     assert operation(done)["message"].endswith("(retried 1 times)."), operation(done)["message"]
 
 
+async def test_a_terminate_during_a_retry_backoff_ends_the_operation_at_once_as_argo_cd_does(
+    controller: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """Not after the backoff: the operation ends Failed, saying it was terminated and how often it was retried."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"failing/s.yaml": BAD_PORT})
+    retry = {"limit": 3, "backoff": {"duration": "120s", "factor": 1}}
+    spec = {"syncPolicy": {"automated": {}, "retry": retry}}
+    await kube.apply(application("stopped", namespace, repo.url, "failing", namespace, **spec))
+    await eventually(
+        lambda: app_status(kube, namespace, "stopped"),
+        lambda s: "Retrying attempt #1" in (operation(s).get("message") or ""),
+        timeout=30,
+    )
+    await kube.patch(
+        API,
+        "Application",
+        "stopped",
+        namespace,
+        {"status": {"operationState": {"phase": "Terminating"}}},
+        subresource="status",
+    )
+    done = await eventually(
+        lambda: app_status(kube, namespace, "stopped"), lambda s: operation(s).get("phase") == "Failed", timeout=20
+    )
+    state = operation(done)
+    assert "terminated" in state["message"] and state["message"].endswith("(retried 1 times)."), state
+    assert state["retryCount"] == 1
+    entries = await controller.audit.entries(f"{namespace}/stopped") if controller.audit else []
+    assert [e.phase for e in entries] == ["Terminated"]
+
+
 async def test_a_manual_sync_held_by_a_sync_window_holds_up_no_other_sync(
     one_slot: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:

@@ -51,7 +51,7 @@ class LastOperation:
 
     revisions: tuple[str, ...]
     compared_digest: str  # digest of the sources + destination + ignoreDifferences it synced
-    phase: str  # Succeeded | Failed | Error | Terminated
+    phase: str  # Succeeded | Failed | Error
     message: str
     finished_at: float | None  # epoch seconds
     automated: bool

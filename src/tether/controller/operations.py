@@ -363,7 +363,7 @@ class Operations:
         self.savers: dict[str, StateSaver] = {}
         self.active: dict[str, str] = {}  # app -> id of its operation, started and not finished (queued or running)
         self.unsettled: set[str] = set()  # apps synced while Events are held, their status still in motion
-        self.waiting: dict[str, asyncio.Event] = {}  # app -> set to wake its operation held by a sync window
+        self.waiting: dict[str, asyncio.Event] = {}  # app -> set to wake its operation held by a window or a backoff
 
     def start(self, name: str, request: OperationRequest) -> None:
         memory = self.controller.memory_of(name)
@@ -398,13 +398,14 @@ class Operations:
         return saver is not None and saver.shown_wait
 
     def wake(self, name: str) -> None:
-        """Have ``name``'s operation, if a sync window holds it, look at the windows again now."""
+        """Have ``name``'s operation, if a sync window or a retry's backoff holds it, look again now (at the
+        windows, at a request to terminate)."""
         waiting = self.waiting.get(name)
         if waiting is not None:
             waiting.set()
 
     def terminate(self, name: str) -> bool:
-        self.wake(name)  # held by a sync window: it ends as Terminated without syncing
+        self.wake(name)  # held by a sync window or a retry's backoff: it ends, terminated, without syncing
         operation = self.running.get(name)
         if operation is None:
             return False
@@ -495,13 +496,28 @@ class Operations:
             op_state.pop("syncState", None)
             await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
             async with slot.idle():
-                await asyncio.sleep(delay)
+                await self._back_off(name, delay)
             obj = c.apps.get(name) or obj
             app = memory.application(obj)
         if isinstance(outcome, str):
             await self._finish_error(name, request, outcome)
         else:
             await self._finish(name, app, obj, request, outcome, revisions, terminated)
+
+    async def _back_off(self, name: str, delay: float) -> None:
+        """A retry's wait, cut short by a request to terminate (``terminate`` wakes it): the next attempt
+        then ends at once, terminated."""
+        memory = self.controller.memory_of(name)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        wake = self.waiting[name] = asyncio.Event()
+        try:
+            while not memory.terminate_requested and (left := deadline - loop.time()) > 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=left)
+        finally:
+            self.waiting.pop(name, None)
 
     async def _attempt(
         self,
@@ -646,7 +662,8 @@ class Operations:
         terminated: bool,
     ) -> None:
         c = self.controller
-        phase = "Terminated" if terminated and not result.succeeded else result.phase.value
+        # A terminated sync ends Failed (Error when its hooks could not be deleted), as Argo CD's does.
+        phase = result.phase.value
         finished = now_iso()
         sync_result: dict[str, Any] = {"resources": _result_rows(result.resources)}
         sources = [
@@ -701,7 +718,7 @@ class Operations:
                 f"{app.namespace}/{name}",
                 request,
                 revisions,
-                phase,
+                "Terminated" if terminated and not result.succeeded else phase,  # the audit log says what ended it
                 short(result.message or phase),
                 finished,
                 tuple(
