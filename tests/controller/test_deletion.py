@@ -4,18 +4,20 @@ reverse wave order, then its PostDelete hook runs, then the Application is gone;
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.controller.conftest import API, application, eventually, project
+from tests.controller.conftest import API, application, eventually, project, settings_for
 from tests.controller.test_loop import app_status, synced_healthy
 from tests.sync.helpers import Recorder, job
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.controller.deletion import delete_app
 from tether.devcluster.gitserver import GitHttpServer
+from tether.devcluster.passstore import PassStore
 from tether.model import Application
 
 pytestmark = pytest.mark.cluster
@@ -319,3 +321,39 @@ async def test_a_pass_on_a_stale_copy_of_a_deleted_app_runs_no_hook_again(
         await asyncio.sleep(1)
     assert seen.events == [], seen.events  # no hook made again
     assert await live(kube, "ConfigMap", "haunted", namespace) is None
+
+
+async def test_a_deletion_waiting_for_its_objects_holds_up_no_other_app(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    pass_store: PassStore,
+    tmp_path: Path,
+) -> None:
+    """A deletion pass runs beside the workers, as an operation does: with a single worker, an app created
+    while another app's deletion waits for an object held by a finalizer still syncs at once."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"doomed/held.yaml": waved("held", 0), "quick/c.yaml": waved("quick", 0)})
+    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, max_compares=1), kube)
+    await controller.start()
+    try:
+        app = application("doomed", namespace, repo.url, "doomed", namespace, syncPolicy={"automated": {}})
+        app["metadata"]["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+        await kube.apply(app)
+        await eventually(lambda: app_status(kube, namespace, "doomed"), synced_healthy, timeout=30)
+        await kube.patch("v1", "ConfigMap", "held", namespace, {"metadata": {"finalizers": [HOLD]}})
+        await kube.delete(API, "Application", "doomed", namespace, propagation="Background")
+        await eventually(
+            lambda: live(kube, "ConfigMap", "held", namespace),
+            lambda o: bool((o or {}).get("metadata", {}).get("deletionTimestamp")),
+            timeout=30,
+        )
+        await kube.apply(application("quick", namespace, repo.url, "quick", namespace, syncPolicy={"automated": {}}))
+        await eventually(lambda: app_status(kube, namespace, "quick"), synced_healthy, timeout=20)
+        assert await kube.get(API, "Application", "doomed", namespace) is not None  # still waiting for "held"
+        await kube.patch("v1", "ConfigMap", "held", namespace, {"metadata": {"finalizers": None}})
+        await eventually(lambda: kube.get(API, "Application", "doomed", namespace), lambda o: o is None, timeout=30)
+    finally:
+        await controller.stop()

@@ -155,6 +155,8 @@ class Controller:
         self.stopping = False
         self.reconciles = 0
         self._tasks: list[asyncio.Task[Any]] = []
+        self.deletions: dict[str, asyncio.Task[None]] = {}  # app -> its deletion pass, while one runs
+        self._delete_again: set[str] = set()  # apps asked to delete while their pass ran
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -238,6 +240,10 @@ class Controller:
         for task in self._tasks:
             task.cancel()
         await self._bounded("workers", asyncio.gather(*self._tasks, return_exceptions=True))
+        deleting = list(self.deletions.values())
+        for task in deleting:  # each pass is idempotent: the next controller runs it again
+            task.cancel()
+        await self._bounded("deletions", asyncio.gather(*deleting, return_exceptions=True))
         running = [m.operation for m in self.memory.values() if m.operation is not None and not m.operation.done()]
         # Syncs under way are saved where they are and suspended (not terminated: their hooks stay);
         # status keeps phase Running, so the next controller resumes each from its saved state.
@@ -552,9 +558,7 @@ class Controller:
             await self._invalid(name, str(exc))
             return
         if app.deleting:
-            from tether.controller.deletion import delete_app
-
-            await delete_app(self, app, obj)
+            self._delete(name, app, obj)
             return
         refresh = app.annotation("refresh")
         if refresh is not None:
@@ -621,6 +625,32 @@ class Controller:
         elif not project.warns_orphans:
             memory.orphans = None
         await self._after_compare(name, app, obj, memory, project, destination, comparison)
+
+    def _delete(self, name: str, app: Application, obj: dict[str, Any]) -> None:
+        """Run a pass of the app's deletion as a task of its own, as an operation runs: its waits (a
+        PreDelete hook, each wave gone, a sync ending) hold no worker, so no other app waits for them.
+
+        One pass at a time per app; a request during one runs another after it.
+        """
+        if name in self.deletions:
+            self._delete_again.add(name)
+            return
+
+        async def one_pass() -> None:
+            from tether.controller.deletion import delete_app
+
+            try:
+                await delete_app(self, app, obj)
+            except Exception:  # a bug in one deletion never stops the controller
+                log.exception("deletion pass failed", app=name)
+                self.queue.add_after(name, "deleting", self._backoff(name))
+            finally:
+                del self.deletions[name]
+                if name in self._delete_again:
+                    self._delete_again.discard(name)
+                    self.queue.add(name, "deleting")
+
+        self.deletions[name] = asyncio.get_running_loop().create_task(one_pass(), name=f"deletion {name}")
 
     def _check_repo_backoff(self, app: Application) -> None:
         for source in app.spec.sources_list():
