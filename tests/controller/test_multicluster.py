@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controller.conftest import API, application, eventually
+from tests.controller.conftest import API, application, eventually, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
 from tether.devcluster.cluster import ClusterState
 from tether.devcluster.gitserver import GitHttpServer
+from tether.devcluster.passstore import PassStore
 
 pytestmark = pytest.mark.cluster
 
@@ -170,3 +172,50 @@ async def test_an_app_syncs_into_a_second_cluster_named_by_a_bearer_token_config
     await eventually(lambda: kube.get(API, "Application", "by-server", namespace), lambda o: o is None, timeout=30)
     assert await value_on(second_kube, "remote", remote_namespace) is None
     assert await value_on(kube, "remote", namespace) == home["data"]["value"]
+
+
+@pytest.fixture
+def dead_server() -> str:
+    """The address of a cluster that is gone: nothing listens there any more."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"https://127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_apps_on_an_unreachable_cluster_hold_up_no_app_on_another(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    pass_store: PassStore,
+    tmp_path: Path,
+    dead_server: str,
+) -> None:
+    """Once the cluster is known not to answer, its apps' comparisons fail at once, naming it, instead of each
+    holding a worker while the cluster is probed again: an app on the controller's own cluster, created while
+    they keep retrying, syncs at once."""
+    config = {"bearerToken": "not-a-secret", "tlsClientConfig": {"insecure": True}}
+    await kube.apply(cluster_secret("gone", namespace, {"server": dead_server, "config": json.dumps(config)}))
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={"app/c.yaml": configmap("c", "v1"), "home/c.yaml": configmap("home", "v1")})
+    settings = settings_for(namespace, tmp_path / "state", pass_store, max_compares=2)
+    controller = Controller(settings, kube)
+    await controller.start()
+    try:
+        far = [f"far-{i}" for i in range(8)]
+        for name in far:
+            app = application(name, namespace, repo.url, "app", namespace, syncPolicy={"automated": {}})
+            app["spec"]["destination"] = {"name": "gone", "namespace": namespace}
+            await kube.apply(app)
+        for name in far:
+            status = await eventually(
+                lambda name=name: app_status(kube, namespace, name),
+                lambda s: condition(s, "ComparisonError") is not None,
+                timeout=45,
+            )
+            assert dead_server in (condition(status, "ComparisonError") or {}).get("message", "")
+        await kube.apply(application("near", namespace, repo.url, "home", namespace, syncPolicy={"automated": {}}))
+        await eventually(lambda: app_status(kube, namespace, "near"), synced_healthy, timeout=10)
+    finally:
+        await controller.stop()

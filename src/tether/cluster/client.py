@@ -170,6 +170,7 @@ class Cluster:
         self.discovery = Discovery(self._get_json)
         self._last_answer = float("-inf")
         self._probe: asyncio.Task[None] | None = None
+        self._down: str | None = None  # why the last probe loop gave up, until the server answers again
         self._borrowed = False  # a ``sibling``: the connections belong to another Cluster
 
     @classmethod
@@ -309,6 +310,9 @@ class Cluster:
         slots = self.reads if method == "GET" else self.writes
         throttled = 0
         while True:
+            if self._down is not None:
+                self._probe_in_background()
+                raise ClusterUnreachable(f"{what}: not sent: {self._down} (probing again in the background)")
             try:
                 async with slots:
                     await self.limiter.acquire()
@@ -399,6 +403,15 @@ class Cluster:
     def answered(self) -> None:
         """Note that the server just answered (a response, a watch line): it is up."""
         self._last_answer = time.monotonic()
+        self._down = None
+
+    def _probe_in_background(self) -> None:
+        """Keep one probe loop running while the cluster is down: requests fail at once meanwhile (an app
+        on a dead cluster holds no worker for a timeout each time it is compared), and the first answer
+        (a probe's, or a watch's) ends the outage for every caller."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_answer(), name=f"tether-probe {self.name}")
+            self._probe.add_done_callback(lambda task: task.cancelled() or task.exception())
 
     async def ensure_reachable(self) -> None:
         """Return once the server answers; raise ``ClusterUnreachable`` when it has not for ``retry_for`` s.
@@ -409,9 +422,8 @@ class Cluster:
         """
         if time.monotonic() - self._last_answer < FRESH:
             return
-        if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self._probe_until_answer(), name=f"tether-probe {self.name}")
-            self._probe.add_done_callback(lambda task: task.cancelled() or task.exception())
+        self._probe_in_background()
+        assert self._probe is not None
         await asyncio.shield(self._probe)
 
     async def _probe_until_answer(self) -> None:
@@ -423,6 +435,7 @@ class Cluster:
             # the last probe may end up to a second past the budget rather than be too short to mean anything
             error = await self._probe_once(max(1.0, min(PROBE_TIMEOUT, deadline - loop.time())))
             if error is None:
+                self.answered()
                 if attempts > 1:
                     log.info(
                         "cluster answers again",
@@ -443,10 +456,11 @@ class Cluster:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("cluster unreachable", cluster=self.name, server=self.server, attempts=attempts)
-                raise ClusterUnreachable(
+                self._down = (
                     f"the cluster at {self.server} has not answered for {self.retry_for:g}s"
                     f" ({attempts} probes of /readyz; last: {error})"
                 )
+                raise ClusterUnreachable(self._down)
             await asyncio.sleep(min(pause, remaining))
             pause = min(PROBE_MAX, pause * 2)
 
