@@ -60,9 +60,12 @@ class TetherError(Exception):
 
     @classmethod
     def wrapping(cls, cause: TetherError, context: str = "") -> Self:
-        """A ``cls`` error for ``cause`` seen from ``context`` (e.g. the object): same app, reason, retryability."""
+        """A ``cls`` error for ``cause`` seen from ``context`` (e.g. the object): same app, reason, retryability
+        and whatever else ``cause`` carries."""
         error = cls(f"{context}: {cause.detail}" if context else cause.detail)
         error.reason, error.retryable = cause.reason, cause.retryable
+        for key, value in vars(cause).items():  # what a subclass adds (GitError.repository) stays too
+            vars(error).setdefault(key, value)
         return error.for_app(cause.app)
 
     def to_dict(self) -> dict[str, object]:

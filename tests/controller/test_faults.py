@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import secrets
+import socket
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -230,3 +233,55 @@ async def test_helm_and_oci_repositories_are_refused_by_name_before_any_git_call
     )
     await asyncio.sleep(4)  # two poll intervals: neither is listed as a git repository, nor compared with git
     assert len(counting_git_server.requests) == listed
+
+
+class SilentGitServer:
+    """Takes connections and never answers them (a git server that hangs), counting them."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(64)
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/hangs.git"
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.socket.accept()[0])
+
+    def close(self) -> None:
+        self.socket.close()
+        for held in self.held:
+            held.close()
+
+
+async def test_a_git_server_that_hangs_is_asked_once_for_all_its_apps_not_once_per_app(
+    kube: Cluster, crds_installed: None, namespace: str, pass_store: PassStore, tmp_path: Path
+) -> None:
+    """A comparison that finds the repository unreachable backs the repository off for every app on it,
+    as a failed poll does: the other apps show the error at once, without each waiting for a git timeout
+    (60 s) on a worker of their own."""
+    server = SilentGitServer()
+    settings = settings_for(namespace, tmp_path / "state", pass_store, max_compares=2, poll_interval=3600.0)
+    controller = Controller(settings, kube)
+    controller.git.timeout = 3.0
+    await controller.start()
+    try:
+        names = [f"hung-{i}" for i in range(8)]
+        for name in names:
+            await kube.apply(application(name, namespace, server.url, "app", namespace))
+        for name in names:
+            status = await eventually(
+                lambda name=name: app_status(kube, namespace, name),
+                lambda s: any(c.get("type") == "ComparisonError" for c in s.get("conditions") or []),
+                timeout=60,
+            )
+            message = next(c["message"] for c in status["conditions"] if c["type"] == "ComparisonError")
+            assert "hangs" in message, message
+        assert len(server.held) == 1, f"{len(server.held)} git connections for one unreachable repository"
+    finally:
+        await controller.stop()
+        server.close()

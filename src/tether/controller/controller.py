@@ -78,6 +78,7 @@ from tether.secrets import PassBackend
 from tether.secrets.rotation import StoreWatcher
 from tether.server.webhook.secrets import WebhookSecrets
 from tether.source import GitCache, normalise_url
+from tether.source.cache import GitError
 from tether.source.revisions import NeedsFetch, RemoteRefs, RevisionNotFound, pick
 from tether.source.signatures import KEYS_CONFIGMAP
 from tether.sync.operation import OperationState
@@ -395,11 +396,7 @@ class Controller:
             try:
                 refs = await self.git.repository(url, self.repo_credentials.lookup(url)).ls_remote()
             except TetherError as exc:
-                backoff = min((failure[1] * 2) if failure else ERROR_RETRY_FIRST, ERROR_RETRY_MAX)
-                self.repo_errors[key] = (time.monotonic() + backoff, backoff, str(exc))
-                log.warning("repository poll failed", repo=key, retry_in=backoff, error=str(exc))
-                if failure is None:  # the apps on it show the error (a ComparisonError naming the repository)
-                    self.queue.add_many([a for a, m in self.memory.items() if key in m.repos], "repo")
+                self._repository_failed(key, str(exc))
                 return
         recovered = self.repo_errors.pop(key, None) is not None
         moved = self.refs_seen.get(key) != refs
@@ -408,6 +405,22 @@ class Controller:
             self.queue.add_many([a for a, m in self.memory.items() if key in m.repos or m.desired is None], "poll")
         elif moved:
             self.queue.add_many(self._behind(key, refs), "poll")
+
+    def _repository_failed(self, key: str, message: str) -> None:
+        """Back off repository ``key`` (normalised URL) after a poll or a comparison could not reach it.
+
+        Until the backoff ends, the comparisons of its apps that would ask it fail at once with the
+        error, so a repository that hangs takes no worker for a git timeout per app; the waits double
+        from 5 s to 5 min, and a poll that reaches it again ends the backoff.
+        """
+        failure = self.repo_errors.get(key)
+        if failure is not None and time.monotonic() < failure[0]:
+            return  # recorded already by a caller that waited on the same git call
+        backoff = min((failure[1] * 2) if failure else ERROR_RETRY_FIRST, ERROR_RETRY_MAX)
+        self.repo_errors[key] = (time.monotonic() + backoff, backoff, message)
+        log.warning("repository unreachable", repo=key, retry_in=backoff, error=message)
+        if failure is None:  # the apps on it show the error (a ComparisonError naming the repository)
+            self.queue.add_many([a for a, m in self.memory.items() if key in m.repos], "repo")
 
     def _behind(self, key: str, refs: RemoteRefs) -> list[str]:
         """Apps on repository ``key`` rendered at another commit than their targetRevision names in ``refs``.
@@ -607,6 +620,8 @@ class Controller:
             kinds = [e for e in extra if e[0].strip("/")]
             comparison = await self.comparer.compare(app, desired, destination, kinds, origins)
         except TetherError as exc:
+            if isinstance(exc, GitError) and exc.repository is not None:
+                self._repository_failed(exc.repository, str(exc))
             await self._comparison_error(name, app, memory, exc)
             await self._operate_despite_error(name, app, obj, memory)
             return

@@ -36,7 +36,7 @@ from tether.proc import Completed, base_env, run
 from tether.source.credentials import Credentials, auth_env, write_askpass
 from tether.source.revisions import FULL_SHA, NeedsFetch, RemoteRefs, RevisionNotFound, parse_ls_remote, pick
 from tether.source.signatures import Verdict, parse_status
-from tether.source.urls import cache_key, check_url, is_ssh_url, redact_url, split_userinfo
+from tether.source.urls import cache_key, check_url, is_ssh_url, normalise_url, redact_url, split_userinfo
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +59,9 @@ class GitError(TetherError):
 
     reason = Reason.SOURCE_FAILED
     retryable = True  # a network or server failure; the next poll may succeed
+    # The repository (normalised URL) when talking to it failed: an outage or refusal of the whole
+    # repository, which every app on it would meet too, not a revision or path of one app's.
+    repository: str | None = None
 
 
 TREE_ID_MEMO = 65_536
@@ -573,7 +576,10 @@ class GitRepository:
                     )
             return await run(["git", *args], env=env, cwd=cwd, timeout=self.cache.timeout, check=check, what=label)
         except ProcessError as exc:
-            raise GitError(self.redact(str(exc))) from None
+            error = GitError(self.redact(str(exc)))
+            if network:
+                error.repository = normalise_url(self.url)
+            raise error from None
 
 
 def _forget(inflight: dict[Any, asyncio.Future[Any]], key: object, future: asyncio.Future[Any]) -> None:
