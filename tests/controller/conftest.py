@@ -51,17 +51,25 @@ async def crds_installed(kube: Cluster) -> None:
         await install(kube, "tether-system")
 
 
-@pytest.fixture
-async def controller(
-    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
+@contextlib.asynccontextmanager
+async def running_controller(
+    kube: Cluster, namespace: str, tmp_path: Path, pass_store: PassStore, **overrides: Any
 ) -> AsyncIterator[Controller]:
-    settings = settings_for(namespace, tmp_path / "state", pass_store, sync_timeout=60.0, max_compares=4)
-    c = Controller(settings, kube)
+    """A controller with the test's settings (``settings_for``), started, and stopped afterwards."""
+    c = Controller(settings_for(namespace, tmp_path / "state", pass_store, **overrides), kube)
     await c.start()
     try:
         yield c
     finally:
         await c.stop()
+
+
+@pytest.fixture
+async def controller(
+    kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
+) -> AsyncIterator[Controller]:
+    async with running_controller(kube, namespace, tmp_path, pass_store, sync_timeout=60.0, max_compares=4) as c:
+        yield c
 
 
 def application(name: str, namespace: str, repo_url: str, path: str, dest_ns: str, **spec: Any) -> dict[str, Any]:

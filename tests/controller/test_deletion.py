@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controller.conftest import API, application, eventually, project, settings_for
+from tests.controller.conftest import API, application, eventually, project, running_controller
 from tests.controller.test_loop import app_status, synced_healthy
 from tests.sync.helpers import Recorder, job
 from tether.cluster import Cluster
@@ -335,25 +335,27 @@ async def test_a_deletion_waiting_for_its_objects_holds_up_no_other_app(
     """A deletion pass runs beside the workers, as an operation does: with a single worker, an app created
     while another app's deletion waits for an object held by a finalizer still syncs at once."""
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("v1", files={"doomed/held.yaml": waved("held", 0), "quick/c.yaml": waved("quick", 0)})
-    controller = Controller(settings_for(namespace, tmp_path / "state", pass_store, max_compares=1), kube)
-    await controller.start()
-    try:
-        app = application("doomed", namespace, repo.url, "doomed", namespace, syncPolicy={"automated": {}})
+    repo.commit(
+        "v1", files={"slow-doomed/held.yaml": waved("held", 0), "beside-doomed/c.yaml": waved("beside-doomed", 0)}
+    )
+    async with running_controller(kube, namespace, tmp_path, pass_store, max_compares=1):
+        app = application("slow-doomed", namespace, repo.url, "slow-doomed", namespace, syncPolicy={"automated": {}})
         app["metadata"]["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
         await kube.apply(app)
-        await eventually(lambda: app_status(kube, namespace, "doomed"), synced_healthy, timeout=30)
+        await eventually(lambda: app_status(kube, namespace, "slow-doomed"), synced_healthy, timeout=30)
         await kube.patch("v1", "ConfigMap", "held", namespace, {"metadata": {"finalizers": [HOLD]}})
-        await kube.delete(API, "Application", "doomed", namespace, propagation="Background")
+        await kube.delete(API, "Application", "slow-doomed", namespace, propagation="Background")
         await eventually(
             lambda: live(kube, "ConfigMap", "held", namespace),
             lambda o: bool((o or {}).get("metadata", {}).get("deletionTimestamp")),
             timeout=30,
         )
-        await kube.apply(application("quick", namespace, repo.url, "quick", namespace, syncPolicy={"automated": {}}))
-        await eventually(lambda: app_status(kube, namespace, "quick"), synced_healthy, timeout=20)
-        assert await kube.get(API, "Application", "doomed", namespace) is not None  # still waiting for "held"
+        await kube.apply(
+            application("beside-doomed", namespace, repo.url, "beside-doomed", namespace, syncPolicy={"automated": {}})
+        )
+        await eventually(lambda: app_status(kube, namespace, "beside-doomed"), synced_healthy, timeout=20)
+        assert await kube.get(API, "Application", "slow-doomed", namespace) is not None  # still waiting for "held"
         await kube.patch("v1", "ConfigMap", "held", namespace, {"metadata": {"finalizers": None}})
-        await eventually(lambda: kube.get(API, "Application", "doomed", namespace), lambda o: o is None, timeout=30)
-    finally:
-        await controller.stop()
+        await eventually(
+            lambda: kube.get(API, "Application", "slow-doomed", namespace), lambda o: o is None, timeout=30
+        )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller.conftest import application, eventually, settings_for
+from tests.controller.conftest import application, eventually, running_controller, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tests.fixtures.cluster import ApiServer
 from tether.cluster import Cluster
@@ -265,23 +265,22 @@ async def test_a_git_server_that_hangs_is_asked_once_for_all_its_apps_not_once_p
     as a failed poll does: the other apps show the error at once, without each waiting for a git timeout
     (60 s) on a worker of their own."""
     server = SilentGitServer()
-    settings = settings_for(namespace, tmp_path / "state", pass_store, max_compares=2, poll_interval=3600.0)
-    controller = Controller(settings, kube)
-    controller.git.timeout = 3.0
-    await controller.start()
     try:
-        names = [f"hung-{i}" for i in range(8)]
-        for name in names:
-            await kube.apply(application(name, namespace, server.url, "app", namespace))
-        for name in names:
-            status = await eventually(
-                lambda name=name: app_status(kube, namespace, name),
-                lambda s: any(c.get("type") == "ComparisonError" for c in s.get("conditions") or []),
-                timeout=60,
-            )
-            message = next(c["message"] for c in status["conditions"] if c["type"] == "ComparisonError")
-            assert "hangs" in message, message
-        assert len(server.held) == 1, f"{len(server.held)} git connections for one unreachable repository"
+        async with running_controller(
+            kube, namespace, tmp_path, pass_store, max_compares=2, poll_interval=3600.0
+        ) as controller:
+            controller.git.timeout = 3.0  # git's own 60 s makes the same point, slower
+            names = [f"hung-{i}" for i in range(8)]
+            for name in names:
+                await kube.apply(application(name, namespace, server.url, "app", namespace))
+            for name in names:
+                status = await eventually(
+                    lambda name=name: app_status(kube, namespace, name),
+                    lambda s: any(c.get("type") == "ComparisonError" for c in s.get("conditions") or []),
+                    timeout=60,
+                )
+                message = next(c["message"] for c in status["conditions"] if c["type"] == "ComparisonError")
+                assert "hangs" in message, message
+            assert len(server.held) == 1, f"{len(server.held)} git connections for one unreachable repository"
     finally:
-        await controller.stop()
         server.close()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controller.conftest import API, application, eventually, settings_for
+from tests.controller.conftest import API, application, eventually, running_controller
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
@@ -199,11 +199,8 @@ async def test_apps_on_an_unreachable_cluster_hold_up_no_app_on_another(
     await kube.apply(cluster_secret("gone", namespace, {"server": dead_server, "config": json.dumps(config)}))
     repo = git_server.create_repo(unique_repo_name)
     repo.commit("v1", files={"app/c.yaml": configmap("c", "v1"), "home/c.yaml": configmap("home", "v1")})
-    settings = settings_for(namespace, tmp_path / "state", pass_store, max_compares=2)
-    controller = Controller(settings, kube)
-    await controller.start()
-    try:
-        far = [f"far-{i}" for i in range(8)]
+    async with running_controller(kube, namespace, tmp_path, pass_store, max_compares=2):
+        far = [f"gone-{i}" for i in range(8)]
         for name in far:
             app = application(name, namespace, repo.url, "app", namespace, syncPolicy={"automated": {}})
             app["spec"]["destination"] = {"name": "gone", "namespace": namespace}
@@ -215,7 +212,7 @@ async def test_apps_on_an_unreachable_cluster_hold_up_no_app_on_another(
                 timeout=45,
             )
             assert dead_server in (condition(status, "ComparisonError") or {}).get("message", "")
-        await kube.apply(application("near", namespace, repo.url, "home", namespace, syncPolicy={"automated": {}}))
-        await eventually(lambda: app_status(kube, namespace, "near"), synced_healthy, timeout=10)
-    finally:
-        await controller.stop()
+        await kube.apply(
+            application("beside-gone", namespace, repo.url, "home", namespace, syncPolicy={"automated": {}})
+        )
+        await eventually(lambda: app_status(kube, namespace, "beside-gone"), synced_healthy, timeout=10)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.controller.conftest import API, application, eventually, project, settings_for
+from tests.controller.conftest import API, application, eventually, project, running_controller
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
@@ -47,13 +47,8 @@ async def one_slot(
     kube: Cluster, crds_installed: None, namespace: str, tmp_path: Path, pass_store: PassStore
 ) -> AsyncIterator[Controller]:
     """A controller with a single sync slot: whatever holds it holds up every other sync."""
-    settings = settings_for(namespace, tmp_path / "state", pass_store, max_syncs=1, sync_timeout=240.0)
-    controller = Controller(settings, kube)
-    await controller.start()
-    try:
-        yield controller
-    finally:
-        await controller.stop()
+    async with running_controller(kube, namespace, tmp_path, pass_store, max_syncs=1, sync_timeout=240.0) as c:
+        yield c
 
 
 def operation(status: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +60,9 @@ async def quick_app_syncs_meanwhile(
 ) -> None:
     """An app created now syncs within seconds, while ``waiting``'s operation is still running."""
     assert controller.memory_of(waiting).operating
-    await kube.apply(application("quick", namespace, repo_url, "quick", namespace, syncPolicy={"automated": {}}))
-    await eventually(lambda: app_status(kube, namespace, "quick"), synced_healthy, timeout=20)
+    quick = f"{waiting}-quick"  # app names are unique across the tests running at once
+    await kube.apply(application(quick, namespace, repo_url, "quick", namespace, syncPolicy={"automated": {}}))
+    await eventually(lambda: app_status(kube, namespace, quick), synced_healthy, timeout=20)
     assert controller.memory_of(waiting).operating
 
 
@@ -76,11 +72,13 @@ async def test_a_sync_waiting_for_health_holds_up_no_other_sync(
     repo = git_server.create_repo(unique_repo_name)
     repo.commit(
         "v1",
-        files={"waits/d.yaml": UNSCHEDULABLE, "waits/c.yaml": LATER_WAVE, "quick/c.yaml": configmap("quick")},
+        files={"slot-waits/d.yaml": UNSCHEDULABLE, "slot-waits/c.yaml": LATER_WAVE, "quick/c.yaml": configmap("quick")},
     )
-    await kube.apply(application("waits", namespace, repo.url, "waits", namespace, syncPolicy={"automated": {}}))
+    await kube.apply(
+        application("slot-waits", namespace, repo.url, "slot-waits", namespace, syncPolicy={"automated": {}})
+    )
     await eventually(lambda: kube.get("apps/v1", "Deployment", "stuck", namespace), lambda d: d is not None)
-    await quick_app_syncs_meanwhile(one_slot, kube, namespace, repo.url, "waits")
+    await quick_app_syncs_meanwhile(one_slot, kube, namespace, repo.url, "slot-waits")
     assert await kube.get("v1", "ConfigMap", "after", namespace) is None  # wave 1 still waits for wave 0
 
 
@@ -88,18 +86,18 @@ async def test_a_retry_backoff_holds_up_no_other_sync_and_the_spent_retries_are_
     one_slot: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
 ) -> None:
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("v1", files={"failing/s.yaml": BAD_PORT, "quick/c.yaml": configmap("quick")})
+    repo.commit("v1", files={"slot-failing/s.yaml": BAD_PORT, "quick/c.yaml": configmap("quick")})
     retry = {"limit": 1, "backoff": {"duration": "8s", "factor": 1}}
     spec = {"syncPolicy": {"automated": {}, "retry": retry}}
-    await kube.apply(application("failing", namespace, repo.url, "failing", namespace, **spec))
+    await kube.apply(application("slot-failing", namespace, repo.url, "slot-failing", namespace, **spec))
     await eventually(
-        lambda: app_status(kube, namespace, "failing"),
+        lambda: app_status(kube, namespace, "slot-failing"),
         lambda s: "Retrying attempt #1" in (operation(s).get("message") or ""),
         timeout=30,
     )
-    await quick_app_syncs_meanwhile(one_slot, kube, namespace, repo.url, "failing")
+    await quick_app_syncs_meanwhile(one_slot, kube, namespace, repo.url, "slot-failing")
     done = await eventually(
-        lambda: app_status(kube, namespace, "failing"), lambda s: operation(s).get("phase") == "Failed", timeout=30
+        lambda: app_status(kube, namespace, "slot-failing"), lambda s: operation(s).get("phase") == "Failed", timeout=30
     )
     assert operation(done)["retryCount"] == 1
     assert operation(done)["message"].endswith("(retried 1 times)."), operation(done)["message"]
@@ -110,30 +108,30 @@ async def test_a_terminate_during_a_retry_backoff_ends_the_operation_at_once_as_
 ) -> None:
     """Not after the backoff: the operation ends Failed, saying it was terminated and how often it was retried."""
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("v1", files={"failing/s.yaml": BAD_PORT})
+    repo.commit("v1", files={"slot-failing/s.yaml": BAD_PORT})
     retry = {"limit": 3, "backoff": {"duration": "120s", "factor": 1}}
     spec = {"syncPolicy": {"automated": {}, "retry": retry}}
-    await kube.apply(application("stopped", namespace, repo.url, "failing", namespace, **spec))
+    await kube.apply(application("slot-stopped", namespace, repo.url, "slot-failing", namespace, **spec))
     await eventually(
-        lambda: app_status(kube, namespace, "stopped"),
+        lambda: app_status(kube, namespace, "slot-stopped"),
         lambda s: "Retrying attempt #1" in (operation(s).get("message") or ""),
         timeout=30,
     )
     await kube.patch(
         API,
         "Application",
-        "stopped",
+        "slot-stopped",
         namespace,
         {"status": {"operationState": {"phase": "Terminating"}}},
         subresource="status",
     )
     done = await eventually(
-        lambda: app_status(kube, namespace, "stopped"), lambda s: operation(s).get("phase") == "Failed", timeout=20
+        lambda: app_status(kube, namespace, "slot-stopped"), lambda s: operation(s).get("phase") == "Failed", timeout=20
     )
     state = operation(done)
     assert "terminated" in state["message"] and state["message"].endswith("(retried 1 times)."), state
     assert state["retryCount"] == 1
-    entries = await controller.audit.entries(f"{namespace}/stopped") if controller.audit else []
+    entries = await controller.audit.entries(f"{namespace}/slot-stopped") if controller.audit else []
     assert [e.phase for e in entries] == ["Terminated"]
 
 
@@ -142,7 +140,7 @@ async def test_a_manual_sync_held_by_a_sync_window_holds_up_no_other_sync(
 ) -> None:
     repo = git_server.create_repo(unique_repo_name)
     repo.commit("v1", files={"held/c.yaml": configmap("held"), "quick/c.yaml": configmap("quick")})
-    deny = {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["held"]}
+    deny = {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["slot-held"]}
     await kube.apply(
         project(
             "frozen",
@@ -152,19 +150,19 @@ async def test_a_manual_sync_held_by_a_sync_window_holds_up_no_other_sync(
             syncWindows=[deny],
         )
     )
-    await kube.apply(application("held", namespace, repo.url, "held", namespace, project="frozen"))
+    await kube.apply(application("slot-held", namespace, repo.url, "held", namespace, project="frozen"))
     await eventually(
-        lambda: app_status(kube, namespace, "held"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+        lambda: app_status(kube, namespace, "slot-held"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
     )
     await kube.patch(
-        API, "Application", "held", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "e"}}}
+        API, "Application", "slot-held", namespace, {"operation": {"sync": {}, "initiatedBy": {"username": "e"}}}
     )
     await eventually(
-        lambda: app_status(kube, namespace, "held"),
+        lambda: app_status(kube, namespace, "slot-held"),
         lambda s: "sync window" in (operation(s).get("message") or ""),
         timeout=30,
     )
-    await quick_app_syncs_meanwhile(one_slot, kube, namespace, repo.url, "held")
+    await quick_app_syncs_meanwhile(one_slot, kube, namespace, repo.url, "slot-held")
     assert await kube.get("v1", "ConfigMap", "held", namespace) is None
 
 
@@ -174,21 +172,21 @@ async def test_an_operation_that_errs_before_its_sync_runs_is_retried_as_argo_cd
     """Argo CD retries an operation that ended in Error (its manifests could not be generated) as one that
     Failed, and says at the end how often it was retried."""
     repo = git_server.create_repo(unique_repo_name)
-    repo.commit("v1", files={"app/c.yaml": configmap("erring")})
-    await kube.apply(application("erring", namespace, repo.url, "app", namespace))
+    repo.commit("v1", files={"app/c.yaml": configmap("slot-erring")})
+    await kube.apply(application("slot-erring", namespace, repo.url, "app", namespace))
     await eventually(
-        lambda: app_status(kube, namespace, "erring"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
+        lambda: app_status(kube, namespace, "slot-erring"), lambda s: (s.get("sync") or {}).get("status") == "OutOfSync"
     )
     request = {
         "sync": {"revision": "no-such-branch"},
         "retry": {"limit": 2, "backoff": {"duration": "1s", "factor": 1}},
         "initiatedBy": {"username": "erin"},
     }
-    await kube.patch(API, "Application", "erring", namespace, {"operation": request})
+    await kube.patch(API, "Application", "slot-erring", namespace, {"operation": request})
     seen: list[str] = []
 
     async def read() -> dict[str, Any]:
-        status = await app_status(kube, namespace, "erring")
+        status = await app_status(kube, namespace, "slot-erring")
         seen.append(operation(status).get("message") or "")
         return status
 
@@ -197,7 +195,7 @@ async def test_an_operation_that_errs_before_its_sync_runs_is_retried_as_argo_cd
     assert state["retryCount"] == 2, state
     assert "no-such-branch" in state["message"] and state["message"].endswith("(retried 2 times)."), state
     assert any(m.startswith("Retrying attempt #1") for m in seen), seen
-    assert await kube.get("v1", "ConfigMap", "erring", namespace) is None
+    assert await kube.get("v1", "ConfigMap", "slot-erring", namespace) is None
 
 
 async def test_a_slot_is_given_back_once_for_concurrent_waits_and_not_taken_again_by_a_cancelled_one() -> None:
