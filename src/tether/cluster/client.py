@@ -405,13 +405,14 @@ class Cluster:
         self._last_answer = time.monotonic()
         self._down = None
 
-    def _probe_in_background(self) -> None:
+    def _probe_in_background(self) -> asyncio.Task[None]:
         """Keep one probe loop running while the cluster is down: requests fail at once meanwhile (an app
         on a dead cluster holds no worker for a timeout each time it is compared), and the first answer
         (a probe's, or a watch's) ends the outage for every caller."""
         if self._probe is None or self._probe.done():
             self._probe = asyncio.create_task(self._probe_until_answer(), name=f"tether-probe {self.name}")
             self._probe.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return self._probe
 
     async def ensure_reachable(self) -> None:
         """Return once the server answers; raise ``ClusterUnreachable`` when it has not for ``retry_for`` s.
@@ -422,9 +423,7 @@ class Cluster:
         """
         if time.monotonic() - self._last_answer < FRESH:
             return
-        self._probe_in_background()
-        assert self._probe is not None
-        await asyncio.shield(self._probe)
+        await asyncio.shield(self._probe_in_background())
 
     async def _probe_until_answer(self) -> None:
         loop = asyncio.get_running_loop()
