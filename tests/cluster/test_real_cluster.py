@@ -12,6 +12,7 @@ from tests.cluster.test_connections import CRD, crd, established
 from tests.cluster.wait import eventually
 from tether.capabilities import read_capabilities
 from tether.cluster import Cluster, ClusterError, ClusterUnreachable, UnknownKind, discovery
+from tether.cluster import client as client_module
 
 
 def deployment(namespace: str, name: str = "web", replicas: int = 2) -> dict:
@@ -213,3 +214,28 @@ async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path
         with pytest.raises(ClusterUnreachable, match=r"no answer from .* within 0.5s"):
             await client.get("v1", "ConfigMap", "x", "default")
         assert time.monotonic() - started < 5
+
+
+async def test_a_server_that_takes_connections_and_never_shakes_hands_is_given_up_on_soon(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a connection has its own limit (client-go's TLS handshake timeout), far below a request's."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # takes the connection, never answers the TLS ClientHello
+
+    monkeypatch.setattr(client_module, "CONNECT_TIMEOUT", 1.0)
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        f"clusters: [{{name: x, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n"
+        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
+    )
+    async with server, await Cluster.connect(config, timeout=30, retry_for=1) as client:
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachable, match=r"no connection \(TCP and TLS\) within 1s"):
+            await client.get("v1", "ConfigMap", "x", "default")
+        # the connection's limit, then the probes' budget: not the request's 30 s
+        assert time.monotonic() - started < 6

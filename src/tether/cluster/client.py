@@ -47,6 +47,10 @@ FIELD_MANAGER = "tether"
 # User-Agent; it must not be FIELD_MANAGER, whose entries in managedFields mean "applied by Tether".
 USER_AGENT = "tether-client"
 DEFAULT_TIMEOUT = 30.0
+# Opening a connection (TCP, then the TLS handshake) has a shorter limit of its own, as client-go's
+# 10 s TLS handshake timeout: a server that takes connections and never answers is known within
+# seconds, not after a whole request timeout. Waiting for a pooled connection does not count.
+CONNECT_TIMEOUT = 10.0
 # Defaults per cluster; the reasons are in docs/cluster.md.
 DEFAULT_QPS, DEFAULT_BURST = 200.0, 400
 DEFAULT_MAX_READS, DEFAULT_MAX_WRITES = 32, 32
@@ -376,7 +380,7 @@ class Cluster:
                 url,
                 headers=headers,
                 data=data,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, CONNECT_TIMEOUT)),
                 proxy=rest.proxy,
                 proxy_headers=rest.proxy_headers,
                 server_hostname=rest.server_hostname,
@@ -384,6 +388,12 @@ class Cluster:
             async with response:
                 raw = await _read_body(response.content, MAX_RESPONSE_BYTES)
                 status = response.status
+        except aiohttp.ConnectionTimeoutError:
+            limit = min(timeout, CONNECT_TIMEOUT)
+            raise _NoAnswer(
+                f"{what}: cannot reach the cluster at {self.server}: no connection (TCP and TLS) within {limit:g}s",
+                unsent=True,
+            ) from None
         except TimeoutError:
             raise _NoAnswer(f"{what}: no answer from {self.server} within {timeout:g}s", unsent=False) from None
         except aiohttp.ClientConnectorError as exc:
@@ -638,7 +648,11 @@ class Cluster:
                 header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
                 _preload_content=False,
-                _request_timeout=aiohttp.ClientTimeout(connect=self.timeout, sock_read=timeout_seconds + 30),
+                _request_timeout=aiohttp.ClientTimeout(
+                    connect=self.timeout,
+                    sock_connect=min(self.timeout, CONNECT_TIMEOUT),
+                    sock_read=timeout_seconds + 30,
+                ),
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ClusterError(f"{what}: cannot reach the cluster at {self.server}: {exc}") from exc
