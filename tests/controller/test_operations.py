@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.controller.conftest import API, application, eventually, project, settings_for
+from tests.controller.conftest import API, application, eventually, project, running_controller, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tether.cluster import Cluster
 from tether.controller.controller import Controller
-from tether.controller.status import in_motion
+from tether.controller.status import in_motion, parse_time
 from tether.devcluster.gitserver import GitHttpServer
 from tether.devcluster.passstore import PassStore
 
@@ -646,6 +648,59 @@ async def test_a_retry_with_refresh_syncs_the_fix_pushed_after_the_failure_and_o
     stale = (await eventually(lambda: app_status(kube, namespace, "stale"), ended, timeout=40))["operationState"]
     assert stale["phase"] == "Failed" and stale["syncResult"]["revision"] != fixed, stale
     assert await kube.get("v1", "Service", "stale", namespace) is None
+
+
+async def test_a_retry_backoff_cut_by_a_restart_is_waited_out_by_the_next_controller(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    git_server: GitHttpServer,
+    unique_repo_name: str,
+    pass_store: PassStore,
+    tmp_path: Path,
+) -> None:
+    """As Argo CD: a retry waits until the failed attempt's ``finishedAt`` plus its delay, restart or not;
+    the message says when, in Argo CD's words."""
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit(
+        "bad",
+        files={
+            "app/s.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: 99999\n"
+        },
+    )
+    retry = {"limit": 2, "backoff": {"duration": "15s", "factor": 1}}
+    await kube.apply(
+        application("backedoff", namespace, repo.url, "app", namespace, syncPolicy={"automated": {}, "retry": retry})
+    )
+
+    def state_of(s: dict[str, Any]) -> dict[str, Any]:
+        return s.get("operationState") or {}
+
+    async with running_controller(kube, namespace, tmp_path, pass_store):
+        first = state_of(
+            await eventually(
+                lambda: app_status(kube, namespace, "backedoff"),
+                lambda s: "Retrying attempt #1 at " in (state_of(s).get("message") or ""),
+                timeout=30,
+            )
+        )
+    assert first["phase"] == "Running" and first["retryCount"] == 1 and first.get("finishedAt"), first
+    assert re.search(r"99999.*\. Retrying attempt #1 at ([1-9]|1[0-2]):[0-5][0-9](AM|PM)\.$", first["message"]), first
+    ends_at = parse_time(first["finishedAt"]).timestamp() + 15  # type: ignore[union-attr]
+    async with running_controller(kube, namespace, tmp_path, pass_store):
+        # the new controller waits out the backoff: no second attempt before it ends
+        while time.time() < ends_at - 3:
+            now = state_of(await app_status(kube, namespace, "backedoff"))
+            assert now.get("retryCount") == 1 and now.get("finishedAt") == first["finishedAt"], now
+            await asyncio.sleep(0.5)
+        second = state_of(
+            await eventually(
+                lambda: app_status(kube, namespace, "backedoff"),
+                lambda s: "Retrying attempt #2 at " in (state_of(s).get("message") or ""),
+                timeout=30,
+            )
+        )
+    assert parse_time(second["finishedAt"]).timestamp() >= ends_at - 1, (first, second)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("sources", [1, 2], ids=["one-source", "two-sources"])

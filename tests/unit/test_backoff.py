@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tether.controller.backoff import retry_allowed, retry_delay, self_heal_delay
+from tether.controller.operations import retrying_message
+from tether.model.application import RetryStrategy
 
 
 def test_self_heal_delays_are_argo_cds_sequence() -> None:
@@ -47,3 +51,24 @@ def test_retry_limits() -> None:
 def test_bad_arguments_are_refused(call: object) -> None:
     with pytest.raises(ValueError, match="must"):
         call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "clock"),
+    [(0, 5, "12:05AM"), (9, 30, "9:30AM"), (12, 0, "12:00PM"), (15, 4, "3:04PM"), (23, 59, "11:59PM")],
+)
+def test_a_retry_says_when_in_go_kitchen_time_as_argo_cd(hour: int, minute: int, clock: str) -> None:
+    at = datetime(2026, 12, 3, hour, minute, 42, tzinfo=UTC).timestamp()
+    assert retrying_message("one or more objects failed to apply.", 2, at) == (
+        f"one or more objects failed to apply. Retrying attempt #2 at {clock}."
+    )
+
+
+def test_an_applications_retry_strategy_uses_these_delays_and_never_overflows() -> None:
+    strategy = RetryStrategy.model_validate(
+        {"limit": -1, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"}}
+    )
+    assert [strategy.delay(n) for n in range(8)] == [5, 10, 20, 40, 80, 160, 180, 180]
+    # unlimited retries run for days at the cap: the thousandth-and-more delay is still the cap
+    assert strategy.delay(5000) == 180 and strategy.allows(5000)
+    assert not RetryStrategy(limit=2).allows(2) and RetryStrategy(limit=2).allows(1)

@@ -71,6 +71,10 @@ class OperationRequest:
     resume: OperationState | None = None
     retry_count: int = 0
     started_at: str = field(default_factory=now_iso)
+    # A retry's backoff that a restart interrupted: the saved ``message`` and ``finishedAt`` (Argo CD's
+    # record of a backoff), and when, in epoch seconds, the retry may run.
+    backoff: dict[str, str] | None = None
+    retry_at: float = 0.0
 
     announced: bool = False  # operationState Running already written with the reconcile's status
 
@@ -85,6 +89,8 @@ class OperationRequest:
         }
         if self.resume is not None:
             state["syncState"] = self.resume.to_dict()
+        if self.backoff is not None:
+            state.update(self.backoff)
         return state
 
     @property
@@ -220,6 +226,14 @@ def _with_sync_state(state: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def retrying_message(said: str, attempt: int, at: float) -> str:
+    """Argo CD's message while a retry waits: why the last attempt failed, then
+    ``Retrying attempt #n at 3:04PM.`` (Go's ``time.Kitchen``, in UTC)."""
+    when = datetime.fromtimestamp(at, UTC)
+    clock = f"{when.hour % 12 or 12}:{when.minute:02d}{'AM' if when.hour < 12 else 'PM'}"
+    return f"{short(said, 512).rstrip('.')}. Retrying attempt #{attempt} at {clock}."
+
+
 class StateSaver:
     """The ``on_state`` and ``progress`` sink of one running sync.
 
@@ -289,6 +303,7 @@ class StateSaver:
 
         def mutate(status: dict[str, Any]) -> None:
             op_state = status.setdefault("operationState", {})
+            op_state.pop("finishedAt", None)  # a retry's backoff ended: this attempt runs
             if state is not None:
                 op_state["syncState"] = state
             if message is not None:
@@ -477,6 +492,11 @@ class Operations:
             )
             async with slot.idle():
                 app = await self._wait_for_window(name, app, destination, request, op_state)
+        if request.backoff is not None:
+            # What is left of a retry's backoff when the controller restarted, as Argo CD waits
+            # until ``finishedAt`` plus the retry's delay.
+            async with slot.idle():
+                await self._back_off(name, request.retry_at - datetime.now(UTC).timestamp())
         resume = request.resume
         while True:
             outcome, revisions = await self._attempt(name, app, memory, destination, request, resume, slot)
@@ -491,8 +511,10 @@ class Operations:
             request.retry_count += 1
             resume = None
             said = outcome if isinstance(outcome, str) else outcome.message
-            message = f"Retrying attempt #{request.retry_count} at {delay:.0f}s: {short(said, 512)}"
-            op_state.update({"phase": "Running", "message": message, "retryCount": request.retry_count})
+            message = retrying_message(said, request.retry_count, datetime.now(UTC).timestamp() + delay)
+            op_state.update(
+                {"phase": "Running", "message": message, "retryCount": request.retry_count, "finishedAt": now_iso()}
+            )
             op_state.pop("syncState", None)
             await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))
             async with slot.idle():

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Self, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from tether.controller.backoff import retry_allowed, retry_delay
 from tether.errors import Reason, TetherError
 from tether.model.source import ApplicationSource
 
@@ -157,14 +158,14 @@ class RetryStrategy(_Spec):
 
     def allows(self, retries_done: int) -> bool:
         """Whether another retry may follow ``retries_done`` retries."""
-        return self.unlimited or retries_done < self.limit
+        return retry_allowed(self.limit, retries_done)
 
     def delay(self, retries_done: int) -> float:
         """Seconds before retry number ``retries_done + 1``: Argo CD's ``duration × factor^n``, capped."""
         backoff = self.backoff or Backoff()
-        wait = backoff.duration_seconds * float(backoff.factor) ** max(retries_done, 0)
-        cap = backoff.max_duration_seconds
-        return min(wait, cap) if cap > 0 else wait
+        return retry_delay(
+            backoff.duration_seconds, float(backoff.factor), backoff.max_duration_seconds, max(retries_done, 0)
+        )
 
 
 class ManagedNamespaceMetadata(_Spec):
