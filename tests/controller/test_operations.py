@@ -801,9 +801,12 @@ async def test_a_stopped_controller_saves_a_manual_sync_and_the_next_one_resumes
 
 
 def rolling_deployment(name: str) -> str:
-    """A Deployment whose app shows Progressing after its sync, until kwok's pods are ready."""
+    """A Deployment whose app shows Progressing after its sync, until kwok's pods have been ready for 3 s
+    (``minReadySeconds``: the window stays open on a loaded machine, where the comparison after a sync
+    may come later than kwok's pods)."""
     return (
         f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 2\n"
+        "  minReadySeconds: 3\n"
         f"  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n"
         f"    spec:\n      containers:\n      - {{name: web, image: nginx}}\n"
     )
