@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller.conftest import application, eventually, running_controller, settings_for
+from tests.controller.conftest import API, application, eventually, running_controller, settings_for
 from tests.controller.test_loop import app_status, configmap, synced_healthy
 from tests.fixtures.cluster import ApiServer
 from tether.cluster import Cluster
+from tether.controller import controller as controller_module
 from tether.controller.controller import Controller
 from tether.controller.install import install
 from tether.devcluster.cluster import ClusterState
@@ -155,6 +156,53 @@ async def test_a_git_server_that_goes_away_shows_a_comparison_error_and_recovers
             timeout=60,
         )
         assert await kube.get("v1", "ConfigMap", "after", namespace) is not None
+    finally:
+        server.stop()
+
+
+async def test_a_refresh_tries_a_backed_off_repository_and_its_answer_ends_the_backoff_for_every_app_on_it(
+    kube: Cluster,
+    crds_installed: None,
+    namespace: str,
+    pass_store: PassStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a long outage the repository is backed off for minutes (here the 5-minute cap from the
+    first failure); a refresh asked for by hand tries it anyway, as Argo CD would, and its success
+    ends the backoff: the other apps on it recover at once, not at the next poll or their own retry."""
+    monkeypatch.setattr(controller_module, "ERROR_RETRY_FIRST", 600.0)
+    server = GitHttpServer(tmp_path / "git").start()
+    port = int(server.base_url.rsplit(":", 1)[1])
+    names = ("outage-a", "outage-b")
+    try:
+        repo = server.create_repo("outage")
+        repo.commit("v1", files={f"{name}/cm.yaml": configmap(f"{name}-cm") for name in names})
+        async with running_controller(kube, namespace, tmp_path, pass_store, poll_interval=3600.0):
+            for name in names:
+                await kube.apply(application(name, namespace, repo.url, name, namespace, syncPolicy={"automated": {}}))
+            for name in names:
+                await eventually(lambda name=name: app_status(kube, namespace, name), synced_healthy)
+            refresh = {
+                "metadata": {"annotations": {"tether.dev/refresh": "hard"}}
+            }  # a normal one may use refs listed a moment ago
+            server.stop()
+            await kube.patch(API, "Application", "outage-a", namespace, refresh)
+            for name in names:
+                status = await eventually(
+                    lambda name=name: app_status(kube, namespace, name),
+                    lambda s: condition(s, "ComparisonError") is not None,
+                    timeout=30,
+                )
+                assert "outage" in condition(status, "ComparisonError")["message"]  # type: ignore[index]
+            server = GitHttpServer(tmp_path / "git", port=port).start()
+            await kube.patch(API, "Application", "outage-a", namespace, refresh)
+            for name in names:
+                await eventually(
+                    lambda name=name: app_status(kube, namespace, name),
+                    lambda s: condition(s, "ComparisonError") is None and synced_healthy(s),
+                    timeout=20,
+                )
     finally:
         server.stop()
 

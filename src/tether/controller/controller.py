@@ -398,20 +398,27 @@ class Controller:
             except TetherError as exc:
                 self._repository_failed(key, str(exc))
                 return
-        recovered = self.repo_errors.pop(key, None) is not None
         moved = self.refs_seen.get(key) != refs
         self.refs_seen[key] = refs
-        if recovered:
-            self.queue.add_many([a for a, m in self.memory.items() if key in m.repos or m.desired is None], "poll")
-        elif moved:
+        if not self.repository_answers(key, "poll") and moved:
             self.queue.add_many(self._behind(key, refs), "poll")
+
+    def repository_answers(self, key: str, reason: str) -> bool:
+        """Repository ``key`` (normalised URL) answered a poll, a webhook's listing or a comparison: a
+        backoff from an outage ends, and its apps (and those that never rendered) are compared again
+        with ``reason``. False when it was not backed off."""
+        if self.repo_errors.pop(key, None) is None:
+            return False
+        log.info("repository answers again", repo=key)
+        self.queue.add_many([a for a, m in self.memory.items() if key in m.repos or m.desired is None], reason)
+        return True
 
     def _repository_failed(self, key: str, message: str) -> None:
         """Back off repository ``key`` (normalised URL) after a poll or a comparison could not reach it.
 
         Until the backoff ends, the comparisons of its apps that would ask it fail at once with the
         error, so a repository that hangs takes no worker for a git timeout per app; the waits double
-        from 5 s to 5 min, and a poll that reaches it again ends the backoff.
+        from 5 s to 5 min, and any git call that reaches it again ends the backoff (``repository_answers``).
         """
         failure = self.repo_errors.get(key)
         if failure is not None and time.monotonic() < failure[0]:
@@ -602,9 +609,12 @@ class Controller:
             await self._after_compare(name, app, obj, memory, project, destination, comparison)
             return
         try:
-            if reasons & GIT_REASONS or memory.desired is None:  # drift compares from memory, repository or not
+            # Drift compares from memory, repository or not; a refresh, asked for by hand, tries the
+            # repository even while it is backed off (as Argo CD, which has no such backoff, always does).
+            if (reasons & GIT_REASONS or memory.desired is None) and not reasons & {"refresh", "hard-refresh"}:
                 self._check_repo_backoff(app)
             desired, origins = await self.comparer.desired(app, memory, reasons, destination)
+            self._repositories_answered(app)
             resource_violations = await self.resource_violations(app, project, destination, desired)
             if resource_violations:
                 await self._invalid(name, "; ".join(resource_violations))
@@ -666,6 +676,15 @@ class Controller:
                     self.queue.add(name, "deleting")
 
         self.deletions[name] = asyncio.get_running_loop().create_task(one_pass(), name=f"deletion {name}")
+
+    def _repositories_answered(self, app: Application) -> None:
+        """End the backoff of each of ``app``'s repositories that git reached since it failed (this
+        comparison, or another's), so the other apps on it need not wait for the next poll."""
+        for source in app.spec.sources_list():
+            key = normalise_url(source.repo_url)
+            failure = self.repo_errors.get(key)
+            if failure is not None and self.git.answered.get(key, float("-inf")) > failure[0] - failure[1]:
+                self.repository_answers(key, "repo")
 
     def _check_repo_backoff(self, app: Application) -> None:
         for source in app.spec.sources_list():

@@ -205,7 +205,7 @@ class WebhookTrigger:
             log.info("webhook: cannot list the repository", repo=url, error=str(exc))
             return
         c.refs_seen[normalise_url(url)] = refs  # the next poll finds nothing new
-        c.repo_errors.pop(normalise_url(url), None)  # it answers: a backoff from an outage ends, its apps compare
+        c.repository_answers(normalise_url(url), "webhook")  # a backoff from an outage ends, its apps compare
 
     # ------------------------------------------------------------------ matching
 

@@ -23,6 +23,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -96,6 +97,9 @@ class GitCache:
         self.max_checkout_bytes = max_checkout_bytes
         self.allowed_protocols = tuple(allowed_protocols)
         self.fetch_count = 0  # git fetch processes started; lets callers and tests see sharing work
+        # repository (normalised URL) -> when a git call over the network last succeeded (monotonic):
+        # tells the controller a repository it backed off answers again, whoever asked it
+        self.answered: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._askpass: Path | None = None
@@ -571,9 +575,12 @@ class GitRepository:
             if network:
                 with auth_env(self.credentials, askpass=askpass, scratch=self.cache.scratch_dir) as extra:
                     env.update(extra)
-                    return await run(
+                    done = await run(
                         ["git", *args], env=env, cwd=cwd, timeout=self.cache.timeout, check=check, what=label
                     )
+                if done.returncode == 0:
+                    self.cache.answered[normalise_url(self.url)] = time.monotonic()
+                return done
             return await run(["git", *args], env=env, cwd=cwd, timeout=self.cache.timeout, check=check, what=label)
         except ProcessError as exc:
             error = GitError(self.redact(str(exc)))
