@@ -162,3 +162,23 @@ async def test_a_queue_that_does_not_move_still_shows_the_app_after_queued_hold(
     assert live["operationState"] == {"phase": "Running"}
     assert asyncio.get_running_loop().time() - started >= SETTLE * 3 - 0.05  # held for queued_hold, not settle
     assert writer.writes == 1
+
+
+async def test_a_held_status_of_an_operation_that_has_ended_is_dropped_for_the_one_after_it(
+    kube: Cluster, crds_installed: None, namespace: str
+) -> None:
+    """The operation ended before its held announcement was written: the announcement is out of date, and
+    the status the reconcile after the operation writes is the only write."""
+    await made(kube, namespace, "ended")
+    writer = StatusWriter(kube, namespace, settle=SETTLE, queued_hold=30.0)
+    writer.queued("ended")
+    await writer.write("ended", status("OutOfSync", "Missing", "Running"), settle=True)
+    writer.started("ended")
+    writer.ended("ended")  # done within the settle: the reconcile it queued has not run yet
+    await asyncio.sleep(SETTLE * 3)
+    assert (writer.writes, writer.waiting) == (0, 0)
+    assert await live_status(kube, namespace, "ended") == {}
+    await writer.write("ended", status("Synced", "Healthy", "Succeeded"), settle=True)
+    await written(writer, 1)
+    live = await live_status(kube, namespace, "ended")
+    assert (live["operationState"]["phase"], live["health"]["status"], writer.writes) == ("Succeeded", "Healthy", 1)

@@ -224,3 +224,30 @@ async def test_a_slot_is_given_back_once_for_concurrent_waits_and_not_taken_agai
         assert not slots.locked(), "a terminated operation does not queue for a slot to clean up"
     await slots.acquire()
     assert slots.locked(), "the slot was given back more than once"
+
+
+async def test_an_operation_no_window_holds_keeps_its_slot_from_start_to_end(
+    one_slot: Controller, kube: Cluster, namespace: str, git_server: GitHttpServer, unique_repo_name: str
+) -> None:
+    """Giving the slot back only to take it again (a window check that finds nothing to wait for) queued
+    every operation twice: each started, then waited behind the others, its app shown Running meanwhile.
+    With one slot, operations must run one after another: each ends before the next starts."""
+    names = [f"one-by-one-{i}" for i in range(5)]
+    repo = git_server.create_repo(unique_repo_name)
+    repo.commit("v1", files={f"{name}/cm.yaml": configmap(name) for name in names})
+    seen: list[tuple[str, str]] = []
+    emit = one_slot.events.emit
+
+    def recording(involved: Any, reason: str, message: str, *, warning: bool = False) -> None:
+        if reason in ("OperationStarted", "OperationCompleted"):
+            seen.append((reason, involved["metadata"]["name"]))
+        emit(involved, reason, message, warning=warning)
+
+    one_slot.events.emit = recording  # type: ignore[method-assign]
+    for name in names:
+        await kube.apply(application(name, namespace, repo.url, name, namespace, syncPolicy={"automated": {}}))
+    for name in names:
+        await eventually(lambda name=name: app_status(kube, namespace, name), synced_healthy)
+    assert len(seen) == 2 * len(names), seen
+    for started, completed in zip(seen[::2], seen[1::2], strict=True):
+        assert (started[0], completed[0], started[1]) == ("OperationStarted", "OperationCompleted", completed[1]), seen

@@ -440,7 +440,7 @@ class Operations:
             await self._finish_error(name, request, f"internal error: {exc!r}")
         finally:
             self._ended(name)
-            c.writer.started(name)
+            c.writer.ended(name)  # the reconcile queued below writes the app's status
             self.running.pop(name, None)
             self.savers.pop(name, None)
             c.queue.add(name, "operation-done")
@@ -490,8 +490,7 @@ class Operations:
                 f"Initiated {'automated ' if request.automated else ''}sync to "
                 f"{', '.join(request.revisions or memory.revisions) or 'HEAD'}",
             )
-            async with slot.idle():
-                app = await self._wait_for_window(name, app, destination, request, op_state)
+            app = await self._wait_for_window(name, app, destination, request, op_state, slot)
         if request.backoff is not None:
             # What is left of a retry's backoff when the controller restarted, as Argo CD waits
             # until ``finishedAt`` plus the retry's delay.
@@ -637,27 +636,50 @@ class Operations:
         found = project.source_violations(s.repo_url for s in request.sources or ())
         return found + await c.resource_violations(app, project, destination, desired, request.sync_options)
 
+    def _blocked_by(self, app: Application, destination: Any, request: OperationRequest) -> str | None:
+        """Why the app's project's sync windows block this operation now; None when they let it run (or
+        the project is not valid: the reconcile refuses such an app, there is nothing to wait for)."""
+        c = self.controller
+        project = c._project(app)
+        if isinstance(project, str):
+            return None
+        verdict = c.window_verdict(project, app, destination, manual=not request.automated)
+        return None if verdict.allowed else verdict.reason
+
     async def _wait_for_window(
-        self, name: str, app: Application, destination: Any, request: OperationRequest, op_state: dict[str, Any]
+        self,
+        name: str,
+        app: Application,
+        destination: Any,
+        request: OperationRequest,
+        op_state: dict[str, Any],
+        slot: SyncSlot,
     ) -> Application:
         """Argo CD's rule for a sync its project's windows block (a manual one passes a deny window with
         ``manualSync``): it stays Running, saying why, until a window lets it run or it is terminated.
+        The slot is free while it waits, and only then: an operation no window holds keeps its slot
+        (giving it back would queue it for a slot a second time).
 
         Returns the app as it stands when the wait ends (its spec or project may have changed meanwhile).
         """
+        if self._blocked_by(app, destination, request) is None:
+            return app
+        async with slot.idle():
+            return await self._wait_while_blocked(name, app, destination, request, op_state)
+
+    async def _wait_while_blocked(
+        self, name: str, app: Application, destination: Any, request: OperationRequest, op_state: dict[str, Any]
+    ) -> Application:
         c = self.controller
         memory = c.memory_of(name)
         wake = self.waiting[name] = asyncio.Event()
         shown = ""
         try:
             while not memory.terminate_requested:
-                project = c._project(app)
-                if isinstance(project, str):
-                    break  # the reconcile refuses an app without a valid project; nothing to wait for here
-                verdict = c.window_verdict(project, app, destination, manual=not request.automated)
-                if verdict.allowed:
+                reason = self._blocked_by(app, destination, request)
+                if reason is None:
                     break
-                message = short(f"Sync operation blocked by sync window: {verdict.reason}")
+                message = short(f"Sync operation blocked by sync window: {reason}")
                 if message != shown:
                     shown = op_state["message"] = message
                     await c.update_status(name, lambda s: s.__setitem__("operationState", dict(op_state)))

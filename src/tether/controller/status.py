@@ -217,6 +217,19 @@ class StatusWriter:
         if event is not None:
             event.set()
 
+    def ended(self, name: str) -> None:
+        """``name``'s operation ended, and the reconcile queued after it writes the app's status.
+
+        A status still held from before shows the operation running: out of date, it is dropped
+        rather than written. Under a burst that reconcile may wait seconds in the queue, and the
+        held status would otherwise go out meanwhile, one more write for each app for nothing.
+        """
+        self.started(name)
+        if self._waiting.pop(name, None) is not None:
+            timer = self._timers.pop(name, None)
+            if timer is not None:
+                timer.cancel()  # still waiting: it had not taken the status to send
+
     @property
     def waiting(self) -> int:
         """Statuses in motion not yet written."""
