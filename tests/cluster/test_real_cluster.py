@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,13 +174,19 @@ async def test_unknown_kind_and_bad_object_give_clear_errors(kube: Cluster, name
         await kube.apply(bad)
 
 
-async def test_unreachable_cluster_is_a_clear_error(tmp_path) -> None:
+def kubeconfig_for(tmp_path: Path, cluster: str) -> Path:
+    """A kubeconfig with one context on ``cluster`` (the YAML flow mapping of its ``cluster`` entry) and a token."""
     config = tmp_path / "kubeconfig"
     config.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-        "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        f"clusters: [{{name: x, cluster: {cluster}}}]\n"
         "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
     )
+    return config
+
+
+async def test_unreachable_cluster_is_a_clear_error(tmp_path) -> None:
+    config = kubeconfig_for(tmp_path, "{server: 'https://127.0.0.1:9'}")
     async with await Cluster.connect(config, timeout=5, retry_for=2) as client:
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match="cannot reach the cluster at https://127.0.0.1:9") as raised:
@@ -203,12 +210,7 @@ async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-        f"clusters: [{{name: x, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
-        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
-    )
+    config = kubeconfig_for(tmp_path, f"{{server: 'http://127.0.0.1:{port}'}}")
     async with server, await Cluster.connect(config, timeout=0.5, retry_for=1) as client:
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match=r"no answer from .* within 0.5s"):
@@ -227,12 +229,7 @@ async def test_a_server_that_takes_connections_and_never_shakes_hands_is_given_u
     monkeypatch.setattr(client_module, "CONNECT_TIMEOUT", 1.0)
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-        f"clusters: [{{name: x, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n"
-        "users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n"
-    )
+    config = kubeconfig_for(tmp_path, f"{{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}")
     async with server, await Cluster.connect(config, timeout=30, retry_for=1) as client:
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match=r"no connection \(TCP and TLS\) within 1s"):
