@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -204,14 +205,21 @@ async def test_requests_are_held_to_the_client_qps(devcluster) -> None:
         assert time.monotonic() - started >= 0.9
 
 
-async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path) -> None:
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A loopback port that takes connections and never says a byte (no HTTP answer, no TLS handshake)."""
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # accepts the request, never answers
+        await reader.read()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    config = kubeconfig_for(tmp_path, f"{{server: 'http://127.0.0.1:{port}'}}")
-    async with server, await Cluster.connect(config, timeout=0.5, retry_for=1) as client:
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path, silent_port: int) -> None:
+    config = kubeconfig_for(tmp_path, f"{{server: 'http://127.0.0.1:{silent_port}'}}")
+    async with await Cluster.connect(config, timeout=0.5, retry_for=1) as client:
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match=r"no answer from .* within 0.5s"):
             await client.get("v1", "ConfigMap", "x", "default")
@@ -219,18 +227,12 @@ async def test_a_server_that_never_answers_times_out_with_a_clear_error(tmp_path
 
 
 async def test_a_server_that_takes_connections_and_never_shakes_hands_is_given_up_on_soon(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
+    tmp_path, silent_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Opening a connection has its own limit (client-go's TLS handshake timeout), far below a request's."""
-
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # takes the connection, never answers the TLS ClientHello
-
     monkeypatch.setattr(client_module, "CONNECT_TIMEOUT", 1.0)
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    config = kubeconfig_for(tmp_path, f"{{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}")
-    async with server, await Cluster.connect(config, timeout=30, retry_for=1) as client:
+    config = kubeconfig_for(tmp_path, f"{{server: 'https://127.0.0.1:{silent_port}', insecure-skip-tls-verify: true}}")
+    async with await Cluster.connect(config, timeout=30, retry_for=1) as client:
         started = time.monotonic()
         with pytest.raises(ClusterUnreachable, match=r"no connection \(TCP and TLS\) within 1s"):
             await client.get("v1", "ConfigMap", "x", "default")

@@ -371,6 +371,7 @@ class Cluster:
         ]
         headers = {"Content-Type": content_type, "Accept": accept, "User-Agent": USER_AGENT}
         rest = self._api.rest_client
+        connect = min(timeout, CONNECT_TIMEOUT)
         try:
             await self._api.update_params_for_auth(headers, params, ["BearerToken"])
             url = f"{self._api.configuration.host}{path}{'?' + urlencode(params) if params else ''}"
@@ -380,7 +381,7 @@ class Cluster:
                 url,
                 headers=headers,
                 data=data,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, CONNECT_TIMEOUT)),
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=connect),
                 proxy=rest.proxy,
                 proxy_headers=rest.proxy_headers,
                 server_hostname=rest.server_hostname,
@@ -389,9 +390,8 @@ class Cluster:
                 raw = await _read_body(response.content, MAX_RESPONSE_BYTES)
                 status = response.status
         except aiohttp.ConnectionTimeoutError:
-            limit = min(timeout, CONNECT_TIMEOUT)
             raise _NoAnswer(
-                f"{what}: cannot reach the cluster at {self.server}: no connection (TCP and TLS) within {limit:g}s",
+                f"{what}: cannot reach the cluster at {self.server}: no connection (TCP and TLS) within {connect:g}s",
                 unsent=True,
             ) from None
         except TimeoutError:

@@ -1050,11 +1050,9 @@ class Controller:
                 )
             request.started_at = str(op_state.get("startedAt") or now_iso())
             request.retry_count = int(op_state.get("retryCount") or 0)
-            finished = parse_time(str(op_state.get("finishedAt") or ""))
-            if saved is None and request.retry_count > 0 and finished is not None and request.retry is not None:
+            if saved is None and request.retry_count > 0 and op_state.get("finishedAt"):
                 # Stopped during a retry's backoff: the retry waits out what is left of it.
                 request.backoff = {"message": str(op_state.get("message") or ""), "finishedAt": op_state["finishedAt"]}
-                request.retry_at = finished.timestamp() + request.retry.delay(request.retry_count - 1)
             return request
         except Exception as exc:  # a saved state this version cannot use must not stop the app for ever
             log.warning("cannot resume the saved operation; it is abandoned", app=app.name, error=repr(exc))

@@ -72,9 +72,8 @@ class OperationRequest:
     retry_count: int = 0
     started_at: str = field(default_factory=now_iso)
     # A retry's backoff that a restart interrupted: the saved ``message`` and ``finishedAt`` (Argo CD's
-    # record of a backoff), and when, in epoch seconds, the retry may run.
+    # record of a backoff, from which the retry's time follows).
     backoff: dict[str, str] | None = None
-    retry_at: float = 0.0
 
     announced: bool = False  # operationState Running already written with the reconcile's status
 
@@ -92,6 +91,14 @@ class OperationRequest:
         if self.backoff is not None:
             state.update(self.backoff)
         return state
+
+    def backoff_left(self) -> float:
+        """Seconds left of an interrupted retry's backoff: from the failed attempt's ``finishedAt``, the
+        delay of the retry to come, as Argo CD's ``NextRetryAt``."""
+        finished = parse_time((self.backoff or {}).get("finishedAt", ""))
+        if finished is None or self.retry is None:
+            return 0.0
+        return finished.timestamp() + self.retry.delay(self.retry_count - 1) - datetime.now(UTC).timestamp()
 
     @property
     def initiated_by(self) -> dict[str, Any]:
@@ -495,7 +502,7 @@ class Operations:
             # What is left of a retry's backoff when the controller restarted, as Argo CD waits
             # until ``finishedAt`` plus the retry's delay.
             async with slot.idle():
-                await self._back_off(name, request.retry_at - datetime.now(UTC).timestamp())
+                await self._back_off(name, request.backoff_left())
         resume = request.resume
         while True:
             outcome, revisions = await self._attempt(name, app, memory, destination, request, resume, slot)
